@@ -1,0 +1,87 @@
+"""The one interface every method shares: `Fuser.fuse(stack) -> Fusion`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .color import luminance
+from .stack import Stack
+
+__all__ = ["Fusion", "Fuser", "WeightedFuser", "blend"]
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The result of fusing a stack.
+
+    Attributes
+    ----------
+    image : ndarray of shape (H, W, C), float32 in [0, 1]
+        The all-in-focus image; C as in the stack.
+    weights : ndarray of shape (N, H, W), float32 in [0, 1], or None
+        Per-source weights summing to 1 at every pixel, for methods that produce them.
+    """
+
+    image: np.ndarray
+    weights: np.ndarray | None = None
+
+    @property
+    def depth(self) -> np.ndarray | None:
+        """Index of the winning source per pixel, ndarray of shape (H, W), int; None without
+        weights."""
+        if self.weights is None:
+            return None
+        return self.weights.argmax(axis=0)
+
+
+class Fuser(ABC):
+    """A fusion method. Subclasses set ``name`` and ``summary`` and implement `fuse`.
+
+    Options are keyword arguments of the constructor; `fuse` never changes them.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    @abstractmethod
+    def fuse(self, stack: Stack) -> Fusion:
+        """Fuse ``stack`` (N >= 2 images, grey or RGB) into one image."""
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
+        return f"{type(self).__name__}({options})"
+
+
+class WeightedFuser(Fuser):
+    """A method whose result is a per-pixel weighted sum of the sources (a decision map).
+
+    Subclasses implement `weights` on the luminance stack; colour is carried by the same weights.
+    """
+
+    @abstractmethod
+    def weights(self, luma: np.ndarray) -> np.ndarray:
+        """Weights (N, H, W) summing to 1 from the luminance stack (N, H, W) in [0, 1]."""
+
+    def fuse(self, stack: Stack) -> Fusion:
+        weights = self.weights(luminance(stack.images))
+        return Fusion(image=blend(stack.images, weights), weights=weights)
+
+
+def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted sum of the sources.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W, C), float32 in [0, 1]
+    weights : ndarray of shape (N, H, W), float32, summing to 1 per pixel
+
+    Returns
+    -------
+    ndarray of shape (H, W, C), float32 in [0, 1]
+    """
+    fused = np.einsum("nhwc,nhw->hwc", images, weights, optimize=True)
+    return np.clip(fused, 0.0, 1.0, out=fused)

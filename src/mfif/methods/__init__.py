@@ -1,0 +1,79 @@
+"""Registry of fusion methods: name -> `Fuser` class, each with a one-line summary.
+
+Classical methods are registered on import (numpy and OpenCV only); methods that need torch are
+registered by module path and imported only when created, so the classical path stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..errors import OptionError, UnknownMethodError
+from ..fusion import Fuser
+
+__all__ = ["DEFAULT_METHOD", "register", "create", "list_methods", "summary"]
+
+DEFAULT_METHOD = "guided-decision"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    summary: str
+    target: str | type[Fuser]  # a class, or "module:Class" imported on demand
+
+
+_registry: dict[str, _Entry] = {}
+
+
+def register(cls: type[Fuser]) -> type[Fuser]:
+    """Class decorator: register a `Fuser` under its ``name``."""
+    if cls.name in _registry:
+        raise ValueError(f"A method named {cls.name!r} is already registered.")
+    _registry[cls.name] = _Entry(cls.summary, cls)
+    return cls
+
+
+def register_lazy(name: str, target: str, summary: str) -> None:
+    """Register a method by ``"module:Class"`` path, imported only by `create`."""
+    _registry[name] = _Entry(summary, target)
+
+
+def list_methods() -> list[str]:
+    """Names of all registered methods, sorted."""
+    return sorted(_registry)
+
+
+def summary(name: str) -> str:
+    """The one-line description of a method."""
+    return _lookup(name).summary
+
+
+def create(name: str, **options: object) -> Fuser:
+    """Build the `Fuser` registered as ``name`` with its options.
+
+    Raises
+    ------
+    UnknownMethodError
+        No method of that name.
+    """
+    target = _lookup(name).target
+    if isinstance(target, str):
+        module, _, attribute = target.partition(":")
+        target = getattr(importlib.import_module(module), attribute)
+    try:
+        return target(**options)
+    except TypeError as error:
+        raise OptionError(f"Bad option for method {name!r}: {error}.") from None
+
+
+def _lookup(name: str) -> _Entry:
+    try:
+        return _registry[name]
+    except KeyError:
+        known = ", ".join(list_methods())
+        raise UnknownMethodError(f"Unknown method {name!r}; choose one of: {known}.") from None
+
+
+# Importing a method module registers its classes.
+from . import gff, guided_decision, maxgrad, multiscale, spatial_frequency  # noqa: E402, F401

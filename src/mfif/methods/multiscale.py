@@ -1,0 +1,154 @@
+"""Multi-resolution fusion: Laplacian pyramid (Burt & Adelson) and discrete wavelets.
+
+Both choose each detail coefficient from the source whose luminance coefficient has the largest
+magnitude ("max-abs"), and average the coarsest band. The choice made on luminance is applied to
+every colour channel, so colour follows the same decisions.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..color import luminance
+from ..decision import winner_take_all
+from ..errors import OptionError
+from ..fusion import Fuser, Fusion
+from ..stack import Stack
+from . import register
+
+__all__ = ["LaplacianPyramidFuser", "WaveletFuser"]
+
+
+def _select_max_abs(coefficients: np.ndarray, luma_coefficients: np.ndarray) -> np.ndarray:
+    """Per coefficient, the channels of the source whose luminance coefficient is largest.
+
+    coefficients: (N, H, W, C); luma_coefficients: (N, H, W). Ties average.
+    """
+    choice = winner_take_all(np.abs(luma_coefficients))
+    return np.einsum("nhwc,nhw->hwc", coefficients, choice, optimize=True)
+
+
+def _pyramid_levels(height: int, width: int, requested: int | None) -> int:
+    # Stop while the coarsest level is still at least 8 pixels on its short side.
+    possible = max(1, int(np.floor(np.log2(max(min(height, width), 8) / 8))) + 1)
+    return possible if requested is None else max(1, min(requested, possible))
+
+
+@register
+class LaplacianPyramidFuser(Fuser):
+    """Burt & Adelson Laplacian-pyramid fusion: max-abs details, averaged base.
+
+    Parameters
+    ----------
+    levels : int, optional
+        Number of pyramid levels including the base; by default as many as keep the base at
+        least 8 pixels high and wide, at most 6.
+
+    References
+    ----------
+    P. J. Burt and E. H. Adelson, "The Laplacian pyramid as a compact image code," IEEE Trans.
+    Commun. 31(4), 1983. doi:10.1109/TCOM.1983.1095851
+    """
+
+    name = "laplacian-pyramid"
+    summary = "Burt-Adelson Laplacian pyramid, max-abs details and averaged base"
+
+    def __init__(self, levels: int | None = 6) -> None:
+        if levels is not None and levels < 1:
+            raise OptionError(f"levels must be at least 1; got {levels}.")
+        self.levels = levels
+
+    def fuse(self, stack: Stack) -> Fusion:
+        height, width = stack.shape
+        levels = _pyramid_levels(height, width, self.levels)
+        luma = luminance(stack.images)
+        # Y is a linear function of RGB, so carry it as an extra channel through the pyramid.
+        planes = [np.concatenate([img, y[..., None]], axis=-1) for img, y in zip(stack.images, luma, strict=True)]
+        pyramids = [_laplacian_pyramid(plane, levels) for plane in planes]
+        fused_levels = []
+        for level in range(levels):
+            coefficients = np.stack([pyramid[level] for pyramid in pyramids])
+            if level == levels - 1:
+                fused_levels.append(coefficients.mean(axis=0))
+            else:
+                fused_levels.append(
+                    _select_max_abs(coefficients[..., :-1], coefficients[..., -1])
+                )
+        fused_levels[-1] = fused_levels[-1][..., :-1]
+        image = _collapse(fused_levels)
+        return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
+
+
+def _laplacian_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
+    pyramid = []
+    current = image
+    for _ in range(levels - 1):
+        smaller = cv2.pyrDown(current, borderType=cv2.BORDER_REFLECT_101)
+        expanded = cv2.pyrUp(smaller, dstsize=(current.shape[1], current.shape[0]))
+        pyramid.append(current - _channels_last(expanded, current))
+        current = _channels_last(smaller, current)
+    pyramid.append(current)
+    return pyramid
+
+
+def _channels_last(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    # OpenCV drops a trailing axis of length 1.
+    return image.reshape(image.shape[0], image.shape[1], like.shape[2])
+
+
+def _collapse(pyramid: list[np.ndarray]) -> np.ndarray:
+    current = pyramid[-1]
+    for detail in reversed(pyramid[:-1]):
+        expanded = cv2.pyrUp(current, dstsize=(detail.shape[1], detail.shape[0]))
+        current = _channels_last(expanded, detail) + detail
+    return current
+
+
+@register
+class WaveletFuser(Fuser):
+    """Discrete wavelet transform fusion: max-abs detail coefficients, averaged approximation.
+
+    Parameters
+    ----------
+    wavelet : str
+        Any discrete wavelet known to PyWavelets.
+    levels : int
+        Decomposition levels (reduced when the image is too small).
+
+    References
+    ----------
+    H. Li, B. S. Manjunath, S. K. Mitra, "Multisensor image fusion using the wavelet
+    transform," Graphical Models and Image Processing 57(3), 1995. doi:10.1006/gmip.1995.1022
+    """
+
+    name = "dwt"
+    summary = "discrete wavelet transform (PyWavelets), max-abs details and averaged approximation"
+
+    def __init__(self, wavelet: str = "db2", levels: int = 4) -> None:
+        import pywt
+
+        if wavelet not in pywt.wavelist(kind="discrete"):
+            raise OptionError(f"Unknown discrete wavelet {wavelet!r}.")
+        if levels < 1:
+            raise OptionError(f"levels must be at least 1; got {levels}.")
+        self.wavelet = wavelet
+        self.levels = levels
+
+    def fuse(self, stack: Stack) -> Fusion:
+        import pywt
+
+        height, width = stack.shape
+        wavelet = pywt.Wavelet(self.wavelet)
+        levels = max(1, min(self.levels, pywt.dwtn_max_level((height, width), wavelet)))
+        luma = luminance(stack.images)
+        planes = np.concatenate([stack.images, luma[..., None]], axis=-1)
+        # Decompose all sources and channels at once over the spatial axes.
+        coefficients = pywt.wavedec2(planes, wavelet, mode="symmetric", level=levels, axes=(1, 2))
+        fused = [coefficients[0].mean(axis=0)[..., :-1]]
+        for details in coefficients[1:]:
+            fused.append(
+                tuple(_select_max_abs(band[..., :-1], band[..., -1]) for band in details)
+            )
+        image = pywt.waverec2(fused, wavelet, mode="symmetric", axes=(0, 1))[:height, :width]
+        return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import StackError
 from .fusion import Fusion
 from .io import load_stack
 from .methods import DEFAULT_METHOD, create
@@ -24,8 +25,9 @@ def as_stack(images_or_paths: ImagesOrPaths) -> Stack:
         return images_or_paths
     if isinstance(images_or_paths, np.ndarray):
         if images_or_paths.ndim not in (3, 4):
-            raise ValueError(
-                f"An array stack must have shape (N, H, W) or (N, H, W, C); got {images_or_paths.shape}."
+            raise StackError(
+                "An array stack must have shape (N, H, W) or (N, H, W, C); "
+                f"got {images_or_paths.shape}."
             )
         return Stack.from_arrays(list(images_or_paths))
     if isinstance(images_or_paths, (str, os.PathLike)):

@@ -19,7 +19,15 @@ import numpy as np
 from .errors import ImageReadError, OutputError, StackError
 from .stack import Stack, check_compatible
 
-__all__ = ["IMAGE_SUFFIXES", "read_image", "load_stack", "expand_inputs", "save_image", "to_integer"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_image",
+    "load_stack",
+    "expand_inputs",
+    "save_image",
+    "check_output_path",
+    "to_integer",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -59,7 +67,9 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                raise ImageReadError(f"The folder {text} contains no PNG, JPEG, BMP or TIFF images.")
+                raise ImageReadError(
+                    f"The folder {text} contains no PNG, JPEG, BMP or TIFF images."
+                )
             paths.extend(found)
         elif not path.exists() and glob.has_magic(text):
             found = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
@@ -99,9 +109,7 @@ def load_stack(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Stack
         pages, bit_depth = _read_pages(paths[0], first_only=False)
         names = tuple(f"{paths[0].name}[{k}]" for k in range(len(pages)))
         if len(pages) < 2:
-            raise StackError(
-                f"Fusion needs at least 2 images; {paths[0]} is a single-page TIFF."
-            )
+            raise StackError(f"Fusion needs at least 2 images; {paths[0]} is a single-page TIFF.")
         check_compatible([p.shape for p in pages], names)
         return _assemble(pages, bit_depth, names)
     if len(paths) < 2:
@@ -176,7 +184,9 @@ def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 2:  # grey + alpha
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ImageReadError(f"{path} has an unsupported layout {image.shape}; expected grey or RGB.")
+        raise ImageReadError(
+            f"{path} has an unsupported layout {image.shape}; expected grey or RGB."
+        )
     if image.dtype == np.uint8:
         return image.astype(np.float32) * np.float32(1 / 255)
     if image.dtype == np.uint16:
@@ -220,15 +230,8 @@ def save_image(
     Path
         The written file.
     """
-    target = Path(path)
+    target = check_output_path(path, protected)
     suffix = target.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise OutputError(
-            f"Cannot write {target}: the file name must end in one of {', '.join(IMAGE_SUFFIXES)}."
-        )
-    for other in protected:
-        if _same_file(target, Path(other)):
-            raise OutputError(f"Refusing to overwrite the input {other}; choose another output path.")
     if bit_depth not in (8, 16):
         raise OutputError(f"bit_depth must be 8 or 16; got {bit_depth}.")
     if bit_depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
@@ -252,6 +255,27 @@ def save_image(
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
         raise OutputError(f"Cannot write {target}: {error.strerror}.") from None
+    return target
+
+
+def check_output_path(path: str | os.PathLike, protected: Sequence[str | os.PathLike] = ()) -> Path:
+    """Return ``path`` as a Path if an image can be written there without overwriting an input.
+
+    Raises
+    ------
+    OutputError
+        Unknown image suffix, or ``path`` is one of ``protected``.
+    """
+    target = Path(path)
+    if target.suffix.lower() not in IMAGE_SUFFIXES:
+        raise OutputError(
+            f"Cannot write {target}: the file name must end in one of {', '.join(IMAGE_SUFFIXES)}."
+        )
+    for other in protected:
+        if _same_file(target, Path(other)):
+            raise OutputError(
+                f"Refusing to overwrite the input {other}; choose another output path."
+            )
     return target
 
 

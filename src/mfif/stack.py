@@ -48,9 +48,7 @@ class Stack:
             names = tuple(f"source-{k}" for k in range(images.shape[0]))
             object.__setattr__(self, "names", names)
         elif len(self.names) != images.shape[0]:
-            raise StackError(
-                f"Got {len(self.names)} names for {images.shape[0]} images."
-            )
+            raise StackError(f"Got {len(self.names)} names for {images.shape[0]} images.")
 
     @property
     def count(self) -> int:
@@ -69,7 +67,11 @@ class Stack:
 
     @classmethod
     def from_arrays(
-        cls, arrays: Sequence[np.ndarray], *, names: Sequence[str] = (), bit_depth: int | None = None
+        cls,
+        arrays: Sequence[np.ndarray],
+        *,
+        names: Sequence[str] = (),
+        bit_depth: int | None = None,
     ) -> Stack:
         """Build a stack from in-memory images.
 
@@ -88,9 +90,13 @@ class Stack:
         Stack
         """
         if len(arrays) < 2:
-            raise StackError(f"Fusion needs at least 2 images of the same scene; got {len(arrays)}.")
+            raise StackError(
+                f"Fusion needs at least 2 images of the same scene; got {len(arrays)}."
+            )
         labels = list(names) or [f"source-{k}" for k in range(len(arrays))]
-        converted = [_to_float(np.asarray(a), label) for a, label in zip(arrays, labels, strict=True)]
+        converted = [
+            _to_float(np.asarray(a), label) for a, label in zip(arrays, labels, strict=True)
+        ]
         check_compatible([c.shape for c in converted], labels)
         if bit_depth is None:
             bit_depth = 16 if any(np.asarray(a).dtype == np.uint16 for a in arrays) else 8

@@ -121,6 +121,8 @@ def _render_radius_map(image: np.ndarray, radius: np.ndarray) -> np.ndarray:
         if not weight.any():
             continue
         kernel = disk_kernel(layer * _RADIUS_STEP)
-        blurred = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT).reshape(image.shape)
+        blurred = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT).reshape(
+            image.shape
+        )
         out += (weight[..., None] * blurred) if image.ndim == 3 else weight * blurred
     return np.clip(out, 0.0, 1.0)

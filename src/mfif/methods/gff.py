@@ -1,4 +1,7 @@
-"""Guided-filtering fusion (GFF): Li, Kang & Hu, IEEE TIP 22(7), 2013, doi:10.1109/TIP.2013.2244222."""
+"""Guided-filtering fusion (GFF).
+
+Li, Kang & Hu, IEEE TIP 22(7), 2013, doi:10.1109/TIP.2013.2244222.
+"""
 
 from __future__ import annotations
 
@@ -75,7 +78,11 @@ class GuidedFilterFuser(Fuser):
         size = (self.average_size, self.average_size)
         fused = np.zeros(images.shape[1:], dtype=np.float32)
         for k, image in enumerate(images):
-            base = cv2.blur(image, size, borderType=cv2.BORDER_REFLECT).reshape(image.shape)  # eq. (1)
+            base = cv2.blur(image, size, borderType=cv2.BORDER_REFLECT).reshape(
+                image.shape
+            )  # eq. (1)
             detail = image - base  # eq. (2)
-            fused += base_weights[k][..., None] * base + detail_weights[k][..., None] * detail  # eqs. (7), (8)
+            fused += (
+                base_weights[k][..., None] * base + detail_weights[k][..., None] * detail
+            )  # eqs. (7), (8)
         return Fusion(image=np.clip(fused, 0.0, 1.0), weights=detail_weights)

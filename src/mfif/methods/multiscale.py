@@ -64,7 +64,10 @@ class LaplacianPyramidFuser(Fuser):
         levels = _pyramid_levels(height, width, self.levels)
         luma = luminance(stack.images)
         # Y is a linear function of RGB, so carry it as an extra channel through the pyramid.
-        planes = [np.concatenate([img, y[..., None]], axis=-1) for img, y in zip(stack.images, luma, strict=True)]
+        planes = [
+            np.concatenate([img, y[..., None]], axis=-1)
+            for img, y in zip(stack.images, luma, strict=True)
+        ]
         pyramids = [_laplacian_pyramid(plane, levels) for plane in planes]
         fused_levels = []
         for level in range(levels):
@@ -72,9 +75,7 @@ class LaplacianPyramidFuser(Fuser):
             if level == levels - 1:
                 fused_levels.append(coefficients.mean(axis=0))
             else:
-                fused_levels.append(
-                    _select_max_abs(coefficients[..., :-1], coefficients[..., -1])
-                )
+                fused_levels.append(_select_max_abs(coefficients[..., :-1], coefficients[..., -1]))
         fused_levels[-1] = fused_levels[-1][..., :-1]
         image = _collapse(fused_levels)
         return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
@@ -147,8 +148,6 @@ class WaveletFuser(Fuser):
         coefficients = pywt.wavedec2(planes, wavelet, mode="symmetric", level=levels, axes=(1, 2))
         fused = [coefficients[0].mean(axis=0)[..., :-1]]
         for details in coefficients[1:]:
-            fused.append(
-                tuple(_select_max_abs(band[..., :-1], band[..., -1]) for band in details)
-            )
+            fused.append(tuple(_select_max_abs(band[..., :-1], band[..., -1]) for band in details))
         image = pywt.waverec2(fused, wavelet, mode="symmetric", axes=(0, 1))[:height, :width]
         return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))

@@ -43,7 +43,9 @@ class SpatialFrequencyFuser(WeightedFuser):
         count, height, width = luma.shape
         size = self.block_size
         rows, cols = -(-height // size), -(-width // size)
-        padded = np.pad(luma, ((0, 0), (0, rows * size - height), (0, cols * size - width)), mode="reflect")
+        padded = np.pad(
+            luma, ((0, 0), (0, rows * size - height), (0, cols * size - width)), mode="reflect"
+        )
         row_diff = np.zeros_like(padded)
         col_diff = np.zeros_like(padded)
         row_diff[:, :, 1:] = (padded[:, :, 1:] - padded[:, :, :-1]) ** 2

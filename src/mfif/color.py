@@ -25,6 +25,12 @@ def luminance(images: np.ndarray) -> np.ndarray:
     """
     if images.shape[-1] == 1:
         return images[..., 0]
+    if images.dtype == np.float32 and images.ndim in (3, 4):
+        import cv2  # several times faster than a numpy dot product
+
+        planes = images.reshape(-1, *images.shape[-3:]) if images.ndim == 4 else images[None]
+        luma = np.stack([cv2.cvtColor(plane, cv2.COLOR_RGB2GRAY) for plane in planes])
+        return luma.reshape(images.shape[:-1])
     return np.tensordot(images, _LUMA, axes=([-1], [0])).astype(np.float32, copy=False)
 
 

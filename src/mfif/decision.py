@@ -14,6 +14,7 @@ __all__ = [
     "remove_small_regions",
     "guided_filter",
     "normalise_weights",
+    "one_hot",
 ]
 
 
@@ -70,30 +71,31 @@ def remove_small_regions(weights: np.ndarray, *, min_area: int) -> np.ndarray:
     """
     labels = weights.argmax(axis=0).astype(np.int32)
     count = weights.shape[0]
-    for _ in range(2):  # a region removed once may expose another small one
-        changed = False
-        for k in range(count):
-            mask = (labels == k).astype(np.uint8)
-            number, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-            small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1
-            if small.size == 0:
-                continue
-            changed = True
-            is_small = np.isin(components, small)
-            # Neighbouring sources vote on the small regions through a dilated ring.
-            ring = cv2.dilate(is_small.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-            ring &= ~is_small
-            neighbour_labels = labels[ring]
-            neighbour_labels = neighbour_labels[neighbour_labels != k]
-            if neighbour_labels.size == 0:
-                continue
+    for k in range(count):
+        mask = (labels == k).astype(np.uint8)
+        _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        is_small_component = stats[:, cv2.CC_STAT_AREA] < min_area
+        is_small_component[0] = False  # the background of the mask
+        if not is_small_component.any():
+            continue
+        is_small = is_small_component[components]
+        # The sources bordering the small regions vote on their new label.
+        ring = cv2.dilate(is_small.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        neighbour_labels = labels[ring & ~is_small]
+        neighbour_labels = neighbour_labels[neighbour_labels != k]
+        if neighbour_labels.size:
             labels[is_small] = np.bincount(neighbour_labels, minlength=count).argmax()
-        if not changed:
-            break
-    return np.eye(count, dtype=np.float32)[labels].transpose(2, 0, 1).copy()
+    return one_hot(labels, count)
 
 
-def guided_filter(guide: np.ndarray, source: np.ndarray, *, radius: int, eps: float) -> np.ndarray:
+def one_hot(labels: np.ndarray, count: int) -> np.ndarray:
+    """(H, W) integer labels in [0, count) to one-hot weights (count, H, W), float32."""
+    return (labels[None] == np.arange(count)[:, None, None]).astype(np.float32)
+
+
+def guided_filter(
+    guide: np.ndarray, source: np.ndarray, *, radius: int, eps: float, subsample: int = 1
+) -> np.ndarray:
     """Edge-preserving smoothing of ``source`` following the edges of ``guide`` (He, Sun, Tang,
     "Guided Image Filtering", TPAMI 2013, eqs. (5), (6), (8)).
 
@@ -107,27 +109,41 @@ def guided_filter(guide: np.ndarray, source: np.ndarray, *, radius: int, eps: fl
         Window radius r; windows are (2r + 1) pixels wide.
     eps : float
         Regularisation ε; larger means smoother.
+    subsample : int
+        Compute the linear coefficients on images shrunk by this factor and upsample them
+        (He & Sun, "Fast Guided Filter", 2015); 1 is the exact filter.
 
     Returns
     -------
     ndarray of the shape of ``source``, float32
     """
-    size = (2 * radius + 1, 2 * radius + 1)
+    guide = guide.astype(np.float32, copy=False)
+    sources = (source[None] if source.ndim == 2 else source).astype(np.float32, copy=False)
+    height, width = guide.shape
+    small_size = (max(1, round(width / subsample)), max(1, round(height / subsample)))
+    small_guide = guide
+    if subsample > 1:
+        small_guide = cv2.resize(guide, small_size, interpolation=cv2.INTER_AREA)
+    small_radius = max(1, round(radius / subsample))
+    size = (2 * small_radius + 1, 2 * small_radius + 1)
 
     def mean(image: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(image, -1, size, borderType=cv2.BORDER_REFLECT)
 
-    guide = guide.astype(np.float32, copy=False)
-    mean_guide = mean(guide)
-    variance = mean(guide * guide) - mean_guide * mean_guide
-    denominator = variance + np.float32(eps)
-    sources = source[None] if source.ndim == 2 else source
-    out = np.empty_like(sources, dtype=np.float32)
-    for k, plane in enumerate(sources.astype(np.float32, copy=False)):
+    mean_guide = mean(small_guide)
+    denominator = mean(small_guide * small_guide) - mean_guide * mean_guide + np.float32(eps)
+    out = np.empty(sources.shape, dtype=np.float32)
+    for k, plane in enumerate(sources):
+        if subsample > 1:
+            plane = cv2.resize(plane, small_size, interpolation=cv2.INTER_AREA)
         mean_plane = mean(plane)
-        slope = (mean(guide * plane) - mean_guide * mean_plane) / denominator
+        slope = (mean(small_guide * plane) - mean_guide * mean_plane) / denominator
         offset = mean_plane - slope * mean_guide
-        out[k] = mean(slope) * guide + mean(offset)
+        mean_slope, mean_offset = mean(slope), mean(offset)
+        if subsample > 1:
+            mean_slope = cv2.resize(mean_slope, (width, height), interpolation=cv2.INTER_LINEAR)
+            mean_offset = cv2.resize(mean_offset, (width, height), interpolation=cv2.INTER_LINEAR)
+        out[k] = mean_slope * guide + mean_offset
     return out[0] if source.ndim == 2 else out
 
 
@@ -144,9 +160,11 @@ def normalise_weights(weights: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (N, H, W), float32 in [0, 1]
     """
-    clipped = np.maximum(weights, 0.0).astype(np.float32, copy=False)
-    total = clipped.sum(axis=0, keepdims=True)
+    clipped = np.maximum(weights, np.float32(0.0), dtype=np.float32)
+    total = clipped.sum(axis=0)
     empty = total <= 1e-12
-    clipped = np.where(empty, np.float32(1.0 / weights.shape[0]), clipped)
-    total = np.where(empty, np.float32(1.0), total)
-    return clipped / total
+    if empty.any():
+        clipped[:, empty] = 1.0
+        total[empty] = weights.shape[0]
+    clipped /= total
+    return clipped

@@ -9,6 +9,7 @@ import numpy as np
 from .api import fuse
 from .io import save_image
 from .methods import create
+from .metrics import psnr
 from .stack import Stack
 
 __all__ = ["demo_stack", "run_demo"]
@@ -46,14 +47,6 @@ def demo_stack() -> tuple[Stack, np.ndarray]:
     return Stack(images=sources, bit_depth=8, names=names), sharp
 
 
-def _psnr(image: np.ndarray, reference: np.ndarray) -> float:
-    # On the 8-bit values that are written to disk.
-    a = np.rint(np.clip(image, 0, 1) * 255.0)
-    b = np.rint(np.clip(reference, 0, 1) * 255.0)
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
 def run_demo(out: Path, *, method: str) -> None:
     """Render the demo stack, fuse it with ``method``, write all images to ``out`` and print
     the PSNR of each source and of the result against the ground truth."""
@@ -68,7 +61,7 @@ def run_demo(out: Path, *, method: str) -> None:
     print(
         f"Demo stack: {stack.count} sources of {stack.shape[1]}x{stack.shape[0]}, written to {out}/"
     )
-    print("PSNR against the ground truth (8-bit RGB):")
+    print("PSNR against the ground truth (8-bit luminance):")
     for name, source in zip(stack.names, stack.images, strict=True):
-        print(f"  {name:<26}{_psnr(source, ground_truth):6.2f} dB")
-    print(f"  {'fused (' + method + ')':<26}{_psnr(fusion.image, ground_truth):6.2f} dB")
+        print(f"  {name:<26}{psnr(source, ground_truth):6.2f} dB")
+    print(f"  {'fused (' + method + ')':<26}{psnr(fusion.image, ground_truth):6.2f} dB")

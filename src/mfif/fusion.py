@@ -83,5 +83,8 @@ def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (H, W, C), float32 in [0, 1]
     """
-    fused = np.einsum("nhwc,nhw->hwc", images, weights, optimize=True)
+    fused = images[0] * weights[0][..., None]
+    term = np.empty_like(fused)
+    for image, weight in zip(images[1:], weights[1:], strict=True):
+        fused += np.multiply(image, weight[..., None], out=term)
     return np.clip(fused, 0.0, 1.0, out=fused)

@@ -51,7 +51,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     bit_depth : {8, 16}
     """
     pages, bit_depth = _read_pages(Path(path), first_only=True)
-    return pages[0], bit_depth
+    return _to_unit_float(pages[0], Path(path)), bit_depth
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -111,7 +111,7 @@ def load_stack(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Stack
         if len(pages) < 2:
             raise StackError(f"Fusion needs at least 2 images; {paths[0]} is a single-page TIFF.")
         check_compatible([p.shape for p in pages], names)
-        return _assemble(pages, bit_depth, names)
+        return _assemble(pages, bit_depth, names, [paths[0]] * len(pages))
     if len(paths) < 2:
         raise StackError(
             f"Fusion needs at least 2 images of the same scene; got {len(paths)} ({paths[0]})."
@@ -119,15 +119,22 @@ def load_stack(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Stack
             else "Fusion needs at least 2 images of the same scene; got none."
         )
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        results = list(pool.map(read_image, paths))
-    images = [image for image, _ in results]
+        results = list(pool.map(lambda path: _read_pages(path, first_only=True), paths))
+    pages = [page[0] for page, _ in results]
     names = tuple(p.name for p in paths)
-    check_compatible([image.shape for image in images], names)
-    return _assemble(images, max(depth for _, depth in results), names)
+    check_compatible([page.shape for page in pages], names)
+    return _assemble(pages, max(depth for _, depth in results), names, paths)
 
 
-def _assemble(images: Sequence[np.ndarray], bit_depth: int, names: tuple[str, ...]) -> Stack:
-    stacked = np.stack([im if im.ndim == 3 else im[..., None] for im in images])
+def _assemble(
+    pages: Sequence[np.ndarray], bit_depth: int, names: tuple[str, ...], paths: Sequence[Path]
+) -> Stack:
+    # Convert straight into one preallocated array: large stacks would otherwise be copied.
+    height, width = pages[0].shape[:2]
+    channels = pages[0].shape[2] if pages[0].ndim == 3 else 1
+    stacked = np.empty((len(pages), height, width, channels), dtype=np.float32)
+    for page, path, out in zip(pages, paths, stacked, strict=True):
+        _to_unit_float(page, path, out=out.reshape(page.shape))
     return Stack(images=stacked, bit_depth=bit_depth, names=names)
 
 
@@ -144,7 +151,7 @@ def _read_pages(path: Path, *, first_only: bool) -> tuple[list[np.ndarray], int]
         raw_pages = _decode_tiff(path, first_only)
     else:
         raw_pages = [_decode_with_opencv(path, data)]
-    pages = [_normalise(page, path) for page in raw_pages]
+    pages = [_standard_layout(page, path) for page in raw_pages]
     bit_depth = 16 if any(page.dtype == np.uint16 for page in raw_pages) else 8
     return pages, bit_depth
 
@@ -176,32 +183,43 @@ def _decode_tiff(path: Path, first_only: bool) -> list[np.ndarray]:
     return images
 
 
-def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]
+def _standard_layout(image: np.ndarray, path: Path) -> np.ndarray:
+    """(H, W) grey or (H, W, 3) RGB, alpha dropped; samples unchanged."""
+    if image.ndim == 3 and image.shape[2] in (2, 4):  # drop alpha
+        image = image[..., :-1]
     if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 3 and image.shape[2] == 2:  # grey + alpha
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ImageReadError(
             f"{path} has an unsupported layout {image.shape}; expected grey or RGB."
         )
+    if not (
+        image.dtype in (np.uint8, np.uint16, np.bool_) or np.issubdtype(image.dtype, np.floating)
+    ):
+        raise ImageReadError(f"{path} has unsupported sample type {image.dtype}; use 8 or 16 bits.")
+    return image
+
+
+def _to_unit_float(image: np.ndarray, path: Path, out: np.ndarray | None = None) -> np.ndarray:
+    """Samples scaled to float32 in [0, 1], written into ``out`` when given."""
+    if out is None:
+        out = np.empty(image.shape, dtype=np.float32)
     if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1 / 255)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) * np.float32(1 / 65535)
-    if image.dtype == np.bool_:
-        return image.astype(np.float32)
-    if np.issubdtype(image.dtype, np.floating):
-        return np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0)
-    raise ImageReadError(f"{path} has unsupported sample type {image.dtype}; use 8 or 16 bits.")
+        np.multiply(image, np.float32(1 / 255), out=out)
+    elif image.dtype == np.uint16:
+        np.multiply(image, np.float32(1 / 65535), out=out)
+    elif image.dtype == np.bool_:
+        out[...] = image
+    else:
+        np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0, out=out)
+    return out
 
 
 def to_integer(image: np.ndarray, bit_depth: int) -> np.ndarray:
     """Round a float image in [0, 1] to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``)."""
     scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
-    return np.rint(np.clip(image, 0.0, 1.0) * scale).astype(dtype)
+    scaled = np.clip(image, 0.0, 1.0) * np.float32(scale)
+    return np.rint(scaled, out=scaled).astype(dtype)
 
 
 def save_image(

@@ -58,7 +58,7 @@ class GuidedDecisionFuser(WeightedFuser):
         focus_window: int = 9,
         vote_window: int = 15,
         min_region: float = 0.002,
-        radius: int = 6,
+        radius: int = 4,
         eps: float = 1e-3,
     ) -> None:
         if focus_window < 1 or vote_window < 1 or radius < 1:
@@ -80,4 +80,12 @@ class GuidedDecisionFuser(WeightedFuser):
         if min_area > 1:
             decision = remove_small_regions(decision, min_area=min_area)
         guide = blend(luma[..., None], decision)[..., 0]
-        return normalise_weights(guided_filter(guide, decision, radius=self.radius, eps=self.eps))
+        # The filter is linear and keeps constants, so the last map is 1 minus the others.
+        refined = np.empty_like(decision)
+        # Large images: coefficients computed at 512 pixels or more on the short side.
+        subsample = max(1, min(height, width) // 512)
+        refined[:-1] = guided_filter(
+            guide, decision[:-1], radius=self.radius, eps=self.eps, subsample=subsample
+        )
+        refined[-1] = 1.0 - refined[:-1].sum(axis=0)
+        return normalise_weights(refined)

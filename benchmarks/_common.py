@@ -1,0 +1,111 @@
+"""Helpers shared by the benchmark scripts: data location, enfuse, timing, synthetic stacks."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import mfif
+from mfif.data.synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ENFUSE_FLAGS = [
+    "--exposure-weight=0",
+    "--saturation-weight=0",
+    "--contrast-weight=1",
+    "--hard-mask",
+]
+# Synthetic stacks: blur radius per disparity unit, chosen so the whole scene depth range
+# spans this many pixels of blur radius.
+SYNTHETIC_MAX_RADIUS = 8.0
+
+
+def require_shared() -> Path:
+    datasets = SHARED / "datasets"
+    if not datasets.is_dir():
+        sys.exit(f"The benchmark needs {datasets} (the shared datasets); it is absent.")
+    return datasets
+
+
+def require_enfuse() -> str:
+    path = shutil.which("enfuse")
+    if path is None:
+        sys.exit("The benchmark compares against enfuse: apt-get install enfuse")
+    return path
+
+
+def median_seconds(action: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_enfuse(paths: list[Path], output: Path) -> float:
+    """Run enfuse with focus-stacking settings; returns wall seconds."""
+    command = [require_enfuse(), *ENFUSE_FLAGS, f"--output={output}", *map(str, paths)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def real_stacks(datasets: Path, name: str) -> list[tuple[str, list[Path]]]:
+    root = datasets / "real" / name
+    stacks = []
+    for scene in sorted(p for p in root.iterdir() if p.is_dir()):
+        sources = sorted(p for p in scene.iterdir() if p.stem in "ABCDEFGH" and len(p.stem) == 1)
+        stacks.append((scene.name, sources))
+    return stacks
+
+
+def middlebury_stacks(
+    datasets: Path, planes: int, *, views: tuple[str, ...] = ("v1",)
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Depth-rendered stacks from Middlebury 2006: (scene, sources (N,H,W,3), ground truth)."""
+    root = datasets / "natural" / "middlebury2006"
+    stacks = []
+    for image_path in sorted((root / "images").glob("*.png")):
+        if not image_path.stem.endswith(views):
+            continue
+        sharp, _ = mfif.read_image(image_path)
+        disparity, _ = mfif.read_image(root / "depth" / image_path.name)
+        disparity = fill_unknown_disparity(disparity * 255.0)
+        spread = float(disparity.max() - disparity.min())
+        sources = render_depth_stack(
+            sharp,
+            disparity,
+            focus_planes(disparity, planes),
+            blur_per_disparity=SYNTHETIC_MAX_RADIUS / spread,
+        )
+        stacks.append((image_path.stem, sources, sharp))
+    return stacks
+
+
+class TemporaryStack:
+    """Writes in-memory sources to lossless PNG files for external programs."""
+
+    def __init__(self, sources: np.ndarray) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="mfif-bench-")
+        folder = Path(self._folder.name)
+        self.paths = []
+        for k, source in enumerate(sources):
+            path = folder / f"{chr(ord('A') + k)}.png"
+            mfif.save_image(path, source)
+            self.paths.append(path)
+        self.output = folder / "enfuse.tif"
+
+    def __enter__(self) -> TemporaryStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._folder.cleanup()

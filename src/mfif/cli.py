@@ -129,6 +129,11 @@ def _run_fuse(args: argparse.Namespace) -> int:
     from .methods import create
 
     fuser = create(args.method, **_parse_options(args.option))
+    if (args.weights or args.depth) and not fuser.produces_weights:
+        raise OptionError(
+            f"The method {args.method!r} produces no weight maps, so --weights and --depth "
+            "are not available with it."
+        )
     paths = expand_inputs(args.inputs)
     output = Path(args.output)
     # Refuse before any work is done.
@@ -136,11 +141,6 @@ def _run_fuse(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     stack = load_stack(paths)
     fusion = fuser.fuse(stack)
-    if (args.weights or args.depth) and fusion.weights is None:
-        raise OptionError(
-            f"The method {args.method!r} produces no weight maps, so --weights and --depth "
-            "are not available with it."
-        )
     save_image(output, fusion.image, bit_depth=args.bit_depth or stack.bit_depth, protected=paths)
     _logger.info(
         "fused %d images of %dx%d with %s in %.2f s -> %s",

@@ -46,6 +46,7 @@ class Fuser(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    produces_weights: ClassVar[bool] = False  # True when `Fusion.weights` is filled
 
     @abstractmethod
     def fuse(self, stack: Stack) -> Fusion:
@@ -61,6 +62,8 @@ class WeightedFuser(Fuser):
 
     Subclasses implement `weights` on the luminance stack; colour is carried by the same weights.
     """
+
+    produces_weights = True
 
     @abstractmethod
     def weights(self, luma: np.ndarray) -> np.ndarray:

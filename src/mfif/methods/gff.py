@@ -45,6 +45,7 @@ class GuidedFilterFuser(Fuser):
 
     name = "gff"
     summary = "guided-filtering fusion (Li, Kang & Hu 2013), two-scale weights"
+    produces_weights = True
 
     def __init__(
         self,

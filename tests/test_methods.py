@@ -1,0 +1,102 @@
+"""Every registered classical method, on generated stacks with known ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mfif
+from conftest import complementary_stack
+from mfif.metrics import psnr
+
+METHODS = mfif.list_methods()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("count", [2, 3, 4, 5])
+def test_beats_every_source(method: str, count: int) -> None:
+    sources, truth, _ = complementary_stack(count, color=True, width=40 * count)
+    fused = mfif.fuse(list(sources), method=method).image
+    best_source = max(psnr(source, truth) for source in sources)
+    assert psnr(fused, truth) > best_source + 1.0
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("color", [False, True])
+def test_shapes_dtypes_and_weights(method: str, color: bool) -> None:
+    sources, _, _ = complementary_stack(3, color=color)
+    result = mfif.fuse(list(sources if color else sources[..., 0]), method=method)
+    channels = 3 if color else 1
+    assert result.image.shape == (96, 128, channels)
+    assert result.image.dtype == np.float32
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+    assert (result.weights is not None) == mfif.create(method).produces_weights
+    if result.weights is not None:
+        assert result.weights.shape == (3, 96, 128)
+        assert result.weights.min() >= 0.0
+        np.testing.assert_allclose(result.weights.sum(axis=0), 1.0, atol=1e-5)
+        assert result.depth.shape == (96, 128)
+        assert set(np.unique(result.depth)) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if mfif.create(m).produces_weights])
+def test_weights_find_the_sharp_band(method: str) -> None:
+    sources, _, labels = complementary_stack(3, color=False, width=192)
+    result = mfif.fuse(list(sources[..., 0]), method=method)
+    agreement = np.mean(result.depth == labels)
+    assert agreement > 0.8
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("count", [2, 4])
+def test_identical_sources_give_that_image(method: str, count: int) -> None:
+    sources, truth, _ = complementary_stack(2, color=True)
+    image = np.rint(truth * 255).astype(np.uint8)
+    result = mfif.fuse([image] * count, method=method)
+    restored = np.rint(result.image * 255).astype(np.int16)
+    assert np.abs(restored - image).max() <= 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_input_same_output(method: str) -> None:
+    sources, _, _ = complementary_stack(2, color=True)
+    first = mfif.fuse(list(sources), method=method).image
+    second = mfif.fuse(list(sources), method=method).image
+    np.testing.assert_array_equal(first, second)
+
+
+def test_colour_follows_the_luminance_weights() -> None:
+    sources, _, _ = complementary_stack(2, color=True)
+    result = mfif.fuse(list(sources), method="guided-decision")
+    expected = np.einsum("nhwc,nhw->hwc", sources, result.weights)
+    np.testing.assert_allclose(result.image, np.clip(expected, 0, 1), atol=1e-5)
+
+
+def test_sixteen_bit_arrays_are_accepted() -> None:
+    sources, truth, _ = complementary_stack(2, color=False)
+    sixteen = [np.rint(s[..., 0] * 65535).astype(np.uint16) for s in sources]
+    stack = mfif.Stack.from_arrays(sixteen)
+    assert stack.bit_depth == 16
+    fused = mfif.fuse(stack).image
+    assert psnr(fused, truth) > max(psnr(s, truth) for s in sources)
+
+
+def test_unknown_method_lists_the_known_ones() -> None:
+    with pytest.raises(mfif.UnknownMethodError, match="choose one of: .*guided-decision"):
+        mfif.create("nope")
+
+
+def test_bad_option_is_a_clear_error() -> None:
+    with pytest.raises(mfif.OptionError, match="Bad option for method 'gff'"):
+        mfif.create("gff", nonsense=1)
+
+
+def test_every_method_has_a_summary() -> None:
+    from mfif.methods import summary
+
+    for method in METHODS:
+        assert 10 < len(summary(method)) < 100
+
+
+def test_default_method_is_registered() -> None:
+    assert mfif.DEFAULT_METHOD in METHODS

@@ -28,7 +28,8 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 @pytest.fixture
 def pair(tmp_path: Path) -> list[Path]:
     sources, _, _ = complementary_stack(2, color=True)
-    return [mfif.save_image(tmp_path / f"{name}.png", s) for name, s in zip("AB", sources, strict=True)]
+    names = ("A", "B")
+    return [mfif.save_image(tmp_path / f"{n}.png", s) for n, s in zip(names, sources, strict=True)]
 
 
 def assert_one_sentence_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:

@@ -29,7 +29,9 @@ def luminance(images: np.ndarray) -> np.ndarray:
         import cv2  # several times faster than a numpy dot product
 
         planes = images.reshape(-1, *images.shape[-3:]) if images.ndim == 4 else images[None]
-        luma = np.stack([cv2.cvtColor(plane, cv2.COLOR_RGB2GRAY) for plane in planes])
+        luma = np.empty(planes.shape[:-1], dtype=np.float32)
+        for plane, out in zip(planes, luma, strict=True):
+            cv2.cvtColor(plane, cv2.COLOR_RGB2GRAY, dst=out)
         return luma.reshape(images.shape[:-1])
     return np.tensordot(images, _LUMA, axes=([-1], [0])).astype(np.float32, copy=False)
 

@@ -10,11 +10,12 @@ import numpy as np
 
 __all__ = [
     "winner_take_all",
-    "majority_filter",
+    "majority_vote",
     "remove_small_regions",
     "guided_filter",
     "normalise_weights",
     "one_hot",
+    "winning_source",
 ]
 
 
@@ -36,43 +37,50 @@ def winner_take_all(scores: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=0, keepdims=True)
 
 
-def majority_filter(weights: np.ndarray, *, window: int) -> np.ndarray:
+def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
     """Consistency check: each pixel takes the source that wins most often in its window.
 
     Parameters
     ----------
-    weights : ndarray of shape (N, H, W), float32
-        Decision weights (one-hot or soft).
+    labels : ndarray of shape (H, W), int
+        Winning source per pixel, in [0, count).
+    count : int
+        Number of sources N.
     window : int
         Side of the square voting window, in pixels.
 
     Returns
     -------
-    ndarray of shape (N, H, W), float32, one-hot (ties share equally)
+    ndarray of shape (H, W), int32
     """
-    votes = np.stack(
-        [cv2.boxFilter(w, -1, (window, window), borderType=cv2.BORDER_REFLECT) for w in weights]
-    )
-    return winner_take_all(votes)
+    size = (window, window)
+    votes = np.empty((count, *labels.shape), dtype=np.float32)
+    for k in range(count):
+        votes[k] = cv2.boxFilter(
+            (labels == k).view(np.uint8), cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT
+        )
+    return winning_source(votes)
 
 
-def remove_small_regions(weights: np.ndarray, *, min_area: int) -> np.ndarray:
+def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np.ndarray:
     """Hand connected regions smaller than ``min_area`` pixels to the surrounding source.
 
     Parameters
     ----------
-    weights : ndarray of shape (N, H, W), float32, one-hot
+    labels : ndarray of shape (H, W), int
+        Winning source per pixel, in [0, count).
+    count : int
+        Number of sources N.
     min_area : int
         Regions of one winning source with fewer pixels than this are removed.
 
     Returns
     -------
-    ndarray of shape (N, H, W), float32, one-hot
+    ndarray of shape (H, W), int32
     """
-    labels = weights.argmax(axis=0).astype(np.int32)
-    count = weights.shape[0]
+    labels = labels.astype(np.int32, copy=True)
     for k in range(count):
-        mask = (labels == k).astype(np.uint8)
+        mask = (labels == k).view(np.uint8)
         _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
         is_small_component = stats[:, cv2.CC_STAT_AREA] < min_area
         is_small_component[0] = False  # the background of the mask
@@ -85,7 +93,29 @@ def remove_small_regions(weights: np.ndarray, *, min_area: int) -> np.ndarray:
         neighbour_labels = neighbour_labels[neighbour_labels != k]
         if neighbour_labels.size:
             labels[is_small] = np.bincount(neighbour_labels, minlength=count).argmax()
-    return one_hot(labels, count)
+    return labels
+
+
+def winning_source(scores: np.ndarray) -> np.ndarray:
+    """Index of the largest score per pixel (the first on ties).
+
+    Same as ``scores.argmax(axis=0)`` but several times faster for a few large planes.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (N, H, W)
+
+    Returns
+    -------
+    ndarray of shape (H, W), int32
+    """
+    labels = np.zeros(scores.shape[1:], dtype=np.int32)
+    best = scores[0].copy()
+    for k in range(1, scores.shape[0]):
+        better = scores[k] > best
+        labels[better] = k
+        np.maximum(best, scores[k], out=best)
+    return labels
 
 
 def one_hot(labels: np.ndarray, count: int) -> np.ndarray:

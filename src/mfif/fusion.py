@@ -35,7 +35,9 @@ class Fusion:
         weights."""
         if self.weights is None:
             return None
-        return self.weights.argmax(axis=0)
+        from .decision import winning_source
+
+        return winning_source(self.weights)
 
 
 class Fuser(ABC):
@@ -86,6 +88,12 @@ def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (H, W, C), float32 in [0, 1]
     """
+    if len(images) == 2 and images.shape[-1] in (1, 3):
+        import cv2  # one multi-threaded pass instead of four numpy passes
+
+        fused = cv2.blendLinear(images[0], images[1], weights[0], weights[1])
+        fused = fused.reshape(images.shape[1:])
+        return np.clip(fused, 0.0, 1.0, out=fused)
     fused = images[0] * weights[0][..., None]
     term = np.empty_like(fused)
     for image, weight in zip(images[1:], weights[1:], strict=True):

@@ -78,7 +78,13 @@ def spatial_frequency(luma: np.ndarray, *, window: int) -> np.ndarray:
     return out
 
 
-def reblur_energy(luma: np.ndarray, *, sigma: float = 1.5, window: int = 7) -> np.ndarray:
+def reblur_energy(
+    luma: np.ndarray,
+    *,
+    sigma: float = 1.5,
+    window: int = 7,
+    output_size: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Local energy of what a re-blur removes: box-mean of (S - G_sigma * S)².
 
     A focused region loses much detail when blurred again, a defocused one little (the idea
@@ -90,14 +96,22 @@ def reblur_energy(luma: np.ndarray, *, sigma: float = 1.5, window: int = 7) -> n
     sigma : float
         Standard deviation of the re-blur.
     window : int
-        Side of the averaging window.
+        Side of the averaging window, in pixels of the output.
+    output_size : (width, height), optional
+        Shrink the squared detail to this size (area average) before the window average; the
+        default keeps the input size.
 
     Returns
     -------
-    ndarray of shape (N, H, W), float32, >= 0
+    ndarray of shape (N, H, W), or (N, height, width) with ``output_size``; float32, >= 0
     """
-    out = np.empty_like(luma)
+    height, width = luma.shape[1:]
+    out_width, out_height = output_size or (width, height)
+    out = np.empty((luma.shape[0], out_height, out_width), dtype=np.float32)
     for k, image in enumerate(luma):
         detail = image - cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        out[k] = cv2.boxFilter(detail * detail, -1, (window, window), borderType=cv2.BORDER_REFLECT)
+        energy = detail * detail
+        if (out_width, out_height) != (width, height):
+            energy = cv2.resize(energy, (out_width, out_height), interpolation=cv2.INTER_AREA)
+        out[k] = cv2.boxFilter(energy, -1, (window, window), borderType=cv2.BORDER_REFLECT)
     return out

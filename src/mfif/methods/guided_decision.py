@@ -29,11 +29,14 @@ class GuidedDecisionFuser(WeightedFuser):
     """Decision-map fusion with consistency checks and guided-filter refinement.
 
     1. Focus measure: local energy of the detail a re-blur removes (`mfif.focus.reblur_energy`).
-    2. Decision: the best-focused source per pixel, at half resolution.
+    2. Decision: the best-focused source per pixel.
     3. Consistency: a majority vote in a window, then regions smaller than a fraction of the
        image are handed to their surroundings.
     4. Refinement: the one-hot maps are guided-filtered with the luminance of the decision-fused
        image as guide, so weight transitions follow the real edges, and renormalised.
+
+    Steps 2-4 run at half resolution and the weights are upsampled bilinearly: on the benchmark
+    this loses nothing measurable in PSNR and halves the run time.
 
     Parameters
     ----------
@@ -76,28 +79,31 @@ class GuidedDecisionFuser(WeightedFuser):
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
         count, height, width = luma.shape
-        scores = reblur_energy(luma, sigma=self.sigma, window=self.focus_window)
-        # The decision is made at half resolution: the focus measure is a window average
-        # anyway, and the guided filter restores full-resolution edges. Four times less work.
+        # Decide and refine at half resolution, then upsample the smooth weights: the focus
+        # measure is a window average anyway, and four times less work (see the README).
         small = (max(1, width // 2), max(1, height // 2))
-        scores = np.stack([cv2.resize(s, small, interpolation=cv2.INTER_AREA) for s in scores])
+        scores = reblur_energy(
+            luma, sigma=self.sigma, window=self.focus_window // 2 | 1, output_size=small
+        )
         labels = majority_vote(winning_source(scores), count, window=self.vote_window // 2 | 1)
         min_area = int(self.min_region * small[0] * small[1])
         if min_area > 1:
             labels = remove_small_regions(labels, count, min_area=min_area)
-        labels = cv2.resize(
-            labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
-        )
-        decision = one_hot(labels, count)
-        guide = luma[0].copy()  # the decision-fused luminance
-        for k in range(1, count):
-            np.copyto(guide, luma[k], where=labels == k)
-        # Linear-coefficient maps at half resolution or coarser (fast guided filter).
-        subsample = max(2, min(height, width) // 512)
+        guide = cv2.resize(luma[0], small, interpolation=cv2.INTER_AREA)
+        for k in range(1, count):  # the decision-fused luminance
+            shrunk = cv2.resize(luma[k], small, interpolation=cv2.INTER_AREA)
+            np.copyto(guide, shrunk, where=labels == k)
         # The filter is linear and keeps constants, so the last map is 1 minus the others.
-        refined = np.empty_like(decision)
+        refined = np.empty((count, small[1], small[0]), dtype=np.float32)
         refined[:-1] = guided_filter(
-            guide, decision[:-1], radius=self.radius, eps=self.eps, subsample=subsample
+            guide,
+            one_hot(labels, count)[:-1],
+            radius=max(1, self.radius // 2),
+            eps=self.eps,
+            subsample=max(1, min(small) // 512),  # very large images: the fast guided filter
         )
         refined[-1] = 1.0 - refined[:-1].sum(axis=0)
-        return normalise_weights(refined)
+        weights = normalise_weights(refined)
+        return np.stack(
+            [cv2.resize(w, (width, height), interpolation=cv2.INTER_LINEAR) for w in weights]
+        )

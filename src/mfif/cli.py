@@ -139,7 +139,7 @@ def _run_fuse(args: argparse.Namespace) -> int:
     # Refuse before any work is done.
     check_output_path(output, paths)
     started = time.perf_counter()
-    stack = load_stack(paths)
+    stack = load_stack(paths, progress=True)
     fusion = fuser.fuse(stack)
     save_image(output, fusion.image, bit_depth=args.bit_depth or stack.bit_depth, protected=paths)
     _logger.info(

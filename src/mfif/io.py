@@ -81,7 +81,9 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return paths
 
 
-def load_stack(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Stack:
+def load_stack(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike, *, progress: bool = False
+) -> Stack:
     """Read a focus stack from files, folders, glob patterns or one multi-page TIFF.
 
     Parameters
@@ -89,6 +91,8 @@ def load_stack(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Stack
     inputs : path-like or sequence of path-like
         Two or more image files; or a folder or glob giving two or more; or a single
         multi-page TIFF whose pages are the sources.
+    progress : bool, keyword-only
+        Show a progress bar on stderr while reading 8 or more files, when stderr is a terminal.
 
     Returns
     -------
@@ -119,7 +123,15 @@ def load_stack(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Stack
             else "Fusion needs at least 2 images of the same scene; got none."
         )
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        results = list(pool.map(lambda path: _read_pages(path, first_only=True), paths))
+        reading = pool.map(lambda path: _read_pages(path, first_only=True), paths)
+        if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
+            from tqdm import tqdm
+
+            # disable=None: only on a terminal, so logs and pipes stay clean.
+            reading = tqdm(
+                reading, total=len(paths), desc="reading", unit="image", leave=False, disable=None
+            )
+        results = list(reading)
     pages = [page[0] for page, _ in results]
     names = tuple(p.name for p in paths)
     check_compatible([page.shape for page in pages], names)

@@ -175,9 +175,9 @@ def _decode_with_opencv(path: Path, data: bytes) -> np.ndarray:
     if image is None:
         raise ImageReadError(f"{path} is not a readable PNG, JPEG, BMP or TIFF image.")
     if image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = image[..., ::-1]  # OpenCV decodes to BGR
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    elif image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # OpenCV decodes to BGR
     return image
 
 
@@ -229,6 +229,13 @@ def _to_unit_float(image: np.ndarray, path: Path, out: np.ndarray | None = None)
 
 def to_integer(image: np.ndarray, bit_depth: int) -> np.ndarray:
     """Round a float image in [0, 1] to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``)."""
+    if bit_depth == 8 and image.dtype == np.float32 and image.ndim <= 3:
+        import cv2  # rounds and saturates in one pass, without float temporaries
+
+        flat = image.reshape(image.shape[0], -1) if image.ndim == 3 else image
+        if flat.min() < 0.0:  # convertScaleAbs takes absolute values
+            flat = np.maximum(flat, 0.0)
+        return cv2.convertScaleAbs(flat, alpha=255.0).reshape(image.shape)
     scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
     scaled = np.clip(image, 0.0, 1.0) * np.float32(scale)
     return np.rint(scaled, out=scaled).astype(dtype)

@@ -104,6 +104,7 @@ class GuidedDecisionFuser(WeightedFuser):
         )
         refined[-1] = 1.0 - refined[:-1].sum(axis=0)
         weights = normalise_weights(refined)
-        return np.stack(
-            [cv2.resize(w, (width, height), interpolation=cv2.INTER_LINEAR) for w in weights]
-        )
+        upsampled = np.empty((count, height, width), dtype=np.float32)
+        for small_weights, out in zip(weights, upsampled, strict=True):
+            cv2.resize(small_weights, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+        return upsampled

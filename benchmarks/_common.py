@@ -11,10 +11,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 import mfif
-from mfif.data.synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
+from mfif.data.synthetic import (
+    disk_kernel,
+    fill_unknown_disparity,
+    focus_planes,
+    render_depth_stack,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ENFUSE_FLAGS = [
@@ -88,6 +94,26 @@ def middlebury_stacks(
             blur_per_disparity=SYNTHETIC_MAX_RADIUS / spread,
         )
         stacks.append((image_path.stem, sources, sharp))
+    return stacks
+
+
+def davis_mask_stacks(
+    datasets: Path, *, blur_radius: float = 4.0, frame: str = "00040"
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Object/background pairs from DAVIS 2016 (UFA-Fuse eq. (11) style): source A is sharp on
+    the masked object and disk-blurred elsewhere, source B the reverse. One frame per sequence.
+    """
+    root = datasets / "natural" / "davis2016"
+    kernel = disk_kernel(blur_radius)
+    stacks = []
+    for image_path in sorted((root / "images").glob(f"*_{frame}.jpg")):
+        sharp, _ = mfif.read_image(image_path)
+        mask, _ = mfif.read_image(root / "masks" / f"{image_path.stem}.png")
+        mask = (mask > 0.5).astype(np.float32)[..., None]
+        blurred = cv2.filter2D(sharp, -1, kernel, borderType=cv2.BORDER_REFLECT)
+        near = mask * sharp + (1 - mask) * blurred
+        far = (1 - mask) * sharp + mask * blurred
+        stacks.append((image_path.stem, np.stack([near, far]).astype(np.float32), sharp))
     return stacks
 
 

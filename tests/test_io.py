@@ -144,3 +144,11 @@ def test_one_image_is_not_a_stack(tmp_path: Path) -> None:
         mfif.load_stack([a])
     with pytest.raises(mfif.StackError, match="at least 2 images"):
         mfif.fuse([np.zeros((4, 4))])
+
+
+def test_float_arrays_must_be_in_unit_range() -> None:
+    image = sharp_image(color=False)[..., 0]
+    with pytest.raises(mfif.StackError, match=r"outside \[0, 1\]"):
+        mfif.Stack.from_arrays([image, image * 255])
+    nearly = mfif.Stack.from_arrays([image, np.minimum(image + 1.00001 - image.max(), 1.00001)])
+    assert nearly.images.max() <= 1.0

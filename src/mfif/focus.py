@@ -9,7 +9,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["gradient_magnitude", "laplacian_energy", "spatial_frequency", "reblur_energy"]
+__all__ = [
+    "gradient_magnitude",
+    "laplacian_energy",
+    "spatial_frequency",
+    "reblur_detail",
+    "reblur_energy",
+    "window_mean",
+]
 
 
 def gradient_magnitude(luma: np.ndarray) -> np.ndarray:
@@ -78,28 +85,22 @@ def spatial_frequency(luma: np.ndarray, *, window: int) -> np.ndarray:
     return out
 
 
-def reblur_energy(
-    luma: np.ndarray,
-    *,
-    sigma: float = 1.5,
-    window: int = 7,
-    output_size: tuple[int, int] | None = None,
+def reblur_detail(
+    luma: np.ndarray, *, sigma: float = 1.5, output_size: tuple[int, int] | None = None
 ) -> np.ndarray:
-    """Local energy of what a re-blur removes: box-mean of (S - G_sigma * S)².
+    """Squared detail that a re-blur removes, (S - G_sigma * S)², per pixel.
 
     A focused region loses much detail when blurred again, a defocused one little (the idea
-    behind DFP's DoubleReblur). Less sensitive to noise than a pixel-wise gradient.
+    behind DFP's DoubleReblur). Average it over a window for a focus measure
+    (`reblur_energy`).
 
     Parameters
     ----------
     luma : ndarray of shape (N, H, W), float32 in [0, 1]
     sigma : float
-        Standard deviation of the re-blur.
-    window : int
-        Side of the averaging window, in pixels of the output.
+        Standard deviation of the re-blur, in input pixels.
     output_size : (width, height), optional
-        Shrink the squared detail to this size (area average) before the window average; the
-        default keeps the input size.
+        Shrink the result to this size by area averaging; the default keeps the input size.
 
     Returns
     -------
@@ -113,5 +114,42 @@ def reblur_energy(
         energy = detail * detail
         if (out_width, out_height) != (width, height):
             energy = cv2.resize(energy, (out_width, out_height), interpolation=cv2.INTER_AREA)
-        out[k] = cv2.boxFilter(energy, -1, (window, window), borderType=cv2.BORDER_REFLECT)
+        out[k] = energy
     return out
+
+
+def window_mean(images: np.ndarray, window: int) -> np.ndarray:
+    """Mean over a square window of side ``window`` (reflected borders), per image.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W), float32
+
+    Returns
+    -------
+    ndarray of shape (N, H, W), float32
+    """
+    out = np.empty_like(images)
+    for image, result in zip(images, out, strict=True):
+        cv2.boxFilter(image, -1, (window, window), dst=result, borderType=cv2.BORDER_REFLECT)
+    return out
+
+
+def reblur_energy(luma: np.ndarray, *, sigma: float = 1.5, window: int = 7) -> np.ndarray:
+    """Local energy of what a re-blur removes: the window mean of `reblur_detail`.
+
+    Less sensitive to noise than a pixel-wise gradient.
+
+    Parameters
+    ----------
+    luma : ndarray of shape (N, H, W), float32 in [0, 1]
+    sigma : float
+        Standard deviation of the re-blur.
+    window : int
+        Side of the averaging window.
+
+    Returns
+    -------
+    ndarray of shape (N, H, W), float32, >= 0
+    """
+    return window_mean(reblur_detail(luma, sigma=sigma), window)

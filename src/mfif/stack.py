@@ -136,10 +136,12 @@ def _to_float(array: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)):
             raise StackError(f"{name} contains NaN or infinite values.")
-        if array.min() < 0.0 or array.max() > 1.0:
+        low, high = float(array.min()), float(array.max())
+        # Rounding in filters leaves values a hair outside [0, 1]; those are clipped.
+        if low < -1e-3 or high > 1.0 + 1e-3:
             raise StackError(
-                f"{name} is a float image outside [0, 1] (range {array.min():g}..{array.max():g}); "
+                f"{name} is a float image outside [0, 1] (range {low:.6g}..{high:.6g}); "
                 "scale it to [0, 1] or pass uint8/uint16."
             )
-        return array.astype(np.float32)
+        return np.clip(array, 0.0, 1.0).astype(np.float32, copy=False)
     raise StackError(f"{name} has unsupported dtype {array.dtype}; use uint8, uint16 or float.")

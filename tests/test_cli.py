@@ -200,3 +200,8 @@ def test_classical_path_does_not_import_torch(tmp_path: Path, pair: list[Path]) 
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.split() == ["0", "False"], result.stderr
+
+
+def test_output_folder_must_exist(tmp_path: Path, pair: list[Path]) -> None:
+    result = run("fuse", *map(str, pair), "-o", str(tmp_path / "no" / "such" / "out.png"))
+    assert_one_sentence_error(result, "does not exist")

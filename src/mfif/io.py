@@ -280,9 +280,7 @@ def save_image(
         samples = to_integer(image, bit_depth)
     if samples.ndim == 3 and samples.shape[2] == 1:
         samples = samples[..., 0]
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"Cannot write {target}: the folder {folder} does not exist.")
+    folder = target.parent
     payload = _encode(samples, suffix, target)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     try:
@@ -313,6 +311,9 @@ def check_output_path(path: str | os.PathLike, protected: Sequence[str | os.Path
             raise OutputError(
                 f"Refusing to overwrite the input {other}; choose another output path."
             )
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputError(f"Cannot write {target}: the folder {folder} does not exist.")
     return target
 
 

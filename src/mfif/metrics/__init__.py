@@ -1,5 +1,428 @@
-"""Objective fusion metrics. Images are compared on 8-bit luminance Y (BT.601) by default."""
+"""Objective fusion metrics: one table from name to function, and `compute` to run them.
 
-from .reference import luminance_8bit, psnr, ssim
+Every metric works on 8-bit grey levels, as the canonical MATLAB toolboxes do. Colour images are
+reduced to luminance Y (BT.601, as OpenCV's YCrCb) by default, as the surveys do;
+``color="mean"`` averages the metric over the R, G and B channels instead.
 
-__all__ = ["luminance_8bit", "psnr", "ssim"]
+Kinds of metric (the ``kind`` of each entry in `METRICS`):
+
+- ``"fusion"``: compares the fused image with two sources (MI, Q_G, ...);
+- ``"reference"``: compares it with a ground truth (PSNR, SSIM);
+- ``"image"``: a statistic of the fused image alone (AVG, STD, SEN, SF, EI);
+- ``"relative"``: DFP's distance of a statistic from its mean over the sources (RMG, ...).
+
+Which Q_G? ``Q_G`` is Xydeas & Petrović with Petrović's constants (Yu Liu's corrected code,
+as the MFIF surveys report it) and is what mfif's benchmarks report; ``Q_G_ZL`` is the older
+Zheng Liu toolbox version. Likewise Piella's ``Q_S``/``Q_W``/``Q_E`` use UIQI on 8 x 8 windows
+(the original paper); ``Q_S_ZL``/``Q_W_ZL`` use SSIM as Zheng Liu's toolbox does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from . import features, information, perception, phase_congruency, relative, statistics, structural
+from ._common import MetricError
+from ._inputs import COLOR_MODES, planes
+from .reference import peak_signal_to_noise_ratio, structural_similarity
+
+__all__ = [
+    "METRICS",
+    "ALIASES",
+    "COLOR_MODES",
+    "Metric",
+    "MetricError",
+    "available_metrics",
+    "compute",
+    "resolve",
+    "psnr",
+    "ssim",
+]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One entry of the metric table.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, as the papers print it (e.g. "Q_G").
+    kind : {"fusion", "reference", "image", "relative"}
+        What the metric compares the fused image with.
+    function : callable
+        ``f(sources, fused)``, ``f(fused, reference)``, ``f(fused)`` or
+        ``f(references, fused)`` by kind, on float64 grey levels 0..255.
+    better : {"higher", "lower", "zero"}
+        Direction of a better score ("zero": closest to 0, i.e. rank by absolute value).
+    summary : str
+        One line for tables and ``mfif metrics --list``.
+    """
+
+    name: str
+    kind: str
+    function: Callable[..., float]
+    better: str
+    summary: str
+
+
+def _table(*entries: Metric) -> dict[str, Metric]:
+    return {entry.name: entry for entry in entries}
+
+
+METRICS: dict[str, Metric] = _table(
+    Metric(
+        "PSNR",
+        "reference",
+        peak_signal_to_noise_ratio,
+        "higher",
+        "peak signal-to-noise ratio to the ground truth, dB",
+    ),
+    Metric(
+        "SSIM",
+        "reference",
+        structural_similarity,
+        "higher",
+        "structural similarity to the ground truth (Wang et al. 2004)",
+    ),
+    Metric(
+        "MI",
+        "fusion",
+        information.mutual_information,
+        "higher",
+        "mutual information MI(A,F) + MI(B,F), bits",
+    ),
+    Metric(
+        "NMI",
+        "fusion",
+        information.normalized_mutual_information,
+        "higher",
+        "normalised mutual information (Hossny et al. 2008)",
+    ),
+    Metric(
+        "Q_NCIE",
+        "fusion",
+        information.ncie,
+        "higher",
+        "nonlinear correlation information entropy (Wang et al.)",
+    ),
+    Metric(
+        "Q_TE",
+        "fusion",
+        information.tsallis_metric,
+        "higher",
+        "Tsallis-entropy mutual information, q = 1.85 (Cvejic et al. 2006)",
+    ),
+    Metric(
+        "Q_TE_NAVA",
+        "fusion",
+        information.tsallis_metric_nava,
+        "higher",
+        "Tsallis mutual information normalised as Nava et al., q = 0.43137",
+    ),
+    Metric(
+        "Q_G",
+        "fusion",
+        features.edge_preservation,
+        "higher",
+        "Q_AB/F edge preservation, Petrović constants (Xydeas & Petrović 2000)",
+    ),
+    Metric(
+        "Q_G_ZL",
+        "fusion",
+        features.edge_preservation_zheng_liu,
+        "higher",
+        "Q_AB/F with Zheng Liu's toolbox constants",
+    ),
+    Metric(
+        "Q_M",
+        "fusion",
+        features.multiscale_edge,
+        "higher",
+        "multiscale Haar edge preservation (Wang & Liu 2008), range (0, 3]",
+    ),
+    Metric(
+        "Q_P",
+        "fusion",
+        phase_congruency.phase_congruency_metric,
+        "higher",
+        "phase-congruency feature preservation (Zhao et al. 2007)",
+    ),
+    Metric(
+        "Q_SF",
+        "fusion",
+        features.spatial_frequency_ratio,
+        "zero",
+        "relative spatial-frequency error (Zheng et al. 2007), ideal 0",
+    ),
+    Metric(
+        "Q_C",
+        "fusion",
+        structural.cvejic,
+        "higher",
+        "covariance-weighted UIQI (Cvejic et al. 2005), 8x8 windows",
+    ),
+    Metric("Q_Y", "fusion", structural.yang, "higher", "SSIM-based quality (Yang et al. 2008)"),
+    Metric(
+        "Q_S",
+        "fusion",
+        partial(structural.piella, variant="S"),
+        "higher",
+        "Piella's fusion quality index with UIQI (2003)",
+    ),
+    Metric(
+        "Q_W",
+        "fusion",
+        partial(structural.piella, variant="W"),
+        "higher",
+        "Piella's weighted fusion quality index with UIQI",
+    ),
+    Metric(
+        "Q_E",
+        "fusion",
+        partial(structural.piella, variant="E"),
+        "higher",
+        "Piella's edge-dependent fusion quality index with UIQI",
+    ),
+    Metric(
+        "Q_S_ZL",
+        "fusion",
+        partial(structural.piella_zheng_liu, variant="S"),
+        "higher",
+        "Piella's index with SSIM, as Zheng Liu's toolbox",
+    ),
+    Metric(
+        "Q_W_ZL",
+        "fusion",
+        partial(structural.piella_zheng_liu, variant="W"),
+        "higher",
+        "Piella's weighted index with SSIM, as Zheng Liu's toolbox",
+    ),
+    Metric(
+        "Q_CB",
+        "fusion",
+        perception.chen_blum,
+        "higher",
+        "contrast preservation under a CSF (Chen & Blum 2009)",
+    ),
+    Metric(
+        "Q_CV",
+        "fusion",
+        perception.chen_varshney,
+        "lower",
+        "regional perceptual difference (Chen & Varshney 2007), ideal 0",
+    ),
+    Metric(
+        "VIFF",
+        "fusion",
+        perception.viff,
+        "higher",
+        "visual information fidelity for fusion (Han et al. 2013)",
+    ),
+    Metric(
+        "AVG", "image", statistics.average_gradient, "higher", "average gradient of the fused image"
+    ),
+    Metric(
+        "STD",
+        "image",
+        statistics.standard_deviation,
+        "higher",
+        "standard deviation of the fused image (mean of column stds)",
+    ),
+    Metric(
+        "SEN", "image", statistics.entropy, "higher", "Shannon entropy of the fused image, bits"
+    ),
+    Metric(
+        "SF",
+        "image",
+        statistics.spatial_frequency,
+        "higher",
+        "spatial frequency of the fused image",
+    ),
+    Metric(
+        "EI",
+        "image",
+        statistics.edge_intensity,
+        "higher",
+        "edge intensity (mean Sobel magnitude) of the fused image",
+    ),
+    Metric(
+        "RMG",
+        "relative",
+        relative.relative_mean_gradient,
+        "lower",
+        "DFP: |mean gradient - its mean over the sources|",
+    ),
+    Metric(
+        "REI",
+        "relative",
+        relative.relative_edge_intensity,
+        "lower",
+        "DFP: |edge intensity - its mean over the sources|",
+    ),
+    Metric(
+        "RIE",
+        "relative",
+        relative.relative_entropy,
+        "lower",
+        "DFP: |2-D entropy - its mean over the sources|",
+    ),
+    Metric(
+        "RMGA",
+        "relative",
+        relative.relative_mean_grey,
+        "lower",
+        "DFP: |mean grey - its mean over the sources|",
+    ),
+    Metric(
+        "RECO",
+        "relative",
+        relative.relative_edge_coherence,
+        "lower",
+        "DFP: relative polar edge coherence against the sources",
+    ),
+)
+
+ALIASES: dict[str, str] = {
+    "QAB/F": "Q_G",
+    "Q_ABF": "Q_G",
+    "QG": "Q_G",
+    "Q_AB/F": "Q_G",
+    "QNMI": "NMI",
+    "Q_NMI": "NMI",
+    "Q_MI": "MI",
+    "QMI": "MI",
+    "QNCIE": "Q_NCIE",
+    "QTE": "Q_TE",
+    "QM": "Q_M",
+    "QP": "Q_P",
+    "QSF": "Q_SF",
+    "QC": "Q_C",
+    "QY": "Q_Y",
+    "QCB": "Q_CB",
+    "QCV": "Q_CV",
+    "VIF": "VIFF",
+    "Q_PIELLA": "Q_S",
+    "AG": "AVG",
+    "SD": "STD",
+    "EN": "SEN",
+    "ENTROPY": "SEN",
+}
+
+
+def resolve(name: str) -> str:
+    """The registry name for ``name`` or a common alias (case-insensitive).
+
+    Raises
+    ------
+    MetricError
+        Unknown name.
+    """
+    upper = name.strip().upper()
+    for known in METRICS:
+        if known.upper() == upper:
+            return known
+    if upper in ALIASES:
+        return ALIASES[upper]
+    raise MetricError(f"Unknown metric {name!r}; choose from: {', '.join(METRICS)}.")
+
+
+def available_metrics(source_count: int, has_ground_truth: bool) -> list[str]:
+    """Names of every metric that ``source_count`` sources and an optional ground truth allow,
+    in table order."""
+    kinds = {"image"}
+    if source_count == 2:
+        kinds |= {"fusion", "relative"}
+    elif source_count:
+        kinds.add("relative")
+    if has_ground_truth:
+        kinds.add("reference")
+    return [name for name, metric in METRICS.items() if metric.kind in kinds]
+
+
+def compute(
+    names: Sequence[str] | None,
+    fused: np.ndarray,
+    sources: Sequence[np.ndarray] = (),
+    ground_truth: np.ndarray | None = None,
+    *,
+    color: str = "luminance",
+) -> dict[str, float]:
+    """Compute metrics of a fused image.
+
+    Parameters
+    ----------
+    names : sequence of str or None
+        Metric names or aliases; None means every metric the given inputs allow (fusion,
+        image and relative metrics with two sources; reference metrics with a ground truth).
+    fused : ndarray of shape (H, W) or (H, W, 3)
+        float in [0, 1], uint8 or uint16.
+    sources : sequence of ndarray
+        The source images, same size and channels. Fusion metrics need exactly two.
+    ground_truth : ndarray, optional
+        The all-in-focus ground truth, for PSNR and SSIM.
+    color : {"luminance", "mean"}, keyword-only
+        Luminance Y (default), or the mean of the metric over R, G and B.
+
+    Returns
+    -------
+    dict of str to float
+        Registry names to values, in the order asked.
+
+    Raises
+    ------
+    MetricError
+        Unknown name, missing or wrong number of inputs, size mismatch, or a metric undefined
+        for these images (never a silent NaN).
+    """
+    if names is None:
+        wanted = available_metrics(len(sources), ground_truth is not None)
+    else:
+        wanted = list(dict.fromkeys(resolve(name) for name in names))
+    images = [fused, *sources]
+    labels = ["fused image", *(f"source {k + 1}" for k in range(len(sources)))]
+    if ground_truth is not None:
+        images.append(ground_truth)
+        labels.append("ground truth")
+    grey_planes = planes(images, labels, color)
+    results: dict[str, float] = {}
+    for name in wanted:
+        metric = METRICS[name]
+        values = [
+            _evaluate(metric, plane, len(sources), ground_truth is not None)
+            for plane in grey_planes
+        ]
+        results[name] = float(np.mean(values))
+    return results
+
+
+def _evaluate(metric: Metric, plane: list[np.ndarray], source_count: int, has_truth: bool) -> float:
+    fused, *rest = plane
+    sources = rest[:source_count]
+    if metric.kind == "fusion":
+        if source_count != 2:
+            raise MetricError(f"{metric.name} is defined for two sources; got {source_count}.")
+        return metric.function(sources, fused)
+    if metric.kind == "relative":
+        if source_count == 0:
+            raise MetricError(f"{metric.name} needs the sources as references.")
+        return metric.function(sources, fused)
+    if metric.kind == "reference":
+        if not has_truth:
+            raise MetricError(f"{metric.name} needs a ground truth.")
+        return metric.function(fused, rest[-1])
+    return metric.function(fused)
+
+
+def psnr(fused: np.ndarray, reference: np.ndarray, *, color: str = "luminance") -> float:
+    """PSNR of ``fused`` against ``reference`` on 8-bit luminance (see `compute`)."""
+    return compute(["PSNR"], fused, ground_truth=reference, color=color)["PSNR"]
+
+
+def ssim(fused: np.ndarray, reference: np.ndarray, *, color: str = "luminance") -> float:
+    """SSIM of ``fused`` against ``reference`` on 8-bit luminance (see `compute`)."""
+    return compute(["SSIM"], fused, ground_truth=reference, color=color)["SSIM"]

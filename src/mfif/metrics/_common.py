@@ -76,8 +76,11 @@ def filter2_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         if len(column) % 2 == 0 or len(row) % 2 == 0:
             raise ValueError("filter2_same supports odd kernel sizes only.")
         return cv2.sepFilter2D(
-            np.asarray(image, np.float64), cv2.CV_64F, np.asarray(row, np.float64),
-            np.asarray(column, np.float64), borderType=cv2.BORDER_CONSTANT,
+            np.asarray(image, np.float64),
+            cv2.CV_64F,
+            np.asarray(row, np.float64),
+            np.asarray(column, np.float64),
+            borderType=cv2.BORDER_CONSTANT,
         )
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
@@ -109,8 +112,12 @@ def filter2_valid(image: np.ndarray, column: np.ndarray, row: np.ndarray) -> np.
     """
     image = np.asarray(image, dtype=np.float64)
     filtered = cv2.sepFilter2D(
-        image, cv2.CV_64F, np.asarray(row, np.float64), np.asarray(column, np.float64),
-        anchor=(0, 0), borderType=cv2.BORDER_CONSTANT,
+        image,
+        cv2.CV_64F,
+        np.asarray(row, np.float64),
+        np.asarray(column, np.float64),
+        anchor=(0, 0),
+        borderType=cv2.BORDER_CONSTANT,
     )
     return filtered[: image.shape[0] - len(column) + 1, : image.shape[1] - len(row) + 1]
 

@@ -15,7 +15,12 @@ import numpy as np
 
 from ._common import filter2_same, require_finite
 
-__all__ = ["edge_preservation", "edge_preservation_zheng_liu", "multiscale_edge", "spatial_frequency_ratio"]
+__all__ = [
+    "edge_preservation",
+    "edge_preservation_zheng_liu",
+    "multiscale_edge",
+    "spatial_frequency_ratio",
+]
 
 _SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 _SOBEL_Y = np.array([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]])

@@ -74,7 +74,9 @@ def chen_blum(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
     first, second, fused_contrast = masked
     with np.errstate(divide="ignore", invalid="ignore"):
         q_first = np.where(first < fused_contrast, first / fused_contrast, fused_contrast / first)
-        q_second = np.where(second < fused_contrast, second / fused_contrast, fused_contrast / second)
+        q_second = np.where(
+            second < fused_contrast, second / fused_contrast, fused_contrast / second
+        )
         total = first * first + second * second
         quality = (first * first * q_first + second * second * q_second) / total
     return require_finite(np.mean(quality), "Q_CB")

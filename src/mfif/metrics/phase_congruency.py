@@ -10,8 +10,11 @@ image by masked local correlation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy import fft as scipy_fft
 
 from ._common import filter2_same, gaussian_kernel_1d, require_finite
 
@@ -26,6 +29,70 @@ def _kovesi_lowpass(rows: int, cols: int, cutoff: float, order: int) -> np.ndarr
     y = (np.arange(1, rows + 1) - (rows // 2 + 1)) / rows
     radius = np.sqrt(x[None, :] ** 2 + y[:, None] ** 2)
     return np.fft.fftshift(1.0 / (1.0 + (radius / cutoff) ** (2 * order)))
+
+
+@dataclass(frozen=True)
+class _FilterBank:
+    """The log-Gabor filters of one image size, with the image-independent noise terms."""
+
+    filters: tuple[tuple[np.ndarray, ...], ...]  # [orientation][scale], frequency domain
+    filter_energy: tuple[float, ...]  # per orientation: Σ filter² at the smallest scale
+    noise_sums: tuple[tuple[float, float], ...]  # per orientation: Σ ΣA_n², Σ ΣA_i A_j
+
+
+@lru_cache(maxsize=4)
+def _filter_bank(
+    rows: int,
+    cols: int,
+    scales: int,
+    orientations: int,
+    min_wavelength: float,
+    multiplier: float,
+    sigma_on_f: float,
+    d_theta_on_sigma: float,
+) -> _FilterBank:
+    theta_sigma = np.pi / orientations / d_theta_on_sigma
+
+    def axis(n: int) -> np.ndarray:
+        if n % 2:
+            return np.arange(-(n - 1) / 2, (n - 1) / 2 + 1) / (n - 1)
+        return np.arange(-n / 2, n / 2) / n
+
+    x, y = np.meshgrid(axis(cols), axis(rows))
+    radius = np.sqrt(x * x + y * y)
+    radius[rows // 2, cols // 2] = 1.0  # avoids log(0); the filters' DC is reset below
+    theta = np.arctan2(-y, x)
+    radius = np.fft.ifftshift(radius)
+    theta = np.fft.ifftshift(theta)
+    sin_theta, cos_theta = np.sin(theta), np.cos(theta)
+    lowpass = _kovesi_lowpass(rows, cols, 0.45, 15)
+    log_gabor = []
+    for s in range(scales):
+        centre = 1.0 / (min_wavelength * multiplier**s)
+        radial = np.exp(-(np.log(radius / centre) ** 2) / (2.0 * np.log(sigma_on_f) ** 2))
+        radial = radial * lowpass
+        radial[0, 0] = 0.0
+        log_gabor.append(radial)
+    filters, energies, noise = [], [], []
+    for o in range(orientations):
+        angle = o * np.pi / orientations
+        ds = sin_theta * np.cos(angle) - cos_theta * np.sin(angle)
+        dc = cos_theta * np.cos(angle) + sin_theta * np.sin(angle)
+        spread = np.exp(-(np.abs(np.arctan2(ds, dc)) ** 2) / (2.0 * theta_sigma**2))
+        bank = tuple(radial * spread for radial in log_gabor)
+        inverse = [np.real(np.fft.ifft2(f)) * np.sqrt(rows * cols) for f in bank]
+        sum_an2 = float(np.sum(sum(f**2 for f in inverse)))
+        sum_ai_aj = float(
+            sum(
+                np.sum(inverse[i] * inverse[j])
+                for i in range(scales - 1)
+                for j in range(i + 1, scales)
+            )
+        )
+        filters.append(bank)
+        energies.append(float(np.sum(bank[0] ** 2)))
+        noise.append((sum_an2, sum_ai_aj))
+    return _FilterBank(tuple(filters), tuple(energies), tuple(noise))
 
 
 def phase_congruency(
@@ -55,55 +122,21 @@ def phase_congruency(
     """
     image = np.asarray(image, dtype=np.float64)
     rows, cols = image.shape
-    image_fft = np.fft.fft2(image)
-    theta_sigma = np.pi / orientations / d_theta_on_sigma
-
-    def axis(n: int) -> np.ndarray:
-        if n % 2:
-            return np.arange(-(n - 1) / 2, (n - 1) / 2 + 1) / (n - 1)
-        return np.arange(-n / 2, n / 2) / n
-
-    x, y = np.meshgrid(axis(cols), axis(rows))
-    radius = np.sqrt(x * x + y * y)
-    radius[rows // 2, cols // 2] = 1.0  # avoids log(0); the filters' DC is reset below
-    theta = np.arctan2(-y, x)
-    radius = np.fft.ifftshift(radius)
-    theta = np.fft.ifftshift(theta)
-    sin_theta, cos_theta = np.sin(theta), np.cos(theta)
-
-    lowpass = _kovesi_lowpass(rows, cols, 0.45, 15)
-    log_gabor = []
-    for s in range(scales):
-        centre = 1.0 / (min_wavelength * multiplier**s)
-        radial = np.exp(-(np.log(radius / centre) ** 2) / (2.0 * np.log(sigma_on_f) ** 2))
-        radial = radial * lowpass
-        radial[0, 0] = 0.0
-        log_gabor.append(radial)
-
+    bank = _filter_bank(
+        rows, cols, scales, orientations, min_wavelength, multiplier, sigma_on_f, d_theta_on_sigma
+    )
+    image_fft = scipy_fft.fft2(image, workers=-1)
     zero = np.zeros((rows, cols))
     total_energy, total_sum_amplitude = zero.copy(), zero.copy()
     cov_x2, cov_y2, cov_xy = zero.copy(), zero.copy(), zero.copy()
     for o in range(orientations):
         angle = o * np.pi / orientations
-        ds = sin_theta * np.cos(angle) - cos_theta * np.sin(angle)
-        dc = cos_theta * np.cos(angle) + sin_theta * np.sin(angle)
-        spread = np.exp(-(np.abs(np.arctan2(ds, dc)) ** 2) / (2.0 * theta_sigma**2))
-        sum_even, sum_odd, sum_amplitude = zero.copy(), zero.copy(), zero.copy()
-        responses, inverse_filters = [], []
-        for s in range(scales):
-            filt = log_gabor[s] * spread
-            inverse_filters.append(np.real(np.fft.ifft2(filt)) * np.sqrt(rows * cols))
-            response = np.fft.ifft2(image_fft * filt)
-            responses.append(response)
-            amplitude = np.abs(response)
-            sum_amplitude += amplitude
-            sum_even += response.real
-            sum_odd += response.imag
-            if s == 0:
-                filter_energy = np.sum(filt**2)
-                max_amplitude = amplitude
-            else:
-                max_amplitude = np.maximum(max_amplitude, amplitude)
+        responses = [scipy_fft.ifft2(image_fft * f, workers=-1) for f in bank.filters[o]]
+        amplitudes = [np.abs(response) for response in responses]
+        sum_amplitude = sum(amplitudes)
+        max_amplitude = np.maximum.reduce(amplitudes)
+        sum_even = sum(response.real for response in responses)
+        sum_odd = sum(response.imag for response in responses)
         x_energy = np.sqrt(sum_even**2 + sum_odd**2) + _EPSILON
         mean_even, mean_odd = sum_even / x_energy, sum_odd / x_energy
         energy = zero.copy()
@@ -113,13 +146,9 @@ def phase_congruency(
 
         # Noise compensation from the smallest scale (Rayleigh model).
         median_e2n = np.median(np.abs(responses[0]) ** 2)
-        noise_power = (-median_e2n / np.log(0.5)) / filter_energy
-        sum_an2 = sum(f**2 for f in inverse_filters)
-        sum_ai_aj = zero.copy()
-        for i in range(scales - 1):
-            for j in range(i + 1, scales):
-                sum_ai_aj += inverse_filters[i] * inverse_filters[j]
-        noise_energy2 = 2 * noise_power * np.sum(sum_an2) + 4 * noise_power * np.sum(sum_ai_aj)
+        noise_power = (-median_e2n / np.log(0.5)) / bank.filter_energy[o]
+        sum_an2, sum_ai_aj = bank.noise_sums[o]
+        noise_energy2 = 2 * noise_power * sum_an2 + 4 * noise_power * sum_ai_aj
         tau = np.sqrt(noise_energy2 / 2.0)
         threshold = (tau * np.sqrt(np.pi / 2.0) + noise_k * np.sqrt((2 - np.pi / 2) * tau**2)) / 1.7
         energy = np.maximum(energy - threshold, 0.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -75,8 +76,8 @@ def edge_coherence(image: np.ndarray, *, sigma: float = 2.0) -> float:
     responses = []
     for order in (1, 3):
         kernel = _laguerre_gauss(order, sigma)
-        real = ndimage.correlate(image, kernel.real, mode="reflect")
-        imag = ndimage.correlate(image, kernel.imag, mode="reflect")
+        real = cv2.filter2D(image, cv2.CV_64F, kernel.real, borderType=cv2.BORDER_REFLECT)
+        imag = cv2.filter2D(image, cv2.CV_64F, kernel.imag, borderType=cv2.BORDER_REFLECT)
         responses.append(real + 1j * imag)
     first, third = responses
     coherence = -np.abs(first) * np.abs(third) * np.cos(np.angle(third) - 3 * np.angle(first))

@@ -10,7 +10,13 @@ import numpy as np
 
 from ._common import MetricError, entropy_bits, filter2_same
 
-__all__ = ["average_gradient", "standard_deviation", "entropy", "spatial_frequency", "edge_intensity"]
+__all__ = [
+    "average_gradient",
+    "standard_deviation",
+    "entropy",
+    "spatial_frequency",
+    "edge_intensity",
+]
 
 
 def average_gradient(fused: np.ndarray) -> float:

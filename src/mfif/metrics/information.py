@@ -6,6 +6,9 @@ metricWang.m, NCC.m). Every image is first min-max stretched to 0..255 and round
 
 All functions take ``sources`` (a sequence of two (H, W) float64 arrays of grey levels 0..255)
 and ``fused`` ((H, W) float64, 0..255).
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

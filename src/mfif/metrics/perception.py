@@ -3,6 +3,9 @@
 Ports of metricChenBlum.m and metricChen.m (Z. Liu's imageFusionMetrics) and VIFF_Public.m
 (Y. Han, as shipped in MFIF-Metrics). All functions take ``sources`` (two (H, W) float64
 arrays of grey levels 0..255) and ``fused`` ((H, W) float64, 0..255).
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Liu's imageFusionMetrics: log-Gabor filters (4 scales, 6 orientations) applied i
 frequency domain, noise compensation, frequency-spread weighting; the phase congruency and
 the maximum and minimum moments of its covariance are compared between sources and fused
 image by masked local correlation.
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Full-reference metrics against a ground truth: PSNR and SSIM.
 
 Each function takes ``fused`` and ``reference``, (H, W) float64 arrays of grey levels 0..255.
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

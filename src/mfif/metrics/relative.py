@@ -6,6 +6,9 @@ truths of the inputs (GT¹, GT²: the sharp, full-resolution source images):
 R·(F) = |S(F) - (S(GT¹) + S(GT²)) / 2|, eqs. (24b)-(27b); RECO, eq. (28), compares polar edge
 coherence. Each function takes ``references`` (a sequence of (H, W) float64 arrays, grey
 levels 0..255; usually the sources) and ``fused`` ((H, W) float64, 0..255).
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

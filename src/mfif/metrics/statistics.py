@@ -2,6 +2,9 @@
 
 As computed by MFIF-Metrics (TPAMI 2024): AG.m, SD.m, EN.m, SF.m, metricsEdge_intensity.m.
 Each function takes ``fused``, an (H, W) float64 array of grey levels 0..255.
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ All local statistics are over windows lying inside the image (MATLAB ``filter2 '
 
 All functions take ``sources`` (two (H, W) float64 arrays of grey levels 0..255) and
 ``fused`` ((H, W) float64, 0..255).
+
+Colour: these functions see one grey plane; `mfif.metrics.compute` passes luminance Y
+(BT.601) of colour images, or each of R, G, B in turn with ``color="mean"``.
 """
 
 from __future__ import annotations

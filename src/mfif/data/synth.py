@@ -1,0 +1,270 @@
+"""`mfif synth`: write ground-truth focus stacks from sharp images and masks or disparities.
+
+Both writers produce ``OUT/<scene>/{A,B[,C,...],GT}.png`` (the scene is named after the input
+image's file stem) and ``OUT/synth.json`` with every parameter, the seed and, per scene, what
+was drawn. The same inputs and seed give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageReadError, OptionError
+from ..io import IMAGE_SUFFIXES, expand_inputs, read_image, save_image, to_integer
+from .masks import PSF_KINDS, draw_blur, mask_pair
+from .synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
+
+__all__ = ["synthesize_from_masks", "synthesize_from_depth", "scene_rng"]
+
+SOURCE_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def scene_rng(seed: int, scene: str) -> np.random.Generator:
+    """A generator that depends only on the seed and the scene name (not on processing order)."""
+    return np.random.default_rng([seed, zlib.crc32(scene.encode("utf-8"))])
+
+
+def _companions(
+    images: Sequence[str | os.PathLike], folder: str | os.PathLike, what: str
+) -> tuple[list[tuple[str, Path, Path]], dict[str, str]]:
+    """Pairs (scene, image, companion) matched by file stem; scenes without one are listed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageReadError(f"The {what} folder {folder} does not exist.")
+    by_stem = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    pairs, missing = [], {}
+    for image in expand_inputs(images):
+        if image.stem in by_stem:
+            pairs.append((image.stem, image, by_stem[image.stem]))
+        else:
+            missing[image.stem] = f"no {what} named {image.stem}.* in {folder}"
+    if not pairs:
+        raise ImageReadError(f"No image has a matching {what} in {folder}.")
+    return pairs, missing
+
+
+def _size_mismatch(what: str, companion: np.ndarray, image: np.ndarray) -> str:
+    return (
+        f"the {what} is {companion.shape[1]}x{companion.shape[0]} but the image is "
+        f"{image.shape[1]}x{image.shape[0]}"
+    )
+
+
+def _add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian sensor noise of ``sigma`` 8-bit levels."""
+    if sigma <= 0:
+        return image
+    noisy = image + rng.normal(0.0, sigma / 255.0, image.shape).astype(np.float32)
+    return np.clip(noisy, 0.0, 1.0)
+
+
+def _write_scene(
+    out: Path, scene: str, sources: Sequence[np.ndarray], truth: np.ndarray, bit_depth: int
+) -> None:
+    folder = out / scene
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in zip(SOURCE_NAMES, sources, strict=False):
+        save_image(folder / f"{name}.png", source, bit_depth=bit_depth)
+    # The decoded input, written losslessly: bit for bit the sharp image.
+    save_image(folder / "GT.png", to_integer(truth, bit_depth))
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    (out / "synth.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _progress(items: list, description: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, unit="scene", disable=None)
+
+
+def synthesize_from_masks(
+    images: Sequence[str | os.PathLike],
+    masks: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    kinds: Sequence[str] = PSF_KINDS,
+    transition: float = 1.5,
+    noise: float = 0.0,
+    min_fraction: float = 0.01,
+    max_fraction: float = 0.99,
+    limit: int | None = None,
+) -> dict:
+    """Write object/background pairs (see `mfif.data.masks.mask_pair`).
+
+    Parameters
+    ----------
+    images : sequence of path-like
+        Sharp images, folders or globs. Each needs a mask with the same stem in ``masks``
+        (non-zero = object).
+    masks : path-like
+        Folder of masks.
+    out : path-like
+        Output folder.
+    seed : int
+        Seed of every random draw (blur kind and strength, noise).
+    kinds : sequence of {"gaussian", "mean", "disk"}
+        Blur kinds to draw from.
+    transition : float
+        σ in pixels of the soft transition at the mask boundary (0 = hard).
+    noise : float
+        σ of Gaussian sensor noise added to the sources, in 8-bit levels (0 = none).
+    min_fraction, max_fraction : float
+        Masks whose object covers less or more than this share of the image are skipped: one
+        source would be nearly the ground truth and the pair would test nothing.
+    limit : int, optional
+        At most this many scenes.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``OUT/synth.json``.
+    """
+    unknown = set(kinds) - set(PSF_KINDS)
+    if unknown or not kinds:
+        raise OptionError(f"Blur kinds must be among {', '.join(PSF_KINDS)}; got {list(kinds)}.")
+    out = Path(out)
+    pairs, skipped = _companions(images, masks, "mask")
+    pairs = pairs[:limit] if limit else pairs
+    out.mkdir(parents=True, exist_ok=True)
+    scenes = {}
+    for scene, image_path, mask_path in _progress(pairs, "synth mask"):
+        image, bit_depth = read_image(image_path)
+        mask_image, _ = read_image(mask_path)
+        mask = (mask_image if mask_image.ndim == 2 else mask_image.mean(axis=2)) > 0.5
+        if mask.shape != image.shape[:2]:
+            skipped[scene] = _size_mismatch("mask", mask, image)
+            continue
+        fraction = float(mask.mean())
+        if not min_fraction <= fraction <= max_fraction:
+            skipped[scene] = f"object covers {fraction:.1%} of the image"
+            continue
+        rng = scene_rng(seed, scene)
+        spec = draw_blur(rng, tuple(kinds))
+        near, far = mask_pair(image, mask, spec, transition=transition)
+        near, far = _add_noise(near, noise, rng), _add_noise(far, noise, rng)
+        _write_scene(out, scene, [near, far], image, bit_depth)
+        scenes[scene] = {
+            "image": str(image_path),
+            "mask": str(mask_path),
+            "object_fraction": round(fraction, 6),
+            "blur": spec.as_dict(),
+            "sources": {"A": "object sharp", "B": "background sharp"},
+        }
+    manifest = {
+        "kind": "mask",
+        "seed": seed,
+        "parameters": {
+            "kinds": list(kinds),
+            "transition": transition,
+            "noise": noise,
+            "min_fraction": min_fraction,
+            "max_fraction": max_fraction,
+        },
+        "scenes": scenes,
+        "skipped": skipped,
+    }
+    _write_manifest(out, manifest)
+    return manifest
+
+
+def synthesize_from_depth(
+    images: Sequence[str | os.PathLike],
+    depths: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    planes: int = 2,
+    max_blur: float = 8.0,
+    seed: int = 0,
+    noise: float = 0.0,
+    limit: int | None = None,
+) -> dict:
+    """Write depth-rendered stacks (see `mfif.data.synthetic.render_depth_stack`).
+
+    Parameters
+    ----------
+    images : sequence of path-like
+        Sharp images, folders or globs; each needs a disparity map with the same stem in
+        ``depths`` (8- or 16-bit integer disparity in pixels, larger = nearer, 0 = unknown).
+    depths : path-like
+        Folder of disparity maps.
+    out : path-like
+        Output folder.
+    planes : int
+        Number of focus planes N >= 2, at the centres of N equal-population disparity bins.
+    max_blur : float
+        Blur radius, in pixels, across the scene's whole disparity range: the thin-lens
+        constant is k = max_blur / (d_max - d_min) and a pixel's radius is k |d - d_focus|.
+    seed : int
+        Seed of the optional noise.
+    noise : float
+        σ of Gaussian sensor noise on the sources, in 8-bit levels.
+    limit : int, optional
+        At most this many scenes.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``OUT/synth.json``.
+    """
+    if not 2 <= planes <= len(SOURCE_NAMES):
+        raise OptionError(f"planes must be between 2 and {len(SOURCE_NAMES)}; got {planes}.")
+    if max_blur <= 0:
+        raise OptionError(f"max_blur must be positive; got {max_blur}.")
+    out = Path(out)
+    pairs, skipped = _companions(images, depths, "disparity map")
+    pairs = pairs[:limit] if limit else pairs
+    out.mkdir(parents=True, exist_ok=True)
+    scenes = {}
+    for scene, image_path, depth_path in _progress(pairs, "synth depth"):
+        image, bit_depth = read_image(image_path)
+        raw, depth_bits = read_image(depth_path)
+        raw = raw if raw.ndim == 2 else raw[..., 0]
+        if raw.shape != image.shape[:2]:
+            skipped[scene] = _size_mismatch("disparity map", raw, image)
+            continue
+        disparity = raw.astype(np.float64) * (255.0 if depth_bits == 8 else 65535.0)
+        known = disparity > 0
+        if known.mean() < 0.5:
+            skipped[scene] = f"only {known.mean():.0%} of the disparities are known"
+            continue
+        filled = fill_unknown_disparity(disparity)
+        spread = float(filled.max() - filled.min())
+        if spread <= 0:
+            skipped[scene] = "the scene is flat (one disparity)"
+            continue
+        focus = focus_planes(filled, planes)
+        k = max_blur / spread
+        sources = render_depth_stack(
+            image, filled, focus, blur_per_disparity=k, max_radius=max_blur
+        )
+        rng = scene_rng(seed, scene)
+        sources = [_add_noise(source, noise, rng) for source in sources]
+        _write_scene(out, scene, sources, image, bit_depth)
+        scenes[scene] = {
+            "image": str(image_path),
+            "disparity": str(depth_path),
+            "known_disparity_fraction": round(float(known.mean()), 6),
+            "disparity_range": [float(filled.min()), float(filled.max())],
+            "focus_disparities": {
+                n: round(float(d), 4) for n, d in zip(SOURCE_NAMES, focus, strict=False)
+            },
+            "blur_per_disparity": k,
+        }
+    manifest = {
+        "kind": "depth",
+        "seed": seed,
+        "parameters": {"planes": planes, "max_blur": max_blur, "noise": noise, "psf": "disk"},
+        "scenes": scenes,
+        "skipped": skipped,
+    }
+    _write_manifest(out, manifest)
+    return manifest

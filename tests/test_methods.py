@@ -9,7 +9,7 @@ import mfif
 from conftest import complementary_stack
 from mfif.metrics import psnr
 
-METHODS = mfif.list_methods()
+METHODS = mfif.list_methods(external=False)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -100,3 +100,38 @@ def test_every_method_has_a_summary() -> None:
 
 def test_default_method_is_registered() -> None:
     assert mfif.DEFAULT_METHOD in METHODS
+
+
+def test_an_external_command_is_a_method(tmp_path) -> None:
+    import sys
+
+    from mfif.methods.external import ExternalCommandFuser
+
+    script = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[-1])"
+    fuser = ExternalCommandFuser([sys.executable, "-c", script, "{inputs}", "{output}"], "copy")
+    sources, _, _ = complementary_stack(2, color=True)
+    result = fuser.fuse(mfif.Stack.from_arrays(list(sources)))
+    np.testing.assert_allclose(result.image, sources[0], atol=1 / 255)
+
+
+def test_a_failing_external_command_is_one_clear_error() -> None:
+    import sys
+
+    from mfif.methods.external import ExternalCommandFuser
+
+    fuser = ExternalCommandFuser([sys.executable, "-c", "import sys; sys.exit('no luck')"], "x")
+    sources, _, _ = complementary_stack(2, color=False)
+    with pytest.raises(mfif.MfifError, match="x failed \\(exit 1\\): no luck"):
+        fuser.fuse(mfif.Stack.from_arrays(list(sources[..., 0])))
+
+
+def test_enfuse_as_a_peer() -> None:
+    import shutil
+
+    if shutil.which("enfuse") is None:
+        with pytest.raises(mfif.OptionError, match="apt-get install enfuse"):
+            mfif.create("enfuse")
+        return
+    sources, truth, _ = complementary_stack(2, color=True)
+    fused = mfif.fuse(list(sources), method="enfuse").image
+    assert psnr(fused, truth) > max(psnr(s, truth) for s in sources)

@@ -49,6 +49,7 @@ class Fuser(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     produces_weights: ClassVar[bool] = False  # True when `Fusion.weights` is filled
+    external: ClassVar[bool] = False  # True when it runs another program
 
     @abstractmethod
     def fuse(self, stack: Stack) -> Fusion:

@@ -39,9 +39,13 @@ def register_lazy(name: str, target: str, summary: str) -> None:
     _registry[name] = _Entry(summary, target)
 
 
-def list_methods() -> list[str]:
-    """Names of all registered methods, sorted."""
-    return sorted(_registry)
+def list_methods(*, external: bool = True) -> list[str]:
+    """Names of all registered methods, sorted; ``external=False`` leaves out those that run
+    another program (enfuse)."""
+    names = sorted(_registry)
+    if external:
+        return names
+    return [n for n in names if not getattr(_registry[n].target, "external", False)]
 
 
 def summary(name: str) -> str:
@@ -76,4 +80,11 @@ def _lookup(name: str) -> _Entry:
 
 
 # Importing a method module registers its classes.
-from . import gff, guided_decision, maxgrad, multiscale, spatial_frequency  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    external,
+    gff,
+    guided_decision,
+    maxgrad,
+    multiscale,
+    spatial_frequency,
+)

@@ -44,8 +44,10 @@ def main() -> None:
     print("|---|---|")
     for name, seconds in sorted(timings.items(), key=lambda item: -item[1]):
         print(f"| {name} | {seconds:.4f} |")
-    print(f"\nsum of medians {sum(timings.values()):.3f} s; all in one compute() call "
-          f"{together:.3f} s (target <= 2 s)")
+    print(
+        f"\nsum of medians {sum(timings.values()):.3f} s; all in one compute() call "
+        f"{together:.3f} s (target <= 2 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import mfif
 from conftest import complementary_stack
 from mfif.metrics import psnr
 
-METHODS = mfif.list_methods(external=False)
+METHODS = mfif.list_methods(include_external=False)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -50,6 +50,7 @@ class Fuser(ABC):
     summary: ClassVar[str]
     produces_weights: ClassVar[bool] = False  # True when `Fusion.weights` is filled
     external: ClassVar[bool] = False  # True when it runs another program
+    parameter_count: ClassVar[int | None] = 0  # learned parameters; None if unknown
 
     @abstractmethod
     def fuse(self, stack: Stack) -> Fusion:

@@ -39,11 +39,11 @@ def register_lazy(name: str, target: str, summary: str) -> None:
     _registry[name] = _Entry(summary, target)
 
 
-def list_methods(*, external: bool = True) -> list[str]:
-    """Names of all registered methods, sorted; ``external=False`` leaves out those that run
+def list_methods(*, include_external: bool = True) -> list[str]:
+    """Names of all registered methods, sorted; ``include_external=False`` leaves out those that run
     another program (enfuse)."""
     names = sorted(_registry)
-    if external:
+    if include_external:
         return names
     return [n for n in names if not getattr(_registry[n].target, "external", False)]
 

@@ -37,6 +37,7 @@ class ExternalCommandFuser(Fuser):
     name = "external"
     summary = "an external command run on the stack"
     external: ClassVar[bool] = True
+    parameter_count: ClassVar[int | None] = None
 
     def __init__(self, command: Sequence[str], label: str = "external") -> None:
         if not command or shutil.which(command[0]) is None:

@@ -1,0 +1,197 @@
+"""Running every method on every scene, with a per-(method, version, scene) cache.
+
+Layout inside the output folder::
+
+    images/<dataset>/<scene>/<method>.png     fused results
+    cache/<method>-<version>/<dataset>/<scene>.json   time, metrics, status of one run
+
+A method's version is a hash of its name, options, the source code of its module and, for
+learned methods, its weights, so editing a method recomputes only that method. A scene's inputs
+are hashed too. A rerun reads what it can from the cache and computes only what changed or what
+is missing (e.g. a newly requested metric).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import MfifError
+from ..fusion import Fuser
+from ..io import load_stack, read_image, save_image
+from ..methods import create
+from ..metrics import METRICS, MetricError, compute, resolve
+from .scenes import Scene
+
+__all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
+
+_logger = logging.getLogger(__name__)
+
+# UDPNet's ten metrics for stacks without ground truth (Table II), plus PSNR and SSIM with it.
+DEFAULT_METRICS = (
+    "PSNR",
+    "SSIM",
+    "NMI",
+    "Q_NCIE",
+    "MI",
+    "Q_G",
+    "Q_M",
+    "Q_P",
+    "Q_C",
+    "Q_Y",
+    "Q_CB",
+    "VIFF",
+)
+
+
+@dataclass
+class Record:
+    """One method on one scene."""
+
+    dataset: str
+    scene: str
+    method: str
+    status: str  # "ok" or "failed"
+    seconds: float | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None
+    result: str | None = None  # path of the fused image, relative to the output folder
+
+
+def method_version(fuser: Fuser) -> str:
+    """Short hash identifying a method's behaviour: name, options, module source, weights."""
+    digest = hashlib.sha256(fuser.name.encode())
+    digest.update(repr(sorted(vars(fuser).items())).encode())
+    module = inspect.getmodule(type(fuser))
+    if module is not None and getattr(module, "__file__", None):
+        digest.update(Path(module.__file__).read_bytes())
+    weights = getattr(fuser, "weights_sha256", None)
+    if weights:
+        digest.update(str(weights).encode())
+    return digest.hexdigest()[:12]
+
+
+def _scene_version(scene: Scene) -> str:
+    digest = hashlib.sha256()
+    for path in (*scene.sources, *([scene.ground_truth] if scene.ground_truth else [])):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _applicable(names: Sequence[str], source_count: int, has_truth: bool) -> list[str]:
+    usable = []
+    for name in names:
+        kind = METRICS[name].kind
+        if kind == "fusion" and source_count != 2:
+            continue
+        if kind == "reference" and not has_truth:
+            continue
+        usable.append(name)
+    return usable
+
+
+def run_benchmark(
+    scenes: Sequence[Scene],
+    methods: Sequence[str],
+    out: str | Path,
+    *,
+    metrics: Sequence[str] | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> tuple[list[Record], list[str]]:
+    """Run ``methods`` on ``scenes``; return the records and one sentence per skipped scene.
+
+    A method that raises on a scene is recorded as failed and the run goes on; a scene whose
+    images cannot form a stack (unreadable file, size mismatch) is reported and skipped.
+    """
+    out = Path(out)
+    wanted = [resolve(name) for name in (metrics or DEFAULT_METRICS)]
+    fusers = {name: create(name) for name in methods}
+    versions = {name: method_version(fuser) for name, fuser in fusers.items()}
+    records: list[Record] = []
+    problems: list[str] = []
+    jobs = [(scene, name) for scene in scenes for name in methods]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="bench", unit="run", disable=None if progress else True)
+    for scene in scenes:
+        try:
+            scene_version = _scene_version(scene)
+            stack = load_stack(scene.sources)
+            truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
+        except (MfifError, OSError) as error:  # the scene itself is unusable
+            problems.append(f"{scene.key}: {error}")
+            bar.update(len(methods))
+            continue
+        usable = _applicable(wanted, stack.count, truth is not None)
+        for name in methods:
+            bar.set_postfix_str(f"{scene.key} {name}", refresh=False)
+            cache_file = (
+                out / "cache" / f"{name}-{versions[name]}" / scene.dataset / f"{scene.name}.json"
+            )
+            cached = _read_cache(cache_file, scene_version) if use_cache else None
+            record = _run_one(scene, name, fusers[name], stack, truth, usable, out, cached)
+            _write_cache(cache_file, scene_version, record)
+            records.append(record)
+            bar.update(1)
+    bar.close()
+    return records, problems
+
+
+def _run_one(scene, name, fuser, stack, truth, usable, out, cached) -> Record:
+    result_path = Path("images") / scene.dataset / scene.name / f"{name}.png"
+    if cached and cached.status == "failed":
+        return cached
+    if cached and (out / result_path).exists():
+        record = cached
+        image = None
+    else:
+        record = Record(scene.dataset, scene.name, name, "ok", result=str(result_path))
+        started = time.perf_counter()
+        try:
+            fusion = fuser.fuse(stack)
+        except Exception as error:  # noqa: BLE001 - any failure of a method is recorded
+            record.status, record.error = "failed", f"{type(error).__name__}: {error}"
+            _logger.warning("%s failed on %s: %s", name, scene.key, error)
+            return record
+        record.seconds = time.perf_counter() - started
+        image = fusion.image
+        (out / result_path).parent.mkdir(parents=True, exist_ok=True)
+        save_image(out / result_path, image, bit_depth=stack.bit_depth)
+    missing = [m for m in usable if m not in record.metrics]
+    if missing:
+        if image is None:
+            image = read_image(out / result_path)[0]
+        for metric in missing:
+            try:
+                record.metrics.update(compute([metric], image, list(stack.images), truth))
+            except MetricError as error:
+                record.metrics[metric] = None
+                _logger.warning("%s of %s on %s: %s", metric, name, scene.key, error)
+    return record
+
+
+def _read_cache(path: Path, scene_version: str) -> Record | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("scene_version") != scene_version:
+        return None
+    data.pop("scene_version")
+    return Record(**data)
+
+
+def _write_cache(path: Path, scene_version: str, record: Record) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"scene_version": scene_version, **record.__dict__}
+    temporary = path.with_suffix(".part")
+    temporary.write_text(json.dumps(payload, indent=1))
+    temporary.replace(path)

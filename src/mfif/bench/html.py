@@ -23,7 +23,7 @@ from .tables import MethodSummary
 
 __all__ = ["write_html"]
 
-_THUMB = 300  # pixels, longest side
+_THUMB = 240  # pixels, longest side
 _STYLE = """
 body{font-family:sans-serif;margin:1.5em;color:#222}
 h1,h2,h3{font-weight:600} table{border-collapse:collapse;margin:.5em 0}
@@ -44,7 +44,7 @@ def _data_uri(image: np.ndarray, *, longest: int = _THUMB) -> str:
     pixels = to_integer(image, 8)
     if pixels.ndim == 3:
         pixels = pixels[..., ::-1]  # RGB to OpenCV's BGR
-    ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(pixels), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(pixels), [cv2.IMWRITE_JPEG_QUALITY, 80])
     if not ok:
         raise ValueError("could not encode a thumbnail")
     return "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")

@@ -134,6 +134,25 @@ def _plot(rows: Sequence[MethodSummary], quality: str, better: str) -> str:
     return "".join(parts)
 
 
+def _summary_table(rows: Sequence[MethodSummary]) -> str:
+    from ..metrics import METRICS
+
+    columns = [c for c in METRICS if any(c in r.means for r in rows)]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    lines = [f"<table><tr><th>method</th>{head}<th>ARank</th><th>s/scene</th></tr>"]
+    for row in sorted(rows, key=lambda r: (math.isnan(r.arank), r.arank)):
+        cells = "".join(
+            f"<td>{row.means[c]:.4g}</td>" if c in row.means else "<td>–</td>" for c in columns
+        )
+        rank = "–" if math.isnan(row.arank) else f"{row.arank:.2f}"
+        seconds = "–" if row.seconds is None else f"{row.seconds:.4f}"
+        lines.append(
+            f"<tr><td>{html.escape(row.method)}</td>{cells}<td>{rank}</td><td>{seconds}</td></tr>"
+        )
+    lines.append("</table>")
+    return "".join(lines)
+
+
 def write_html(
     path: Path,
     out: Path,
@@ -152,6 +171,7 @@ def write_html(
     methods = list(dict.fromkeys(r.method for r in records))
     for dataset, rows in summaries.items():
         body.append(f"<h2>{html.escape(dataset)}</h2>")
+        body.append(_summary_table(rows))
         quality = next((q for q in ("PSNR", "Q_G", "NMI") if any(q in r.means for r in rows)), None)
         if quality:
             body.append(_plot(rows, quality, METRICS[quality].better))

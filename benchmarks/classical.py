@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 
 import mfif
+from mfif.metrics import psnr, ssim
+
 from _common import (
     TemporaryStack,
     davis_mask_stacks,
@@ -32,7 +34,6 @@ from _common import (
     require_shared,
     run_enfuse,
 )
-from mfif.metrics import psnr, ssim
 
 ENFUSE = "enfuse"
 

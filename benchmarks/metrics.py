@@ -13,8 +13,9 @@ import statistics
 import time
 
 import mfif
-from _common import real_stacks, require_shared
 from mfif.metrics import METRICS, compute
+
+from _common import real_stacks, require_shared
 
 
 def main() -> None:

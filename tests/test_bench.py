@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import mfif
-from conftest import complementary_stack
 from mfif.bench import average_ranks, find_scenes, run_benchmark
 from mfif.bench.ranks import metric_ranks
 from mfif.errors import MfifError
+
+from conftest import complementary_stack
 
 METRICS = ["PSNR", "SSIM", "Q_G", "NMI"]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import mfif
+
 from conftest import complementary_stack, sharp_image
 
 

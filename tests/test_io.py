@@ -10,9 +10,10 @@ import pytest
 import tifffile
 
 import mfif
-from conftest import complementary_stack, sharp_image
 from mfif.cli import main
 from mfif.io import expand_inputs, to_integer
+
+from conftest import complementary_stack, sharp_image
 
 
 def _write_sources(

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import mfif
-from conftest import complementary_stack
 from mfif.metrics import psnr
+
+from conftest import complementary_stack
 
 METHODS = mfif.list_methods(include_external=False)
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import mfif
-from conftest import complementary_stack
 from mfif.metrics import METRICS, MetricError, available_metrics, compute, resolve
+
+from conftest import complementary_stack
 
 NO_TRUTH = [name for name, metric in METRICS.items() if metric.kind != "reference"]
 

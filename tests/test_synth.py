@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import mfif
-from conftest import sharp_image
 from mfif.data.synth import synthesize_from_depth, synthesize_from_masks
 from mfif.errors import MfifError
 from mfif.io import to_integer
+
+from conftest import sharp_image
 
 
 def _write(path: Path, image: np.ndarray) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import sharp_image
 from mfif.data.synthetic import (
     disk_kernel,
     fill_unknown_disparity,
@@ -13,6 +12,8 @@ from mfif.data.synthetic import (
     render_depth_stack,
 )
 from mfif.metrics import psnr
+
+from conftest import sharp_image
 
 
 @pytest.mark.parametrize("radius", [0.0, 0.5, 1.3, 4.0, 7.5])

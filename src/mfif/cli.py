@@ -198,7 +198,72 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--title", default="mfif benchmark", help="title of the reports")
     bench.set_defaults(run=_run_bench)
+
+    train = commands.add_parser(
+        "train", help="train a learned method", description="Train a learned method on CPU or CUDA."
+    )
+    networks = train.add_subparsers(title="networks", metavar="NETWORK", required=True)
+    udpnet = networks.add_parser(
+        "udpnet",
+        parents=[common],
+        help="UDPNet on unlabelled stacks (no ground truth is read)",
+        description="Train UDPNet (Quan et al.) on random patch pairs from the stacks under "
+        "--data; resumes from --checkpoint when it exists.",
+    )
+    udpnet.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of stacks")
+    udpnet.add_argument(
+        "--checkpoint", required=True, metavar="PATH", help="checkpoint to write and resume"
+    )
+    udpnet.add_argument("--steps", type=int, required=True, help="total optimiser steps")
+    udpnet.add_argument("--batch-size", type=int, default=16)
+    udpnet.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
+    udpnet.add_argument("--patch", type=int, default=60, help="patch side in pixels")
+    udpnet.add_argument("--seed", type=int, default=0)
+    udpnet.add_argument(
+        "--no-blind-spot", action="store_true", help="ablation: self-reconstruction"
+    )
+    udpnet.add_argument("--no-fuser", action="store_true", help="ablation: mask predictor only")
+    udpnet.add_argument(
+        "--validate", nargs="+", metavar="DIR", help="scenes with GT for a PSNR score"
+    )
+    udpnet.add_argument("--validate-every", type=int, default=500)
+    udpnet.add_argument("--checkpoint-every", type=int, default=200)
+    udpnet.add_argument("--export", metavar="PATH", help="also write the bare weights here")
+    udpnet.set_defaults(run=_run_train_udpnet)
     return parser
+
+
+def _run_train_udpnet(args: argparse.Namespace) -> int:
+    import torch
+
+    from .training.udpnet import UDPNetRecipe, train_udpnet, validation_psnr
+
+    recipe = UDPNetRecipe(
+        patch=args.patch,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        blind_spot=not args.no_blind_spot,
+        use_fuser=not args.no_fuser,
+    )
+    validate = validation_psnr(args.validate) if args.validate else None
+    model, history = train_udpnet(
+        args.data,
+        args.checkpoint,
+        steps=args.steps,
+        recipe=recipe,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        validate=validate,
+        validate_every=args.validate_every,
+    )
+    for step, score in history.validation:
+        print(f"step {step}: validation PSNR {score:.3f} dB")
+    if args.export:
+        export = Path(args.export)
+        export.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), export)
+        print(f"wrote {export}")
+    return 0
 
 
 def _run_bench(args: argparse.Namespace) -> int:

@@ -67,7 +67,12 @@ class Record:
 def method_version(fuser: Fuser) -> str:
     """Short hash identifying a method's behaviour: name, options, module source, weights."""
     digest = hashlib.sha256(fuser.name.encode())
-    digest.update(repr(sorted(vars(fuser).items())).encode())
+    options = {
+        k: v
+        for k, v in vars(fuser).items()
+        if isinstance(v, (str, int, float, bool, tuple, list, type(None)))
+    }
+    digest.update(repr(sorted(options.items())).encode())
     module = inspect.getmodule(type(fuser))
     if module is not None and getattr(module, "__file__", None):
         digest.update(Path(module.__file__).read_bytes())

@@ -79,6 +79,13 @@ def _lookup(name: str) -> _Entry:
         raise UnknownMethodError(f"Unknown method {name!r}; choose one of: {known}.") from None
 
 
+# Learned methods import torch: registered by path, imported when created.
+register_lazy(
+    "udpnet",
+    "mfif.methods.udpnet:UDPNetFuser",
+    "UDPNet: unsupervised dual-path network (Quan et al.), shipped weights",
+)
+
 # Importing a method module registers its classes.
 from . import (  # noqa: E402, F401
     external,

@@ -1,0 +1,133 @@
+"""UDPNet: Quan, Wan, Zheng, Huang, Ji, "Dual-Path Deep Unsupervised Learning for Multi-Focus
+Image Fusion" (../shared/papers/udpnet-dual-path-unsupervised.txt). The architecture only;
+losses and training are in `mfif.training.udpnet`, the fuser in `mfif.methods.udpnet`.
+
+Two networks work on luminance stacks of shape (B, K, H, W) in [0, 1], K >= 2 sources:
+
+- the mask predictor F (section III-B) refines an initial maximal-gradient mask (eq. (3));
+- the image fuser G (section III-C) unrolls T proximal-gradient steps (eqs. (6)-(11)) that
+  alternate a mask estimator and an image estimator.
+
+Both act on each source with shared weights, so one model serves any K (Remark 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .blocks import SkipUNet
+
+__all__ = ["MaskPredictor", "ImageFuser", "UDPNet", "initial_masks", "compose"]
+
+
+def initial_masks(sources: torch.Tensor) -> torch.Tensor:
+    """Maximal-gradient masks (UDPNet eq. (3), for K sources): 1 where a source has the
+    largest gradient magnitude, ties shared.
+
+    Shape: sources (B, K, H, W) -> masks (B, K, H, W), values in {0, 1/n, 1}.
+    """
+    dx = F.pad(sources[..., :, 1:] - sources[..., :, :-1], (0, 1, 0, 0))
+    dy = F.pad(sources[..., 1:, :] - sources[..., :-1, :], (0, 0, 0, 1))
+    magnitude = torch.sqrt(dx * dx + dy * dy)
+    # eq. (3) prints sgn(max - |∇S_k|), which is 0 at the winner; the text means the reverse.
+    winners = (magnitude == magnitude.amax(dim=1, keepdim=True)).to(sources.dtype)
+    return winners / winners.sum(dim=1, keepdim=True)
+
+
+def compose(masks: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """A = Σ_k M_k ⊙ S_k (eq. (1)); shapes (B, K, H, W) -> (B, 1, H, W)."""
+    return (masks * sources).sum(dim=1, keepdim=True)
+
+
+class MaskPredictor(nn.Module):
+    """F: [0, 1]^(H x W) -> [0, 1]^(H x W), an encoder-decoder with skip connections and a
+    sigmoid output, applied to each source's mask separately.
+
+    Shape: (B, K, H, W) -> (B, K, H, W).
+    """
+
+    def __init__(self, width: int = 12) -> None:
+        super().__init__()
+        self.net = SkipUNet(1, 1, width)
+
+    def forward(self, masks: torch.Tensor) -> torch.Tensor:
+        batch, count, height, width = masks.shape
+        flat = masks.reshape(batch * count, 1, height, width)
+        return torch.sigmoid(self.net(flat)).reshape(batch, count, height, width)
+
+
+class ImageFuser(nn.Module):
+    """G: T unrolled proximal-gradient stages for eq. (8).
+
+    Per stage t (eq. (9)): M <- P_ψ(M - ρ_M ∇_M h(A, M)) by the mask estimator (sigmoid), then
+    A <- P_φ(A - ρ_A ∇_A h(A, M)) by the image estimator (a non-local block in its bottleneck),
+    with the gradients of eqs. (10), (11) and learnable step sizes ρ. The mask estimator sees,
+    per source, the gradient-stepped mask, the source and the current image; the image
+    estimator refines the gradient-stepped image as a residual.
+
+    Shape: sources (B, K, H, W) -> (image (B, 1, H, W), [masks of every stage (B, K, H, W)]).
+    """
+
+    def __init__(self, stages: int = 3, width: int = 12, weight: float = 1.0) -> None:
+        super().__init__()
+        self.stages = stages
+        self.weight = weight  # λ of eq. (6)
+        self.mask_estimators = nn.ModuleList(SkipUNet(3, 1, width) for _ in range(stages))
+        self.image_estimators = nn.ModuleList(
+            SkipUNet(1, 1, width, non_local=True) for _ in range(stages)
+        )
+        self.mask_steps = nn.Parameter(torch.full((stages,), 0.1))
+        self.image_steps = nn.Parameter(torch.full((stages,), 0.1))
+
+    def forward(self, sources: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        batch, count, height, width = sources.shape
+        masks = initial_masks(sources)
+        image = compose(masks, sources)
+        history = []
+        for t in range(self.stages):
+            residual = image - compose(masks, sources)
+            # eq. (10): ∇_M h = -2λ S ⊙ Σᵀ(A - Σ(M ⊙ S)) - 2 Σᵀ(1 - Σ M)
+            gradient = -2 * self.weight * sources * residual - 2 * (1 - masks.sum(1, keepdim=True))
+            stepped = masks - self.mask_steps[t] * gradient
+            per_source = torch.stack(
+                [stepped, sources, image.expand(-1, count, -1, -1)], dim=2
+            ).reshape(batch * count, 3, height, width)
+            logits = self.mask_estimators[t](per_source).reshape(batch, count, height, width)
+            masks = torch.sigmoid(logits)
+            history.append(masks)
+            # eq. (11): ∇_A h = 2λ (A - Σ(M ⊙ S)), with the new masks
+            stepped_image = image - self.image_steps[t] * 2 * self.weight * (
+                image - compose(masks, sources)
+            )
+            image = stepped_image + self.image_estimators[t](stepped_image)
+        return image, history
+
+
+class UDPNet(nn.Module):
+    """The dual-path model: mask predictor F (training only) and image fuser G.
+
+    ``use_fuser=False`` builds F alone (the "w/o G" ablation of Tables IV/V).
+    """
+
+    def __init__(
+        self,
+        *,
+        use_fuser: bool = True,
+        predictor_width: int = 12,
+        fuser_width: int = 12,
+        stages: int = 3,
+    ) -> None:
+        super().__init__()
+        self.predictor = MaskPredictor(predictor_width)
+        self.fuser = ImageFuser(stages, fuser_width) if use_fuser else None
+
+    def fusion_masks(self, sources: torch.Tensor) -> torch.Tensor:
+        """Masks used at inference: G's final masks, or F's refined initial masks without G;
+        normalised to sum to 1 over the sources (eq. (2)). (B, K, H, W) -> (B, K, H, W)."""
+        if self.fuser is not None:
+            masks = self.fuser(sources)[1][-1]
+        else:
+            masks = self.predictor(initial_masks(sources))
+        return masks / masks.sum(dim=1, keepdim=True).clamp_min(1e-6)

@@ -1,0 +1,74 @@
+"""Bounded-memory inference: run a per-pixel network on overlapping tiles and blend them.
+
+Networks with a non-local block need memory quadratic in the tile area, so whole images are
+never passed at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["tile_starts", "run_tiled"]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering ``length`` with tiles of ``tile`` overlapping by ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
+    weights = np.ones(length, np.float32)
+    if overlap > 0:
+        ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if not at_start:
+            weights[:overlap] = ramp
+        if not at_end:
+            weights[-overlap:] = ramp[::-1]
+    return weights
+
+
+def run_tiled(
+    function: Callable[[np.ndarray], np.ndarray],
+    image: np.ndarray,
+    *,
+    tile: int = 128,
+    overlap: int = 16,
+) -> np.ndarray:
+    """Apply ``function`` to overlapping tiles of ``image`` and blend the results linearly.
+
+    Parameters
+    ----------
+    function : callable
+        Maps an array (C, h, w) to an array (C', h, w).
+    image : ndarray of shape (C, H, W)
+    tile, overlap : int
+        Tile side and overlap, in pixels.
+
+    Returns
+    -------
+    ndarray of shape (C', H, W), float32
+    """
+    _, height, width = image.shape
+    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    out = None
+    total = np.zeros((height, width), np.float32)
+    for top in rows:
+        for left in cols:
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            result = function(image[:, top:bottom, left:right])
+            if out is None:
+                out = np.zeros((result.shape[0], height, width), np.float32)
+            weight = np.outer(
+                _ramp(bottom - top, overlap, top == 0, bottom == height),
+                _ramp(right - left, overlap, left == 0, right == width),
+            )
+            out[:, top:bottom, left:right] += result * weight
+            total[top:bottom, left:right] += weight
+    return out / total

@@ -1,0 +1,205 @@
+"""UDPNet's training recipe: patch pairs from unlabelled stacks, blind-spot mask loss, unrolled
+fuser supervised by the mask predictor, fusion consistency (UDPNet section III, eqs. (4)-(16)).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..bench.scenes import find_scenes
+from ..color import luminance
+from ..io import load_stack
+from ..models.udpnet import UDPNet, compose, initial_masks
+from .loop import LoopConfig, run_training
+
+__all__ = [
+    "UDPNetRecipe",
+    "load_unlabelled_stacks",
+    "sample_patches",
+    "blind_spot",
+    "udpnet_loss",
+    "train_udpnet",
+]
+
+
+@dataclass(frozen=True)
+class UDPNetRecipe:
+    """Settings of a UDPNet training run (paper values where it gives them)."""
+
+    patch: int = 60  # 60 x 60 patch pairs (section IV-A)
+    batch_size: int = 16
+    learning_rate: float = 2e-4
+    alpha: float = 0.4  # eq. (5)
+    beta: float = 0.2  # eq. (16)
+    gamma: float = 0.2  # eq. (16)
+    keep: float = 0.9  # Bernoulli(p) of eq. (4)
+    blind_spot: bool = True  # False: the "w/o BS" ablation (plain self-reconstruction)
+    use_fuser: bool = True  # False: the "w/o G" ablation (mask predictor only)
+
+
+def load_unlabelled_stacks(roots: Sequence[str | os.PathLike]) -> list[np.ndarray]:
+    """Luminance of every stack's sources under ``roots`` (ground truths are never read).
+
+    Returns a list of (K, H, W) float32 arrays in [0, 1].
+    """
+    scenes, _ = find_scenes(roots)
+    stacks = []
+    for scene in scenes:
+        try:
+            stack = load_stack(scene.sources)
+        except Exception:  # noqa: BLE001 - a broken scene is left out of training
+            continue
+        stacks.append(luminance(stack.images))
+    if not stacks:
+        raise ValueError(f"No usable stacks under {', '.join(map(str, roots))}.")
+    return stacks
+
+
+def sample_patches(
+    stacks: Sequence[np.ndarray], rng: np.random.Generator, batch: int, size: int
+) -> torch.Tensor:
+    """A batch of random source pairs: random stack, two of its sources in random order, a
+    random crop, flip and 90° rotation. Returns (batch, 2, size, size) float32."""
+    patches = np.empty((batch, 2, size, size), np.float32)
+    usable = [s for s in stacks if min(s.shape[1:]) >= size]
+    for b in range(batch):
+        stack = usable[int(rng.integers(len(usable)))]
+        pair = rng.choice(stack.shape[0], size=2, replace=False)
+        top = int(rng.integers(stack.shape[1] - size + 1))
+        left = int(rng.integers(stack.shape[2] - size + 1))
+        patch = stack[pair, top : top + size, left : left + size]
+        if rng.random() < 0.5:
+            patch = patch[:, :, ::-1]
+        patches[b] = np.rot90(patch, int(rng.integers(4)), axes=(1, 2))
+    return torch.from_numpy(patches)
+
+
+_NEIGHBOURS = (
+    torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]).view(1, 1, 3, 3) / 8.0
+)
+
+
+def blind_spot(
+    masks: torch.Tensor, keep: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """UDPNet eq. (4): keep each pixel with probability ``keep``; replace the others by a
+    Bernoulli draw with the share of ones among its 8 neighbours.
+
+    Shape: masks (B, K, H, W) -> (perturbed masks, kept B), both (B, K, H, W).
+    """
+    batch, count, height, width = masks.shape
+    kept = (torch.rand(masks.shape, generator=generator) < keep).to(masks.dtype)
+    flat = F.pad(masks.reshape(batch * count, 1, height, width), (1, 1, 1, 1), mode="replicate")
+    share = F.conv2d(flat, _NEIGHBOURS.to(masks.dtype)).reshape(masks.shape)
+    replacement = (torch.rand(masks.shape, generator=generator) < share).to(masks.dtype)
+    return kept * masks + (1 - kept) * replacement, kept
+
+
+def udpnet_loss(
+    model: UDPNet, sources: torch.Tensor, recipe: UDPNetRecipe, generator: torch.Generator
+) -> tuple[torch.Tensor, dict]:
+    """L_total of eq. (16) for a batch of sources (B, K, H, W); terms are per-pixel means."""
+    initial = initial_masks(sources)  # eq. (3)
+    if recipe.blind_spot:
+        perturbed, kept = blind_spot(initial, recipe.keep, generator)
+        refined = model.predictor(perturbed)
+        reconstruction = (
+            (((1 - kept) * (refined - initial)) ** 2).mean(dim=(0, 2, 3)).sum()
+        )  # eq. (5)
+        complementary = ((refined.sum(dim=1) - 1) ** 2).mean()
+        loss_f = reconstruction + recipe.alpha * complementary
+    else:  # "w/o BS": plain self-reconstruction
+        loss_f = ((model.predictor(initial) - initial) ** 2).mean(dim=(0, 2, 3)).sum()
+    logs = {"L_F": float(loss_f)}
+    if model.fuser is None:  # "w/o G"
+        return loss_f, logs
+    predicted = model.predictor(initial)  # M^F, the refined unperturbed masks
+    image, stages = model.fuser(sources)
+    loss_g = sum(
+        2.0 ** (t + 1) * ((m - predicted.detach()) ** 2).mean() for t, m in enumerate(stages)
+    )  # eq. (13)
+    loss_fusion = (compose(predicted, sources) - image).abs().mean()  # eq. (15)
+    total = loss_f + recipe.beta * loss_g + recipe.gamma * loss_fusion  # eq. (16)
+    logs.update({"L_G": float(loss_g), "L_fusion": float(loss_fusion)})
+    return total, logs
+
+
+def fusion_masks_tiled(model: UDPNet, luma: np.ndarray, tile: int = 128) -> np.ndarray:
+    """The model's fusion masks for a whole luminance stack (K, H, W), computed in tiles."""
+    from ..tiling import run_tiled
+
+    def masks_of(part: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model.fusion_masks(torch.from_numpy(np.ascontiguousarray(part))[None])[0].numpy()
+
+    return run_tiled(masks_of, luma.astype(np.float32), tile=tile, overlap=tile // 8)
+
+
+def validation_psnr(roots: Sequence[str | os.PathLike], limit: int = 8):
+    """A validation function: mean PSNR (8-bit luminance) of eq. (1) fusion with the model's
+    masks against the ground truth, over at most ``limit`` scenes with GT under ``roots``."""
+    from ..metrics import psnr
+
+    scenes = [s for s in find_scenes(roots)[0] if s.ground_truth is not None][:limit]
+    if not scenes:
+        raise ValueError(f"No scenes with a ground truth under {', '.join(map(str, roots))}.")
+    cases = []
+    for scene in scenes:
+        stack = load_stack(scene.sources)
+        truth = load_stack([scene.ground_truth, scene.ground_truth]).images[0]
+        cases.append((luminance(stack.images), luminance(truth[None])[0]))
+
+    def validate(model: UDPNet) -> float:
+        scores = []
+        for luma, truth in cases:
+            masks = fusion_masks_tiled(model, luma)
+            scores.append(psnr((masks * luma).sum(axis=0), truth))
+        return float(np.mean(scores))
+
+    return validate
+
+
+def train_udpnet(
+    data: Sequence[str | os.PathLike],
+    checkpoint: str | os.PathLike,
+    *,
+    steps: int,
+    recipe: UDPNetRecipe = UDPNetRecipe(),
+    seed: int = 0,
+    checkpoint_every: int = 200,
+    validate=None,
+    validate_every: int = 500,
+    progress: bool = True,
+) -> tuple[UDPNet, object]:
+    """Train UDPNet on the unlabelled stacks under ``data``; resumable from ``checkpoint``.
+
+    Returns the model and the loop's history (losses, validation scores).
+    """
+    stacks = load_unlabelled_stacks(data)
+    torch.manual_seed(seed)
+    model = UDPNet(use_fuser=recipe.use_fuser)
+
+    def loss_of_step(net, numpy_generator, torch_generator):
+        batch = sample_patches(stacks, numpy_generator, recipe.batch_size, recipe.patch)
+        return udpnet_loss(net, batch, recipe, torch_generator)
+
+    config = LoopConfig(
+        steps=steps,
+        learning_rate=recipe.learning_rate,
+        seed=seed,
+        checkpoint=Path(checkpoint),
+        checkpoint_every=checkpoint_every,
+        validate_every=validate_every,
+    )
+    metadata = {"recipe": asdict(recipe), "seed": seed, "data": sorted(str(Path(d)) for d in data)}
+    history = run_training(
+        model, loss_of_step, config, validate=validate, metadata=metadata, progress=progress
+    )
+    return model, history

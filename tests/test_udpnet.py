@@ -1,0 +1,157 @@
+"""UDPNet: model, losses, blind spot, exact resumption, tiling, fuser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mfif
+from mfif.models.udpnet import UDPNet, compose, initial_masks
+from mfif.tiling import run_tiled
+from mfif.training.udpnet import UDPNetRecipe, blind_spot, train_udpnet, udpnet_loss
+
+from conftest import complementary_stack
+
+TINY = UDPNetRecipe(patch=24, batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def stacks_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stacks") / "toy"
+    for k in range(3):
+        sources, _, _ = complementary_stack(2, color=False, seed=k)
+        scene = root / f"s{k}"
+        scene.mkdir(parents=True)
+        for name, image in zip("AB", sources, strict=True):
+            mfif.save_image(scene / f"{name}.png", image)
+    return root
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_shapes_and_ranges(count: int) -> None:
+    torch.manual_seed(0)
+    model = UDPNet()
+    sources = torch.rand(2, count, 32, 40)
+    image, stages = model.fuser(sources)
+    assert image.shape == (2, 1, 32, 40) and len(stages) == 3
+    assert all(m.shape == (2, count, 32, 40) and 0 <= m.min() and m.max() <= 1 for m in stages)
+    masks = model.fusion_masks(sources)
+    torch.testing.assert_close(masks.sum(1), torch.ones(2, 32, 40))
+
+
+def test_parameter_count_is_close_to_the_paper() -> None:
+    count = sum(p.numel() for p in UDPNet().fuser.parameters())
+    assert 0.3e6 < count < 0.5e6  # paper: 0.392 M
+
+
+def test_initial_masks_pick_the_sharper_source() -> None:
+    sources, _, labels = complementary_stack(2, color=False, width=128)
+    tensor = torch.from_numpy(sources[..., 0])[None]
+    masks = initial_masks(tensor)[0].numpy()
+    torch.testing.assert_close(initial_masks(tensor).sum(1), torch.ones(1, 96, 128))
+    agreement = np.mean((masks[1] > masks[0]) == (labels == 1))
+    assert agreement > 0.7
+    torch.testing.assert_close(
+        compose(torch.ones(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.5)),
+        torch.full((1, 1, 4, 4), 0.5),
+    )
+
+
+def test_blind_spot_perturbation() -> None:
+    masks = torch.zeros(1, 2, 64, 64)
+    masks[:, 0] = 1.0
+    perturbed, kept = blind_spot(masks, 0.9, torch.Generator().manual_seed(0))
+    assert 0.87 < kept.mean() < 0.93
+    # In a uniform region every neighbour agrees, so replaced pixels keep their value.
+    torch.testing.assert_close(perturbed, masks)
+    # A lone pixel has no neighbour like it: when replaced, it takes the neighbours' value.
+    lone = torch.zeros(1, 1, 64, 64)
+    lone[..., 2:-2:4, 2:-2:4] = 1.0
+    perturbed, kept = blind_spot(lone, 0.5, torch.Generator().manual_seed(1))
+    replaced_ones = (kept == 0) & (lone == 1)
+    assert replaced_ones.sum() > 20 and torch.all(perturbed[replaced_ones] == 0)
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        TINY,
+        UDPNetRecipe(patch=24, batch_size=2, blind_spot=False),
+        UDPNetRecipe(patch=24, batch_size=2, use_fuser=False),
+    ],
+)
+def test_losses_are_finite_and_backpropagate(recipe: UDPNetRecipe) -> None:
+    torch.manual_seed(0)
+    model = UDPNet(use_fuser=recipe.use_fuser)
+    loss, logs = udpnet_loss(
+        model, torch.rand(2, 2, 24, 24), recipe, torch.Generator().manual_seed(0)
+    )
+    loss.backward()
+    assert torch.isfinite(loss) and "L_F" in logs
+    assert ("L_G" in logs) == recipe.use_fuser
+    assert all(p.grad is not None for p in model.predictor.parameters())
+
+
+def test_interrupted_run_resumes_to_the_same_weights(stacks_root: Path, tmp_path: Path) -> None:
+    whole, _ = train_udpnet(
+        [stacks_root],
+        tmp_path / "whole.pt",
+        steps=4,
+        recipe=TINY,
+        checkpoint_every=2,
+        progress=False,
+    )
+    train_udpnet(
+        [stacks_root],
+        tmp_path / "split.pt",
+        steps=2,
+        recipe=TINY,
+        checkpoint_every=2,
+        progress=False,
+    )
+    resumed, history = train_udpnet(
+        [stacks_root],
+        tmp_path / "split.pt",
+        steps=4,
+        recipe=TINY,
+        checkpoint_every=2,
+        progress=False,
+    )
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert [step for step, _ in history.losses] == [1, 2, 3, 4]
+
+
+def test_a_checkpoint_with_other_settings_is_refused(stacks_root: Path, tmp_path: Path) -> None:
+    train_udpnet([stacks_root], tmp_path / "c.pt", steps=1, recipe=TINY, progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train_udpnet(
+            [stacks_root],
+            tmp_path / "c.pt",
+            steps=2,
+            recipe=UDPNetRecipe(patch=24, batch_size=2, blind_spot=False),
+            progress=False,
+        )
+
+
+def test_tiling_matches_whole_image_for_local_functions() -> None:
+    image = np.random.default_rng(0).random((2, 150, 211)).astype(np.float32)
+    np.testing.assert_allclose(
+        run_tiled(lambda x: x * 2, image, tile=64, overlap=8), image * 2, rtol=1e-6
+    )
+
+
+def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:
+    train_udpnet([stacks_root], tmp_path / "f.pt", steps=1, recipe=TINY, progress=False)
+    sources, _, _ = complementary_stack(3, color=True, height=70, width=90)
+    result = mfif.fuse(list(sources), method="udpnet", weights=tmp_path / "f.pt", tile=48)
+    assert result.image.shape == (70, 90, 3)
+    np.testing.assert_allclose(result.weights.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_bad_weights_path_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(mfif.MfifError, match="Cannot load UDPNet weights"):
+        mfif.create("udpnet", weights=tmp_path / "missing.pt")

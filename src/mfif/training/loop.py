@@ -116,14 +116,15 @@ def run_training(
         model.train()
         numpy_generator, torch_generator = step_generators(config.seed, step)
         loss, logs = loss_of_step(model, numpy_generator, torch_generator)
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"The loss became {float(loss)} at step {step}.")
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"The loss became {value} at step {step}.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        history.losses.append((step + 1, float(loss)))
+        history.losses.append((step + 1, value))
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+        bar.set_postfix(loss=f"{value:.4g}", refresh=False)
         done = step + 1
         if validate and (
             done == config.steps or (config.validate_every and done % config.validate_every == 0)

@@ -117,7 +117,7 @@ def udpnet_loss(
         loss_f = reconstruction + recipe.alpha * complementary
     else:  # "w/o BS": plain self-reconstruction
         loss_f = ((model.predictor(initial) - initial) ** 2).mean(dim=(0, 2, 3)).sum()
-    logs = {"L_F": float(loss_f)}
+    logs = {"L_F": float(loss_f.detach())}
     if model.fuser is None:  # "w/o G"
         return loss_f, logs
     predicted = model.predictor(initial)  # M^F, the refined unperturbed masks
@@ -127,7 +127,7 @@ def udpnet_loss(
     )  # eq. (13)
     loss_fusion = (compose(predicted, sources) - image).abs().mean()  # eq. (15)
     total = loss_f + recipe.beta * loss_g + recipe.gamma * loss_fusion  # eq. (16)
-    logs.update({"L_G": float(loss_g), "L_fusion": float(loss_fusion)})
+    logs.update({"L_G": float(loss_g.detach()), "L_fusion": float(loss_fusion.detach())})
     return total, logs
 
 

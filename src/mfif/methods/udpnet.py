@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 
-from ..errors import MfifError
+from ..decision import guided_filter, normalise_weights
+from ..errors import MfifError, OptionError
 from ..fusion import WeightedFuser
 from ..tiling import run_tiled
 
@@ -24,6 +26,12 @@ class UDPNetFuser(WeightedFuser):
         A checkpoint or exported state dict; default: the shipped ``udpnet`` weights.
     tile : int
         Tile side for inference (the non-local block's memory grows with the tile area).
+    scale : float
+        Resolution at which the masks are predicted (1 = full). Below 1 the masks are upsampled
+        bilinearly and, with ``refine``, snapped to the image's edges by a guided filter; the
+        fusion itself (eq. (1)) is always at full resolution.
+    refine : bool
+        Guided-filter refinement of upsampled masks (guide: the fused luminance).
     device : str, optional
         "cuda" or "cpu"; default CUDA when available.
     """
@@ -32,7 +40,12 @@ class UDPNetFuser(WeightedFuser):
     summary = "UDPNet: unsupervised dual-path network (Quan et al.), shipped weights"
 
     def __init__(
-        self, weights: str | os.PathLike | None = None, tile: int = 128, device: str | None = None
+        self,
+        weights: str | os.PathLike | None = None,
+        tile: int = 128,
+        scale: float = 1.0,
+        refine: bool = True,
+        device: str | None = None,
     ) -> None:
         import torch
 
@@ -53,7 +66,11 @@ class UDPNetFuser(WeightedFuser):
         self.model.load_state_dict(state, strict=True)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
+        if not 0.1 <= scale <= 1.0:
+            raise OptionError(f"scale must be between 0.1 and 1; got {scale}.")
         self.tile = tile
+        self.scale = scale
+        self.refine = refine
         self.weights_sha256 = digest
         self.parameter_count = sum(
             p.numel() for p in (self.model.fuser or self.model.predictor).parameters()
@@ -67,9 +84,28 @@ class UDPNetFuser(WeightedFuser):
                 tensor = torch.from_numpy(np.ascontiguousarray(tile))[None].to(self.device)
                 return self.model.fusion_masks(tensor)[0].cpu().numpy()
 
-        masks = run_tiled(masks_of, luma.astype(np.float32), tile=self.tile, overlap=self.tile // 8)
-        masks = np.clip(masks, 0.0, None)
-        return (masks / np.maximum(masks.sum(axis=0, keepdims=True), 1e-6)).astype(np.float32)
+        count, height, width = luma.shape
+        small = luma.astype(np.float32)
+        if self.scale < 1.0:
+            size = (max(8, round(width * self.scale)), max(8, round(height * self.scale)))
+            small = np.stack(
+                [cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in small]
+            )
+        masks = run_tiled(masks_of, small, tile=self.tile, overlap=self.tile // 8)
+        if self.scale < 1.0:
+            masks = np.stack(
+                [cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in masks]
+            )
+            if self.refine:
+                guide = (masks * luma).sum(axis=0) / np.maximum(masks.sum(axis=0), 1e-6)
+                radius = max(1, round(2 / self.scale))
+                masks = guided_filter(
+                    guide.astype(np.float32), masks.astype(np.float32), radius=radius, eps=1e-3
+                )
+        return normalise_weights(masks)
 
     def __repr__(self) -> str:
-        return f"UDPNetFuser(tile={self.tile}, weights_sha256={self.weights_sha256!r})"
+        return (
+            f"UDPNetFuser(tile={self.tile}, scale={self.scale}, refine={self.refine}, "
+            f"weights_sha256={self.weights_sha256!r})"
+        )

@@ -146,4 +146,12 @@ def write_markdown(summaries: dict[str, list[MethodSummary]], path: Path, title:
             params = "–" if row.parameters is None else f"{row.parameters:,}"
             name = row.method if not row.failed else f"{row.method} ({row.failed} failed)"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {rank} | {seconds} | {params} |")
+    if any("Q_Y" in r.means for rows in summaries.values() for r in rows):
+        lines += [
+            "",
+            "Q_Y, as in the canonical code (C = 2e-16), divides floating-point noise by noise in "
+            "windows where both sources are flat (saturated or black areas); values far outside "
+            "[0, 1] there make its mean unreliable on such sets (metrics-reference NOTES, "
+            "pitfall 2). It still counts in ARank, as in the papers.",
+        ]
     path.write_text("\n".join(lines) + "\n")

@@ -2,13 +2,12 @@
 
 Build the set and train the variants (each 1000 steps, seed 0, same data) first:
 
-    mfif synth mask "../shared/datasets/natural/davis2016/images/*_00020.jpg" \\
-        ../shared/datasets/natural/davis2016/masks build/synthetic-udpnet-test/davis2016-f20 --seed 7
-    mfif train udpnet --data ../shared/datasets/real --checkpoint build/ablations/full.ckpt --steps 1000
-    mfif train udpnet --data ../shared/datasets/real --checkpoint build/ablations/no-blind-spot.ckpt \\
-        --steps 1000 --no-blind-spot
-    mfif train udpnet --data ../shared/datasets/real --checkpoint build/ablations/no-fuser.ckpt \\
-        --steps 1000 --no-fuser
+    D=../shared/datasets/natural/davis2016; R=../shared/datasets/real; A=build/ablations
+    mfif synth mask "$D/images/*_00020.jpg" $D/masks build/synthetic-udpnet-test/davis2016-f20 \\
+        --seed 7
+    mfif train udpnet --data $R --checkpoint $A/full.ckpt --steps 1000
+    mfif train udpnet --data $R --checkpoint $A/no-blind-spot.ckpt --steps 1000 --no-blind-spot
+    mfif train udpnet --data $R --checkpoint $A/no-fuser.ckpt --steps 1000 --no-fuser
 
 Run:  .venv/bin/python benchmarks/udpnet_ablations.py [--test DIR] [--variant LABEL=CHECKPOINT ...]
 

@@ -384,6 +384,8 @@ def _run_fuse(args: argparse.Namespace) -> int:
     output = Path(args.output)
     # Refuse before any work is done.
     check_output_path(output, paths)
+    if args.depth:
+        check_output_path(args.depth, paths)
     started = time.perf_counter()
     stack = load_stack(paths, progress=True)
     fusion = fuser.fuse(stack)

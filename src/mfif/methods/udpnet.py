@@ -60,10 +60,7 @@ class UDPNetFuser(WeightedFuser):
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError) as error:
             raise MfifError(f"Cannot load UDPNet weights from {path}: {error}") from None
-        state = state.get("model", state)
-        use_fuser = any(key.startswith("fuser.") for key in state)
-        self.model = UDPNet(use_fuser=use_fuser)
-        self.model.load_state_dict(state, strict=True)
+        self.model = UDPNet.from_state_dict(state.get("model", state))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         if not 0.1 <= scale <= 1.0:

@@ -49,42 +49,57 @@ class NonLocalBlock(nn.Module):
 
 
 class SkipUNet(nn.Module):
-    """Encoder-decoder with skip connections over two downsamplings (sizes need not be
-    multiples of 4: decoder features are resized to the skip's size).
+    """Encoder-decoder with skip connections over ``levels`` downsamplings (sizes need not be
+    multiples of 2**levels: decoder features are resized to the skip's size).
 
     Parameters
     ----------
     in_channels, out_channels : int
     width : int
-        Channels at full resolution; 2x and 4x in the deeper levels.
+        Channels at full resolution, doubled at each level.
     non_local : bool
         Put a `NonLocalBlock` in the bottleneck.
+    levels : int
+        Number of downsamplings; each widens the receptive field about twofold.
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, width: int = 16, non_local: bool = False
+        self,
+        in_channels: int,
+        out_channels: int,
+        width: int = 16,
+        non_local: bool = False,
+        levels: int = 2,
     ) -> None:
         super().__init__()
-        self.encoder1 = ConvBlock(in_channels, width)
-        self.encoder2 = ConvBlock(width, 2 * width)
-        self.bottleneck = ConvBlock(2 * width, 4 * width)
-        self.attention = NonLocalBlock(4 * width) if non_local else nn.Identity()
-        self.reduce2 = nn.Conv2d(4 * width, 2 * width, 1)
-        self.decoder2 = ConvBlock(4 * width, 2 * width)
-        self.reduce1 = nn.Conv2d(2 * width, width, 1)
-        self.decoder1 = ConvBlock(2 * width, width)
+        self.levels = levels
+        previous = in_channels
+        for level in range(1, levels + 1):
+            setattr(self, f"encoder{level}", ConvBlock(previous, width * 2 ** (level - 1)))
+            previous = width * 2 ** (level - 1)
+        deepest = width * 2**levels
+        self.bottleneck = ConvBlock(previous, deepest)
+        self.attention = NonLocalBlock(deepest) if non_local else nn.Identity()
+        for level in range(levels, 0, -1):
+            channels = width * 2 ** (level - 1)
+            setattr(self, f"reduce{level}", nn.Conv2d(2 * channels, channels, 1))
+            setattr(self, f"decoder{level}", ConvBlock(2 * channels, channels))
         self.head = nn.Conv2d(width, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip1 = self.encoder1(x)
-        skip2 = self.encoder2(F.max_pool2d(skip1, 2, ceil_mode=True))
-        deep = self.attention(self.bottleneck(F.max_pool2d(skip2, 2, ceil_mode=True)))
-        up2 = F.interpolate(
-            self.reduce2(deep), size=skip2.shape[-2:], mode="bilinear", align_corners=False
-        )
-        up2 = self.decoder2(torch.cat([up2, skip2], dim=1))
-        up1 = F.interpolate(
-            self.reduce1(up2), size=skip1.shape[-2:], mode="bilinear", align_corners=False
-        )
-        up1 = self.decoder1(torch.cat([up1, skip1], dim=1))
-        return self.head(up1)
+        skips = []
+        for level in range(1, self.levels + 1):
+            x = getattr(self, f"encoder{level}")(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2, ceil_mode=True)
+        x = self.attention(self.bottleneck(x))
+        for level in range(self.levels, 0, -1):
+            skip = skips[level - 1]
+            x = F.interpolate(
+                getattr(self, f"reduce{level}")(x),
+                size=skip.shape[-2:],
+                mode="bilinear",
+                align_corners=False,
+            )
+            x = getattr(self, f"decoder{level}")(torch.cat([x, skip], dim=1))
+        return self.head(x)

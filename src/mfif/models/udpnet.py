@@ -48,9 +48,9 @@ class MaskPredictor(nn.Module):
     Shape: (B, K, H, W) -> (B, K, H, W).
     """
 
-    def __init__(self, width: int = 12) -> None:
+    def __init__(self, width: int = 12, levels: int = 2) -> None:
         super().__init__()
-        self.net = SkipUNet(1, 1, width)
+        self.net = SkipUNet(1, 1, width, levels=levels)
 
     def forward(self, masks: torch.Tensor) -> torch.Tensor:
         batch, count, height, width = masks.shape
@@ -70,13 +70,17 @@ class ImageFuser(nn.Module):
     Shape: sources (B, K, H, W) -> (image (B, 1, H, W), [masks of every stage (B, K, H, W)]).
     """
 
-    def __init__(self, stages: int = 3, width: int = 12, weight: float = 1.0) -> None:
+    def __init__(
+        self, stages: int = 3, width: int = 12, weight: float = 1.0, levels: int = 2
+    ) -> None:
         super().__init__()
         self.stages = stages
         self.weight = weight  # λ of eq. (6)
-        self.mask_estimators = nn.ModuleList(SkipUNet(3, 1, width) for _ in range(stages))
+        self.mask_estimators = nn.ModuleList(
+            SkipUNet(3, 1, width, levels=levels) for _ in range(stages)
+        )
         self.image_estimators = nn.ModuleList(
-            SkipUNet(1, 1, width, non_local=True) for _ in range(stages)
+            SkipUNet(1, 1, width, non_local=True, levels=levels) for _ in range(stages)
         )
         self.mask_steps = nn.Parameter(torch.full((stages,), 0.1))
         self.image_steps = nn.Parameter(torch.full((stages,), 0.1))
@@ -108,7 +112,8 @@ class ImageFuser(nn.Module):
 class UDPNet(nn.Module):
     """The dual-path model: mask predictor F (training only) and image fuser G.
 
-    ``use_fuser=False`` builds F alone (the "w/o G" ablation of Tables IV/V).
+    ``use_fuser=False`` builds F alone (the "w/o G" ablation of Tables IV/V). ``*_levels`` set
+    the depth of the encoder-decoders (their receptive field).
     """
 
     def __init__(
@@ -118,10 +123,35 @@ class UDPNet(nn.Module):
         predictor_width: int = 12,
         fuser_width: int = 12,
         stages: int = 3,
+        predictor_levels: int = 2,
+        fuser_levels: int = 2,
     ) -> None:
         super().__init__()
-        self.predictor = MaskPredictor(predictor_width)
-        self.fuser = ImageFuser(stages, fuser_width) if use_fuser else None
+        self.predictor = MaskPredictor(predictor_width, predictor_levels)
+        self.fuser = ImageFuser(stages, fuser_width, levels=fuser_levels) if use_fuser else None
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> UDPNet:
+        """A model shaped to fit ``state`` (fuser present or not, encoder depths), loaded."""
+
+        def levels(prefix: str) -> int:
+            return sum(
+                1
+                for key in state
+                if key.startswith(prefix) and key.endswith(".0.weight") and ".encoder" in key
+            )
+
+        use_fuser = any(key.startswith("fuser.") for key in state)
+        fuser_width = state.get("fuser.mask_estimators.0.encoder1.0.weight")
+        model = cls(
+            use_fuser=use_fuser,
+            predictor_width=int(state["predictor.net.encoder1.0.weight"].shape[0]),
+            fuser_width=int(fuser_width.shape[0]) if fuser_width is not None else 12,
+            predictor_levels=levels("predictor.net.encoder"),
+            fuser_levels=levels("fuser.mask_estimators.0.encoder") or 2,
+        )
+        model.load_state_dict(state, strict=True)
+        return model
 
     def fusion_masks(self, sources: torch.Tensor) -> torch.Tensor:
         """Masks used at inference: G's final masks, or F's refined initial masks without G;

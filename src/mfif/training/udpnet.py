@@ -42,6 +42,13 @@ class UDPNetRecipe:
     keep: float = 0.9  # Bernoulli(p) of eq. (4)
     blind_spot: bool = True  # False: the "w/o BS" ablation (plain self-reconstruction)
     use_fuser: bool = True  # False: the "w/o G" ablation (mask predictor only)
+    predictor_levels: int = 2  # encoder-decoder depth of F
+    fuser_levels: int = 2  # encoder-decoder depth of G's estimators
+    fuser_width: int = 12  # channels of G's estimators at full resolution
+
+
+# Recipe fields added after the first shipped checkpoint, with the values it was trained with.
+_ADDED_LATER = {"predictor_levels": 2, "fuser_levels": 2, "fuser_width": 12}
 
 
 def load_unlabelled_stacks(roots: Sequence[str | os.PathLike]) -> list[np.ndarray]:
@@ -184,7 +191,12 @@ def train_udpnet(
     """
     stacks = load_unlabelled_stacks(data)
     torch.manual_seed(seed)
-    model = UDPNet(use_fuser=recipe.use_fuser)
+    model = UDPNet(
+        use_fuser=recipe.use_fuser,
+        predictor_levels=recipe.predictor_levels,
+        fuser_levels=recipe.fuser_levels,
+        fuser_width=recipe.fuser_width,
+    )
 
     def loss_of_step(net, numpy_generator, torch_generator):
         batch = sample_patches(stacks, numpy_generator, recipe.batch_size, recipe.patch)
@@ -198,7 +210,11 @@ def train_udpnet(
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
     )
-    metadata = {"recipe": asdict(recipe), "seed": seed, "data": sorted(str(Path(d)) for d in data)}
+    settings = asdict(recipe)
+    for name, default in _ADDED_LATER.items():  # keeps checkpoints of earlier versions resumable
+        if settings[name] == default:
+            del settings[name]
+    metadata = {"recipe": settings, "seed": seed, "data": sorted(str(Path(d)) for d in data)}
     history = run_training(
         model, loss_of_step, config, validate=validate, metadata=metadata, progress=progress
     )

@@ -155,3 +155,13 @@ def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:
 def test_bad_weights_path_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(mfif.MfifError, match="Cannot load UDPNet weights"):
         mfif.create("udpnet", weights=tmp_path / "missing.pt")
+
+
+def test_model_shape_is_read_back_from_its_weights() -> None:
+    torch.manual_seed(0)
+    model = UDPNet(predictor_levels=3, fuser_levels=3, fuser_width=6)
+    again = UDPNet.from_state_dict(model.state_dict())
+    sources = torch.rand(1, 2, 40, 40)
+    torch.testing.assert_close(again.fusion_masks(sources), model.fusion_masks(sources))
+    predictor_only = UDPNet.from_state_dict(UDPNet(use_fuser=False).state_dict())
+    assert predictor_only.fuser is None

@@ -52,19 +52,19 @@ class UDPNetFuser(WeightedFuser):
         from ..models.udpnet import UDPNet
         from ..weights import weights_file
 
+        if not 0.1 <= scale <= 1.0:
+            raise OptionError(f"scale must be between 0.1 and 1; got {scale}.")
         if weights is None:
             path, digest = weights_file("udpnet")
         else:
             path, digest = weights, None
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as error:
+            self.model = UDPNet.from_state_dict(state.get("model", state))
+        except Exception as error:  # noqa: BLE001 - any unreadable or unfitting file
             raise MfifError(f"Cannot load UDPNet weights from {path}: {error}") from None
-        self.model = UDPNet.from_state_dict(state.get("model", state))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
-        if not 0.1 <= scale <= 1.0:
-            raise OptionError(f"scale must be between 0.1 and 1; got {scale}.")
         self.tile = tile
         self.scale = scale
         self.refine = refine

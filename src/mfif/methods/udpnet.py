@@ -62,7 +62,8 @@ class UDPNetFuser(WeightedFuser):
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.model = UDPNet.from_state_dict(state.get("model", state))
         except Exception as error:  # noqa: BLE001 - any unreadable or unfitting file
-            raise MfifError(f"Cannot load UDPNet weights from {path}: {error}") from None
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+            raise MfifError(f"Cannot load UDPNet weights from {path}: {reason}") from None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         self.tile = tile

@@ -63,6 +63,8 @@ class UDPNetFuser(WeightedFuser):
             self.model = UDPNet.from_state_dict(state.get("model", state))
         except Exception as error:  # noqa: BLE001 - any unreadable or unfitting file
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+            if reason.startswith("Weights only load failed"):
+                reason = "it is not a PyTorch weights file"
             raise MfifError(f"Cannot load UDPNet weights from {path}: {reason}") from None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()

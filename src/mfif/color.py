@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["luminance", "rgb_to_ycbcr", "ycbcr_to_rgb"]
+__all__ = ["luminance"]
 
 # ITU-R BT.601 luma coefficients.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -34,40 +34,3 @@ def luminance(images: np.ndarray) -> np.ndarray:
             cv2.cvtColor(plane, cv2.COLOR_RGB2GRAY, dst=out)
         return luma.reshape(images.shape[:-1])
     return np.tensordot(images, _LUMA, axes=([-1], [0])).astype(np.float32, copy=False)
-
-
-def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
-    """RGB in [0, 1] to Y, Cb, Cr in [0, 1] (BT.601 full range, chroma centred on 0.5).
-
-    Parameters
-    ----------
-    image : ndarray of shape (..., 3), float32 in [0, 1]
-
-    Returns
-    -------
-    ndarray of shape (..., 3), float32; channels Y, Cb, Cr.
-    """
-    y = luminance(image)
-    cb = (image[..., 2] - y) * np.float32(0.564) + np.float32(0.5)
-    cr = (image[..., 0] - y) * np.float32(0.713) + np.float32(0.5)
-    return np.stack([y, cb, cr], axis=-1)
-
-
-def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
-    """Inverse of `rgb_to_ycbcr`; output is not clipped.
-
-    Parameters
-    ----------
-    image : ndarray of shape (..., 3), float32; channels Y, Cb, Cr.
-
-    Returns
-    -------
-    ndarray of shape (..., 3), float32 RGB.
-    """
-    y = image[..., 0]
-    cb = image[..., 1] - np.float32(0.5)
-    cr = image[..., 2] - np.float32(0.5)
-    red = y + np.float32(1.403) * cr
-    green = y - np.float32(0.714) * cr - np.float32(0.344) * cb
-    blue = y + np.float32(1.773) * cb
-    return np.stack([red, green, blue], axis=-1)

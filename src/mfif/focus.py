@@ -12,9 +12,7 @@ import numpy as np
 __all__ = [
     "gradient_magnitude",
     "laplacian_energy",
-    "spatial_frequency",
     "reblur_detail",
-    "reblur_energy",
     "window_mean",
 ]
 
@@ -60,39 +58,13 @@ def laplacian_energy(luma: np.ndarray, *, sigma: float = 5.0, radius: int = 5) -
     return out
 
 
-def spatial_frequency(luma: np.ndarray, *, window: int) -> np.ndarray:
-    """Local spatial frequency SF = sqrt(RF² + CF²) over a square window (Eskicioglu & Fisher
-    1995; used for fusion by Li, Kwok & Wang 2001).
-
-    Parameters
-    ----------
-    luma : ndarray of shape (N, H, W), float32 in [0, 1]
-    window : int
-        Side of the square window over which row and column frequencies are averaged.
-
-    Returns
-    -------
-    ndarray of shape (N, H, W), float32, >= 0
-    """
-    out = np.empty_like(luma)
-    for k, image in enumerate(luma):
-        row = np.zeros_like(image)
-        col = np.zeros_like(image)
-        row[:, 1:] = (image[:, 1:] - image[:, :-1]) ** 2
-        col[1:, :] = (image[1:, :] - image[:-1, :]) ** 2
-        energy = cv2.boxFilter(row + col, -1, (window, window), borderType=cv2.BORDER_REFLECT)
-        out[k] = np.sqrt(energy)
-    return out
-
-
 def reblur_detail(
     luma: np.ndarray, *, sigma: float = 1.5, output_size: tuple[int, int] | None = None
 ) -> np.ndarray:
     """Squared detail that a re-blur removes, (S - G_sigma * S)², per pixel.
 
     A focused region loses much detail when blurred again, a defocused one little (the idea
-    behind DFP's DoubleReblur). Average it over a window for a focus measure
-    (`reblur_energy`).
+    behind DFP's DoubleReblur). Average it over a window (`window_mean`) for a focus measure.
 
     Parameters
     ----------
@@ -133,23 +105,3 @@ def window_mean(images: np.ndarray, window: int) -> np.ndarray:
     for image, result in zip(images, out, strict=True):
         cv2.boxFilter(image, -1, (window, window), dst=result, borderType=cv2.BORDER_REFLECT)
     return out
-
-
-def reblur_energy(luma: np.ndarray, *, sigma: float = 1.5, window: int = 7) -> np.ndarray:
-    """Local energy of what a re-blur removes: the window mean of `reblur_detail`.
-
-    Less sensitive to noise than a pixel-wise gradient.
-
-    Parameters
-    ----------
-    luma : ndarray of shape (N, H, W), float32 in [0, 1]
-    sigma : float
-        Standard deviation of the re-blur.
-    window : int
-        Side of the averaging window.
-
-    Returns
-    -------
-    ndarray of shape (N, H, W), float32, >= 0
-    """
-    return window_mean(reblur_detail(luma, sigma=sigma), window)

@@ -60,6 +60,31 @@ def test_initial_masks_pick_the_sharper_source() -> None:
     )
 
 
+def test_laplacian_initial_masks_pick_the_sharper_source_more_often() -> None:
+    sources, _, labels = complementary_stack(2, color=False, width=128)
+    tensor = torch.from_numpy(sources[..., 0])[None]
+    agreement = {}
+    for operator in ("gradient", "laplacian"):
+        masks = initial_masks(tensor, operator)
+        torch.testing.assert_close(masks.sum(1), torch.ones(1, 96, 128))
+        agreement[operator] = np.mean((masks[0, 1] > masks[0, 0]).numpy() == (labels == 1))
+    assert agreement["laplacian"] > 0.7
+    with pytest.raises(ValueError, match="operator"):
+        initial_masks(tensor, "sobel")
+
+
+def test_the_initial_operator_travels_with_the_weights() -> None:
+    torch.manual_seed(0)
+    model = UDPNet(initial_operator="laplacian")
+    again = UDPNet.from_state_dict(model.state_dict())
+    assert again.initial_operator == again.fuser.initial_operator == "laplacian"
+    sources = torch.rand(1, 2, 40, 40)
+    torch.testing.assert_close(again.fusion_masks(sources), model.fusion_masks(sources))
+    # Weights saved before the operator was recorded were trained on eq. (3)'s gradient.
+    old = {k: v for k, v in model.state_dict().items() if k != "initial_operator_index"}
+    assert UDPNet.from_state_dict(old).initial_operator == "gradient"
+
+
 def test_blind_spot_perturbation() -> None:
     masks = torch.zeros(1, 2, 64, 64)
     masks[:, 0] = 1.0
@@ -150,6 +175,36 @@ def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:
     result = mfif.fuse(list(sources), method="udpnet", weights=tmp_path / "f.pt", tile=48)
     assert result.image.shape == (70, 90, 3)
     np.testing.assert_allclose(result.weights.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_hard_decision_turns_uncertain_masks_into_clean_regions(
+    stacks_root: Path, tmp_path: Path
+) -> None:
+    train_udpnet([stacks_root], tmp_path / "h.pt", steps=1, recipe=TINY, progress=False)
+    height, width = 80, 96
+    rng = np.random.default_rng(0)
+    # Masks as an undertrained model gives them: right on average, uncertain, speckled.
+    first = np.where(np.arange(width) < width // 2, 0.7, 0.3) + rng.normal(0, 0.1, (height, width))
+    speckle = rng.random((height, width)) < 0.01
+    first[speckle] = 1 - first[speckle]
+    masks = torch.from_numpy(np.stack([first, 1 - first]).astype(np.float32))
+
+    def fixed_masks(sources: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(masks[None], size=sources.shape[2:])
+
+    sources = mfif.Stack(rng.random((2, height, width, 1)).astype(np.float32))
+    for scale in (1.0, 0.5):
+        fuser = mfif.create(
+            "udpnet", weights=tmp_path / "h.pt", tile=256, decision="hard", scale=scale
+        )
+        fuser.model.fusion_masks = fixed_masks
+        weights = fuser.fuse(sources).weights
+        np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-5)
+        far_left, far_right = weights[0, :, : width // 2 - 10], weights[0, :, width // 2 + 10 :]
+        np.testing.assert_allclose(far_left, 1.0, atol=0.02)
+        np.testing.assert_allclose(far_right, 0.0, atol=0.02)
+    with pytest.raises(mfif.MfifError, match="decision"):
+        mfif.create("udpnet", weights=tmp_path / "h.pt", decision="binary")
 
 
 def test_bad_weights_path_is_one_clear_error(tmp_path: Path) -> None:

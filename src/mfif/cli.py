@@ -229,6 +229,13 @@ def _build_parser() -> argparse.ArgumentParser:
     udpnet.add_argument("--predictor-levels", type=int, default=2, help="depth of F (default 2)")
     udpnet.add_argument("--fuser-levels", type=int, default=2, help="depth of G's estimators")
     udpnet.add_argument("--fuser-width", type=int, default=12, help="width of G's estimators")
+    udpnet.add_argument(
+        "--initial-masks",
+        choices=["gradient", "laplacian"],
+        default="gradient",
+        help="focus operator of the initial masks: eq. (3)'s gradient (default) or our "
+        "Laplacian variant",
+    )
     udpnet.add_argument("--validate-every", type=int, default=500)
     udpnet.add_argument("--checkpoint-every", type=int, default=200)
     udpnet.add_argument("--export", metavar="PATH", help="also write the bare weights here")
@@ -250,6 +257,7 @@ def _run_train_udpnet(args: argparse.Namespace) -> int:
         predictor_levels=args.predictor_levels,
         fuser_levels=args.fuser_levels,
         fuser_width=args.fuser_width,
+        initial_masks=args.initial_masks,
     )
     validate = validation_psnr(args.validate) if args.validate else None
     model, history = train_udpnet(

@@ -16,6 +16,7 @@ __all__ = [
     "normalise_weights",
     "one_hot",
     "winning_source",
+    "refine_labels",
 ]
 
 
@@ -198,3 +199,37 @@ def normalise_weights(weights: np.ndarray) -> np.ndarray:
         total[empty] = weights.shape[0]
     clipped /= total
     return clipped
+
+
+def refine_labels(
+    labels: np.ndarray, luma: np.ndarray, *, radius: int, eps: float, subsample: int = 1
+) -> np.ndarray:
+    """Soft weights from a decision map whose transitions follow the image's edges.
+
+    The one-hot maps are guided-filtered with the decision-fused luminance as guide, then
+    renormalised.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (H, W), int
+        Winning source per pixel, in [0, N).
+    luma : ndarray of shape (N, H, W), float32 in [0, 1]
+        Luminance of the sources, at the resolution of ``labels``.
+    radius, eps, subsample
+        Guided-filter settings (`guided_filter`).
+
+    Returns
+    -------
+    ndarray of shape (N, H, W), float32 in [0, 1], summing to 1 at every pixel
+    """
+    count = luma.shape[0]
+    guide = luma[0].astype(np.float32, copy=True)
+    for k in range(1, count):
+        np.copyto(guide, luma[k], where=labels == k)
+    # The filter is linear and keeps constants, so the last map is 1 minus the others.
+    refined = np.empty(luma.shape, dtype=np.float32)
+    refined[:-1] = guided_filter(
+        guide, one_hot(labels, count)[:-1], radius=radius, eps=eps, subsample=subsample
+    )
+    refined[-1] = 1.0 - refined[:-1].sum(axis=0)
+    return normalise_weights(refined)

@@ -7,14 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..decision import (
-    guided_filter,
-    majority_vote,
-    normalise_weights,
-    one_hot,
-    remove_small_regions,
-    winning_source,
-)
+from ..decision import majority_vote, refine_labels, remove_small_regions, winning_source
 from ..errors import OptionError
 from ..focus import reblur_detail, window_mean
 from ..fusion import WeightedFuser
@@ -110,21 +103,14 @@ class GuidedDecisionFuser(WeightedFuser):
             fine = winning_source(window_mean(detail, halve(self.boundary_window)))
             labels = np.where(band, fine, labels)
 
-        guide = cv2.resize(luma[0], small, interpolation=cv2.INTER_AREA)
-        for k in range(1, count):  # the decision-fused luminance
-            shrunk = cv2.resize(luma[k], small, interpolation=cv2.INTER_AREA)
-            np.copyto(guide, shrunk, where=labels == k)
-        # The filter is linear and keeps constants, so the last map is 1 minus the others.
-        refined = np.empty((count, small[1], small[0]), dtype=np.float32)
-        refined[:-1] = guided_filter(
-            guide,
-            one_hot(labels, count)[:-1],
+        shrunk = np.stack([cv2.resize(p, small, interpolation=cv2.INTER_AREA) for p in luma])
+        weights = refine_labels(
+            labels,
+            shrunk,
             radius=max(1, self.radius // 2),
             eps=self.eps,
             subsample=max(1, min(small) // 512),  # very large images: the fast guided filter
         )
-        refined[-1] = 1.0 - refined[:-1].sum(axis=0)
-        weights = normalise_weights(refined)
         upsampled = np.empty((count, height, width), dtype=np.float32)
         for small_weights, out in zip(weights, upsampled, strict=True):
             cv2.resize(small_weights, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)

@@ -19,18 +19,34 @@ from torch.nn import functional as F
 
 from .blocks import SkipUNet
 
-__all__ = ["MaskPredictor", "ImageFuser", "UDPNet", "initial_masks", "compose"]
+__all__ = ["MaskPredictor", "ImageFuser", "UDPNet", "initial_masks", "compose", "INITIAL_OPERATORS"]
+
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
 
 
-def initial_masks(sources: torch.Tensor) -> torch.Tensor:
-    """Maximal-gradient masks (UDPNet eq. (3), for K sources): 1 where a source has the
-    largest gradient magnitude, ties shared.
+INITIAL_OPERATORS = ("gradient", "laplacian")
+
+
+def initial_masks(sources: torch.Tensor, operator: str = "gradient") -> torch.Tensor:
+    """Maximal-activity masks: 1 where a source has the largest focus activity, ties shared.
+
+    ``operator="gradient"`` is UDPNet eq. (3): the magnitude of the forward-difference
+    gradient. ``"laplacian"`` (our variant, not in the paper) uses |∇²S| with the 4-neighbour
+    Laplacian, a stronger high-pass: under slight defocus it picks the sharp source far more
+    reliably, so the masks F has to denoise are much cleaner.
 
     Shape: sources (B, K, H, W) -> masks (B, K, H, W), values in {0, 1/n, 1}.
     """
-    dx = F.pad(sources[..., :, 1:] - sources[..., :, :-1], (0, 1, 0, 0))
-    dy = F.pad(sources[..., 1:, :] - sources[..., :-1, :], (0, 0, 0, 1))
-    magnitude = torch.sqrt(dx * dx + dy * dy)
+    if operator == "gradient":
+        dx = F.pad(sources[..., :, 1:] - sources[..., :, :-1], (0, 1, 0, 0))
+        dy = F.pad(sources[..., 1:, :] - sources[..., :-1, :], (0, 0, 0, 1))
+        magnitude = torch.sqrt(dx * dx + dy * dy)
+    elif operator == "laplacian":
+        batch, count, height, width = sources.shape
+        flat = F.pad(sources.reshape(batch * count, 1, height, width), (1, 1, 1, 1), "replicate")
+        magnitude = F.conv2d(flat, _LAPLACIAN.to(sources)).abs().reshape(sources.shape)
+    else:
+        raise ValueError(f"operator must be one of {INITIAL_OPERATORS}; got {operator!r}.")
     # eq. (3) prints sgn(max - |∇S_k|), which is 0 at the winner; the text means the reverse.
     winners = (magnitude == magnitude.amax(dim=1, keepdim=True)).to(sources.dtype)
     return winners / winners.sum(dim=1, keepdim=True)
@@ -71,10 +87,16 @@ class ImageFuser(nn.Module):
     """
 
     def __init__(
-        self, stages: int = 3, width: int = 12, weight: float = 1.0, levels: int = 2
+        self,
+        stages: int = 3,
+        width: int = 12,
+        weight: float = 1.0,
+        levels: int = 2,
+        initial_operator: str = "gradient",
     ) -> None:
         super().__init__()
         self.stages = stages
+        self.initial_operator = initial_operator
         self.weight = weight  # λ of eq. (6)
         self.mask_estimators = nn.ModuleList(
             SkipUNet(3, 1, width, levels=levels) for _ in range(stages)
@@ -87,7 +109,7 @@ class ImageFuser(nn.Module):
 
     def forward(self, sources: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         batch, count, height, width = sources.shape
-        masks = initial_masks(sources)
+        masks = initial_masks(sources, self.initial_operator)
         image = compose(masks, sources)
         history = []
         for t in range(self.stages):
@@ -125,10 +147,22 @@ class UDPNet(nn.Module):
         stages: int = 3,
         predictor_levels: int = 2,
         fuser_levels: int = 2,
+        initial_operator: str = "gradient",
     ) -> None:
         super().__init__()
+        if initial_operator not in INITIAL_OPERATORS:
+            raise ValueError(f"initial_operator must be one of {INITIAL_OPERATORS}.")
+        self.initial_operator = initial_operator
+        # Saved with the weights, so a model always meets the initial masks it was trained on.
+        self.register_buffer(
+            "initial_operator_index", torch.tensor(INITIAL_OPERATORS.index(initial_operator))
+        )
         self.predictor = MaskPredictor(predictor_width, predictor_levels)
-        self.fuser = ImageFuser(stages, fuser_width, levels=fuser_levels) if use_fuser else None
+        self.fuser = (
+            ImageFuser(stages, fuser_width, levels=fuser_levels, initial_operator=initial_operator)
+            if use_fuser
+            else None
+        )
 
     @classmethod
     def from_state_dict(cls, state: dict) -> UDPNet:
@@ -143,7 +177,11 @@ class UDPNet(nn.Module):
 
         use_fuser = any(key.startswith("fuser.") for key in state)
         fuser_width = state.get("fuser.mask_estimators.0.encoder1.0.weight")
+        state = dict(state)
+        # Weights saved before the operator was recorded were trained on eq. (3)'s gradient.
+        operator_index = state.setdefault("initial_operator_index", torch.tensor(0))
         model = cls(
+            initial_operator=INITIAL_OPERATORS[int(operator_index)],
             use_fuser=use_fuser,
             predictor_width=int(state["predictor.net.encoder1.0.weight"].shape[0]),
             fuser_width=int(fuser_width.shape[0]) if fuser_width is not None else 12,
@@ -159,5 +197,5 @@ class UDPNet(nn.Module):
         if self.fuser is not None:
             masks = self.fuser(sources)[1][-1]
         else:
-            masks = self.predictor(initial_masks(sources))
+            masks = self.predictor(initial_masks(sources, self.initial_operator))
         return masks / masks.sum(dim=1, keepdim=True).clamp_min(1e-6)

@@ -45,10 +45,16 @@ class UDPNetRecipe:
     predictor_levels: int = 2  # encoder-decoder depth of F
     fuser_levels: int = 2  # encoder-decoder depth of G's estimators
     fuser_width: int = 12  # channels of G's estimators at full resolution
+    initial_masks: str = "gradient"  # eq. (3); "laplacian" is our variant (models.udpnet)
 
 
 # Recipe fields added after the first shipped checkpoint, with the values it was trained with.
-_ADDED_LATER = {"predictor_levels": 2, "fuser_levels": 2, "fuser_width": 12}
+_ADDED_LATER = {
+    "predictor_levels": 2,
+    "fuser_levels": 2,
+    "fuser_width": 12,
+    "initial_masks": "gradient",
+}
 
 
 def load_unlabelled_stacks(roots: Sequence[str | os.PathLike]) -> list[np.ndarray]:
@@ -113,7 +119,7 @@ def udpnet_loss(
     model: UDPNet, sources: torch.Tensor, recipe: UDPNetRecipe, generator: torch.Generator
 ) -> tuple[torch.Tensor, dict]:
     """L_total of eq. (16) for a batch of sources (B, K, H, W); terms are per-pixel means."""
-    initial = initial_masks(sources)  # eq. (3)
+    initial = initial_masks(sources, model.initial_operator)  # eq. (3)
     if recipe.blind_spot:
         perturbed, kept = blind_spot(initial, recipe.keep, generator)
         refined = model.predictor(perturbed)
@@ -196,6 +202,7 @@ def train_udpnet(
         predictor_levels=recipe.predictor_levels,
         fuser_levels=recipe.fuser_levels,
         fuser_width=recipe.fuser_width,
+        initial_operator=recipe.initial_masks,
     )
 
     def loss_of_step(net, numpy_generator, torch_generator):

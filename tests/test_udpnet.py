@@ -10,7 +10,7 @@ import torch
 
 import mfif
 from mfif.models.udpnet import UDPNet, compose, initial_masks
-from mfif.tiling import run_tiled
+from mfif.tiling import run_tiled, tile_starts
 from mfif.training.udpnet import UDPNetRecipe, blind_spot, train_udpnet, udpnet_loss
 
 from conftest import complementary_stack
@@ -160,6 +160,16 @@ def test_a_checkpoint_with_other_settings_is_refused(stacks_root: Path, tmp_path
             recipe=UDPNetRecipe(patch=24, batch_size=2, blind_spot=False),
             progress=False,
         )
+
+
+@pytest.mark.parametrize("length", [1, 100, 128, 129, 520, 1000, 4001])
+@pytest.mark.parametrize(("tile", "overlap"), [(128, 16), (264, 33), (64, 8)])
+def test_tiles_cover_the_image_with_the_fewest_equal_tiles(length, tile, overlap) -> None:
+    starts, size = tile_starts(length, tile, overlap)
+    assert size <= tile and starts[0] == 0 and starts[-1] + size == length
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:], strict=False))
+    fewer = len(starts) - 1  # one tile less must not be enough
+    assert fewer == 0 or fewer * tile - (fewer - 1) * overlap < length
 
 
 def test_tiling_matches_whole_image_for_local_functions() -> None:

@@ -12,5 +12,5 @@ $MFIF synth depth "$NATURAL/middlebury2006/images" "$NATURAL/middlebury2006/dept
 $MFIF synth mask "$NATURAL/davis2016/images/*_00040.jpg" "$NATURAL/davis2016/masks" \
     "$SYNTH/davis2016-mask" --seed 0
 $MFIF bench ../shared/datasets/real "$SYNTH" \
-    --methods guided-decision,gff,laplacian-pyramid,dwt,sf,maxgrad,enfuse,udpnet \
+    --methods guided-decision,gff,laplacian-pyramid,dwt,sf,maxgrad,enfuse,udpnet,udpnet-paper \
     --out benchmarks/results --report-scenes 2 --title "Classical methods, UDPNet and enfuse"

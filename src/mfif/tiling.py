@@ -6,6 +6,7 @@ never passed at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -13,14 +14,21 @@ import numpy as np
 __all__ = ["tile_starts", "run_tiled"]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering ``length`` with tiles of ``tile`` overlapping by ``overlap``."""
+def tile_starts(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
+    """Start offsets and the common size of the fewest tiles, each at most ``tile`` long and
+    overlapping by at least ``overlap``, that cover ``length``.
+
+    The tiles are made equal rather than leaving a thin last tile: for 520 pixels and tiles
+    of at most 264, two tiles of 264 instead of three.
+    """
+    if tile <= overlap:
+        raise ValueError(f"tiles ({tile} px) must be larger than their overlap ({overlap} px).")
     if length <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
+        return [0], length
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    step = (length - size) / (count - 1)
+    return [round(i * step) for i in range(count)], size
 
 
 def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
@@ -49,19 +57,22 @@ def run_tiled(
         Maps an array (C, h, w) to an array (C', h, w).
     image : ndarray of shape (C, H, W)
     tile, overlap : int
-        Tile side and overlap, in pixels.
+        Largest tile side and smallest overlap, in pixels (see `tile_starts`).
 
     Returns
     -------
     ndarray of shape (C', H, W), float32
     """
     _, height, width = image.shape
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    (rows, tile_height), (cols, tile_width) = (
+        tile_starts(height, tile, overlap),
+        tile_starts(width, tile, overlap),
+    )
     out = None
     total = np.zeros((height, width), np.float32)
     for top in rows:
         for left in cols:
-            bottom, right = min(top + tile, height), min(left + tile, width)
+            bottom, right = top + tile_height, left + tile_width
             result = function(image[:, top:bottom, left:right])
             if out is None:
                 out = np.zeros((result.shape[0], height, width), np.float32)

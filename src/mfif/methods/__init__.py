@@ -83,7 +83,12 @@ def _lookup(name: str) -> _Entry:
 register_lazy(
     "udpnet",
     "mfif.methods.udpnet:UDPNetFuser",
-    "UDPNet: unsupervised dual-path network (Quan et al.), shipped weights",
+    "UDPNet (Quan et al.), mfif's recipe: Laplacian initial masks, clean decision map",
+)
+register_lazy(
+    "udpnet-paper",
+    "mfif.methods.udpnet:UDPNetPaperFuser",
+    "UDPNet as published: eq. (3) gradient masks, soft eq. (1) fusion",
 )
 
 # Importing a method module registers its classes.

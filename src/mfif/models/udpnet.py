@@ -107,7 +107,11 @@ class ImageFuser(nn.Module):
         self.mask_steps = nn.Parameter(torch.full((stages,), 0.1))
         self.image_steps = nn.Parameter(torch.full((stages,), 0.1))
 
-    def forward(self, sources: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, sources: torch.Tensor, final_image: bool = True
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``final_image=False`` skips the last image estimator: inference by eq. (1) needs
+        only the last masks, and the returned image is then the one of stage T - 1."""
         batch, count, height, width = sources.shape
         masks = initial_masks(sources, self.initial_operator)
         image = compose(masks, sources)
@@ -123,6 +127,8 @@ class ImageFuser(nn.Module):
             logits = self.mask_estimators[t](per_source).reshape(batch, count, height, width)
             masks = torch.sigmoid(logits)
             history.append(masks)
+            if t == self.stages - 1 and not final_image:
+                break
             # eq. (11): ∇_A h = 2λ (A - Σ(M ⊙ S)), with the new masks
             stepped_image = image - self.image_steps[t] * 2 * self.weight * (
                 image - compose(masks, sources)
@@ -195,7 +201,7 @@ class UDPNet(nn.Module):
         """Masks used at inference: G's final masks, or F's refined initial masks without G;
         normalised to sum to 1 over the sources (eq. (2)). (B, K, H, W) -> (B, K, H, W)."""
         if self.fuser is not None:
-            masks = self.fuser(sources)[1][-1]
+            masks = self.fuser(sources, final_image=False)[1][-1]
         else:
             masks = self.predictor(initial_masks(sources, self.initial_operator))
         return masks / masks.sum(dim=1, keepdim=True).clamp_min(1e-6)

@@ -144,7 +144,7 @@ def udpnet_loss(
     return total, logs
 
 
-def fusion_masks_tiled(model: UDPNet, luma: np.ndarray, tile: int = 128) -> np.ndarray:
+def fusion_masks_tiled(model: UDPNet, luma: np.ndarray, tile: int = 160) -> np.ndarray:
     """The model's fusion masks for a whole luminance stack (K, H, W), computed in tiles."""
     from ..tiling import run_tiled
 

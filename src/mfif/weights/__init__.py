@@ -33,7 +33,7 @@ def weights_file(name: str) -> tuple[Path, str]:
     if entry is None:
         raise MfifError(
             f"No trained weights for {name!r} are shipped yet; train them with "
-            f"'mfif train {name.split('.')[0]}' or pass weights=PATH."
+            f"'mfif train {name.split('-')[0]}' or pass weights=PATH."
         )
     path = WEIGHTS_DIR / entry["file"]
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None

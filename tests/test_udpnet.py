@@ -230,3 +230,10 @@ def test_model_shape_is_read_back_from_its_weights() -> None:
     torch.testing.assert_close(again.fusion_masks(sources), model.fusion_masks(sources))
     predictor_only = UDPNet.from_state_dict(UDPNet(use_fuser=False).state_dict())
     assert predictor_only.fuser is None
+
+
+def test_shipped_weights_carry_their_recipes() -> None:
+    shipped, paper = mfif.create("udpnet"), mfif.create("udpnet-paper")
+    assert (shipped.model.initial_operator, shipped.decision) == ("laplacian", "hard")
+    assert (paper.model.initial_operator, paper.decision) == ("gradient", "soft")
+    assert shipped.weights_sha256 != paper.weights_sha256

@@ -32,8 +32,8 @@ def initial_masks(sources: torch.Tensor, operator: str = "gradient") -> torch.Te
 
     ``operator="gradient"`` is UDPNet eq. (3): the magnitude of the forward-difference
     gradient. ``"laplacian"`` (our variant, not in the paper) uses |∇²S| with the 4-neighbour
-    Laplacian, a stronger high-pass: under slight defocus it picks the sharp source far more
-    reliably, so the masks F has to denoise are much cleaner.
+    Laplacian: its wrong picks fall where the sources differ less, so fusing by these masks
+    alone is 2-5 dB better on our synthetic sets (README) and F learns from cleaner targets.
 
     Shape: sources (B, K, H, W) -> masks (B, K, H, W), values in {0, 1/n, 1}.
     """

@@ -177,6 +177,10 @@ def test_tiling_matches_whole_image_for_local_functions() -> None:
     np.testing.assert_allclose(
         run_tiled(lambda x: x * 2, image, tile=64, overlap=8), image * 2, rtol=1e-6
     )
+    # With a progress bar (25 tiles; shown only on a terminal) the result is the same.
+    np.testing.assert_allclose(
+        run_tiled(lambda x: x * 2, image, tile=48, overlap=8, description="t"), image * 2, rtol=1e-6
+    )
 
 
 def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def run_tiled(
     *,
     tile: int = 128,
     overlap: int = 16,
+    description: str | None = None,
 ) -> np.ndarray:
     """Apply ``function`` to overlapping tiles of ``image`` and blend the results linearly.
 
@@ -58,6 +59,9 @@ def run_tiled(
     image : ndarray of shape (C, H, W)
     tile, overlap : int
         Largest tile side and smallest overlap, in pixels (see `tile_starts`).
+    description : str, optional
+        Label of a progress bar over the tiles, shown on a terminal when there are more than
+        16 tiles; None shows none.
 
     Returns
     -------
@@ -70,16 +74,21 @@ def run_tiled(
     )
     out = None
     total = np.zeros((height, width), np.float32)
-    for top in rows:
-        for left in cols:
-            bottom, right = top + tile_height, left + tile_width
-            result = function(image[:, top:bottom, left:right])
-            if out is None:
-                out = np.zeros((result.shape[0], height, width), np.float32)
-            weight = np.outer(
-                _ramp(bottom - top, overlap, top == 0, bottom == height),
-                _ramp(right - left, overlap, left == 0, right == width),
-            )
-            out[:, top:bottom, left:right] += result * weight
-            total[top:bottom, left:right] += weight
+    corners = [(top, left) for top in rows for left in cols]
+    if description is not None and len(corners) > 16:
+        from tqdm import tqdm
+
+        # disable=None: only on a terminal, so logs and pipes stay clean.
+        corners = tqdm(corners, desc=description, unit="tile", leave=False, disable=None)
+    for top, left in corners:
+        bottom, right = top + tile_height, left + tile_width
+        result = function(image[:, top:bottom, left:right])
+        if out is None:
+            out = np.zeros((result.shape[0], height, width), np.float32)
+        weight = np.outer(
+            _ramp(bottom - top, overlap, top == 0, bottom == height),
+            _ramp(right - left, overlap, left == 0, right == width),
+        )
+        out[:, top:bottom, left:right] += result * weight
+        total[top:bottom, left:right] += weight
     return out / total

@@ -126,7 +126,9 @@ class UDPNetFuser(WeightedFuser):
             small = np.stack(
                 [cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in small]
             )
-        masks = run_tiled(masks_of, small, tile=self.tile, overlap=self.tile // 8)
+        masks = run_tiled(
+            masks_of, small, tile=self.tile, overlap=self.tile // 8, description=self.name
+        )
         if self.decision == "hard":
             labels = winning_source(masks)
             min_area = int(self.min_region * labels.size)

@@ -119,7 +119,7 @@ def udpnet_loss(
     model: UDPNet, sources: torch.Tensor, recipe: UDPNetRecipe, generator: torch.Generator
 ) -> tuple[torch.Tensor, dict]:
     """L_total of eq. (16) for a batch of sources (B, K, H, W); terms are per-pixel means."""
-    initial = initial_masks(sources, model.initial_operator)  # eq. (3)
+    initial = initial_masks(sources, model.initial_operator)  # eq. (3) or the Laplacian variant
     if recipe.blind_spot:
         perturbed, kept = blind_spot(initial, recipe.keep, generator)
         refined = model.predictor(perturbed)

@@ -83,6 +83,10 @@ def test_the_initial_operator_travels_with_the_weights() -> None:
     # Weights saved before the operator was recorded were trained on eq. (3)'s gradient.
     old = {k: v for k, v in model.state_dict().items() if k != "initial_operator_index"}
     assert UDPNet.from_state_dict(old).initial_operator == "gradient"
+    # Loading into a model built for another operator follows the weights.
+    other = UDPNet()
+    other.load_state_dict(model.state_dict())
+    assert other.initial_operator == other.fuser.initial_operator == "laplacian"
 
 
 def test_blind_spot_perturbation() -> None:

@@ -158,7 +158,6 @@ class UDPNet(nn.Module):
         super().__init__()
         if initial_operator not in INITIAL_OPERATORS:
             raise ValueError(f"initial_operator must be one of {INITIAL_OPERATORS}.")
-        self.initial_operator = initial_operator
         # Saved with the weights, so a model always meets the initial masks it was trained on.
         self.register_buffer(
             "initial_operator_index", torch.tensor(INITIAL_OPERATORS.index(initial_operator))
@@ -169,6 +168,12 @@ class UDPNet(nn.Module):
             if use_fuser
             else None
         )
+        self.register_load_state_dict_post_hook(_follow_loaded_operator)
+
+    @property
+    def initial_operator(self) -> str:
+        """Focus operator of the initial masks ("gradient" = eq. (3)), as the weights say."""
+        return INITIAL_OPERATORS[int(self.initial_operator_index)]
 
     @classmethod
     def from_state_dict(cls, state: dict) -> UDPNet:
@@ -205,3 +210,9 @@ class UDPNet(nn.Module):
         else:
             masks = self.predictor(initial_masks(sources, self.initial_operator))
         return masks / masks.sum(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def _follow_loaded_operator(model: UDPNet, incompatible_keys) -> None:
+    # The buffer is the one record of the operator; G reads it as a plain attribute.
+    if model.fuser is not None:
+        model.fuser.initial_operator = model.initial_operator

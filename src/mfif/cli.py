@@ -1,19 +1,38 @@
-"""Command line: ``mfif fuse | methods | demo``.
+"""Command line: ``mfif fuse | methods | demo | metrics | synth | bench | train``.
 
-Errors a user can cause print one sentence on stderr and exit with status 2.
+Exit statuses: 0 success; 2 bad input (one sentence on stderr: a wrong file, option or
+argument, not enough memory for the input); 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM); 1 internal error (a bug: one sentence, the traceback with ``MFIF_DEBUG=1``). Every
+command writes all of its outputs or none of them (`mfif.outputs.OutputSet`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import logging
+import math
+import os
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from .errors import MfifError, OptionError
+from .errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    MfifError,
+    OptionError,
+    OutputError,
+    StackError,
+)
+from .terminal import Terminated, quiet_native_stderr, sigterm_raises
 
 __all__ = ["main"]
 
@@ -22,31 +41,127 @@ _logger = logging.getLogger("mfif")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfif`` console script; returns the exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="mfif: %(message)s",
-    )
+    args = _build_parser().parse_args(argv)  # a bad argument: one line, SystemExit(2)
+    debug = bool(os.environ.get("MFIF_DEBUG"))
+    verbose = bool(getattr(args, "verbose", False))
+    with quiet_native_stderr(enabled=not (verbose or debug)), sigterm_raises():
+        with _log_to_stderr(verbose):
+            return _run(args, debug)
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
-        return int(args.run(args) or 0)
+        return int(args.run(args) or EXIT_OK)
     except MfifError as error:
-        print(f"mfif: error: {error}", file=sys.stderr)
-        return 2
+        _say(f"error: {error}")
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("mfif: interrupted", file=sys.stderr)
-        return 130
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _say("terminated")
+        return EXIT_TERMINATED
+    except MemoryError:
+        _say(
+            "error: not enough memory for this input; use fewer or smaller images, or a "
+            "machine with more memory."
+        )
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader of stdout went away (mfif methods | head -1)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as error:  # the system refused something: a full disk, a permission
+        where = f"{error.filename}: " if error.filename else ""
+        _say(f"error: {where}{(error.strerror or str(error)).rstrip('.')}.")
+        return EXIT_BAD_INPUT
+    except Exception as error:  # noqa: BLE001 - a bug: one sentence, the traceback on request
+        if debug:
+            traceback.print_exc()
+        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        _say(
+            f"internal error ({type(error).__name__}: {detail}); this is a bug in mfif, please "
+            "report it with the command you ran (MFIF_DEBUG=1 prints the traceback)."
+        )
+        return EXIT_INTERNAL
+
+
+def _say(message: str) -> None:
+    """One line on stderr, prefixed with 'mfif: '."""
+    print("mfif: " + " ".join(message.split()), file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _log_to_stderr(verbose: bool) -> Iterator[None]:
+    """mfif's log messages to the (current) stderr while a command runs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mfif: %(message)s"))
+    level, propagate = _logger.level, _logger.propagate
+    _logger.addHandler(handler)
+    _logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    _logger.propagate = False
+    try:
+        yield
+    finally:
+        _logger.removeHandler(handler)
+        _logger.setLevel(level)
+        _logger.propagate = propagate
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line ("mfif: error: ...") and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split()).rstrip(".")
+        self.exit(
+            EXIT_BAD_INPUT, f"mfif: error: {self.prog}: {message}; see '{self.prog} --help'.\n"
+        )
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"≥ {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}; got {text!r}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float | None = None, *, low_open: bool = False):
+    """An argparse type: a finite number above ``low`` (or from it) up to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        below = value <= low if low_open else value < low
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            bound = f"{'>' if low_open else '≥'} {low:g}"
+            if high is not None:
+                bound += f" and ≤ {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {bound}; got {text!r}")
+        return value
+
+    return parse
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from .methods import DEFAULT_METHOD
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mfif",
         description="Multi-focus image fusion: merge photos focused at different depths into one "
         "image that is sharp everywhere.",
     )
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="report what is done")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -82,8 +197,9 @@ def _build_parser() -> argparse.ArgumentParser:
     fuse.add_argument(
         "--bit-depth",
         type=int,
-        choices=(8, 16),
-        help="bit depth of the output (default: that of the inputs)",
+        choices=(8, 16, 32),
+        help="bit depth of the output: 8, 16, or 32 (float32 TIFF) (default: that of the "
+        "inputs, as far as the output format holds it)",
     )
     fuse.set_defaults(run=_run_fuse)
 
@@ -152,7 +268,9 @@ def _build_parser() -> argparse.ArgumentParser:
     mask.add_argument("masks", help="folder of masks named like the images (non-zero = object)")
     mask.add_argument("out", help="output folder")
     mask.add_argument("--psf", default="gaussian,mean,disk", help="blur kinds to draw from")
-    mask.add_argument("--transition", type=float, default=1.5, help="soft edge σ in pixels")
+    mask.add_argument(
+        "--transition", type=_number(0, 100), default=1.5, help="soft edge σ in pixels"
+    )
     _add_synth_common(mask)
     mask.set_defaults(run=_run_synth_mask)
     depth = kinds.add_parser(
@@ -165,10 +283,12 @@ def _build_parser() -> argparse.ArgumentParser:
     depth.add_argument("images", help="folder (or glob) of sharp images")
     depth.add_argument("depths", help="folder of disparity maps named like the images")
     depth.add_argument("out", help="output folder")
-    depth.add_argument("--planes", type=int, default=2, help="number of focus planes (default 2)")
+    depth.add_argument(
+        "--planes", type=_integer(2, 26), default=2, help="number of focus planes (default 2)"
+    )
     depth.add_argument(
         "--max-blur",
-        type=float,
+        type=_number(0, 100, low_open=True),
         default=8.0,
         help="blur radius in pixels across the whole disparity range (default 8)",
     )
@@ -191,7 +311,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-cache", action="store_true", help="recompute everything")
     bench.add_argument(
         "--report-scenes",
-        type=int,
+        type=_integer(0),
         default=3,
         metavar="N",
         help="scenes per dataset shown in report.html (default 3)",
@@ -214,11 +334,13 @@ def _build_parser() -> argparse.ArgumentParser:
     udpnet.add_argument(
         "--checkpoint", required=True, metavar="PATH", help="checkpoint to write and resume"
     )
-    udpnet.add_argument("--steps", type=int, required=True, help="total optimiser steps")
-    udpnet.add_argument("--batch-size", type=int, default=16)
-    udpnet.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
-    udpnet.add_argument("--patch", type=int, default=60, help="patch side in pixels")
-    udpnet.add_argument("--seed", type=int, default=0)
+    udpnet.add_argument("--steps", type=_integer(1), required=True, help="total optimiser steps")
+    udpnet.add_argument("--batch-size", type=_integer(1, 4096), default=16)
+    udpnet.add_argument(
+        "--lr", type=_number(0, 1, low_open=True), default=2e-4, help="Adam learning rate"
+    )
+    udpnet.add_argument("--patch", type=_integer(16, 2048), default=60, help="patch side, pixels")
+    udpnet.add_argument("--seed", type=_integer(0), default=0)
     udpnet.add_argument(
         "--no-blind-spot", action="store_true", help="ablation: self-reconstruction"
     )
@@ -226,9 +348,15 @@ def _build_parser() -> argparse.ArgumentParser:
     udpnet.add_argument(
         "--validate", nargs="+", metavar="DIR", help="scenes with GT for a PSNR score"
     )
-    udpnet.add_argument("--predictor-levels", type=int, default=2, help="depth of F (default 2)")
-    udpnet.add_argument("--fuser-levels", type=int, default=2, help="depth of G's estimators")
-    udpnet.add_argument("--fuser-width", type=int, default=12, help="width of G's estimators")
+    udpnet.add_argument(
+        "--predictor-levels", type=_integer(1, 4), default=2, help="depth of F (default 2)"
+    )
+    udpnet.add_argument(
+        "--fuser-levels", type=_integer(1, 4), default=2, help="depth of G's estimators"
+    )
+    udpnet.add_argument(
+        "--fuser-width", type=_integer(1, 256), default=12, help="width of G's estimators"
+    )
     udpnet.add_argument(
         "--initial-masks",
         choices=["gradient", "laplacian"],
@@ -236,16 +364,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="focus operator of the initial masks: eq. (3)'s gradient (default) or our "
         "Laplacian variant",
     )
-    udpnet.add_argument("--validate-every", type=int, default=500)
-    udpnet.add_argument("--checkpoint-every", type=int, default=200)
+    udpnet.add_argument("--validate-every", type=_integer(0), default=500)
+    udpnet.add_argument("--checkpoint-every", type=_integer(1), default=200)
     udpnet.add_argument("--export", metavar="PATH", help="also write the bare weights here")
     udpnet.set_defaults(run=_run_train_udpnet)
     return parser
 
 
 def _run_train_udpnet(args: argparse.Namespace) -> int:
-    import torch
-
+    from .outputs import OutputSet, same_file
     from .training.udpnet import UDPNetRecipe, train_udpnet, validation_psnr
 
     recipe = UDPNetRecipe(
@@ -259,64 +386,114 @@ def _run_train_udpnet(args: argparse.Namespace) -> int:
         fuser_width=args.fuser_width,
         initial_masks=args.initial_masks,
     )
-    validate = validation_psnr(args.validate) if args.validate else None
-    model, history = train_udpnet(
-        args.data,
-        args.checkpoint,
-        steps=args.steps,
-        recipe=recipe,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        validate=validate,
-        validate_every=args.validate_every,
-    )
-    for step, score in history.validation:
-        print(f"step {step}: validation PSNR {score:.3f} dB")
-    if args.export:
-        export = Path(args.export)
-        export.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), export)
+    checkpoint = Path(args.checkpoint)
+    _check_checkpoint_location(checkpoint)
+    with OutputSet() as outputs:  # the export is reserved now, written after training
+        if args.export and same_file(args.export, checkpoint):
+            raise OutputError("--export and --checkpoint must be different files.")
+        export = outputs.file(args.export, image=False) if args.export else None
+        validate = validation_psnr(args.validate) if args.validate else None
+        model, history = train_udpnet(
+            args.data,
+            checkpoint,
+            steps=args.steps,
+            recipe=recipe,
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
+            validate=validate,
+            validate_every=args.validate_every,
+        )
+        if history.start_step >= args.steps and export is None:
+            raise OptionError(
+                f"The checkpoint {checkpoint} is already at step {history.start_step}, so there "
+                f"is nothing to train up to --steps {args.steps}; ask for more steps (or "
+                "--export to write its weights)."
+            )
+        for step, score in history.validation:
+            print(f"step {step}: validation PSNR {score:.3f} dB")
+        if export is not None:
+            import io
+
+            import torch
+
+            buffer = io.BytesIO()
+            torch.save(model.state_dict(), buffer)
+            outputs.write_bytes(export, buffer.getvalue())
+    if export is not None:
         print(f"wrote {export}")
     return 0
 
 
+def _check_checkpoint_location(checkpoint: Path) -> None:
+    """The checkpoint is written (and replaced) during training: check its place first."""
+    from .outputs import OutputSet
+
+    if checkpoint.is_dir():
+        raise OutputError(f"The checkpoint {checkpoint} is a folder; give a file path.")
+    if checkpoint.parent.exists():
+        probe = OutputSet()
+        try:
+            probe.file(checkpoint, image=False)  # writable, name not too long
+        finally:
+            probe.abort()
+    elif any(parent.exists() and not parent.is_dir() for parent in checkpoint.parents):
+        raise OutputError(f"Cannot create the checkpoint {checkpoint}: a parent is a file.")
+
+
 def _run_bench(args: argparse.Namespace) -> int:
-    from .bench.html import write_html
+    from .bench.html import render_html
     from .bench.runner import run_benchmark
     from .bench.scenes import find_scenes
-    from .bench.tables import summarize, write_csv, write_markdown
+    from .bench.tables import render_csv, render_markdown, summarize
     from .methods import create, list_methods
+    from .metrics import resolve
+    from .outputs import OutputSet
 
     methods = (
-        [m.strip() for m in args.methods.split(",") if m.strip()]
+        list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
         if args.methods
         else list_methods(include_external=False)
     )
+    if not methods:
+        raise OptionError("--methods names no method; give comma-separated method names.")
+    parameters = {name: create(name).parameter_count for name in methods}  # unknown: fail now
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    if metrics is not None:
+        if not metrics:
+            raise OptionError("--metrics names no metric; give comma-separated metric names.")
+        metrics = [resolve(name) for name in metrics]
     scenes, problems = find_scenes(args.roots)
-    for problem in problems:
-        print(f"mfif: skipped {problem}", file=sys.stderr)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records, skipped = run_benchmark(
-        scenes, methods, out, metrics=metrics, use_cache=not args.no_cache
-    )
-    for problem in skipped:
-        print(f"mfif: skipped {problem}", file=sys.stderr)
-    parameters = {name: create(name).parameter_count for name in methods}
-    summaries = summarize(records, parameters)
-    write_csv(records, out / "results.csv")
-    write_markdown(summaries, out / "summary.md", args.title)
-    used = [s for s in scenes if all(not p.startswith(s.key + ":") for p in skipped)]
-    write_html(
-        out / "report.html",
-        out,
-        args.title,
-        used,
-        records,
-        summaries,
-        scenes_per_dataset=args.report_scenes,
-    )
+    # The reports are written together at the end; fused images and the cache are written
+    # as each run ends, so that an interrupted benchmark resumes where it stopped.
+    with OutputSet([p for s in scenes for p in s.sources]) as outputs:
+        outputs.folder(out)
+        report_files = [
+            outputs.file(out / name, image=False)
+            for name in ("results.csv", "summary.md", "report.html")
+        ]
+        records, skipped = run_benchmark(
+            scenes, methods, out, metrics=metrics, use_cache=not args.no_cache
+        )
+        used = [s for s in scenes if all(not p.startswith(s.key + ":") for p in skipped)]
+        if not used:
+            reasons = [*problems, *skipped]
+            raise StackError(
+                f"No usable scene under {', '.join(args.roots)}, so nothing was benchmarked "
+                f"({len(reasons)} skipped; first: {reasons[0] if reasons else 'none found'})."
+            )
+        for problem in [*problems, *skipped]:
+            print(f"mfif: skipped {problem}", file=sys.stderr)
+        summaries = summarize(records, parameters)
+        texts = (
+            render_csv(records),
+            render_markdown(summaries, args.title),
+            render_html(
+                out, args.title, used, records, summaries, scenes_per_dataset=args.report_scenes
+            ),
+        )
+        for path, text in zip(report_files, texts, strict=True):
+            outputs.write_text(path, text)
     failed = sum(r.status == "failed" for r in records)
     print(
         f"{len(records)} runs ({failed} failed) on {len(used)} scenes; wrote "
@@ -326,9 +503,11 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _add_synth_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
-    parser.add_argument("--noise", type=float, default=0.0, help="sensor noise σ, 8-bit levels")
-    parser.add_argument("--limit", type=int, help="at most this many scenes")
+    parser.add_argument("--seed", type=_integer(0), default=0, help="seed of every random draw")
+    parser.add_argument(
+        "--noise", type=_number(0, 255), default=0.0, help="sensor noise σ, 8-bit levels"
+    )
+    parser.add_argument("--limit", type=_integer(1), help="at most this many scenes")
 
 
 def _report_synth(manifest: dict, out: str) -> int:
@@ -372,21 +551,29 @@ def _run_synth_depth(args: argparse.Namespace) -> int:
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
+    """``NAME=VALUE`` pairs to a dict; values are Python literals where they parse, else text
+    (the method's option specification converts and checks them)."""
     options: dict[str, object] = {}
     for pair in pairs:
         name, separator, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
         if not separator or not name:
             raise OptionError(f"Options are written NAME=VALUE; got {pair!r}.")
+        if name in options:
+            raise OptionError(f"The option {name} is given twice.")
         try:
-            options[name.replace("-", "_")] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[name.replace("-", "_")] = text
+            options[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            options[name] = text
     return options
 
 
 def _run_fuse(args: argparse.Namespace) -> int:
-    from .io import check_output_path, expand_inputs, load_stack, save_image
+    import numpy as np
+
+    from .io import check_bit_depth, expand_inputs, load_stack, output_bit_depth
     from .methods import create
+    from .outputs import OutputSet
 
     fuser = create(args.method, **_parse_options(args.option))
     if (args.weights or args.depth) and not fuser.produces_weights:
@@ -395,15 +582,34 @@ def _run_fuse(args: argparse.Namespace) -> int:
             "are not available with it."
         )
     paths = expand_inputs(args.inputs)
-    output = Path(args.output)
-    # Refuse before any work is done.
-    check_output_path(output, paths)
-    if args.depth:
-        check_output_path(args.depth, paths)
     started = time.perf_counter()
-    stack = load_stack(paths, progress=True)
-    fusion = fuser.fuse(stack)
-    save_image(output, fusion.image, bit_depth=args.bit_depth or stack.bit_depth, protected=paths)
+    # Every output is checked and reserved before any work: all are written, or none.
+    with OutputSet(protected=paths) as outputs:
+        output = outputs.file(args.output)
+        if args.bit_depth:
+            check_bit_depth(output.suffix, args.bit_depth)
+        depth = outputs.file(args.depth) if args.depth else None
+        if depth is not None and depth.suffix.lower() in (".jpg", ".jpeg"):
+            raise OutputError(
+                f"A depth map must be stored losslessly; {depth.name} is a JPEG (use .png or .tif)."
+            )
+        weights_folder = outputs.folder(args.weights) if args.weights else None
+        stack = load_stack(paths, progress=True)
+        weight_files = []
+        if weights_folder is not None:
+            for k, name in enumerate(stack.names):
+                stem = Path(name).stem.replace("[", "-").replace("]", "")
+                weight_files.append(outputs.file(weights_folder / f"weights-{k:02d}-{stem}.png"))
+        depth_type = np.uint8 if stack.count <= 256 else np.uint16
+        if depth is not None and depth_type == np.uint16:
+            check_bit_depth(depth.suffix, 16)
+        fusion = fuser.fuse(stack)
+        bit_depth = args.bit_depth or output_bit_depth(output.suffix, stack.bit_depth)
+        outputs.write_image(output, fusion.image, bit_depth=bit_depth)
+        for path, weights in zip(weight_files, fusion.weights if weight_files else [], strict=True):
+            outputs.write_image(path, weights, bit_depth=16)
+        if depth is not None:
+            outputs.write_image(depth, fusion.depth.astype(depth_type))
     _logger.info(
         "fused %d images of %dx%d with %s in %.2f s -> %s",
         stack.count,
@@ -413,19 +619,6 @@ def _run_fuse(args: argparse.Namespace) -> int:
         time.perf_counter() - started,
         output,
     )
-    if args.weights:
-        folder = Path(args.weights)
-        folder.mkdir(parents=True, exist_ok=True)
-        for k, (weights, name) in enumerate(zip(fusion.weights, stack.names, strict=True)):
-            stem = Path(name).stem.replace("[", "-").replace("]", "")
-            save_image(
-                folder / f"weights-{k:02d}-{stem}.png", weights, bit_depth=16, protected=paths
-            )
-    if args.depth:
-        import numpy as np
-
-        depth = fusion.depth.astype(np.uint8 if stack.count <= 256 else np.uint16)
-        save_image(args.depth, depth, protected=paths)
     return 0
 
 
@@ -454,11 +647,14 @@ def _run_metrics(args: argparse.Namespace) -> int:
     if args.fused is None:
         raise OptionError("Give the fused image to measure (or --list).")
     names = None
-    if args.metrics:
-        names = [resolve(name) for name in args.metrics.split(",") if name.strip()]
+    if args.metrics is not None:
+        names = [resolve(name.strip()) for name in args.metrics.split(",") if name.strip()]
+        if not names:
+            raise OptionError("--metrics names no metric; give comma-separated metric names.")
     fused = read_image(args.fused)[0]
     sources = [read_image(path)[0] for path in args.sources]
     truth = read_image(args.gt)[0] if args.gt else None
+    compute([], fused, sources, truth, color=args.color)  # sizes and channels, checked once
     requested = names
     if names is None:
         names = available_metrics(len(sources), truth is not None)
@@ -468,17 +664,25 @@ def _run_metrics(args: argparse.Namespace) -> int:
         try:
             values.update(compute([name], fused, sources, truth, color=args.color))
         except MetricError as error:
-            failures[name] = str(error)
+            failures[name] = str(error).rstrip(".")
+    if not values:
+        raise MetricError(
+            "No metric is defined for these images: "
+            + "; ".join(f"{name}: {reason}" for name, reason in failures.items())
+            + "."
+        )
     if args.json:
         print(json.dumps(values, indent=2))
     else:
         width = max((len(name) for name in values), default=6)
         for name, value in values.items():
             print(f"{name:<{width}}  {value:12.6f}   {METRICS[name].better} is better")
-    for name, message in failures.items():
-        print(f"mfif: {name}: {message}", file=sys.stderr)
-    if failures and requested is not None:
-        return 2
+    if failures:
+        detail = "; ".join(f"{name}: {reason}" for name, reason in failures.items())
+        if requested is not None:
+            _say(f"error: undefined for these images: {detail}.")
+            return EXIT_BAD_INPUT
+        _say(f"left out, undefined for these images: {detail}.")
     return 0
 
 

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import fuse
-from .io import save_image
 from .methods import create
 from .metrics import psnr
+from .outputs import OutputSet
 from .stack import Stack
 
 __all__ = ["demo_stack", "run_demo"]
 
 PLANES = 3
 MAX_BLUR_RADIUS = 9.0  # pixels, between the nearest and the farthest point
+SOURCE_NAMES = tuple(f"source-{chr(ord('A') + k)}" for k in range(PLANES))
 
 
 def demo_stack() -> tuple[Stack, np.ndarray]:
@@ -43,21 +43,24 @@ def demo_stack() -> tuple[Stack, np.ndarray]:
     sources = render_depth_stack(
         sharp, disparity, planes, blur_per_disparity=MAX_BLUR_RADIUS / spread
     )
-    names = tuple(f"source-{chr(ord('A') + k)}" for k in range(PLANES))
-    return Stack(images=sources, bit_depth=8, names=names), sharp
+    return Stack(images=sources, bit_depth=8, names=SOURCE_NAMES), sharp
 
 
 def run_demo(out: Path, *, method: str) -> None:
     """Render the demo stack, fuse it with ``method``, write all images to ``out`` and print
     the PSNR of each source and of the result against the ground truth."""
-    create(method)  # an unknown method fails before any work
-    out.mkdir(parents=True, exist_ok=True)
-    stack, ground_truth = demo_stack()
-    fusion = fuse(stack, method=method)
-    for name, source in zip(stack.names, stack.images, strict=True):
-        save_image(out / f"{name}.png", source)
-    save_image(out / "ground-truth.png", ground_truth)
-    save_image(out / f"fused-{method}.png", fusion.image)
+    fuser = create(method)  # an unknown method fails before any work
+    with OutputSet() as outputs:  # all the demo's images, or none
+        outputs.folder(out)
+        files = [outputs.file(out / f"{name}.png") for name in SOURCE_NAMES]
+        truth_file = outputs.file(out / "ground-truth.png")
+        fused_file = outputs.file(out / f"fused-{method}.png")
+        stack, ground_truth = demo_stack()
+        fusion = fuser.fuse(stack)
+        for path, source in zip(files, stack.images, strict=True):
+            outputs.write_image(path, source)
+        outputs.write_image(truth_file, ground_truth)
+        outputs.write_image(fused_file, fusion.image)
     print(
         f"Demo stack: {stack.count} sources of {stack.shape[1]}x{stack.shape[0]}, written to {out}/"
     )

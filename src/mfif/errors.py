@@ -1,4 +1,9 @@
-"""Errors a user can cause. Each carries one clear sentence; the CLI prints it and exits 2."""
+"""Errors a user can cause. Each carries one clear sentence; the CLI prints it and exits 2.
+
+Exit statuses of the ``mfif`` command: 0 success; 2 bad input (any `MfifError`, a bad
+command-line argument, not enough memory for the input); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM); 1 an internal error (a bug in mfif: please report it).
+"""
 
 __all__ = [
     "MfifError",
@@ -7,7 +12,19 @@ __all__ = [
     "UnknownMethodError",
     "OutputError",
     "OptionError",
+    "MetricError",
+    "EXIT_OK",
+    "EXIT_INTERNAL",
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
 ]
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class MfifError(Exception):
@@ -15,11 +32,11 @@ class MfifError(Exception):
 
 
 class ImageReadError(MfifError):
-    """A file is missing, unreadable, or not an image we can decode."""
+    """A file is missing, unreadable, too large, or not an image we can decode."""
 
 
 class StackError(MfifError, ValueError):
-    """The images do not form a valid stack (count, sizes, channels)."""
+    """The images do not form a valid stack (count, sizes, channels, sample values)."""
 
 
 class UnknownMethodError(MfifError, KeyError):
@@ -30,8 +47,12 @@ class UnknownMethodError(MfifError, KeyError):
 
 
 class OutputError(MfifError):
-    """The output path cannot be written, or would overwrite an input."""
+    """An output cannot be written, would overwrite an input, or collides with another output."""
 
 
 class OptionError(MfifError, ValueError):
     """An option has a wrong name or value."""
+
+
+class MetricError(MfifError, ValueError):
+    """A metric is undefined for the given images (sizes, count, or degenerate content)."""

@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from .color import luminance
+from .options import Option
 from .stack import Stack
 
 __all__ = ["Fusion", "Fuser", "WeightedFuser", "blend"]
@@ -51,6 +52,8 @@ class Fuser(ABC):
     produces_weights: ClassVar[bool] = False  # True when `Fusion.weights` is filled
     external: ClassVar[bool] = False  # True when it runs another program
     parameter_count: ClassVar[int | None] = 0  # learned parameters; None if unknown
+    # Constructor keyword -> type and range; `mfif.create` checks every option against it.
+    options: ClassVar[dict[str, Option]] = {}
 
     @abstractmethod
     def fuse(self, stack: Stack) -> Fusion:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, OutputError, StackError
-from .stack import Stack, check_compatible
+from .limits import check_memory, check_pixels, probe_image
+from .outputs import IMAGE_SUFFIXES, OutputSet
+from .stack import Stack, bit_depth_of, check_compatible, to_unit_float
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -25,15 +26,15 @@ __all__ = [
     "load_stack",
     "expand_inputs",
     "save_image",
-    "check_output_path",
+    "encode_image",
+    "output_bit_depth",
+    "check_bit_depth",
     "to_integer",
 ]
 
 _logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _TIFF_SUFFIXES = (".tif", ".tiff")
-_SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -48,10 +49,19 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     -------
     image : ndarray of shape (H, W) or (H, W, 3), float32 in [0, 1]
         RGB channel order; an alpha channel is dropped.
-    bit_depth : {8, 16}
+    bit_depth : {8, 16, 32}
+        32 for floating-point samples (TIFF), which must lie in [0, 1].
+
+    Raises
+    ------
+    ImageReadError
+        Missing, unreadable or corrupt file, or an image over the pixel limit
+        (`mfif.limits`).
+    StackError
+        Floating-point samples outside [0, 1], or NaN or infinite ones.
     """
     pages, bit_depth = _read_pages(Path(path), first_only=True)
-    return _to_unit_float(pages[0], Path(path)), bit_depth
+    return _unit_float(pages[0], Path(path)), bit_depth
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -110,6 +120,7 @@ def load_stack(
         inputs = [inputs]
     paths = expand_inputs(inputs)
     if len(paths) == 1 and paths[0].suffix.lower() in _TIFF_SUFFIXES:
+        _check_before_decoding(paths)
         pages, bit_depth = _read_pages(paths[0], first_only=False)
         names = tuple(f"{paths[0].name}[{k}]" for k in range(len(pages)))
         if len(pages) < 2:
@@ -122,6 +133,7 @@ def load_stack(
             if paths
             else "Fusion needs at least 2 images of the same scene; got none."
         )
+    _check_before_decoding(paths)
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
         reading = pool.map(lambda path: _read_pages(path, first_only=True), paths)
         if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
@@ -138,6 +150,44 @@ def load_stack(
     return _assemble(pages, max(depth for _, depth in results), names, paths)
 
 
+def _check_before_decoding(paths: Sequence[Path]) -> None:
+    """From the headers alone: every file exists, is under the pixel limit, the sizes agree,
+    and the float32 stack fits in the memory available."""
+    headers = []
+    for path in paths:
+        _check_readable(path)
+        header = probe_image(path)
+        if header is not None:
+            check_pixels(path, header.height, header.width)
+            headers.append((path, header))
+    if not headers:
+        return
+    first_path, first = headers[0]
+    for path, header in headers[1:]:
+        if (header.height, header.width) != (first.height, first.width):
+            raise StackError(
+                f"All images of a stack must have the same size: {first_path.name} is "
+                f"{first.width}x{first.height} but {path.name} is {header.width}x{header.height}."
+            )
+    count = len(paths) if len(paths) > 1 else _page_count(paths[0])
+    channels = max(header.channels for _, header in headers)
+    # The float32 stack, plus the decoded pages the reading threads hold at once.
+    needed = count * first.height * first.width * channels * (4 + 2)
+    check_memory(needed, f"{count} images of {first.width}x{first.height}")
+
+
+def _page_count(path: Path) -> int:
+    if path.suffix.lower() not in _TIFF_SUFFIXES:
+        return 1
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            return len(tiff.pages)
+    except Exception:  # noqa: BLE001 - decoding reports a corrupt file properly
+        return 1
+
+
 def _assemble(
     pages: Sequence[np.ndarray], bit_depth: int, names: tuple[str, ...], paths: Sequence[Path]
 ) -> Stack:
@@ -146,32 +196,47 @@ def _assemble(
     channels = pages[0].shape[2] if pages[0].ndim == 3 else 1
     stacked = np.empty((len(pages), height, width, channels), dtype=np.float32)
     for page, path, out in zip(pages, paths, stacked, strict=True):
-        _to_unit_float(page, path, out=out.reshape(page.shape))
+        _unit_float(page, path, out=out.reshape(page.shape))
     return Stack(images=stacked, bit_depth=bit_depth, names=names)
 
 
-def _read_pages(path: Path, *, first_only: bool) -> tuple[list[np.ndarray], int]:
+def _check_readable(path: Path) -> None:
     if not path.exists():
         raise ImageReadError(f"The file {path} does not exist.")
     if not path.is_file():
         raise ImageReadError(f"{path} is not a file.")
+
+
+def _read_pages(path: Path, *, first_only: bool) -> tuple[list[np.ndarray], int]:
+    _check_readable(path)
+    header = probe_image(path)
+    if header is not None:  # before decoding: a small file can claim a huge size
+        check_pixels(path, header.height, header.width)
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(4)
+    except OSError as error:
+        raise ImageReadError(f"The file {path} cannot be read: {error.strerror}.") from None
+    if path.suffix.lower() in _TIFF_SUFFIXES or start in (b"II*\x00", b"MM\x00*"):
+        raw_pages = _decode_tiff(path, first_only)
+    else:
+        raw_pages = [_decode_with_opencv(path)]
+    pages = [_standard_layout(page, path) for page in raw_pages]
+    bit_depth = max(bit_depth_of(page.dtype) for page in pages)
+    return pages, bit_depth
+
+
+def _decode_with_opencv(path: Path) -> np.ndarray:
+    import cv2
+
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ImageReadError(f"The file {path} cannot be read: {error.strerror}.") from None
-    if path.suffix.lower() in _TIFF_SUFFIXES or data[:4] in (b"II*\x00", b"MM\x00*"):
-        raw_pages = _decode_tiff(path, first_only)
-    else:
-        raw_pages = [_decode_with_opencv(path, data)]
-    pages = [_standard_layout(page, path) for page in raw_pages]
-    bit_depth = 16 if any(page.dtype == np.uint16 for page in raw_pages) else 8
-    return pages, bit_depth
-
-
-def _decode_with_opencv(path: Path, data: bytes) -> np.ndarray:
-    import cv2
-
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    except cv2.error:  # OpenCV's own limits, or a header it rejects
+        image = None
     if image is None:
         raise ImageReadError(f"{path} is not a readable PNG, JPEG, BMP or TIFF image.")
     if image.ndim == 3 and image.shape[2] == 4:
@@ -187,12 +252,28 @@ def _decode_tiff(path: Path, first_only: bool) -> list[np.ndarray]:
     try:
         with tifffile.TiffFile(path) as tiff:
             pages = tiff.pages[:1] if first_only else list(tiff.pages)
+            for page in pages:  # every page, before any is decoded
+                shape = getattr(page, "shape", ())
+                if len(shape) >= 2:
+                    check_pixels(path, *_spatial(shape, page.samplesperpixel))
             images = [np.asarray(page.asarray()) for page in pages]
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise ImageReadError(f"{path} is too large to decode in the memory available.") from None
     except Exception as error:  # tifffile raises many types for corrupt files
-        raise ImageReadError(f"{path} is not a readable TIFF image ({error}).") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:100]
+        raise ImageReadError(f"{path} is not a readable TIFF image ({reason}).") from None
     if not images:
         raise ImageReadError(f"{path} is a TIFF file with no image in it.")
     return images
+
+
+def _spatial(shape: tuple[int, ...], samples: int) -> tuple[int, int]:
+    """(height, width) of a TIFF page's shape."""
+    if samples > 1 and shape[-1] == samples:
+        return int(shape[-3]), int(shape[-2])
+    return int(shape[-2]), int(shape[-1])
 
 
 def _standard_layout(image: np.ndarray, path: Path) -> np.ndarray:
@@ -208,23 +289,19 @@ def _standard_layout(image: np.ndarray, path: Path) -> np.ndarray:
     if not (
         image.dtype in (np.uint8, np.uint16, np.bool_) or np.issubdtype(image.dtype, np.floating)
     ):
-        raise ImageReadError(f"{path} has unsupported sample type {image.dtype}; use 8 or 16 bits.")
+        raise ImageReadError(
+            f"{path} has samples of type {image.dtype}; mfif reads 8- or 16-bit unsigned "
+            "integers or floating point in [0, 1]."
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageReadError(f"{path} is an empty image.")
     return image
 
 
-def _to_unit_float(image: np.ndarray, path: Path, out: np.ndarray | None = None) -> np.ndarray:
-    """Samples scaled to float32 in [0, 1], written into ``out`` when given."""
-    if out is None:
-        out = np.empty(image.shape, dtype=np.float32)
-    if image.dtype == np.uint8:
-        np.multiply(image, np.float32(1 / 255), out=out)
-    elif image.dtype == np.uint16:
-        np.multiply(image, np.float32(1 / 65535), out=out)
-    elif image.dtype == np.bool_:
-        out[...] = image
-    else:
-        np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0, out=out)
-    return out
+def _unit_float(image: np.ndarray, path: Path, out: np.ndarray | None = None) -> np.ndarray:
+    return to_unit_float(
+        image, str(path), out=out, advice=", or save the file with 8- or 16-bit samples"
+    )
 
 
 def to_integer(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -241,14 +318,88 @@ def to_integer(image: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.rint(scaled, out=scaled).astype(dtype)
 
 
+SUPPORTED_BIT_DEPTHS = {
+    ".png": (8, 16),
+    ".tif": (8, 16, 32),
+    ".tiff": (8, 16, 32),
+    ".jpg": (8,),
+    ".jpeg": (8,),
+    ".bmp": (8,),
+}
+
+
+def output_bit_depth(suffix: str, wanted: int) -> int:
+    """The deepest bit depth up to ``wanted`` that a file with ``suffix`` holds (for an output
+    that follows its inputs: a float stack saved as PNG becomes 16-bit, as JPEG 8-bit)."""
+    return max(depth for depth in SUPPORTED_BIT_DEPTHS.get(suffix.lower(), (8,)) if depth <= wanted)
+
+
+def check_bit_depth(suffix: str, bit_depth: int) -> None:
+    """Raise `OutputError` unless a file with ``suffix`` can hold ``bit_depth`` bits."""
+    supported = SUPPORTED_BIT_DEPTHS.get(suffix.lower(), (8,))
+    if bit_depth not in supported:
+        names = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}
+        kind = suffix.lstrip(".").upper()
+        raise OutputError(
+            f"A {kind} file cannot hold {names.get(bit_depth, f'{bit_depth}-bit')} samples; it "
+            f"holds {' or '.join(names[d] for d in supported)} ones (32-bit float: .tif)."
+        )
+
+
+def encode_image(image: np.ndarray, suffix: str, *, bit_depth: int | None = None) -> bytes:
+    """Encode an image as the bytes of a file with ``suffix``.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W), (H, W, 1) or (H, W, 3)
+        float in [0, 1] (RGB order; the same policy as for input, `mfif.stack.to_unit_float`),
+        or uint8/uint16 written as they are.
+    suffix : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+    bit_depth : {8, 16, 32}, optional
+        Sample depth of the file for float input (default 8); 32 writes float32 TIFF. Integer
+        images keep their own depth.
+
+    Raises
+    ------
+    OutputError
+        A shape or sample type that is not an image, or a depth the format cannot hold.
+    StackError
+        Float samples that are NaN, infinite, or outside [0, 1].
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise OutputError(
+            f"Cannot write an array of shape {image.shape} as an image; expected (H, W), "
+            "(H, W, 1) or (H, W, 3)."
+        )
+    if image.size == 0:
+        raise OutputError(f"Cannot write an empty image (shape {image.shape}).")
+    if image.dtype in (np.uint8, np.uint16):
+        bit_depth = 8 if image.dtype == np.uint8 else 16
+        check_bit_depth(suffix, bit_depth)
+        samples = image
+    elif image.dtype == np.bool_ or np.issubdtype(image.dtype, np.floating):
+        bit_depth = 8 if bit_depth is None else bit_depth
+        check_bit_depth(suffix, bit_depth)
+        unit = to_unit_float(image, "The image to write")
+        samples = unit if bit_depth == 32 else to_integer(unit, bit_depth)
+    else:
+        raise OutputError(
+            f"Cannot write samples of type {image.dtype}; give uint8, uint16 or float in [0, 1]."
+        )
+    return _encode(samples, suffix.lower())
+
+
 def save_image(
     path: str | os.PathLike,
     image: np.ndarray,
     *,
-    bit_depth: int = 8,
+    bit_depth: int | None = None,
     protected: Sequence[str | os.PathLike] = (),
 ) -> Path:
-    """Write an image atomically.
+    """Write an image atomically (a temporary file, then a rename; nothing is left on failure).
 
     Parameters
     ----------
@@ -256,9 +407,9 @@ def save_image(
         Target file; the suffix chooses the format (.png, .jpg/.jpeg, .bmp, .tif/.tiff).
     image : ndarray of shape (H, W), (H, W, 1) or (H, W, 3)
         float in [0, 1] (RGB order), or uint8/uint16 written as is.
-    bit_depth : {8, 16}, keyword-only
-        Sample depth of the file for float input. JPEG and BMP hold 8 bits only; asking
-        them for 16 writes 8 bits and logs a warning.
+    bit_depth : {8, 16, 32}, keyword-only, optional
+        Sample depth of the file for float input; default 8. JPEG and BMP hold 8 bits, PNG 8
+        or 16, TIFF also 32 (float32 samples).
     protected : sequence of path-like, keyword-only
         Files that must not be overwritten (the stack's inputs).
 
@@ -266,58 +417,20 @@ def save_image(
     -------
     Path
         The written file.
-    """
-    target = check_output_path(path, protected)
-    suffix = target.suffix.lower()
-    if bit_depth not in (8, 16):
-        raise OutputError(f"bit_depth must be 8 or 16; got {bit_depth}.")
-    if bit_depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
-        _logger.warning("%s holds 8 bits per sample only; writing 8-bit.", suffix)
-        bit_depth = 8
-    if image.dtype in (np.uint8, np.uint16):
-        samples = image
-    else:
-        samples = to_integer(image, bit_depth)
-    if samples.ndim == 3 and samples.shape[2] == 1:
-        samples = samples[..., 0]
-    folder = target.parent
-    payload = _encode(samples, suffix, target)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-        os.replace(temporary, target)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise OutputError(f"Cannot write {target}: {error.strerror}.") from None
-    return target
-
-
-def check_output_path(path: str | os.PathLike, protected: Sequence[str | os.PathLike] = ()) -> Path:
-    """Return ``path`` as a Path if an image can be written there without overwriting an input.
 
     Raises
     ------
     OutputError
-        Unknown image suffix, or ``path`` is one of ``protected``.
+        Unknown suffix, a protected or unwritable path, an unsupported depth or shape.
     """
-    target = Path(path)
-    if target.suffix.lower() not in IMAGE_SUFFIXES:
-        raise OutputError(
-            f"Cannot write {target}: the file name must end in one of {', '.join(IMAGE_SUFFIXES)}."
-        )
-    for other in protected:
-        if _same_file(target, Path(other)):
-            raise OutputError(
-                f"Refusing to overwrite the input {other}; choose another output path."
-            )
-    folder = target.parent
-    if not folder.is_dir():
-        raise OutputError(f"Cannot write {target}: the folder {folder} does not exist.")
+    payload = encode_image(image, Path(path).suffix, bit_depth=bit_depth)
+    with OutputSet(protected) as outputs:
+        target = outputs.file(path)
+        outputs.write_bytes(target, payload)
     return target
 
 
-def _encode(samples: np.ndarray, suffix: str, target: Path) -> bytes:
+def _encode(samples: np.ndarray, suffix: str) -> bytes:
     if suffix in _TIFF_SUFFIXES:
         import io as _bytes_io
 
@@ -329,17 +442,13 @@ def _encode(samples: np.ndarray, suffix: str, target: Path) -> bytes:
         return buffer.getvalue()
     import cv2
 
+    if suffix not in SUPPORTED_BIT_DEPTHS:
+        raise OutputError(
+            f"Cannot write a {suffix or 'suffix-less'} file; the file name must end in one of "
+            f"{', '.join(IMAGE_SUFFIXES)}."
+        )
     bgr = samples[..., ::-1] if samples.ndim == 3 else samples
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(bgr))
     if not ok:
-        raise OutputError(f"Cannot encode the result as {suffix} for {target}.")
+        raise OutputError(f"Cannot encode the result as {suffix}.")
     return encoded.tobytes()
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
-    except OSError:
-        pass
-    return os.path.abspath(a) == os.path.abspath(b)

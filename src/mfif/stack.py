@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import StackError
 
-__all__ = ["Stack"]
+__all__ = ["Stack", "check_compatible", "to_unit_float", "bit_depth_of"]
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,9 @@ class Stack:
     ----------
     images : ndarray of shape (N, H, W, C), float32
         The sources in [0, 1]; C is 1 (grey) or 3 (RGB). N >= 2.
-    bit_depth : {8, 16}
-        Bit depth of the files the stack came from; output keeps it by default.
+    bit_depth : {8, 16, 32}
+        Bit depth of the files the stack came from (32: floating point); output keeps it by
+        default where the output format can hold it.
     names : tuple of str
         One name per source (file name, or ``source-<k>`` for arrays).
     """
@@ -42,8 +43,10 @@ class Stack:
             )
         if images.dtype != np.float32:
             object.__setattr__(self, "images", images.astype(np.float32))
-        if self.bit_depth not in (8, 16):
-            raise StackError(f"bit_depth must be 8 or 16; got {self.bit_depth}.")
+        if self.bit_depth not in (8, 16, 32):
+            raise StackError(f"bit_depth must be 8, 16 or 32; got {self.bit_depth}.")
+        if images.shape[1] == 0 or images.shape[2] == 0:
+            raise StackError(f"The images of a stack may not be empty; got shape {images.shape}.")
         if not self.names:
             names = tuple(f"source-{k}" for k in range(images.shape[0]))
             object.__setattr__(self, "names", names)
@@ -78,12 +81,14 @@ class Stack:
         Parameters
         ----------
         arrays : sequence of ndarray of shape (H, W) or (H, W, 3)
-            uint8 (range 0..255), uint16 (0..65535) or float (already in [0, 1]).
-            Grey and colour may not be mixed, and every image must have the same size.
+            uint8 (range 0..255), uint16 (0..65535) or float (already in [0, 1]; see
+            `to_unit_float`). Grey and colour may not be mixed, and every image must have the
+            same size.
         names : sequence of str, optional
             One name per image.
-        bit_depth : {8, 16}, optional
-            Bit depth for saving; inferred from the dtype (uint16 gives 16, otherwise 8).
+        bit_depth : {8, 16, 32}, optional
+            Bit depth for saving; inferred from the dtypes (the deepest of: uint8 8, uint16 16,
+            float 32).
 
         Returns
         -------
@@ -99,7 +104,7 @@ class Stack:
         ]
         check_compatible([c.shape for c in converted], labels)
         if bit_depth is None:
-            bit_depth = 16 if any(np.asarray(a).dtype == np.uint16 for a in arrays) else 8
+            bit_depth = max(bit_depth_of(np.asarray(a).dtype) for a in arrays)
         images = np.stack([c if c.ndim == 3 else c[..., None] for c in converted])
         return cls(images=images, bit_depth=bit_depth, names=tuple(labels))
 
@@ -124,24 +129,74 @@ def check_compatible(shapes: Sequence[tuple[int, ...]], names: Sequence[str]) ->
             )
 
 
+def to_unit_float(
+    array: np.ndarray, name: str, *, out: np.ndarray | None = None, advice: str = ""
+) -> np.ndarray:
+    """Samples as float32 in [0, 1]: the one dtype policy for files and arrays alike.
+
+    Parameters
+    ----------
+    array : ndarray
+        bool, uint8 (0..255), uint16 (0..65535) or float already in [0, 1]. Float samples
+        within 1e-3 of [0, 1] (filter rounding) are clipped; others, and NaN or infinity, are
+        refused: mfif never guesses the range of float data.
+    name : str
+        How the image is named in messages.
+    out : ndarray of float32, optional
+        Written in place when given (same shape as ``array``).
+    advice : str
+        Appended to the message about float samples out of range (how to fix a file, say).
+
+    Returns
+    -------
+    ndarray of float32, same shape as ``array``
+
+    Raises
+    ------
+    StackError
+        Another sample type, non-finite samples, or float samples outside [0, 1].
+    """
+    if out is None:
+        out = np.empty(array.shape, dtype=np.float32)
+    if array.dtype == np.uint8:
+        np.multiply(array, np.float32(1 / 255), out=out)
+    elif array.dtype == np.uint16:
+        np.multiply(array, np.float32(1 / 65535), out=out)
+    elif array.dtype == np.bool_:
+        out[...] = array
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise StackError(f"{name} contains NaN or infinite samples; mfif cannot fuse them.")
+        low, high = float(array.min()), float(array.max())
+        if low < -1e-3 or high > 1.0 + 1e-3:
+            raise StackError(
+                f"{name} holds floating-point samples from {low:.6g} to {high:.6g}, outside "
+                f"[0, 1]; scale them to [0, 1] (for example divide by {max(abs(low), high):.6g})"
+                f"{advice}."
+            )
+        np.clip(array, 0.0, 1.0, out=out, casting="unsafe")
+    else:
+        raise StackError(
+            f"{name} has samples of type {array.dtype}; mfif reads 8- or 16-bit unsigned "
+            "integers or floating point in [0, 1]."
+        )
+    return out
+
+
+def bit_depth_of(dtype: np.dtype) -> int:
+    """Bit depth a source of this sample type keeps on output: 8, 16, or 32 for float."""
+    if dtype == np.uint16:
+        return 16
+    if np.issubdtype(dtype, np.floating):
+        return 32
+    return 8
+
+
 def _to_float(array: np.ndarray, name: str) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
         raise StackError(f"{name} must have shape (H, W) or (H, W, 3); got {array.shape}.")
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.all(np.isfinite(array)):
-            raise StackError(f"{name} contains NaN or infinite values.")
-        low, high = float(array.min()), float(array.max())
-        # Rounding in filters leaves values a hair outside [0, 1]; those are clipped.
-        if low < -1e-3 or high > 1.0 + 1e-3:
-            raise StackError(
-                f"{name} is a float image outside [0, 1] (range {low:.6g}..{high:.6g}); "
-                "scale it to [0, 1] or pass uint8/uint16."
-            )
-        return np.clip(array, 0.0, 1.0).astype(np.float32, copy=False)
-    raise StackError(f"{name} has unsupported dtype {array.dtype}; use uint8, uint16 or float.")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise StackError(f"{name} is empty ({array.shape[1]}x{array.shape[0]} pixels).")
+    return to_unit_float(array, name)

@@ -21,7 +21,7 @@ from .runner import Record
 from .scenes import Scene
 from .tables import MethodSummary
 
-__all__ = ["write_html"]
+__all__ = ["render_html"]
 
 _THUMB = 240  # pixels, longest side
 _STYLE = """
@@ -153,8 +153,7 @@ def _summary_table(rows: Sequence[MethodSummary]) -> str:
     return "".join(lines)
 
 
-def write_html(
-    path: Path,
+def render_html(
     out: Path,
     title: str,
     scenes: Sequence[Scene],
@@ -163,7 +162,7 @@ def write_html(
     *,
     scenes_per_dataset: int = 3,
 ) -> None:
-    """Write the report to ``path``; fused images are read from ``out``."""
+    """report.html as text; fused images are read from ``out``."""
     from ..metrics import METRICS
 
     body = [f"<h1>{html.escape(title)}</h1>"]
@@ -229,4 +228,4 @@ def write_html(
         + "\n".join(body)
         + "</body></html>\n"
     )
-    path.write_text(document, encoding="utf-8")
+    return document

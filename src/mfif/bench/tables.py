@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from ..metrics import METRICS
 from .ranks import average_ranks
 from .runner import Record
 
-__all__ = ["MethodSummary", "summarize", "write_csv", "write_markdown"]
+__all__ = ["MethodSummary", "summarize", "render_csv", "render_markdown"]
 
 
 @dataclass
@@ -75,18 +75,17 @@ def summarize(
     return summaries
 
 
-def write_csv(records: Sequence[Record], path: Path) -> None:
-    """One row per (method, scene), one column per metric (registry names)."""
+def render_csv(records: Sequence[Record]) -> str:
+    """results.csv: one row per (method, scene), one column per metric (registry names)."""
     columns = metric_columns(records)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["dataset", "scene", "method", "status", "seconds", *columns, "error"])
-        for r in records:
-            values = [_plain(r.metrics.get(c)) for c in columns]
-            seconds = "" if r.seconds is None else f"{r.seconds:.6f}"
-            writer.writerow(
-                [r.dataset, r.scene, r.method, r.status, seconds, *values, r.error or ""]
-            )
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(["dataset", "scene", "method", "status", "seconds", *columns, "error"])
+    for r in records:
+        values = [_plain(r.metrics.get(c)) for c in columns]
+        seconds = "" if r.seconds is None else f"{r.seconds:.6f}"
+        writer.writerow([r.dataset, r.scene, r.method, r.status, seconds, *values, r.error or ""])
+    return handle.getvalue()
 
 
 def _plain(value: float | None) -> str:
@@ -111,8 +110,9 @@ def _best(rows: Sequence[MethodSummary], metric: str) -> set[str]:
     return {m for m, v in values.items() if key(v) == target}
 
 
-def write_markdown(summaries: dict[str, list[MethodSummary]], path: Path, title: str) -> None:
-    """Per dataset: mean of each metric per method (best in bold), ARank, time, parameters."""
+def render_markdown(summaries: dict[str, list[MethodSummary]], title: str) -> str:
+    """summary.md: per dataset, the mean of each metric per method (best in bold), ARank,
+    time and parameters."""
     lines = [f"# {title}", ""]
     lines.append(
         "Mean over the scenes of each dataset; **bold** is the best per metric (↑ higher, "
@@ -154,4 +154,4 @@ def write_markdown(summaries: dict[str, list[MethodSummary]], path: Path, title:
             "[0, 1] there make its mean unreliable on such sets (metrics-reference NOTES, "
             "pitfall 2). It still counts in ARank, as in the papers.",
         ]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError, OptionError
-from ..io import IMAGE_SUFFIXES, expand_inputs, read_image, save_image, to_integer
+from ..errors import ImageReadError, MfifError, OptionError, StackError
+from ..io import IMAGE_SUFFIXES, expand_inputs, output_bit_depth, read_image, to_integer
+from ..outputs import OutputSet
 from .masks import PSF_KINDS, draw_blur, mask_pair
 from .synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
 
@@ -65,18 +66,70 @@ def _add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.
 
 
 def _write_scene(
-    out: Path, scene: str, sources: Sequence[np.ndarray], truth: np.ndarray, bit_depth: int
+    outputs: OutputSet,
+    out: Path,
+    scene: str,
+    sources: Sequence[np.ndarray],
+    truth: np.ndarray,
+    bit_depth: int,
 ) -> None:
-    folder = out / scene
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = outputs.folder(out / scene)
+    bit_depth = output_bit_depth(".png", bit_depth)
     for name, source in zip(SOURCE_NAMES, sources, strict=False):
-        save_image(folder / f"{name}.png", source, bit_depth=bit_depth)
+        outputs.write_image(outputs.file(folder / f"{name}.png"), source, bit_depth=bit_depth)
     # The decoded input, written losslessly: bit for bit the sharp image.
-    save_image(folder / "GT.png", to_integer(truth, bit_depth))
+    outputs.write_image(outputs.file(folder / "GT.png"), to_integer(truth, bit_depth))
 
 
-def _write_manifest(out: Path, manifest: dict) -> None:
-    (out / "synth.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+SceneMaker = Callable[[str, Path, Path], "tuple[list[np.ndarray], np.ndarray, int, dict] | str"]
+
+
+def _synthesize(
+    out: Path,
+    pairs: list[tuple[str, Path, Path]],
+    skipped: dict[str, str],
+    make_scene: SceneMaker,
+    header: dict,
+) -> dict:
+    """Make and write every scene, then OUT/synth.json; all together or nothing.
+
+    ``make_scene(scene, image, companion)`` returns (sources, truth, bit depth, manifest entry)
+    or the reason the scene is skipped.
+    """
+    protected = [path for _, image, companion in pairs for path in (image, companion)]
+    scenes = {}
+    with OutputSet(protected) as outputs:
+        outputs.folder(out)
+        for scene, image_path, companion_path in _progress(pairs, f"synth {header['kind']}"):
+            try:
+                made = make_scene(scene, image_path, companion_path)
+            except MfifError as error:  # an unreadable input skips its scene only
+                made = str(error).rstrip(".")
+            if isinstance(made, str):
+                skipped[scene] = made
+                continue
+            sources, truth, bit_depth, entry = made
+            _write_scene(outputs, out, scene, sources, truth, bit_depth)
+            scenes[scene] = entry
+        if not scenes:
+            first = next(iter(skipped.items()), ("", "no inputs"))
+            raise StackError(
+                f"No scene could be made, so nothing was written ({len(skipped)} skipped; "
+                f"{first[0]}: {first[1]})."
+            )
+        manifest = {**header, "scenes": scenes, "skipped": skipped}
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        outputs.write_text(outputs.file(out / "synth.json", image=False), text)
+    return manifest
+
+
+def _check_common(seed: int, noise: float, limit: int | None) -> None:
+    if seed < 0:
+        raise OptionError(f"seed must be ≥ 0; got {seed}.")
+    if not (0 <= noise <= 255):
+        raise OptionError(f"noise must be a σ in 8-bit levels from 0 to 255; got {noise}.")
+    if limit is not None and limit < 1:
+        raise OptionError(f"limit must be at least 1 scene; got {limit}.")
 
 
 def _progress(items: list, description: str):
@@ -128,38 +181,38 @@ def synthesize_from_masks(
     dict
         The manifest written to ``OUT/synth.json``.
     """
+    _check_common(seed, noise, limit)
+    if not (transition >= 0 and np.isfinite(transition)):
+        raise OptionError(f"transition must be a number of pixels ≥ 0; got {transition}.")
     unknown = set(kinds) - set(PSF_KINDS)
     if unknown or not kinds:
         raise OptionError(f"Blur kinds must be among {', '.join(PSF_KINDS)}; got {list(kinds)}.")
-    out = Path(out)
     pairs, skipped = _companions(images, masks, "mask")
     pairs = pairs[:limit] if limit else pairs
-    out.mkdir(parents=True, exist_ok=True)
-    scenes = {}
-    for scene, image_path, mask_path in _progress(pairs, "synth mask"):
+
+    def make_scene(scene: str, image_path: Path, mask_path: Path):
         image, bit_depth = read_image(image_path)
         mask_image, _ = read_image(mask_path)
         mask = (mask_image if mask_image.ndim == 2 else mask_image.mean(axis=2)) > 0.5
         if mask.shape != image.shape[:2]:
-            skipped[scene] = _size_mismatch("mask", mask, image)
-            continue
+            return _size_mismatch("mask", mask, image)
         fraction = float(mask.mean())
         if not min_fraction <= fraction <= max_fraction:
-            skipped[scene] = f"object covers {fraction:.1%} of the image"
-            continue
+            return f"object covers {fraction:.1%} of the image"
         rng = scene_rng(seed, scene)
         spec = draw_blur(rng, tuple(kinds))
         near, far = mask_pair(image, mask, spec, transition=transition)
         near, far = _add_noise(near, noise, rng), _add_noise(far, noise, rng)
-        _write_scene(out, scene, [near, far], image, bit_depth)
-        scenes[scene] = {
+        entry = {
             "image": str(image_path),
             "mask": str(mask_path),
             "object_fraction": round(fraction, 6),
             "blur": spec.as_dict(),
             "sources": {"A": "object sharp", "B": "background sharp"},
         }
-    manifest = {
+        return [near, far], image, bit_depth, entry
+
+    header = {
         "kind": "mask",
         "seed": seed,
         "parameters": {
@@ -169,11 +222,8 @@ def synthesize_from_masks(
             "min_fraction": min_fraction,
             "max_fraction": max_fraction,
         },
-        "scenes": scenes,
-        "skipped": skipped,
     }
-    _write_manifest(out, manifest)
-    return manifest
+    return _synthesize(Path(out), pairs, skipped, make_scene, header)
 
 
 def synthesize_from_depth(
@@ -215,32 +265,30 @@ def synthesize_from_depth(
     dict
         The manifest written to ``OUT/synth.json``.
     """
+    _check_common(seed, noise, limit)
     if not 2 <= planes <= len(SOURCE_NAMES):
         raise OptionError(f"planes must be between 2 and {len(SOURCE_NAMES)}; got {planes}.")
-    if max_blur <= 0:
-        raise OptionError(f"max_blur must be positive; got {max_blur}.")
-    out = Path(out)
+    if not (0 < max_blur <= 100):
+        raise OptionError(f"max_blur must be a radius in pixels > 0 and ≤ 100; got {max_blur}.")
     pairs, skipped = _companions(images, depths, "disparity map")
     pairs = pairs[:limit] if limit else pairs
-    out.mkdir(parents=True, exist_ok=True)
-    scenes = {}
-    for scene, image_path, depth_path in _progress(pairs, "synth depth"):
+
+    def make_scene(scene: str, image_path: Path, depth_path: Path):
         image, bit_depth = read_image(image_path)
         raw, depth_bits = read_image(depth_path)
+        if depth_bits not in (8, 16):
+            return "disparity maps must hold 8- or 16-bit integers"
         raw = raw if raw.ndim == 2 else raw[..., 0]
         if raw.shape != image.shape[:2]:
-            skipped[scene] = _size_mismatch("disparity map", raw, image)
-            continue
+            return _size_mismatch("disparity map", raw, image)
         disparity = raw.astype(np.float64) * (255.0 if depth_bits == 8 else 65535.0)
         known = disparity > 0
         if known.mean() < 0.5:
-            skipped[scene] = f"only {known.mean():.0%} of the disparities are known"
-            continue
+            return f"only {known.mean():.0%} of the disparities are known"
         filled = fill_unknown_disparity(disparity)
         spread = float(filled.max() - filled.min())
         if spread <= 0:
-            skipped[scene] = "the scene is flat (one disparity)"
-            continue
+            return "the scene is flat (one disparity)"
         focus = focus_planes(filled, planes)
         k = max_blur / spread
         sources = render_depth_stack(
@@ -248,8 +296,7 @@ def synthesize_from_depth(
         )
         rng = scene_rng(seed, scene)
         sources = [_add_noise(source, noise, rng) for source in sources]
-        _write_scene(out, scene, sources, image, bit_depth)
-        scenes[scene] = {
+        entry = {
             "image": str(image_path),
             "disparity": str(depth_path),
             "known_disparity_fraction": round(float(known.mean()), 6),
@@ -259,12 +306,11 @@ def synthesize_from_depth(
             },
             "blur_per_disparity": k,
         }
-    manifest = {
+        return sources, image, bit_depth, entry
+
+    header = {
         "kind": "depth",
         "seed": seed,
         "parameters": {"planes": planes, "max_blur": max_blur, "noise": noise, "psf": "disk"},
-        "scenes": scenes,
-        "skipped": skipped,
     }
-    _write_manifest(out, manifest)
-    return manifest
+    return _synthesize(Path(out), pairs, skipped, make_scene, header)

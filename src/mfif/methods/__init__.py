@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from ..errors import OptionError, UnknownMethodError
+from ..errors import UnknownMethodError
 from ..fusion import Fuser
+from ..options import check_options
 
 __all__ = ["DEFAULT_METHOD", "register", "create", "list_methods", "summary"]
 
@@ -56,19 +57,21 @@ def summary(name: str) -> str:
 def create(name: str, **options: object) -> Fuser:
     """Build the `Fuser` registered as ``name`` with its options.
 
+    Every option is checked against the method's ``options`` (name, type, range) before the
+    method is built.
+
     Raises
     ------
     UnknownMethodError
         No method of that name.
+    OptionError
+        An option the method does not have, or a value of the wrong type or range.
     """
     target = _lookup(name).target
     if isinstance(target, str):
         module, _, attribute = target.partition(":")
         target = getattr(importlib.import_module(module), attribute)
-    try:
-        return target(**options)
-    except TypeError as error:
-        raise OptionError(f"Bad option for method {name!r}: {error}.") from None
+    return target(**check_options(name, target.options, options))
 
 
 def _lookup(name: str) -> _Entry:

@@ -12,6 +12,7 @@ from ..color import luminance
 from ..decision import guided_filter, normalise_weights, winner_take_all
 from ..focus import laplacian_energy
 from ..fusion import Fuser, Fusion
+from ..options import Option
 from ..stack import Stack
 from . import register
 
@@ -46,6 +47,13 @@ class GuidedFilterFuser(Fuser):
     name = "gff"
     summary = "guided-filtering fusion (Li, Kang & Hu 2013), two-scale weights"
     produces_weights = True
+    options = {
+        "base_radius": Option("int", low=1, high=1000),
+        "base_eps": Option("float", low=0, high=10, low_open=True),
+        "detail_radius": Option("int", low=1, high=1000),
+        "detail_eps": Option("float", low=0, high=10, low_open=True),
+        "average_size": Option("int", low=1, high=1001),
+    }
 
     def __init__(
         self,

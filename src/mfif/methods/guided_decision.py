@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 
 from ..decision import majority_vote, refine_labels, remove_small_regions, winning_source
-from ..errors import OptionError
 from ..focus import reblur_detail, window_mean
 from ..fusion import WeightedFuser
+from ..options import Option
 from . import register
 
 __all__ = ["GuidedDecisionFuser"]
@@ -57,6 +57,16 @@ class GuidedDecisionFuser(WeightedFuser):
 
     name = "guided-decision"
     summary = "mfif's refined decision map: re-blur focus measure, consistency, guided filter"
+    options = {
+        "sigma": Option("float", low=0.1, high=50),
+        "focus_window": Option("int", low=1, high=1001),
+        "vote_window": Option("int", low=1, high=1001),
+        "min_region": Option("float", low=0, high=1, high_open=True),
+        "boundary_band": Option("int", low=0, high=1000),
+        "boundary_window": Option("int", low=1, high=1001),
+        "radius": Option("int", low=1, high=1000),
+        "eps": Option("float", low=0, high=10, low_open=True),
+    }
 
     def __init__(
         self,
@@ -69,13 +79,6 @@ class GuidedDecisionFuser(WeightedFuser):
         radius: int = 4,
         eps: float = 1e-3,
     ) -> None:
-        if min(focus_window, vote_window, boundary_window, radius) < 1 or boundary_band < 0:
-            raise OptionError(
-                "focus_window, vote_window, boundary_window and radius must be positive, and "
-                "boundary_band not negative."
-            )
-        if not 0.0 <= min_region < 1.0:
-            raise OptionError(f"min_region must be in [0, 1); got {min_region}.")
         self.sigma = sigma
         self.focus_window = focus_window
         self.vote_window = vote_window

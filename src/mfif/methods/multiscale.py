@@ -12,8 +12,8 @@ import numpy as np
 
 from ..color import luminance
 from ..decision import winner_take_all
-from ..errors import OptionError
 from ..fusion import Fuser, Fusion
+from ..options import Option
 from ..stack import Stack
 from . import register
 
@@ -27,6 +27,12 @@ def _select_max_abs(coefficients: np.ndarray, luma_coefficients: np.ndarray) -> 
     """
     choice = winner_take_all(np.abs(luma_coefficients))
     return np.einsum("nhwc,nhw->hwc", coefficients, choice, optimize=True)
+
+
+def _discrete_wavelets() -> tuple[str, ...]:
+    import pywt  # only when a wavelet name is checked: importing it costs start-up time
+
+    return tuple(pywt.wavelist(kind="discrete"))
 
 
 def _pyramid_levels(height: int, width: int, requested: int | None) -> int:
@@ -53,10 +59,9 @@ class LaplacianPyramidFuser(Fuser):
 
     name = "laplacian-pyramid"
     summary = "Burt-Adelson Laplacian pyramid, max-abs details and averaged base"
+    options = {"levels": Option("int", low=1, high=32, optional=True)}
 
     def __init__(self, levels: int | None = 6) -> None:
-        if levels is not None and levels < 1:
-            raise OptionError(f"levels must be at least 1; got {levels}.")
         self.levels = levels
 
     def fuse(self, stack: Stack) -> Fusion:
@@ -125,14 +130,17 @@ class WaveletFuser(Fuser):
 
     name = "dwt"
     summary = "discrete wavelet transform (PyWavelets), max-abs details and averaged approximation"
+    options = {
+        "wavelet": Option(
+            "str",
+            choices=_discrete_wavelets,
+            allowed="a discrete wavelet of PyWavelets (haar, db1-db38, sym2-sym20, coif1-coif17, "
+            "bior*, rbio*, dmey)",
+        ),
+        "levels": Option("int", low=1, high=32),
+    }
 
     def __init__(self, wavelet: str = "db2", levels: int = 4) -> None:
-        import pywt
-
-        if wavelet not in pywt.wavelist(kind="discrete"):
-            raise OptionError(f"Unknown discrete wavelet {wavelet!r}.")
-        if levels < 1:
-            raise OptionError(f"levels must be at least 1; got {levels}.")
         self.wavelet = wavelet
         self.levels = levels
 

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 
 from ..decision import winner_take_all
-from ..errors import OptionError
 from ..fusion import WeightedFuser
+from ..options import Option
 from . import register
 
 __all__ = ["SpatialFrequencyFuser"]
@@ -32,10 +32,12 @@ class SpatialFrequencyFuser(WeightedFuser):
 
     name = "sf"
     summary = "block spatial-frequency decision with consistency check (Li, Kwok & Wang 2001)"
+    options = {
+        "block_size": Option("int", low=2, high=1024),
+        "threshold": Option("float", low=0, high=1, high_open=True),
+    }
 
     def __init__(self, block_size: int = 16, threshold: float = 0.01) -> None:
-        if block_size < 2:
-            raise OptionError(f"block_size must be at least 2; got {block_size}.")
         self.block_size = block_size
         self.threshold = threshold
 

@@ -17,6 +17,7 @@ from ..decision import (
 )
 from ..errors import MfifError, OptionError
 from ..fusion import WeightedFuser
+from ..options import Option
 from ..tiling import run_tiled
 
 __all__ = ["UDPNetFuser", "UDPNetPaperFuser"]
@@ -58,6 +59,15 @@ class UDPNetFuser(WeightedFuser):
 
     name = "udpnet"
     summary = "UDPNet (Quan et al.), mfif's recipe: Laplacian initial masks, clean decision map"
+    options = {
+        "weights": Option("path", optional=True),
+        "tile": Option("int", low=32, high=4096),
+        "scale": Option("float", low=0.1, high=1),
+        "refine": Option("bool"),
+        "decision": Option("str", choices=("soft", "hard"), optional=True),
+        "min_region": Option("float", low=0, high=1, high_open=True),
+        "device": Option("str", choices=("cpu", "cuda"), optional=True),
+    }
     weights_name = "udpnet"  # entry of weights/MANIFEST.json
     default_decision = "hard"
 
@@ -76,15 +86,12 @@ class UDPNetFuser(WeightedFuser):
         from ..models.udpnet import UDPNet
         from ..weights import weights_file
 
-        if tile < 32:
-            raise OptionError(f"tile must be at least 32 pixels; got {tile}.")
-        if not 0.1 <= scale <= 1.0:
-            raise OptionError(f"scale must be between 0.1 and 1; got {scale}.")
         decision = decision or self.default_decision
-        if decision not in ("soft", "hard"):
-            raise OptionError(f"decision must be 'soft' or 'hard'; got {decision!r}.")
-        if not 0.0 <= min_region < 1.0:
-            raise OptionError(f"min_region must be in [0, 1); got {min_region}.")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise OptionError(
+                "The option device of method 'udpnet' is 'cuda', but no CUDA "
+                "device is available; use device=cpu."
+            )
         if weights is None:
             path, digest = weights_file(self.weights_name)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import MfifError
+from ..errors import MetricError
 
 __all__ = [
     "MetricError",
@@ -25,10 +25,6 @@ __all__ = [
     "entropy_bits",
     "require_finite",
 ]
-
-
-class MetricError(MfifError, ValueError):
-    """A metric is undefined for the given images (sizes, count, or degenerate content)."""
 
 
 def matlab_round(values: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import OptionError
+
 __all__ = ["LoopConfig", "run_training", "step_generators"]
 
 _logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class History:
 
     losses: list[tuple[int, float]] = field(default_factory=list)
     validation: list[tuple[int, float]] = field(default_factory=list)
+    start_step: int = 0  # the step this run resumed from (0 for a new run)
 
 
 def step_generators(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
@@ -93,16 +96,22 @@ def run_training(
     history = History()
     start = 0
     if config.checkpoint.exists():
-        state = torch.load(config.checkpoint, map_location="cpu", weights_only=False)
+        state = _load_checkpoint(config.checkpoint)
         if state.get("metadata") != metadata:
-            raise ValueError(
+            raise OptionError(
                 f"The checkpoint {config.checkpoint} was made with other settings; remove it or "
                 "use another path."
             )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
-        history = History(**state["history"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start = int(state["step"])
+            history = History(**{**state["history"], "start_step": start})
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise OptionError(
+                f"The checkpoint {config.checkpoint} does not fit this model; remove it or use "
+                "another path."
+            ) from None
         _logger.info("resumed from %s at step %d", config.checkpoint, start)
     bar = tqdm(
         total=config.steps,
@@ -139,6 +148,20 @@ def run_training(
     bar.close()
     _logger.info("%d steps in %.0f s", config.steps - start, time.perf_counter() - started)
     return history
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, loaded safely (tensors and plain data only: never code)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable, foreign or unsafe file
+        state = None
+    if not isinstance(state, dict) or not {"model", "optimizer", "step"} <= set(state):
+        raise OptionError(
+            f"Cannot resume from {path}: it is not a training checkpoint of mfif (remove it or "
+            "use another path)."
+        )
+    return state
 
 
 def _save(path: Path, model, optimizer, step: int, history: History, metadata: dict | None) -> None:

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from ..bench.scenes import find_scenes
 from ..color import luminance
+from ..errors import MfifError, OptionError, StackError
 from ..io import load_stack
 from ..models.udpnet import UDPNet, compose, initial_masks
 from .loop import LoopConfig, run_training
@@ -67,11 +68,14 @@ def load_unlabelled_stacks(roots: Sequence[str | os.PathLike]) -> list[np.ndarra
     for scene in scenes:
         try:
             stack = load_stack(scene.sources)
-        except Exception:  # noqa: BLE001 - a broken scene is left out of training
+        except MfifError:  # a broken scene is left out of training
             continue
         stacks.append(luminance(stack.images))
     if not stacks:
-        raise ValueError(f"No usable stacks under {', '.join(map(str, roots))}.")
+        raise StackError(
+            f"No usable stacks (folders of A, B, ... images of one size) under "
+            f"{', '.join(map(str, roots))}."
+        )
     return stacks
 
 
@@ -162,7 +166,10 @@ def validation_psnr(roots: Sequence[str | os.PathLike], limit: int = 8):
 
     scenes = [s for s in find_scenes(roots)[0] if s.ground_truth is not None][:limit]
     if not scenes:
-        raise ValueError(f"No scenes with a ground truth under {', '.join(map(str, roots))}.")
+        raise StackError(
+            f"No scenes with a ground truth (GT image) to validate on under "
+            f"{', '.join(map(str, roots))}."
+        )
     cases = []
     for scene in scenes:
         stack = load_stack(scene.sources)
@@ -196,6 +203,12 @@ def train_udpnet(
     Returns the model and the loop's history (losses, validation scores).
     """
     stacks = load_unlabelled_stacks(data)
+    largest = max(min(stack.shape[1:]) for stack in stacks)
+    if recipe.patch > largest:
+        raise OptionError(
+            f"The patch side {recipe.patch} is larger than every training stack (the largest "
+            f"fits {largest} pixels); use a smaller patch."
+        )
     torch.manual_seed(seed)
     model = UDPNet(
         use_fuser=recipe.use_fuser,

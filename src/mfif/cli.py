@@ -93,10 +93,15 @@ def _say(message: str) -> None:
 
 @contextlib.contextmanager
 def _log_to_stderr(verbose: bool) -> Iterator[None]:
-    """mfif's log messages to the (current) stderr while a command runs."""
+    """mfif's log messages to the (current) stderr while a command runs; other libraries'
+    log records (tifffile's warnings about a corrupt file, say) are not shown."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("mfif: %(message)s"))
     level, propagate = _logger.level, _logger.propagate
+    root = logging.getLogger()
+    silence = logging.NullHandler() if not root.handlers else None
+    if silence is not None:  # else logging's last resort prints them on stderr
+        root.addHandler(silence)
     _logger.addHandler(handler)
     _logger.setLevel(logging.INFO if verbose else logging.WARNING)
     _logger.propagate = False
@@ -104,6 +109,8 @@ def _log_to_stderr(verbose: bool) -> Iterator[None]:
         yield
     finally:
         _logger.removeHandler(handler)
+        if silence is not None:
+            root.removeHandler(silence)
         _logger.setLevel(level)
         _logger.propagate = propagate
 
@@ -585,6 +592,7 @@ def _run_fuse(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # Every output is checked and reserved before any work: all are written, or none.
     with OutputSet(protected=paths) as outputs:
+        weights_folder = outputs.folder(args.weights) if args.weights else None
         output = outputs.file(args.output)
         if args.bit_depth:
             check_bit_depth(output.suffix, args.bit_depth)
@@ -593,7 +601,6 @@ def _run_fuse(args: argparse.Namespace) -> int:
             raise OutputError(
                 f"A depth map must be stored losslessly; {depth.name} is a JPEG (use .png or .tif)."
             )
-        weights_folder = outputs.folder(args.weights) if args.weights else None
         stack = load_stack(paths, progress=True)
         weight_files = []
         if weights_folder is not None:

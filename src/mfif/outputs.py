@@ -130,6 +130,7 @@ class OutputSet:
                 f"Cannot write {target}: the file name must end in one of "
                 f"{', '.join(IMAGE_SUFFIXES)}."
             )
+        _check_name_length(target)
         for other in self._protected:
             if same_file(target, other):
                 raise OutputError(
@@ -146,7 +147,6 @@ class OutputSet:
         if not folder.is_dir():
             what = "is not a folder" if folder.exists() else "does not exist"
             raise OutputError(f"Cannot write {target}: the folder {folder} {what}.")
-        _check_name_length(target)
         try:
             descriptor, temporary = tempfile.mkstemp(
                 prefix=_TEMPORARY_PREFIX, suffix=_TEMPORARY_SUFFIX, dir=folder

@@ -101,9 +101,15 @@ class UDPNetFuser(WeightedFuser):
             self.model = UDPNet.from_state_dict(state.get("model", state))
         except Exception as error:  # noqa: BLE001 - any unreadable or unfitting file
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-            if reason.startswith("Weights only load failed"):
+            if isinstance(error, FileNotFoundError):
+                reason = "the file does not exist"
+            elif isinstance(error, IsADirectoryError):
+                reason = "it is a folder"
+            elif reason.startswith("Weights only load failed"):
                 reason = "it is not a PyTorch weights file"
-            raise MfifError(f"Cannot load UDPNet weights from {path}: {reason}") from None
+            raise MfifError(
+                f"Cannot load UDPNet weights from {path}: {reason.rstrip('.')}."
+            ) from None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # channels-last lets oneDNN skip layout reorders: about 30 % faster on CPU.
         self.model.to(self.device, memory_format=torch.channels_last).eval()

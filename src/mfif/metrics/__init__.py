@@ -227,6 +227,15 @@ def compute(
 
 
 def _evaluate(metric: Metric, plane: list[np.ndarray], source_count: int, has_truth: bool) -> float:
+    try:
+        return _apply(metric, plane, source_count, has_truth)
+    except (ZeroDivisionError, FloatingPointError):  # a ratio that is 0/0 for these images
+        raise MetricError(
+            f"{metric.name} is undefined for these images (a constant image makes its ratio 0/0)."
+        ) from None
+
+
+def _apply(metric: Metric, plane: list[np.ndarray], source_count: int, has_truth: bool) -> float:
     fused, *rest = plane
     sources = rest[:source_count]
     if metric.kind == "fusion":

@@ -13,6 +13,7 @@ Colour: these functions see one grey plane; `mfif.metrics.compute` passes lumina
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,6 +59,8 @@ def normalized_mutual_information(sources: Sequence[np.ndarray], fused: np.ndarr
     total = 0.0
     for source in inputs:
         information, h_source, h_fused = _mutual_information(source, fused)
+        if h_source + h_fused == 0:  # both images constant: 0/0
+            return require_finite(math.nan, "NMI")
         total += information / (h_source + h_fused)
     return require_finite(2.0 * total, "NMI")
 
@@ -100,6 +103,8 @@ def tsallis_metric_nava(
     numerator = _tsallis(first, fused, q) + _tsallis(second, fused, q)
     # metricMI.m adds I_q(A, B) in the denominator.
     denominator = h_second**q + h_first**q + _tsallis(first, second, q)
+    if denominator == 0:  # both sources constant: 0/0
+        return require_finite(math.nan, "Q_TE_NAVA")
     return require_finite(numerator / denominator, "Q_TE_NAVA")
 
 

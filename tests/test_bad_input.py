@@ -31,7 +31,7 @@ import tifffile
 import mfif
 from mfif.errors import MfifError, OptionError, OutputError, StackError
 
-from conftest import complementary_stack
+from conftest import LPIPS_AVAILABLE, complementary_stack
 
 HEIGHT, WIDTH = 48, 64
 
@@ -381,6 +381,12 @@ REFUSED = {
     "synth-depth-every-map-wrong": Case(
         ("synth", "depth", "natural/images", "natural/depth", "out"), "No scene could be made"
     ),
+    "synth-missing-images": Case(
+        ("synth", "mask", "nowhere", "natural/masks", "out"), "nowhere does not exist"
+    ),
+    "synth-unknown-blur": Case(
+        ("synth", "mask", "natural/images", "natural/masks", "out", "--psf", "foo"), "Blur kinds"
+    ),
     "synth-one-plane": Case(
         ("synth", "depth", "natural/images", "natural/depth", "out", "--planes", "1"), "--planes"
     ),
@@ -493,6 +499,15 @@ def test_refused(workspace: Path, name: str) -> None:
     assert snapshot(workspace) == before  # inputs unchanged, nothing left behind
 
 
+@pytest.mark.skipif(LPIPS_AVAILABLE, reason="the case is about LPIPS being absent")
+def test_bench_refuses_lpips_without_its_extra(workspace: Path) -> None:
+    before = snapshot(workspace)
+    result = run_mfif(["bench", "train", "--out", "r", "--metrics", "PSNR,LPIPS"], workspace)
+    assert result.returncode == 2
+    assert_one_sentence(result.stderr, "pip install")
+    assert snapshot(workspace) == before
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_folder(workspace: Path) -> None:
     (workspace / "locked").mkdir()
@@ -504,6 +519,45 @@ def test_read_only_folder(workspace: Path) -> None:
         (workspace / "locked").chmod(0o755)
     assert result.returncode == 2
     assert_one_sentence(result.stderr, "permission denied")
+    assert snapshot(workspace) == before
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 64 KiB file system (tmpfs), where a fused image does not fit."""
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_a_full_disk_leaves_nothing(workspace: Path, full_disk: Path) -> None:
+    rng = np.random.default_rng(5)
+    for name in ("noise-1.png", "noise-2.png"):
+        mfif.save_image(workspace / name, rng.random((300, 300, 3)).astype(np.float32))
+    before = snapshot(workspace)
+    result = run_mfif(
+        [
+            "fuse",
+            "noise-1.png",
+            "noise-2.png",
+            "-o",
+            f"{full_disk}/o.png",
+            "--depth",
+            f"{full_disk}/d.png",
+        ],
+        workspace,
+    )
+    assert result.returncode == 2
+    assert_one_sentence(result.stderr, "the disk is full")
+    assert list(full_disk.iterdir()) == []
     assert snapshot(workspace) == before
 
 

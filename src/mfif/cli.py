@@ -453,7 +453,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from .bench.scenes import find_scenes
     from .bench.tables import render_csv, render_markdown, summarize
     from .methods import create, list_methods
-    from .metrics import resolve
+    from .metrics import require_installed, resolve
     from .outputs import OutputSet
 
     methods = (
@@ -469,6 +469,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         if not metrics:
             raise OptionError("--metrics names no metric; give comma-separated metric names.")
         metrics = [resolve(name) for name in metrics]
+        require_installed(metrics)
     scenes, problems = find_scenes(args.roots)
     out = Path(args.out)
     # The reports are written together at the end; fused images and the cache are written

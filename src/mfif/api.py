@@ -1,50 +1,23 @@
-"""`mfif.fuse`: the one-call Python entry point."""
+"""`mfif.fuse`: the one-call Python entry point (the shared `mfif.pipeline.Pipeline`)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
-
-import numpy as np
-
-from .errors import StackError
 from .fusion import Fusion
-from .io import load_stack
-from .methods import DEFAULT_METHOD, create
-from .stack import Stack
+from .methods import DEFAULT_METHOD
+from .pipeline import ImagesOrPaths, Pipeline, as_stack
 
 __all__ = ["fuse", "as_stack"]
 
-ImagesOrPaths = Stack | Sequence[np.ndarray] | Sequence[str | os.PathLike] | str | os.PathLike
 
-
-def as_stack(images_or_paths: ImagesOrPaths) -> Stack:
-    """Turn a `Stack`, a sequence of arrays, or paths (files, folders, globs, a multi-page TIFF)
-    into a `Stack`."""
-    if isinstance(images_or_paths, Stack):
-        return images_or_paths
-    if isinstance(images_or_paths, np.ndarray):
-        if images_or_paths.ndim not in (3, 4):
-            raise StackError(
-                "An array stack must have shape (N, H, W) or (N, H, W, C); "
-                f"got {images_or_paths.shape}."
-            )
-        return Stack.from_arrays(list(images_or_paths))
-    if isinstance(images_or_paths, (str, os.PathLike)):
-        return load_stack(images_or_paths)
-    items = list(images_or_paths) if isinstance(images_or_paths, Iterable) else None
-    if items and all(isinstance(item, np.ndarray) for item in items):
-        return Stack.from_arrays(items)
-    if items is None or not all(isinstance(item, (str, os.PathLike)) for item in items):
-        kind = type(images_or_paths).__name__
-        raise StackError(
-            f"Give a Stack, a sequence of arrays, or image paths (files, folders, globs); got "
-            f"{kind if items is None else 'a sequence mixing other things'}."
-        )
-    return load_stack(items)
-
-
-def fuse(images_or_paths: ImagesOrPaths, method: str = DEFAULT_METHOD, **options: object) -> Fusion:
+def fuse(
+    images_or_paths: ImagesOrPaths,
+    method: str = DEFAULT_METHOD,
+    *,
+    align: str = "auto",
+    reference: int | None = None,
+    crop: bool = True,
+    **options: object,
+) -> Fusion:
     """Fuse a focus stack into one all-in-focus image.
 
     Parameters
@@ -54,6 +27,13 @@ def fuse(images_or_paths: ImagesOrPaths, method: str = DEFAULT_METHOD, **options
         or float in [0, 1]), or image files, a folder, a glob pattern, or one multi-page TIFF.
     method : str
         A registered method name (see `mfif.list_methods`).
+    align : {"auto", "none", "translation", "similarity", "affine", "homography"}, keyword-only
+        Alignment of the frames before fusing (`mfif.align`). "auto" (default) registers with
+        the similarity model and leaves already registered stacks untouched.
+    reference : int, optional, keyword-only
+        Reference frame of the alignment; default the middle one.
+    crop : bool, keyword-only
+        After alignment, crop to the region every frame covers (default).
     **options
         Options of the method's constructor.
 
@@ -61,7 +41,8 @@ def fuse(images_or_paths: ImagesOrPaths, method: str = DEFAULT_METHOD, **options
     -------
     Fusion
         ``image`` (H, W, C) float32 in [0, 1]; ``weights`` (N, H, W) summing to 1 where the
-        method has them, else None; ``depth`` (H, W) index of the winning source.
+        method has them, else None; ``depth`` (H, W) index of the winning source. H and W are
+        those of the cropped region when alignment cropped.
 
     Examples
     --------
@@ -71,5 +52,5 @@ def fuse(images_or_paths: ImagesOrPaths, method: str = DEFAULT_METHOD, **options
     >>> bool(np.allclose(result.image[..., 0], sharp, atol=1e-5))
     True
     """
-    stack = as_stack(images_or_paths)
-    return create(method, **options).fuse(stack)
+    pipeline = Pipeline(method, options, align=align, reference=reference, crop=crop)
+    return pipeline.run(images_or_paths).fusion

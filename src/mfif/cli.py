@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import json
 import logging
 import math
 import os
@@ -200,6 +201,42 @@ def _build_parser() -> argparse.ArgumentParser:
         "--depth",
         metavar="FILE",
         help="also write the depth map: index of the winning source per pixel (0 = first)",
+    )
+    fuse.add_argument(
+        "--align",
+        choices=("auto", "none", "translation", "similarity", "affine", "homography"),
+        default="auto",
+        help="register the frames before fusing (default auto: similarity, and already "
+        "registered stacks are left untouched)",
+    )
+    fuse.add_argument(
+        "--reference",
+        type=_integer(0),
+        metavar="N",
+        help="reference frame of the alignment (default: the middle one)",
+    )
+    fuse.add_argument(
+        "--no-crop",
+        action="store_true",
+        help="keep the reference frame's size: borders not every frame covers are filled from "
+        "the frames that cover them (default: crop to the region all frames cover)",
+    )
+    fuse.add_argument(
+        "--skip-bad-frames",
+        action="store_true",
+        help="drop frames that cannot be registered, with a warning, instead of failing",
+    )
+    fuse.add_argument("--save-aligned", metavar="DIR", help="also write the aligned frames here")
+    fuse.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write a JSON report: frames, alignment transforms and their quality",
+    )
+    fuse.add_argument(
+        "--alignment",
+        metavar="FILE",
+        help="apply the alignment of a JSON report (e.g. of an earlier shot) instead of "
+        "estimating one",
     )
     fuse.add_argument(
         "--bit-depth",
@@ -577,14 +614,21 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def _run_fuse(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .io import check_bit_depth, expand_inputs, load_stack, output_bit_depth
-    from .methods import create
+    from .align import Alignment
+    from .io import expand_inputs
     from .outputs import OutputSet
+    from .pipeline import Pipeline
 
-    fuser = create(args.method, **_parse_options(args.option))
-    if (args.weights or args.depth) and not fuser.produces_weights:
+    pipeline = Pipeline(
+        args.method,
+        _parse_options(args.option),
+        align=args.align,
+        reference=args.reference,
+        crop=not args.no_crop,
+        skip_bad_frames=args.skip_bad_frames,
+        alignment=Alignment.load(args.alignment) if args.alignment else None,
+    )
+    if (args.weights or args.depth) and not pipeline.fuser.produces_weights:
         raise OptionError(
             f"The method {args.method!r} produces no weight maps, so --weights and --depth "
             "are not available with it."
@@ -593,41 +637,101 @@ def _run_fuse(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # Every output is checked and reserved before any work: all are written, or none.
     with OutputSet(protected=paths) as outputs:
-        weights_folder = outputs.folder(args.weights) if args.weights else None
-        output = outputs.file(args.output)
-        if args.bit_depth:
-            check_bit_depth(output.suffix, args.bit_depth)
-        depth = outputs.file(args.depth) if args.depth else None
-        if depth is not None and depth.suffix.lower() in (".jpg", ".jpeg"):
-            raise OutputError(
-                f"A depth map must be stored losslessly; {depth.name} is a JPEG (use .png or .tif)."
-            )
-        stack = load_stack(paths, progress=True)
-        weight_files = []
-        if weights_folder is not None:
-            for k, name in enumerate(stack.names):
-                stem = Path(name).stem.replace("[", "-").replace("]", "")
-                weight_files.append(outputs.file(weights_folder / f"weights-{k:02d}-{stem}.png"))
-        depth_type = np.uint8 if stack.count <= 256 else np.uint16
-        if depth is not None and depth_type == np.uint16:
-            check_bit_depth(depth.suffix, 16)
-        fusion = fuser.fuse(stack)
-        bit_depth = args.bit_depth or output_bit_depth(output.suffix, stack.bit_depth)
-        outputs.write_image(output, fusion.image, bit_depth=bit_depth)
-        for path, weights in zip(weight_files, fusion.weights if weight_files else [], strict=True):
-            outputs.write_image(path, weights, bit_depth=16)
-        if depth is not None:
-            outputs.write_image(depth, fusion.depth.astype(depth_type))
+        targets = _reserve_fuse_outputs(args, outputs)
+        stack = pipeline.load(paths, progress=True)
+        aligned_started = time.perf_counter()
+        aligned, alignment = pipeline.align(stack)
+        align_seconds = time.perf_counter() - aligned_started
+        per_frame = _reserve_per_frame_outputs(targets, aligned, outputs)
+        fusion = pipeline.fuse(aligned)
+        _write_fuse_outputs(args, outputs, targets, per_frame, aligned, fusion)
+        if alignment is not None:
+            _logger.info("alignment: %s", json.dumps(alignment.to_dict()))
+        if targets["report"] is not None:
+            report = {
+                "inputs": [str(p) for p in paths],
+                "frames": list(aligned.names),
+                "method": args.method,
+                "output": str(targets["output"]),
+                "size": [aligned.shape[1], aligned.shape[0]],
+                "align_seconds": round(align_seconds, 4),
+                "alignment": alignment.to_dict() if alignment is not None else None,
+            }
+            outputs.write_text(targets["report"], json.dumps(report, indent=1) + "\n")
     _logger.info(
         "fused %d images of %dx%d with %s in %.2f s -> %s",
-        stack.count,
-        stack.shape[1],
-        stack.shape[0],
+        aligned.count,
+        aligned.shape[1],
+        aligned.shape[0],
         args.method,
         time.perf_counter() - started,
-        output,
+        targets["output"],
     )
     return 0
+
+
+def _reserve_fuse_outputs(args: argparse.Namespace, outputs) -> dict:
+    """Check and reserve the outputs known before the stack is read."""
+    from .io import check_bit_depth
+
+    targets: dict = {
+        "weights": outputs.folder(args.weights) if args.weights else None,
+        "aligned": outputs.folder(args.save_aligned) if args.save_aligned else None,
+    }
+    targets["output"] = outputs.file(args.output)
+    if args.bit_depth:
+        check_bit_depth(targets["output"].suffix, args.bit_depth)
+    targets["depth"] = outputs.file(args.depth) if args.depth else None
+    if targets["depth"] is not None and targets["depth"].suffix.lower() in (".jpg", ".jpeg"):
+        raise OutputError(
+            f"A depth map must be stored losslessly; {targets['depth'].name} is a JPEG (use .png "
+            "or .tif)."
+        )
+    targets["report"] = outputs.file(args.report, image=False) if args.report else None
+    return targets
+
+
+def _reserve_per_frame_outputs(targets: dict, stack, outputs) -> dict[str, list[Path]]:
+    """Weight maps and aligned frames, one per frame: named once the frames are known."""
+    from .io import check_bit_depth
+
+    stems = [Path(name).stem.replace("[", "-").replace("]", "") for name in stack.names]
+    files: dict[str, list[Path]] = {"weights": [], "aligned": []}
+    if targets["weights"] is not None:
+        files["weights"] = [
+            outputs.file(targets["weights"] / f"weights-{k:02d}-{stem}.png")
+            for k, stem in enumerate(stems)
+        ]
+    if targets["aligned"] is not None:
+        suffix = ".tif" if stack.bit_depth == 32 else ".png"
+        files["aligned"] = [
+            outputs.file(targets["aligned"] / f"aligned-{k:02d}-{stem}{suffix}")
+            for k, stem in enumerate(stems)
+        ]
+    if targets["depth"] is not None and stack.count > 256:
+        check_bit_depth(targets["depth"].suffix, 16)
+    return files
+
+
+def _write_fuse_outputs(args, outputs, targets, per_frame, stack, fusion) -> None:
+    import numpy as np
+
+    from .io import output_bit_depth
+
+    output = targets["output"]
+    bit_depth = args.bit_depth or output_bit_depth(output.suffix, stack.bit_depth)
+    outputs.write_image(output, fusion.image, bit_depth=bit_depth)
+    for path, weights in zip(
+        per_frame["weights"], fusion.weights if args.weights else [], strict=True
+    ):
+        outputs.write_image(path, weights, bit_depth=16)
+    for path, frame in zip(
+        per_frame["aligned"], stack.images if args.save_aligned else [], strict=True
+    ):
+        outputs.write_image(path, frame, bit_depth=output_bit_depth(path.suffix, stack.bit_depth))
+    if targets["depth"] is not None:
+        depth_type = np.uint8 if stack.count <= 256 else np.uint16
+        outputs.write_image(targets["depth"], fusion.depth.astype(depth_type))
 
 
 def _run_methods(args: argparse.Namespace) -> int:

@@ -1,0 +1,255 @@
+"""Alignment: known motions recovered on frames with different defocus, identity, gains, the
+valid region, bad frames, saved alignments, and the aligned pipeline end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import mfif
+from mfif.align import (
+    Alignment,
+    AlignmentError,
+    align_stack,
+    apply_alignment,
+    estimate_alignment,
+    largest_rectangle,
+)
+from mfif.stack import Stack
+
+from conftest import sharp_image
+
+HEIGHT, WIDTH = 288, 384
+
+
+def motion(scale: float, degrees: float, shift: tuple[float, float], skew: float = 0.0):
+    """3x3: reference coordinates -> frame coordinates, about the image centre."""
+    angle = np.deg2rad(degrees)
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    linear = linear @ np.array([[1.0, skew], [0.0, 1.0]])
+    centre = np.array([WIDTH / 2, HEIGHT / 2])
+    matrix = np.eye(3)
+    matrix[:2, :2] = linear
+    matrix[:2, 2] = centre + np.asarray(shift) - linear @ centre
+    return matrix
+
+
+def misaligned_stack(motions, *, gains=None, seed: int = 1) -> tuple[Stack, np.ndarray]:
+    """Frames of one scene, each sharp in its own vertical band and defocused elsewhere (by a
+    different amount per frame), moved by ``motions`` and scaled by ``gains``."""
+    truth = sharp_image(HEIGHT, WIDTH, color=True, seed=seed)
+    count = len(motions)
+    band = (np.arange(WIDTH) * count // WIDTH)[None, :, None]
+    frames = []
+    for k, matrix in enumerate(motions):
+        blurred = cv2.GaussianBlur(truth, (0, 0), 1.5 + k).reshape(truth.shape)
+        image = np.where(band == k, truth, blurred)
+        # frame(M x) = scene(x): warpAffine's forward mapping
+        frame = cv2.warpAffine(
+            image, matrix[:2], (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+        ).reshape(truth.shape)
+        if gains is not None:
+            frame = np.clip(frame * gains[k], 0, 1)
+        frames.append(frame)
+    return Stack(images=np.stack(frames).astype(np.float32)), truth
+
+
+def centre_error(estimated: np.ndarray, true: np.ndarray) -> float:
+    centre = np.array([WIDTH / 2, HEIGHT / 2, 1.0])
+    return float(np.abs((estimated @ centre)[:2] - (true @ centre)[:2]).max())
+
+
+def scale_of(matrix: np.ndarray) -> float:
+    return float(np.sqrt(abs(np.linalg.det(matrix[:2, :2]))))
+
+
+BREATHING = [
+    motion(1.018, 0.12, (2.6, -1.7)),
+    motion(1.0, 0.0, (0.0, 0.0)),
+    motion(0.986, -0.2, (-3.1, 2.2)),
+]
+
+
+def test_a_known_similarity_is_recovered() -> None:
+    stack, _ = misaligned_stack(BREATHING)
+    alignment, dropped = estimate_alignment(stack, model="similarity")
+    assert dropped == [] and alignment.reference == 1
+    for estimated, true in zip(alignment.frames, BREATHING, strict=True):
+        assert abs(scale_of(estimated.matrix) / scale_of(true) - 1) < 0.0005  # 0.05 %
+        assert centre_error(estimated.matrix, true) < 0.1
+
+
+def test_a_known_affine_motion_is_recovered() -> None:
+    motions = [motion(1.01, 0.1, (1.5, 0.8), skew=0.004), motion(1, 0, (0, 0))]
+    stack, _ = misaligned_stack(motions)
+    alignment, _ = estimate_alignment(stack, model="affine", reference=1)
+    estimated, true = alignment.frames[0].matrix, motions[0]
+    assert np.abs(estimated[:2, :2] - true[:2, :2]).max() < 0.0005
+    assert centre_error(estimated, true) < 0.1
+
+
+def test_translation_and_homography_models() -> None:
+    shifted = [motion(1, 0, (3.4, -2.3)), motion(1, 0, (0, 0))]
+    stack, _ = misaligned_stack(shifted)
+    for model in ("translation", "homography"):
+        alignment, _ = estimate_alignment(stack, model=model, reference=1)
+        assert centre_error(alignment.frames[0].matrix, shifted[0]) < 0.1, model
+
+
+def test_identical_frames_give_the_identity_and_auto_leaves_them_untouched() -> None:
+    image = sharp_image(HEIGHT, WIDTH, color=True)
+    stack = Stack(images=np.stack([image, image, image]))
+    alignment, _ = estimate_alignment(stack)
+    for frame in alignment.frames:
+        np.testing.assert_allclose(frame.matrix, np.eye(3), atol=1e-6)
+        assert frame.gains == pytest.approx((1.0, 1.0, 1.0), abs=1e-6)
+    aligned, _ = align_stack(stack, model="auto")
+    assert aligned is stack
+
+
+def test_exposure_flicker_is_matched_per_channel() -> None:
+    gains = [np.array([1.04, 1.03, 1.05]), np.ones(3), np.array([0.97, 0.98, 0.96])]
+    stack, _ = misaligned_stack([motion(1, 0, (0, 0))] * 3, gains=gains)
+    alignment, _ = estimate_alignment(stack)
+    for frame, gain in zip(alignment.frames, gains, strict=True):
+        np.testing.assert_allclose(np.asarray(frame.gains) * gain, 1.0, atol=0.005)
+
+
+def test_alignment_undoes_the_motion_and_crops_to_the_covered_region() -> None:
+    stack, truth = misaligned_stack(BREATHING)
+    aligned, alignment = align_stack(stack, model="similarity")
+    assert aligned.valid is None and aligned.count == 3
+    height, width = aligned.shape
+    assert 0.9 * HEIGHT < height < HEIGHT and 0.9 * WIDTH < width < WIDTH
+    # The aligned frames agree where each is sharp: fusing them gives the scene.
+    fused = mfif.fuse(aligned, align="none").image
+    top, left = _offset(fused, truth)
+    region = truth[top : top + height, left : left + width]
+    assert np.abs(fused - region)[8:-8, 8:-8].mean() < 0.01
+
+
+def _offset(image: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
+    grey = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY)
+    found = cv2.matchTemplate(grey, cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.TM_SQDIFF)
+    _, _, (left, top), _ = cv2.minMaxLoc(found)
+    return top, left
+
+
+def test_without_crop_borders_come_from_frames_that_cover_them() -> None:
+    stack, _ = misaligned_stack(BREATHING)
+    aligned, _ = align_stack(stack, model="similarity", crop=False)
+    assert aligned.shape == (HEIGHT, WIDTH) and aligned.valid is not None
+    assert 0.8 < aligned.valid.mean() < 1.0
+    # The reference covers every pixel, so nothing is left black.
+    assert aligned.images.max(axis=-1).min() > 0
+
+
+def test_a_frame_of_another_scene_is_named_or_dropped() -> None:
+    stack, _ = misaligned_stack([motion(1, 0, (0, 0))] * 3)
+    stranger = np.random.default_rng(9).random((HEIGHT, WIDTH, 3)).astype(np.float32)
+    images = stack.images.copy()
+    images[2] = stranger
+    mixed = Stack(images=images, names=("a.png", "b.png", "c.png"))
+    with pytest.raises(AlignmentError, match=r"Frame 2 \(c.png\)"):
+        estimate_alignment(mixed)
+    aligned, _ = align_stack(mixed, model="similarity", skip_bad_frames=True)
+    assert aligned.names == ("a.png", "b.png")
+
+
+def test_frames_without_overlap_give_a_clear_error() -> None:
+    image = sharp_image(HEIGHT, WIDTH, color=False, seed=4)[..., 0]
+    left, right = (
+        image[:, : WIDTH // 2],
+        sharp_image(HEIGHT, WIDTH // 2, color=False, seed=8)[..., 0],
+    )
+    stack = Stack.from_arrays([left, right])
+    with pytest.raises(AlignmentError, match="cannot be registered"):
+        estimate_alignment(stack)
+
+
+def test_a_saved_alignment_applies_again() -> None:
+    stack, _ = misaligned_stack(BREATHING)
+    alignment, _ = estimate_alignment(stack)
+    again = Alignment.from_dict(json.loads(json.dumps(alignment.to_dict())))
+    first = apply_alignment(stack, alignment)
+    second = apply_alignment(stack, again)
+    np.testing.assert_allclose(first.images, second.images, atol=1e-6)
+
+
+def test_largest_rectangle_in_a_convex_region() -> None:
+    mask = np.zeros((50, 60), bool)
+    mask[5:45, 10:50] = True
+    mask[5:8, 10:12] = False  # a nibbled corner
+    top, left, height, width = largest_rectangle(mask)
+    assert mask[top : top + height, left : left + width].all()
+    assert height * width >= 37 * 40
+
+
+def _write(folder: Path, stack: Stack, bit_depth: int) -> list[str]:
+    paths = []
+    for k, image in enumerate(stack.images):
+        paths.append(str(mfif.save_image(folder / f"frame-{k}.png", image, bit_depth=bit_depth)))
+    return paths
+
+
+def test_sixteen_bit_stays_sixteen_bit_through_alignment(tmp_path: Path) -> None:
+    stack, _ = misaligned_stack(BREATHING)
+    paths = _write(tmp_path, stack, 16)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mfif",
+            "fuse",
+            *paths,
+            "-o",
+            str(tmp_path / "out.png"),
+            "--save-aligned",
+            str(tmp_path / "aligned"),
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    fused = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert fused.dtype == np.uint16
+    assert len(np.unique(fused)) > 1024  # no rounding to 8 bits on the way
+    aligned = sorted((tmp_path / "aligned").iterdir())
+    assert len(aligned) == 3
+    assert cv2.imread(str(aligned[0]), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["alignment"]["model"] == "similarity" and len(report["alignment"]["frames"]) == 3
+    # The report's alignment applies again, to the same result.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mfif",
+            "fuse",
+            *paths,
+            "-o",
+            str(tmp_path / "again.png"),
+            "--alignment",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    repeated = cv2.imread(str(tmp_path / "again.png"), cv2.IMREAD_UNCHANGED)
+    assert np.abs(repeated.astype(int) - fused.astype(int)).max() <= 2
+
+
+def test_the_pipeline_leaves_registered_stacks_exactly_as_before() -> None:
+    stack, _ = misaligned_stack([motion(1, 0, (0, 0))] * 3)
+    with_auto = mfif.fuse(stack).image
+    without = mfif.fuse(stack, align="none").image
+    np.testing.assert_array_equal(with_auto, without)

@@ -354,6 +354,13 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--metrics", help="comma-separated (default: PSNR, SSIM + UDPNet's ten)")
     bench.add_argument("--no-cache", action="store_true", help="recompute everything")
     bench.add_argument(
+        "--align",
+        choices=("auto", "none", "translation", "similarity", "affine", "homography"),
+        default="auto",
+        help="alignment of each scene before fusing (default auto: registered scenes are left "
+        "untouched)",
+    )
+    bench.add_argument(
         "--report-scenes",
         type=_integer(0),
         default=3,
@@ -518,7 +525,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             for name in ("results.csv", "summary.md", "report.html")
         ]
         records, skipped = run_benchmark(
-            scenes, methods, out, metrics=metrics, use_cache=not args.no_cache
+            scenes, methods, out, metrics=metrics, use_cache=not args.no_cache, align=args.align
         )
         used = [s for s in scenes if all(not p.startswith(s.key + ":") for p in skipped)]
         if not used:

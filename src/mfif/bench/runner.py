@@ -25,8 +25,8 @@ from pathlib import Path
 from ..errors import MfifError
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
-from ..methods import create
 from ..metrics import METRICS, MetricError, compute, resolve
+from ..pipeline import Pipeline
 from .scenes import Scene
 
 __all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
@@ -110,15 +110,21 @@ def run_benchmark(
     metrics: Sequence[str] | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    align: str = "auto",
 ) -> tuple[list[Record], list[str]]:
     """Run ``methods`` on ``scenes``; return the records and one sentence per skipped scene.
 
-    A method that raises on a scene is recorded as failed and the run goes on; a scene whose
-    images cannot form a stack (unreadable file, size mismatch) is reported and skipped.
+    Every scene goes through the shared pipeline's alignment stage once (``align``, default
+    "auto", which leaves registered stacks untouched); every method then fuses the aligned
+    stack and is scored against it. A method that raises on a scene is recorded as failed and
+    the run goes on; a scene whose images cannot form a stack (unreadable file, size mismatch,
+    frames that cannot be registered) is reported and skipped.
     """
     out = Path(out)
     wanted = [resolve(name) for name in (metrics or DEFAULT_METRICS)]
-    fusers = {name: create(name) for name in methods}
+    pipelines = {name: Pipeline(name, align=align) for name in methods}
+    fusers = {name: pipeline.fuser for name, pipeline in pipelines.items()}
+    aligner = next(iter(pipelines.values()))
     versions = {name: method_version(fuser) for name, fuser in fusers.items()}
     records: list[Record] = []
     problems: list[str] = []
@@ -128,8 +134,8 @@ def run_benchmark(
     bar = tqdm(total=len(jobs), desc="bench", unit="run", disable=None if progress else True)
     for scene in scenes:
         try:
-            scene_version = _scene_version(scene)
-            stack = load_stack(scene.sources)
+            scene_version = f"{_scene_version(scene)}-align-{align}"
+            stack, _ = aligner.align(load_stack(scene.sources))
             truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
         except (MfifError, OSError) as error:  # the scene itself is unusable
             problems.append(f"{scene.key}: {error}")

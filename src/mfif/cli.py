@@ -554,7 +554,46 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _misalignment(args: argparse.Namespace):
+    from .data.misalign import Misalignment
+
+    return Misalignment(args.breathing, args.shift, args.rotation, args.gain)
+
+
 def _add_synth_common(parser: argparse.ArgumentParser) -> None:
+    misaligned = parser.add_argument_group(
+        "misalignment",
+        "move the frames as a real stack moves (the middle frame stays put; "
+        "the ground truth is cropped to the region every frame covers)",
+    )
+    misaligned.add_argument(
+        "--breathing",
+        type=_number(0, 30),
+        default=0.0,
+        metavar="PCT",
+        help="scale change from the first to the last frame, in percent",
+    )
+    misaligned.add_argument(
+        "--shift",
+        type=_number(0, 100),
+        default=0.0,
+        metavar="PX",
+        help="largest drift of a frame, in pixels",
+    )
+    misaligned.add_argument(
+        "--rotation",
+        type=_number(0, 10),
+        default=0.0,
+        metavar="DEG",
+        help="largest rotation of a frame, in degrees",
+    )
+    misaligned.add_argument(
+        "--gain",
+        type=_number(0, 50),
+        default=0.0,
+        metavar="PCT",
+        help="largest exposure change of a frame, in percent",
+    )
     parser.add_argument("--seed", type=_integer(0), default=0, help="seed of every random draw")
     parser.add_argument(
         "--noise", type=_number(0, 255), default=0.0, help="sensor noise σ, 8-bit levels"
@@ -582,6 +621,7 @@ def _run_synth_mask(args: argparse.Namespace) -> int:
         transition=args.transition,
         noise=args.noise,
         limit=args.limit,
+        misalignment=_misalignment(args),
     )
     return _report_synth(manifest, args.out)
 
@@ -598,6 +638,7 @@ def _run_synth_depth(args: argparse.Namespace) -> int:
         seed=args.seed,
         noise=args.noise,
         limit=args.limit,
+        misalignment=_misalignment(args),
     )
     return _report_synth(manifest, args.out)
 

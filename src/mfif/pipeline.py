@@ -103,8 +103,9 @@ class Pipeline:
         """The stack of arrays, files, a folder, a glob or a multi-page TIFF."""
         return as_stack(images_or_paths, progress=progress)
 
-    def align(self, stack: Stack) -> tuple[Stack, Alignment | None]:
-        """The aligned stack and its alignment (see `mfif.align.align_stack`)."""
+    def align(self, stack: Stack, *, crop: bool | None = None) -> tuple[Stack, Alignment | None]:
+        """The aligned stack and its alignment (see `mfif.align.align_stack`); ``crop``
+        overrides the pipeline's choice."""
         if self.reference is not None and self.reference >= stack.count:
             raise OptionError(
                 f"The reference frame must be from 0 to {stack.count - 1}; got {self.reference}."
@@ -115,7 +116,7 @@ class Pipeline:
             stack,
             model=self.align_mode,
             reference=self.reference,
-            crop=self.crop,
+            crop=self.crop if crop is None else crop,
             skip_bad_frames=self.skip_bad_frames,
             alignment=self.alignment,
         )

@@ -19,14 +19,17 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import MfifError
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
 from ..metrics import METRICS, MetricError, compute, resolve
 from ..pipeline import Pipeline
+from ..stack import Stack
 from .scenes import Scene
 
 __all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
@@ -135,7 +138,7 @@ def run_benchmark(
     for scene in scenes:
         try:
             scene_version = f"{_scene_version(scene)}-align-{align}"
-            stack, _ = aligner.align(load_stack(scene.sources))
+            stack = _aligned_scene(aligner, scene)
             truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
         except (MfifError, OSError) as error:  # the scene itself is unusable
             problems.append(f"{scene.key}: {error}")
@@ -154,6 +157,18 @@ def run_benchmark(
             bar.update(1)
     bar.close()
     return records, problems
+
+
+def _aligned_scene(aligner: Pipeline, scene: Scene) -> Stack:
+    """The scene's stack after the alignment stage; for a scene ``mfif synth`` moved, in the
+    reference frame's coordinates and cut to the region its ground truth covers."""
+    stack = load_stack(scene.sources)
+    if scene.misalignment is None:
+        return aligner.align(stack)[0]
+    aligned, _ = aligner.align(stack, crop=False)
+    top, left, height, width = scene.misalignment["crop"]
+    images = aligned.images[:, top : top + height, left : left + width]
+    return replace(aligned, images=np.ascontiguousarray(images), valid=None)
 
 
 def _run_one(scene, name, fuser, stack, truth, usable, out, cached) -> Record:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ImageReadError
@@ -28,12 +29,16 @@ class Scene:
         Source images in name order (A, B, C, ...).
     ground_truth : Path or None
         ``GT.*`` if present.
+    misalignment : dict or None
+        For scenes that ``mfif synth`` moved (its ``synth.json`` beside the scene folders): the
+        known motions and ``crop``, the region of the reference frame the ground truth covers.
     """
 
     dataset: str
     name: str
     sources: tuple[Path, ...]
     ground_truth: Path | None = None
+    misalignment: dict | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -61,7 +66,20 @@ def _scene(dataset: str, folder: Path, images: dict[str, Path]) -> Scene | str:
         return (
             f"{dataset}/{folder.name}: sources must be A, B, C, ... without gaps; found {letters}"
         )
-    return Scene(dataset, folder.name, sources, images.get("GT"))
+    return Scene(dataset, folder.name, sources, images.get("GT"), _misalignment_of(folder))
+
+
+def _misalignment_of(folder: Path) -> dict | None:
+    """The motions ``mfif synth`` recorded for this scene, if it moved the frames."""
+    manifest = folder.parent / "synth.json"
+    if not manifest.is_file():
+        return None
+    try:
+        scenes = json.loads(manifest.read_text()).get("scenes", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    entry = scenes.get(folder.name) if isinstance(scenes, dict) else None
+    return entry.get("misalignment") if isinstance(entry, dict) else None
 
 
 def find_scenes(roots: Sequence[str | os.PathLike]) -> tuple[list[Scene], list[str]]:

@@ -11,6 +11,7 @@ import json
 import os
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from ..errors import ImageReadError, MfifError, OptionError, StackError
 from ..io import IMAGE_SUFFIXES, expand_inputs, output_bit_depth, read_image, to_integer
 from ..outputs import OutputSet
 from .masks import PSF_KINDS, draw_blur, mask_pair
+from .misalign import Misalignment, misalign
 from .synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
 
 __all__ = ["synthesize_from_masks", "synthesize_from_depth", "scene_rng"]
@@ -93,6 +95,7 @@ def _synthesize(
     skipped: dict[str, str],
     make_scene: SceneMaker,
     header: dict,
+    misalignment: Misalignment | None = None,
 ) -> dict:
     """Make and write every scene, then OUT/synth.json; all together or nothing.
 
@@ -112,6 +115,9 @@ def _synthesize(
                 skipped[scene] = made
                 continue
             sources, truth, bit_depth, entry = made
+            if misalignment is not None and misalignment.active:
+                rng = np.random.default_rng([header["seed"], zlib.crc32(scene.encode()), 1])
+                sources, truth, entry["misalignment"] = misalign(sources, truth, misalignment, rng)
             _write_scene(outputs, out, scene, sources, truth, bit_depth)
             scenes[scene] = entry
         if not scenes:
@@ -120,6 +126,8 @@ def _synthesize(
                 f"No scene could be made, so nothing was written ({len(skipped)} skipped; "
                 f"{first[0]}: {first[1]})."
             )
+        if misalignment is not None and misalignment.active:
+            header = {**header, "misalignment": asdict(misalignment)}
         manifest = {**header, "scenes": scenes, "skipped": skipped}
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         outputs.write_text(outputs.file(out / "synth.json", image=False), text)
@@ -153,6 +161,7 @@ def synthesize_from_masks(
     min_fraction: float = 0.01,
     max_fraction: float = 0.99,
     limit: int | None = None,
+    misalignment: Misalignment | None = None,
 ) -> dict:
     """Write object/background pairs (see `mfif.data.masks.mask_pair`).
 
@@ -178,6 +187,9 @@ def synthesize_from_masks(
         source would be nearly the ground truth and the pair would test nothing.
     limit : int, optional
         At most this many scenes.
+    misalignment : Misalignment, optional
+        Breathing, drift, rotation and exposure flicker of the frames (`mfif.data.misalign`);
+        the ground truth is then cropped to the region every frame covers.
 
     Returns
     -------
@@ -226,7 +238,7 @@ def synthesize_from_masks(
             "max_fraction": max_fraction,
         },
     }
-    return _synthesize(Path(out), pairs, skipped, make_scene, header)
+    return _synthesize(Path(out), pairs, skipped, make_scene, header, misalignment)
 
 
 def synthesize_from_depth(
@@ -239,6 +251,7 @@ def synthesize_from_depth(
     seed: int = 0,
     noise: float = 0.0,
     limit: int | None = None,
+    misalignment: Misalignment | None = None,
 ) -> dict:
     """Write depth-rendered stacks (see `mfif.data.synthetic.render_depth_stack`).
 
@@ -262,6 +275,8 @@ def synthesize_from_depth(
         σ of Gaussian sensor noise on the sources, in 8-bit levels.
     limit : int, optional
         At most this many scenes.
+    misalignment : Misalignment, optional
+        As for `synthesize_from_masks`.
 
     Returns
     -------
@@ -316,4 +331,4 @@ def synthesize_from_depth(
         "seed": seed,
         "parameters": {"planes": planes, "max_blur": max_blur, "noise": noise, "psf": "disk"},
     }
-    return _synthesize(Path(out), pairs, skipped, make_scene, header)
+    return _synthesize(Path(out), pairs, skipped, make_scene, header, misalignment)

@@ -62,7 +62,7 @@ _COARSEST_SIDE = 192  # pixels on the long side of the coarsest registration lev
 _FINEST_SIDE = 1024  # registration stops at this resolution (finer adds time, not accuracy)
 _IDENTITY_TOLERANCE = 0.25  # pixels: closer than this to the identity counts as registered
 _GAIN_TOLERANCE = 0.005
-_MIN_CORRELATION = 0.5  # ECC correlation below this: the frames do not match
+_MIN_CORRELATION = 0.3  # ECC correlation below this: the frames do not match
 
 
 class AlignmentError(MfifError):

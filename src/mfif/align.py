@@ -5,15 +5,17 @@ its neighbour, because frames at opposite ends of a sweep share little sharp det
 neighbour transforms are composed into one transform per frame from the reference frame (the
 middle one by default). Registration is OpenCV's ECC (Evangelidis & Psarakis, IEEE TPAMI
 30(10), 2008) on a defocus-robust signal, band-passed luminance, coarse to fine; when ECC does
-not converge, ORB features with RANSAC give the start. ECC has no similarity model, so a
+not converge, SIFT features with RANSAC give the start. ECC has no similarity model, so a
 similarity is fitted as an affine transform and projected onto the nearest similarity at every
 level. Frames are then resampled into the reference frame (bilinear, float32: 16-bit stacks
 keep their precision), their brightness is matched to the reference by one gain per channel,
 and the region every frame covers is recorded (and by default cropped to).
 
-`auto` registers with the similarity model and, when every frame is within a quarter pixel of
-the reference and every gain within 0.5 % of 1, passes the stack through untouched: already
-registered stacks fuse exactly as before.
+`auto` registers with the similarity model and, when every frame is within a pixel of the
+reference (at the image corners) and every gain within 2 % of 1, passes the stack through
+untouched: already registered stacks fuse exactly as before. (Under strong, complementary
+defocus the registration reports false motions of up to 0.75 px on stacks rendered without any
+motion, so smaller motions cannot be told from none.)
 
 Conventions: a transform is a 3x3 matrix that maps pixel coordinates of the reference frame to
 those of the frame, so that ``aligned(x) = frame(T x)`` (OpenCV's ``WARP_INVERSE_MAP``).
@@ -60,8 +62,11 @@ _ECC_MOTION = {
 }
 _COARSEST_SIDE = 192  # pixels on the long side of the coarsest registration level
 _FINEST_SIDE = 1024  # registration stops at this resolution (finer adds time, not accuracy)
-_IDENTITY_TOLERANCE = 0.25  # pixels: closer than this to the identity counts as registered
-_GAIN_TOLERANCE = 0.005
+# `auto` leaves a stack alone below these. Registration under strong, complementary defocus
+# reports false motions of up to 0.75 px on stacks rendered with no motion at all (Middlebury
+# and DAVIS sets of the benchmark), and fusing a sub-pixel motion unaligned costs little.
+_IDENTITY_TOLERANCE = 1.0  # pixels, at the image corners
+_GAIN_TOLERANCE = 0.02
 _MIN_CORRELATION = 0.3  # ECC correlation below this: the frames do not match
 
 
@@ -117,8 +122,8 @@ class Alignment:
 
     @property
     def is_identity(self) -> bool:
-        """True when every frame is within a quarter pixel of the reference and every gain
-        within 0.5 % of 1: applying it would change nothing worth resampling for."""
+        """True when every frame is within a pixel of the reference and every gain within 2 %
+        of 1: less than registration under defocus can tell from no motion at all."""
         height, width = self.shape
         return all(
             frame.displacement(height, width) < _IDENTITY_TOLERANCE
@@ -320,8 +325,16 @@ def _register(
         except cv2.error:
             if level > 0:
                 break  # keep what the coarser levels found
-            warp = _features_start(fixed, image)
-            correlation, found = _retry_ecc(fixed, image, warp, motion, criteria)
+            try:
+                warp = _features_start(fixed, image)
+                correlation, found = _retry_ecc(fixed, image, warp, motion, criteria)
+            except AlignmentError:
+                # Nothing to lock onto (little texture): frames that already match as they
+                # are, are registered; others are not.
+                correlation = float(cv2.computeECC(fixed, image))
+                if correlation < _MIN_CORRELATION:
+                    raise
+                found = np.eye(3, dtype=np.float32)
         warp = _as_3x3(found)
         if model == "similarity":
             warp = _nearest_similarity(warp)
@@ -341,19 +354,18 @@ def _retry_ecc(fixed, image, warp, motion, criteria) -> tuple[float, np.ndarray]
 
 
 def _features_start(fixed: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """A similarity from ORB features and RANSAC, as a start for ECC."""
-    orb = cv2.ORB_create(nfeatures=2000)
+    """A similarity from SIFT features (Lowe's ratio test) and RANSAC, as a start for ECC."""
+    sift = cv2.SIFT_create()
 
     def as_bytes(band: np.ndarray) -> np.ndarray:
         return cv2.normalize(band, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
 
-    points_fixed, described_fixed = orb.detectAndCompute(as_bytes(fixed), None)
-    points_image, described_image = orb.detectAndCompute(as_bytes(image), None)
-    if described_fixed is None or described_image is None:
+    points_fixed, described_fixed = sift.detectAndCompute(as_bytes(fixed), None)
+    points_image, described_image = sift.detectAndCompute(as_bytes(image), None)
+    if described_fixed is None or described_image is None or len(points_image) < 2:
         raise AlignmentError("no features to match")
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(
-        described_fixed, described_image
-    )
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(described_fixed, described_image, k=2)
+    matches = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.75 * p[1].distance]
     if len(matches) < 8:
         raise AlignmentError("too few matching features")
     source = np.float32([points_fixed[m.queryIdx].pt for m in matches])

@@ -85,6 +85,12 @@ def method_version(fuser: Fuser) -> str:
     return digest.hexdigest()[:12]
 
 
+# Scenes are aligned before fusing: a change to the alignment code recomputes every scene.
+_ALIGNMENT_VERSION = hashlib.sha256(
+    Path(inspect.getfile(Pipeline)).with_name("align.py").read_bytes()
+).hexdigest()[:8]
+
+
 def _scene_version(scene: Scene) -> str:
     digest = hashlib.sha256()
     for path in (*scene.sources, *([scene.ground_truth] if scene.ground_truth else [])):
@@ -137,7 +143,7 @@ def run_benchmark(
     bar = tqdm(total=len(jobs), desc="bench", unit="run", disable=None if progress else True)
     for scene in scenes:
         try:
-            scene_version = f"{_scene_version(scene)}-align-{align}"
+            scene_version = f"{_scene_version(scene)}-align-{align}-{_ALIGNMENT_VERSION}"
             stack = _aligned_scene(aligner, scene)
             truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
         except (MfifError, OSError) as error:  # the scene itself is unusable

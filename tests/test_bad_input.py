@@ -133,6 +133,13 @@ def _build_workspace(root: Path) -> None:
 
     trained = ["--checkpoint", str(root / "trained.ckpt"), "--patch", "32", "--batch-size", "2"]
     assert main(["train", "udpnet", "--data", str(root / "train"), *trained, "--steps", "1"]) == 0
+    mfif.save_image(root / "stranger.png", rng.random((HEIGHT, WIDTH, 3)).astype(np.float32))
+    (root / "not-an-alignment.json").write_text('{"frames": 3}')
+    (root / "other-alignment.json").write_text(
+        '{"model": "similarity", "reference": 0, "shape": [10, 10], "frames": '
+        '[{"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}, {"matrix": [[1, 0, 0], [0, 1, 0], '
+        "[0, 0, 1]]}]}"
+    )
     (root / "garbage.ckpt").write_bytes(b"\x80\x04 not a checkpoint" * 10)
     with open(root / "evil.ckpt", "wb") as handle:
         pickle.dump({"model": _RunsCode(root / "pwned"), "optimizer": {}, "step": 1}, handle)
@@ -478,6 +485,33 @@ REFUSED = {
     "grey-and-colour": Case(("fuse", "A.png", "grey.png", "-o", "o.png"), "cannot be mixed"),
     "weights-without-weight-maps": Case(
         (*FUSE, "-o", "o.png", "-m", "dwt", "--weights", "w"), "produces no weight maps"
+    ),
+    # alignment
+    "frame-of-another-scene": Case(
+        ("fuse", "A.png", "B.png", "stranger.png", "-o", "o.png"), "Frame 2 (stranger.png)"
+    ),
+    "frame-of-another-scene-explicit-model": Case(
+        ("fuse", "A.png", "B.png", "stranger.png", "-o", "o.png", "--align", "affine"),
+        "cannot be registered",
+    ),
+    "reference-out-of-range": Case((*FUSE, "-o", "o.png", "--reference", "5"), "from 0 to 1"),
+    "reference-negative": Case((*FUSE, "-o", "o.png", "--reference", "-1"), "--reference"),
+    "unknown-motion-model": Case((*FUSE, "-o", "o.png", "--align", "warp"), "invalid choice"),
+    "alignment-file-missing": Case((*FUSE, "-o", "o.png", "--alignment", "no.json"), "no.json"),
+    "alignment-file-not-json": Case(
+        (*FUSE, "-o", "o.png", "--alignment", "notes.png"), "Cannot read the alignment file"
+    ),
+    "alignment-file-not-an-alignment": Case(
+        (*FUSE, "-o", "o.png", "--alignment", "not-an-alignment.json"), "does not describe"
+    ),
+    "alignment-of-another-stack": Case(
+        (*FUSE, "-o", "o.png", "--alignment", "other-alignment.json"), "10x10"
+    ),
+    "report-is-an-input": Case(
+        (*FUSE, "-o", "o.png", "--report", "A.png"), "Refusing to overwrite the input"
+    ),
+    "save-aligned-is-a-file": Case(
+        (*FUSE, "-o", "o.png", "--save-aligned", "grey.png"), "is a file"
     ),
     # the command line itself
     "no-command": Case((), "required"),

@@ -162,6 +162,7 @@ def _number(low: float, high: float | None = None, *, low_open: bool = False):
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from .align import ALIGN_CHOICES
     from .methods import DEFAULT_METHOD
 
     parser = _Parser(
@@ -204,7 +205,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     fuse.add_argument(
         "--align",
-        choices=("auto", "none", "translation", "similarity", "affine", "homography"),
+        choices=ALIGN_CHOICES,
         default="auto",
         help="register the frames before fusing (default auto: similarity, and already "
         "registered stacks are left untouched)",
@@ -355,7 +356,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-cache", action="store_true", help="recompute everything")
     bench.add_argument(
         "--align",
-        choices=("auto", "none", "translation", "similarity", "affine", "homography"),
+        choices=ALIGN_CHOICES,
         default="auto",
         help="alignment of each scene before fusing (default auto: registered scenes are left "
         "untouched)",
@@ -566,34 +567,16 @@ def _add_synth_common(parser: argparse.ArgumentParser) -> None:
         "move the frames as a real stack moves (the middle frame stays put; "
         "the ground truth is cropped to the region every frame covers)",
     )
-    misaligned.add_argument(
-        "--breathing",
-        type=_number(0, 30),
-        default=0.0,
-        metavar="PCT",
-        help="scale change from the first to the last frame, in percent",
-    )
-    misaligned.add_argument(
-        "--shift",
-        type=_number(0, 100),
-        default=0.0,
-        metavar="PX",
-        help="largest drift of a frame, in pixels",
-    )
-    misaligned.add_argument(
-        "--rotation",
-        type=_number(0, 10),
-        default=0.0,
-        metavar="DEG",
-        help="largest rotation of a frame, in degrees",
-    )
-    misaligned.add_argument(
-        "--gain",
-        type=_number(0, 50),
-        default=0.0,
-        metavar="PCT",
-        help="largest exposure change of a frame, in percent",
-    )
+    for flag, high, metavar, description in (
+        ("--breathing", 30, "PCT", "largest scale change from the first to the last frame, in "
+         "percent (drawn per scene between a quarter of it and all of it)"),
+        ("--shift", 100, "PX", "largest drift of a frame, in pixels"),
+        ("--rotation", 10, "DEG", "largest rotation of a frame, in degrees"),
+        ("--gain", 50, "PCT", "largest exposure change of a frame, in percent"),
+    ):  # fmt: skip
+        misaligned.add_argument(
+            flag, type=_number(0, high), default=0.0, metavar=metavar, help=description
+        )
     parser.add_argument("--seed", type=_integer(0), default=0, help="seed of every random draw")
     parser.add_argument(
         "--noise", type=_number(0, 255), default=0.0, help="sensor noise σ, 8-bit levels"

@@ -441,17 +441,28 @@ def _warp(
     image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """``image`` (H, W, C) resampled into reference coordinates, and where it is defined."""
+    return _resample(image, matrix, shape), _coverage(image.shape[:2], matrix, shape)
+
+
+def _resample(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` (H, W, C) resampled into reference coordinates: out(x) = image(matrix x)."""
     height, width = shape
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    ones = np.ones(image.shape[:2], np.float32)
     if abs(matrix[2, 0]) < 1e-12 and abs(matrix[2, 1]) < 1e-12:
         affine = (matrix[:2] / matrix[2, 2]).astype(np.float64)
         warped = cv2.warpAffine(image, affine, (width, height), flags=flags)
-        covered = cv2.warpAffine(ones, affine, (width, height), flags=flags)
     else:
         warped = cv2.warpPerspective(image, matrix.astype(np.float64), (width, height), flags=flags)
-        covered = cv2.warpPerspective(ones, matrix.astype(np.float64), (width, height), flags=flags)
-    return warped.reshape(height, width, image.shape[2]), covered >= 0.999
+    return warped.reshape(height, width, image.shape[2])
+
+
+def _coverage(
+    source_shape: tuple[int, int], matrix: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """(H, W) bool: the reference pixels whose whole interpolation footprint lies in a frame
+    of ``source_shape``."""
+    ones = np.ones((*source_shape, 1), np.float32)
+    return _resample(ones, matrix, shape)[..., 0] >= 0.999
 
 
 def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) -> Stack:
@@ -478,25 +489,35 @@ def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) ->
             f"{alignment.shape[1]}x{alignment.shape[0]}; the stack has {stack.count} of "
             f"{stack.shape[1]}x{stack.shape[0]}."
         )
+    if crop:
+        valid = np.ones(stack.shape, bool)
+        for frame in alignment.frames:  # the covered region first, from geometry alone
+            valid &= _coverage(stack.shape, frame.matrix, stack.shape)
+        top, left, height, width = largest_rectangle(valid)
+        if height < 8 or width < 8:
+            raise AlignmentError("The frames have too little area in common to fuse.")
+        # Resample straight into the window: no full-size copies.
+        offset = np.array([[1.0, 0.0, left], [0.0, 1.0, top], [0.0, 0.0, 1.0]])
+        aligned = np.empty((stack.count, height, width, stack.images.shape[3]), np.float32)
+        for k, (image, frame) in enumerate(zip(stack.images, alignment.frames, strict=True)):
+            aligned[k] = _resample(image, frame.matrix @ offset, (height, width))
+            _apply_gains(aligned[k], frame.gains)
+        return replace(stack, images=np.clip(aligned, 0.0, 1.0, out=aligned), valid=None)
     aligned = np.empty_like(stack.images)
     covered = np.empty((stack.count, *stack.shape), bool)
     for k, (image, frame) in enumerate(zip(stack.images, alignment.frames, strict=True)):
         aligned[k], covered[k] = _warp(image, frame.matrix, stack.shape)
-        gains = np.asarray(frame.gains, np.float32)
-        if np.any(np.abs(gains - 1) > 0):
-            aligned[k] *= gains if gains.size == aligned.shape[3] else gains.mean()
+        _apply_gains(aligned[k], frame.gains)
     np.clip(aligned, 0.0, 1.0, out=aligned)
-    valid = covered.all(axis=0)
-    if crop:
-        top, left, height, width = largest_rectangle(valid)
-        if height < 8 or width < 8:
-            raise AlignmentError("The frames have too little area in common to fuse.")
-        window = (slice(top, top + height), slice(left, left + width))
-        return replace(
-            stack, images=np.ascontiguousarray(aligned[:, window[0], window[1]]), valid=None
-        )
     _fill_uncovered(aligned, covered)
-    return replace(stack, images=aligned, valid=valid)
+    return replace(stack, images=aligned, valid=covered.all(axis=0))
+
+
+def _apply_gains(image: np.ndarray, gains: Sequence[float]) -> None:
+    """Multiply (H, W, C) ``image`` in place by one gain per channel (or their mean)."""
+    factors = np.asarray(gains, np.float32)
+    if np.any(factors != 1):
+        image *= factors if factors.size == image.shape[2] else factors.mean()
 
 
 def _fill_uncovered(aligned: np.ndarray, covered: np.ndarray) -> None:

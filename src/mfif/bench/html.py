@@ -214,12 +214,15 @@ def render_html(
                     continue
                 image = results[method]
                 crop = image[top : top + size, left : left + size]
-                difference = np.clip(0.5 + 4.0 * (image - sources[0]), 0.0, 1.0)
                 zoom = cv2.resize(crop, (2 * size, 2 * size), interpolation=cv2.INTER_NEAREST)
+                if image.shape == sources[0].shape:
+                    difference = np.clip(0.5 + 4.0 * (image - sources[0]), 0.0, 1.0)
+                    compared = _figure(difference, "result − A")
+                else:  # the scene was aligned and cropped: A is in other coordinates
+                    compared = "aligned and cropped: no difference to A"
                 body.append(
                     f"<tr><td>{html.escape(method)}</td><td>{_figure(image, method)}</td>"
-                    f"<td>{_figure(zoom, 'crop x2', longest=2 * size)}</td>"
-                    f"<td>{_figure(difference, 'result − A')}</td></tr>"
+                    f"<td>{_figure(zoom, 'crop x2', longest=2 * size)}</td><td>{compared}</td></tr>"
                 )
             body.append("</table>")
     document = (

@@ -198,26 +198,17 @@ def _write(folder: Path, stack: Stack, bit_depth: int) -> list[str]:
     return paths
 
 
+def _mfif(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mfif", *args], capture_output=True, text=True)
+
+
 def test_sixteen_bit_stays_sixteen_bit_through_alignment(tmp_path: Path) -> None:
     stack, _ = misaligned_stack(BREATHING)
     paths = _write(tmp_path, stack, 16)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfif",
-            "fuse",
-            *paths,
-            "-o",
-            str(tmp_path / "out.png"),
-            "--save-aligned",
-            str(tmp_path / "aligned"),
-            "--report",
-            str(tmp_path / "r.json"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = _mfif(
+        "fuse", *paths, "-o", str(tmp_path / "out.png"), "--save-aligned",
+        str(tmp_path / "aligned"), "--report", str(tmp_path / "r.json"),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     fused = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
     assert fused.dtype == np.uint16
@@ -228,20 +219,8 @@ def test_sixteen_bit_stays_sixteen_bit_through_alignment(tmp_path: Path) -> None
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["alignment"]["model"] == "similarity" and len(report["alignment"]["frames"]) == 3
     # The report's alignment applies again, to the same result.
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfif",
-            "fuse",
-            *paths,
-            "-o",
-            str(tmp_path / "again.png"),
-            "--alignment",
-            str(tmp_path / "r.json"),
-        ],
-        capture_output=True,
-        text=True,
+    again = _mfif(
+        "fuse", *paths, "-o", str(tmp_path / "again.png"), "--alignment", str(tmp_path / "r.json")
     )
     assert again.returncode == 0, again.stderr
     repeated = cv2.imread(str(tmp_path / "again.png"), cv2.IMREAD_UNCHANGED)

@@ -497,9 +497,10 @@ def _run_bench(args: argparse.Namespace) -> int:
     from .bench.runner import run_benchmark
     from .bench.scenes import find_scenes
     from .bench.tables import render_csv, render_markdown, summarize
-    from .methods import create, list_methods
+    from .methods import list_methods
     from .metrics import require_installed, resolve
     from .outputs import OutputSet
+    from .pipeline import Pipeline
 
     methods = (
         list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
@@ -508,7 +509,9 @@ def _run_bench(args: argparse.Namespace) -> int:
     )
     if not methods:
         raise OptionError("--methods names no method; give comma-separated method names.")
-    parameters = {name: create(name).parameter_count for name in methods}  # unknown: fail now
+    # Built once, before any work: an unknown method or a bad option fails now.
+    pipelines = {name: Pipeline(name, align=args.align) for name in methods}
+    parameters = {name: pipeline.fuser.parameter_count for name, pipeline in pipelines.items()}
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if metrics is not None:
         if not metrics:
@@ -526,7 +529,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             for name in ("results.csv", "summary.md", "report.html")
         ]
         records, skipped = run_benchmark(
-            scenes, methods, out, metrics=metrics, use_cache=not args.no_cache, align=args.align
+            scenes, pipelines, out, metrics=metrics, use_cache=not args.no_cache, align=args.align
         )
         used = [s for s in scenes if all(not p.startswith(s.key + ":") for p in skipped)]
         if not used:

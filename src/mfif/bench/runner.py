@@ -18,12 +18,13 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from .. import align as align_module
 from ..errors import MfifError
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
@@ -86,9 +87,7 @@ def method_version(fuser: Fuser) -> str:
 
 
 # Scenes are aligned before fusing: a change to the alignment code recomputes every scene.
-_ALIGNMENT_VERSION = hashlib.sha256(
-    Path(inspect.getfile(Pipeline)).with_name("align.py").read_bytes()
-).hexdigest()[:8]
+_ALIGNMENT_VERSION = hashlib.sha256(Path(align_module.__file__).read_bytes()).hexdigest()[:8]
 
 
 def _scene_version(scene: Scene) -> str:
@@ -113,7 +112,7 @@ def _applicable(names: Sequence[str], source_count: int, has_truth: bool) -> lis
 
 def run_benchmark(
     scenes: Sequence[Scene],
-    methods: Sequence[str],
+    methods: Sequence[str] | Mapping[str, Pipeline],
     out: str | Path,
     *,
     metrics: Sequence[str] | None = None,
@@ -131,7 +130,11 @@ def run_benchmark(
     """
     out = Path(out)
     wanted = [resolve(name) for name in (metrics or DEFAULT_METRICS)]
-    pipelines = {name: Pipeline(name, align=align) for name in methods}
+    if isinstance(methods, Mapping):  # built by the caller (their alignment setting wins)
+        pipelines = dict(methods)
+    else:
+        pipelines = {name: Pipeline(name, align=align) for name in methods}
+    methods = list(pipelines)
     fusers = {name: pipeline.fuser for name, pipeline in pipelines.items()}
     aligner = next(iter(pipelines.values()))
     versions = {name: method_version(fuser) for name, fuser in fusers.items()}

@@ -420,7 +420,121 @@ def _build_parser() -> argparse.ArgumentParser:
     udpnet.add_argument("--checkpoint-every", type=_integer(1), default=200)
     udpnet.add_argument("--export", metavar="PATH", help="also write the bare weights here")
     udpnet.set_defaults(run=_run_train_udpnet)
+    from .training.recipes import TRAINERS
+
+    for trainer in TRAINERS.values():
+        _add_trainer(networks, trainer, common)
     return parser
+
+
+def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
+    """``mfif train NETWORK``: the run's flags, then one flag per field of its recipe."""
+    import dataclasses
+
+    parser = networks.add_parser(
+        trainer.name, parents=[common], help=trainer.summary, description=trainer.description
+    )
+    parser.add_argument("--data", required=True, metavar="DIR", help=trainer.data_help)
+    parser.add_argument(
+        "--checkpoint", required=True, metavar="PATH", help="checkpoint to write and resume"
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(trainer.recipes),
+        default=trainer.default_recipe,
+        help=f"named settings; a flag below overrides one (default {trainer.default_recipe})",
+    )
+    parser.add_argument("--seed", type=_integer(0), default=0, help="seed of every draw")
+    parser.add_argument(
+        "--validate-every", type=_integer(0), default=250, help="steps between validations"
+    )
+    parser.add_argument("--no-validate", action="store_true", help="skip validation")
+    parser.add_argument("--checkpoint-every", type=_integer(1), default=100)
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
+    parser.add_argument("--export", metavar="PATH", help="also write the bare weights here")
+    parser.add_argument(
+        "--tag",
+        help=f"with --export: record the weights in the manifest as {trainer.architecture}.TAG",
+    )
+    recipe = parser.add_argument_group("recipe")
+    for setting in dataclasses.fields(next(iter(trainer.recipes.values()))):
+        _add_recipe_flag(recipe, setting)
+    parser.set_defaults(run=_run_train, trainer=trainer)
+
+
+def _add_recipe_flag(group, setting) -> None:
+    flag = "--" + setting.name.replace("_", "-")
+    info = setting.metadata
+    if setting.type in (bool, "bool"):
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, help=info["help"])
+    elif setting.type in (int, "int"):
+        group.add_argument(
+            flag, type=_integer(info.get("low", 0), info.get("high")), help=info["help"]
+        )
+    elif setting.type in (float, "float"):
+        group.add_argument(
+            flag,
+            type=_number(info.get("low", 0.0), info.get("high")),
+            help=info["help"],
+        )
+    else:
+        group.add_argument(flag, choices=info.get("choices"), help=info["help"])
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    """Any network of `mfif.training.recipes.TRAINERS`: recipe, training, optional export."""
+    import dataclasses
+    import importlib
+
+    from .outputs import OutputSet, same_file
+
+    trainer = args.trainer
+    base = trainer.recipes[args.recipe]
+    changes = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(base)
+        if getattr(args, f.name) is not None
+    }
+    recipe = dataclasses.replace(base, **changes)
+    checkpoint = Path(args.checkpoint)
+    _check_checkpoint_location(checkpoint)
+    module, _, function = trainer.train.partition(":")
+    train = getattr(importlib.import_module(module), function)
+    if args.tag and not args.export:
+        raise OptionError("--tag names exported weights; give --export PATH too.")
+    with OutputSet() as outputs:  # the export is reserved now, written after training
+        if args.export and same_file(args.export, checkpoint):
+            raise OutputError("--export and --checkpoint must be different files.")
+        export = outputs.file(args.export, image=False) if args.export else None
+        model, history, record = train(
+            args.data,
+            checkpoint,
+            recipe=recipe,
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
+            validate=not args.no_validate,
+            validate_every=args.validate_every,
+            device=args.device,
+        )
+        if history.start_step >= recipe.steps and export is None:
+            raise OptionError(
+                f"The checkpoint {checkpoint} is already at step {history.start_step}, so there "
+                f"is nothing to train up to {recipe.steps} steps; ask for more (--steps) or "
+                "--export its weights."
+            )
+        for step, score in history.validation:
+            print(f"step {step}: validation PSNR {score:.3f} dB")
+        if export is not None:
+            import io
+
+            import torch
+
+            buffer = io.BytesIO()
+            torch.save(model.state(), buffer)
+            outputs.write_bytes(export, buffer.getvalue())
+    if export is not None:
+        print(f"wrote {export}")
+    return 0
 
 
 def _run_train_udpnet(args: argparse.Namespace) -> int:

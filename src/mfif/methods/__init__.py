@@ -93,6 +93,11 @@ register_lazy(
     "mfif.methods.udpnet:UDPNetPaperFuser",
     "UDPNet as published: eq. (3) gradient masks, soft eq. (1) fusion",
 )
+register_lazy(
+    "ufa-fuse",
+    "mfif.methods.ufa_fuse:UFAFuseFuser",
+    "UFA-Fuse (Zang et al.): supervised end-to-end network, unity fusion attention",
+)
 
 # Importing a method module registers its classes.
 from . import (  # noqa: E402, F401

@@ -18,7 +18,7 @@ from ..color import luminance
 from ..errors import MfifError, OptionError, StackError
 from ..io import load_stack
 from ..models.udpnet import UDPNet, compose, initial_masks
-from .loop import LoopConfig, run_training
+from .fit import FitConfig, Schedule, fit
 
 __all__ = [
     "UDPNetRecipe",
@@ -112,10 +112,11 @@ def blind_spot(
     Shape: masks (B, K, H, W) -> (perturbed masks, kept B), both (B, K, H, W).
     """
     batch, count, height, width = masks.shape
-    kept = (torch.rand(masks.shape, generator=generator) < keep).to(masks.dtype)
+    # Drawn on the CPU (the step's generator lives there), so runs agree across devices.
+    kept = (torch.rand(masks.shape, generator=generator) < keep).to(masks)
     flat = F.pad(masks.reshape(batch * count, 1, height, width), (1, 1, 1, 1), mode="replicate")
     share = F.conv2d(flat, _NEIGHBOURS.to(masks.dtype)).reshape(masks.shape)
-    replacement = (torch.rand(masks.shape, generator=generator) < share).to(masks.dtype)
+    replacement = (torch.rand(masks.shape, generator=generator).to(masks.device) < share).to(masks)
     return kept * masks + (1 - kept) * replacement, kept
 
 
@@ -197,6 +198,7 @@ def train_udpnet(
     validate=None,
     validate_every: int = 500,
     progress: bool = True,
+    device: str | None = None,
 ) -> tuple[UDPNet, object]:
     """Train UDPNet on the unlabelled stacks under ``data``; resumable from ``checkpoint``.
 
@@ -220,22 +222,29 @@ def train_udpnet(
 
     def loss_of_step(net, numpy_generator, torch_generator):
         batch = sample_patches(stacks, numpy_generator, recipe.batch_size, recipe.patch)
+        batch = batch.to(next(net.parameters()).device)
         return udpnet_loss(net, batch, recipe, torch_generator)
 
-    config = LoopConfig(
+    config = FitConfig(
         steps=steps,
-        learning_rate=recipe.learning_rate,
         seed=seed,
         checkpoint=Path(checkpoint),
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
+        device=device,
     )
     settings = asdict(recipe)
     for name, default in _ADDED_LATER.items():  # keeps checkpoints of earlier versions resumable
         if settings[name] == default:
             del settings[name]
     metadata = {"recipe": settings, "seed": seed, "data": sorted(str(Path(d)) for d in data)}
-    history = run_training(
-        model, loss_of_step, config, validate=validate, metadata=metadata, progress=progress
+    history = fit(
+        model,
+        loss_of_step,
+        Schedule(recipe.learning_rate),
+        config,
+        validate=validate,
+        metadata=metadata,
+        progress=progress,
     )
     return model, history

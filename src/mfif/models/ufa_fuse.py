@@ -1,0 +1,185 @@
+"""UFA-Fuse: Zang, Zhou, Wang, Nie, Guo, "UFA-FUSE: A novel deep supervised and hybrid model
+for multi-focus image fusion" (../shared/papers/ufa-fuse-unity-fusion-attention.txt).
+The architecture only; the loss and the training recipe are in `mfif.training.ufa_fuse`, the
+fuser in `mfif.methods.ufa_fuse`.
+
+Per Table II: seven feature-extraction blocks (3x3 conv + LeakyReLU) shared by every source,
+the unity fusion attention (UFA) module, a 1x1 feature-fusion block (FFB) and four
+reconstruction blocks (the last one 3 channels with a sigmoid). RGB in, RGB out.
+
+The paper fixes K = 2 sources and concatenates the two attended features before the FFB
+(128 -> 64 channels). mfif fuses any K >= 2: by default the attended features are *summed*
+over the sources before the FFB (``reduction="sum"``). The attention maps are softmaxes across
+the sources (eqs. (8), (10)), so the sum is an attention-weighted average of the sources'
+features: it is independent of the order of the sources and of their number, and a model
+trained on pairs runs on triples unchanged. ``reduction="concat"`` is the paper's FFB, for
+exactly ``sources`` inputs in a fixed order.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["UFAFuse", "UnityFusionAttention", "REDUCTIONS"]
+
+REDUCTIONS = ("sum", "concat")
+_SLOPE = 0.2  # LeakyReLU's negative slope; Table II names the activation only
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
+    # Reflected borders: a fused image has no dark frame, and tiles meet without seams.
+    return nn.Conv2d(
+        in_channels, out_channels, kernel, padding=kernel // 2, padding_mode="reflect"
+    )
+
+
+class UnityFusionAttention(nn.Module):
+    """The UFA module (section III-B, Fig. 2): channel attention then spatial attention, each a
+    softmax across the K sources.
+
+    Parameters
+    ----------
+    channel : bool
+        Channel attention, eqs. (7)-(8) (False: the "NO-CA" ablation of Table IV).
+    spatial : bool
+        Spatial attention, eqs. (9)-(10) (False: the "NO-SA" ablation).
+    """
+
+    def __init__(self, channel: bool = True, spatial: bool = True) -> None:
+        super().__init__()
+        self.channel = channel
+        self.spatial = spatial
+        # f^{7x7} of eq. (9): [average; maximum] over channels -> one logit map (Table II)
+        self.spatial_conv = _conv(2, 1, 7) if spatial else None
+
+    def forward(
+        self, features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Attend to each source's features.
+
+        Parameters
+        ----------
+        features : Tensor of shape (B, K, C, H, W)
+
+        Returns
+        -------
+        attended : Tensor of shape (B, K, C, H, W)
+            F''_k of eq. (6) (or F'_k / F_k with an attention switched off).
+        channel_maps : Tensor of shape (B, K, C, 1, 1) or None
+            M^c_k, summing to 1 over K.
+        spatial_maps : Tensor of shape (B, K, 1, H, W) or None
+            M^s_k, summing to 1 over K.
+        """
+        channel_maps = spatial_maps = None
+        if self.channel:
+            pooled = features.mean(dim=(3, 4), keepdim=True)  # eq. (7): A_k = AP(F_k)
+            channel_maps = torch.softmax(pooled, dim=1)  # eq. (8)
+            features = channel_maps * features  # eq. (5)
+        if self.spatial:
+            batch, count, _, height, width = features.shape
+            descriptor = torch.cat(
+                [features.mean(dim=2), features.amax(dim=2)], dim=1
+            )  # (B, 2K, H, W) as [avg_1..avg_K, max_1..max_K]
+            descriptor = descriptor.view(batch, 2, count, height, width).transpose(1, 2)
+            logits = self.spatial_conv(descriptor.reshape(batch * count, 2, height, width))
+            spatial_maps = torch.softmax(logits.view(batch, count, 1, height, width), dim=1)
+            features = spatial_maps * features  # eqs. (9), (10), (6)
+        return features, channel_maps, spatial_maps
+
+
+class UFAFuse(nn.Module):
+    """The UFA-Fuse network.
+
+    Parameters
+    ----------
+    width : int
+        Channels of every hidden layer; 64 in the paper (Table II).
+    channel_attention, spatial_attention : bool
+        Switches of the UFA module's two halves; both False is the "NO-UFA" ablation (the
+        features are then averaged over the sources).
+    reduction : {"sum", "concat"}
+        How the K attended features meet before the FFB (see the module's docstring).
+    sources : int
+        With ``reduction="concat"``, the fixed number of inputs (2 in the paper).
+
+    Shapes: sources (B, K, 3, H, W) in [0, 1] -> fused image (B, 3, H, W) in [0, 1].
+    """
+
+    def __init__(
+        self,
+        width: int = 64,
+        *,
+        channel_attention: bool = True,
+        spatial_attention: bool = True,
+        reduction: str = "sum",
+        sources: int = 2,
+    ) -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
+        self.width = width
+        self.reduction = reduction
+        self.sources = sources
+        extraction: list[nn.Module] = []
+        for block in range(7):  # FEB1..FEB7
+            extraction += [_conv(3 if block == 0 else width, width, 3), nn.LeakyReLU(_SLOPE)]
+        self.extraction = nn.Sequential(*extraction)
+        self.attention = UnityFusionAttention(channel_attention, spatial_attention)
+        fused_channels = width * (sources if reduction == "concat" else 1)
+        self.feature_fusion = nn.Conv2d(fused_channels, width, 1)  # FFB, no activation
+        reconstruction: list[nn.Module] = []
+        for _ in range(3):  # ICB1..ICB3
+            reconstruction += [_conv(width, width, 3), nn.LeakyReLU(_SLOPE)]
+        reconstruction += [_conv(width, 3, 3), nn.Sigmoid()]  # ICB4
+        self.reconstruction = nn.Sequential(*reconstruction)
+
+    @property
+    def uses_attention(self) -> bool:
+        return self.attention.channel or self.attention.spatial
+
+    def fuse_features(self, sources: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Features after the FFB, (B, width, H, W), and the attention maps (dict)."""
+        batch, count, channels, height, width = sources.shape
+        if channels != 3:
+            raise ValueError(f"UFA-Fuse takes RGB sources (B, K, 3, H, W); got {channels}.")
+        if self.reduction == "concat" and count != self.sources:
+            raise ValueError(
+                f"This model concatenates exactly {self.sources} sources; got {count}."
+            )
+        features = self.extraction(sources.reshape(batch * count, 3, height, width))
+        features = features.view(batch, count, -1, height, width)
+        attended, channel_maps, spatial_maps = self.attention(features)
+        if self.reduction == "concat":
+            merged = attended.reshape(batch, -1, height, width)
+        elif self.uses_attention:
+            merged = attended.sum(dim=1)  # an attention-weighted average over the sources
+        else:
+            merged = attended.mean(dim=1)  # NO-UFA: plain average
+        maps = {"channel": channel_maps, "spatial": spatial_maps}
+        return self.feature_fusion(merged), maps
+
+    def forward(self, sources: torch.Tensor) -> torch.Tensor:
+        fused, _ = self.fuse_features(sources)
+        return self.reconstruction(fused)
+
+    @classmethod
+    def from_state(cls, state: dict) -> UFAFuse:
+        """A model built from a weights file's contents ``{"config": ..., "model": ...}``."""
+        model = cls(**state["config"])
+        model.load_state_dict(state["model"], strict=True)
+        return model
+
+    def state(self) -> dict:
+        """What a weights file holds: the architecture's arguments and the weights."""
+        return {"architecture": "ufa_fuse", "config": self.config(), "model": self.state_dict()}
+
+    def config(self) -> dict:
+        """The constructor's arguments, saved with the weights to rebuild the model."""
+        return {
+            "width": self.width,
+            "channel_attention": self.attention.channel,
+            "spatial_attention": self.attention.spatial,
+            "reduction": self.reduction,
+            "sources": self.sources,
+        }

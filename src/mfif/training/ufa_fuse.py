@@ -1,0 +1,146 @@
+"""UFA-Fuse's training recipe: supervised regression of the all-in-focus image from synthetic
+stacks with exact ground truth (UFA-Fuse sections III-A, III-C and IV-A).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.focus_stacks import StackSampler
+from ..data.natural import natural_items, split_items
+from ..models.ufa_fuse import UFAFuse
+from .fit import FitConfig, Schedule, fit
+from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
+
+__all__ = ["build_model", "schedule_of", "ufa_fuse_loss", "validation_stacks", "train_ufa_fuse"]
+
+
+def build_model(recipe: UFAFuseRecipe) -> UFAFuse:
+    """A freshly initialised model of ``recipe``."""
+    return UFAFuse(
+        recipe.width,
+        channel_attention=recipe.channel_attention,
+        spatial_attention=recipe.spatial_attention,
+        reduction=recipe.reduction,
+    )
+
+
+def schedule_of(recipe: UFAFuseRecipe) -> Schedule:
+    """Adam from ``learning_rate``, divided by 10 every ``decay_every`` steps."""
+    return Schedule(recipe.learning_rate, decay_every=recipe.decay_every, decay_factor=10.0)
+
+
+def ufa_fuse_loss(fused: torch.Tensor, truth: torch.Tensor, l1_weight: float) -> torch.Tensor:
+    """Eq. (1): λ L1 + (1 - λ) (1 - SSIM), SSIM with an 11 x 11 Gaussian window (kornia).
+
+    Shapes: fused, truth (B, 3, H, W) in [0, 1].
+    """
+    from kornia.metrics import ssim
+
+    l1 = (fused - truth).abs().mean()  # eq. (2)
+    structural = 1.0 - ssim(fused, truth, 11).mean()  # eqs. (3), (4)
+    return l1_weight * l1 + (1.0 - l1_weight) * structural
+
+
+def _batch(
+    sampler: StackSampler, rng: np.random.Generator, recipe: UFAFuseRecipe
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sources (B, K, 3, P, P), truth (B, 3, P, P)) float32; one K for the whole batch."""
+    count = 3 if rng.random() < recipe.three_source_share else 2
+    pairs = [sampler.draw(rng, recipe.patch, count) for _ in range(recipe.batch_size)]
+    sources = np.stack([s for s, _ in pairs]).transpose(0, 1, 4, 2, 3)
+    truth = np.stack([t for _, t in pairs]).transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(sources)), torch.from_numpy(
+        np.ascontiguousarray(truth)
+    )
+
+
+def validation_stacks(
+    items, *, count: int = 16, size: int = 256, seed: int = 1234
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A fixed set of validation stacks: (sources (K, S, S, 3), truth (S, S, 3)) float32; every
+    fourth one has three sources."""
+    sampler = StackSampler(items, grey_probability=0.0)
+    rng = np.random.default_rng(seed)
+    return [sampler.draw(rng, size, 3 if n % 4 == 3 else 2) for n in range(count)]
+
+
+def validation_psnr(stacks):
+    """``model -> mean PSNR (dB, 8-bit RGB)`` of the shipped inference (`UFAFuseFuser`) on
+    ``stacks``."""
+    from ..methods.ufa_fuse import UFAFuseFuser
+    from ..metrics import psnr
+    from ..stack import Stack
+
+    def validate(model: UFAFuse) -> float:
+        fuser = UFAFuseFuser.from_model(model)
+        scores = [
+            psnr(fuser.fuse(Stack(images=sources)).image, truth) for sources, truth in stacks
+        ]
+        return float(np.mean(scores))
+
+    return validate
+
+
+def train_ufa_fuse(
+    data: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    *,
+    recipe: UFAFuseRecipe = UFA_FUSE_RECIPES["cpu"],
+    seed: int = 0,
+    checkpoint_every: int = 100,
+    validate: bool = True,
+    validate_every: int = 250,
+    device: str | None = None,
+    progress: bool = True,
+) -> tuple[UFAFuse, object, dict]:
+    """Train UFA-Fuse on stacks drawn from the training split of ``data`` (a
+    ``datasets/natural`` folder); resumable from ``checkpoint``.
+
+    Returns
+    -------
+    model, history, record
+        ``record`` holds the split and the data description for the manifest.
+    """
+    items = natural_items(data)
+    training = [item for item in items if item.split == "train"]
+    sampler = StackSampler(training)
+    torch.manual_seed(seed)
+    model = build_model(recipe)
+
+    def loss_of_step(net, numpy_generator, torch_generator):
+        sources, truth = _batch(sampler, numpy_generator, recipe)
+        device_of_net = next(net.parameters()).device
+        sources, truth = sources.to(device_of_net), truth.to(device_of_net)
+        return ufa_fuse_loss(net(sources), truth, recipe.l1_weight), {}
+
+    check = None
+    if validate:
+        check = validation_psnr(validation_stacks([i for i in items if i.split == "validation"]))
+    config = FitConfig(
+        steps=recipe.steps,
+        seed=seed,
+        checkpoint=Path(checkpoint),
+        checkpoint_every=checkpoint_every,
+        validate_every=validate_every,
+        device=device,
+    )
+    # The run's length is not a setting of what is learned: a run may be extended.
+    settings = {k: v for k, v in asdict(recipe).items() if k != "steps"}
+    metadata = {"recipe": settings, "seed": seed, "data": str(Path(data))}
+    history = fit(
+        model,
+        loss_of_step,
+        schedule_of(recipe),
+        config,
+        validate=check,
+        metadata=metadata,
+        progress=progress,
+    )
+    record = {"split": split_items(items), "sampler": sampler.description()}
+    return model, history, record

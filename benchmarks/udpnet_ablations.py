@@ -13,9 +13,11 @@ Sets (build them once; `build/` is not committed):
 Ablation checkpoints (each 1000 steps, seed 0, same data, eq. (3) gradient masks):
 
     R=../shared/datasets/real; A=build/ablations
-    mfif train udpnet --data $R --checkpoint $A/full.ckpt --steps 1000
-    mfif train udpnet --data $R --checkpoint $A/no-blind-spot.ckpt --steps 1000 --no-blind-spot
-    mfif train udpnet --data $R --checkpoint $A/no-fuser.ckpt --steps 1000 --no-fuser
+    mfif train udpnet --data $R --recipe paper --checkpoint $A/full.ckpt --steps 1000
+    mfif train udpnet --data $R --recipe paper --checkpoint $A/no-blind-spot.ckpt --steps 1000 \
+        --no-blind-spot
+    mfif train udpnet --data $R --recipe paper --checkpoint $A/no-fuser.ckpt --steps 1000 \
+        --no-use-fuser
 
 Run:  .venv/bin/python benchmarks/udpnet_ablations.py [--test DIR ...] [--variant LABEL=CKPT ...]
 

@@ -428,7 +428,7 @@ REFUSED = {
         (*TRAIN[:-2], "--patch", "500", "--steps", "2"), "larger than every"
     ),
     "train-zero-batch": Case((*TRAIN, "--batch-size", "0"), "--batch-size"),
-    "train-zero-learning-rate": Case((*TRAIN, "--lr", "0"), "--lr"),
+    "train-zero-learning-rate": Case((*TRAIN, "--learning-rate", "0"), "--learning-rate"),
     "train-zero-checkpoint-interval": Case(
         (*TRAIN, "--checkpoint-every", "0"), "--checkpoint-every"
     ),

@@ -175,8 +175,8 @@ def test_misaligned_stacks_record_motions_that_undo_exactly(inputs) -> None:
 
 def test_bench_scores_misaligned_scenes_on_the_covered_region(inputs, tmp_path: Path) -> None:
     from mfif.bench.runner import run_benchmark
-    from mfif.bench.scenes import find_scenes
     from mfif.data.misalign import Misalignment
+    from mfif.data.scenes import find_scenes
 
     synthesize_from_depth(
         [inputs["images"]], inputs["depths"], inputs["out"], planes=2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 import mfif
 from mfif.models.udpnet import UDPNet, compose, initial_masks
 from mfif.tiling import run_tiled, tile_starts
-from mfif.training.udpnet import UDPNetRecipe, blind_spot, train_udpnet, udpnet_loss
+from mfif.training.recipes import UDPNetRecipe
+from mfif.training.udpnet import blind_spot, train_udpnet, udpnet_loss
 
 from conftest import complementary_stack
 
@@ -125,27 +127,24 @@ def test_losses_are_finite_and_backpropagate(recipe: UDPNetRecipe) -> None:
 
 
 def test_interrupted_run_resumes_to_the_same_weights(stacks_root: Path, tmp_path: Path) -> None:
-    whole, _ = train_udpnet(
+    whole, _, _ = train_udpnet(
         [stacks_root],
         tmp_path / "whole.pt",
-        steps=4,
-        recipe=TINY,
+        recipe=replace(TINY, steps=4),
         checkpoint_every=2,
         progress=False,
     )
     train_udpnet(
         [stacks_root],
         tmp_path / "split.pt",
-        steps=2,
-        recipe=TINY,
+        recipe=replace(TINY, steps=2),
         checkpoint_every=2,
         progress=False,
     )
-    resumed, history = train_udpnet(
+    resumed, history, _ = train_udpnet(
         [stacks_root],
         tmp_path / "split.pt",
-        steps=4,
-        recipe=TINY,
+        recipe=replace(TINY, steps=4),
         checkpoint_every=2,
         progress=False,
     )
@@ -155,13 +154,12 @@ def test_interrupted_run_resumes_to_the_same_weights(stacks_root: Path, tmp_path
 
 
 def test_a_checkpoint_with_other_settings_is_refused(stacks_root: Path, tmp_path: Path) -> None:
-    train_udpnet([stacks_root], tmp_path / "c.pt", steps=1, recipe=TINY, progress=False)
+    train_udpnet([stacks_root], tmp_path / "c.pt", recipe=replace(TINY, steps=1), progress=False)
     with pytest.raises(ValueError, match="other settings"):
         train_udpnet(
             [stacks_root],
             tmp_path / "c.pt",
-            steps=2,
-            recipe=UDPNetRecipe(patch=24, batch_size=2, blind_spot=False),
+            recipe=UDPNetRecipe(patch=24, batch_size=2, blind_spot=False, steps=2),
             progress=False,
         )
 
@@ -188,7 +186,7 @@ def test_tiling_matches_whole_image_for_local_functions() -> None:
 
 
 def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:
-    train_udpnet([stacks_root], tmp_path / "f.pt", steps=1, recipe=TINY, progress=False)
+    train_udpnet([stacks_root], tmp_path / "f.pt", recipe=replace(TINY, steps=1), progress=False)
     sources, _, _ = complementary_stack(3, color=True, height=70, width=90)
     result = mfif.fuse(list(sources), method="udpnet", weights=tmp_path / "f.pt", tile=48)
     assert result.image.shape == (70, 90, 3)
@@ -198,7 +196,7 @@ def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:
 def test_hard_decision_turns_uncertain_masks_into_clean_regions(
     stacks_root: Path, tmp_path: Path
 ) -> None:
-    train_udpnet([stacks_root], tmp_path / "h.pt", steps=1, recipe=TINY, progress=False)
+    train_udpnet([stacks_root], tmp_path / "h.pt", recipe=replace(TINY, steps=1), progress=False)
     height, width = 80, 96
     rng = np.random.default_rng(0)
     # Masks as an undertrained model gives them: right on average, uncertain, speckled.

@@ -350,7 +350,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "(method version, scene): a rerun computes only what changed.",
     )
     bench.add_argument("roots", nargs="+", metavar="DATA_ROOT", help="folders of scenes or sets")
-    bench.add_argument("--methods", help="comma-separated (default: every classical method)")
+    bench.add_argument(
+        "--methods",
+        help="comma-separated (default: every method but external programs and networks not "
+        "trained yet)",
+    )
     bench.add_argument("--out", required=True, metavar="DIR", help="output folder")
     bench.add_argument("--metrics", help="comma-separated (default: PSNR, SSIM + UDPNet's ten)")
     bench.add_argument("--no-cache", action="store_true", help="recompute everything")
@@ -375,51 +379,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "train", help="train a learned method", description="Train a learned method on CPU or CUDA."
     )
     networks = train.add_subparsers(title="networks", metavar="NETWORK", required=True)
-    udpnet = networks.add_parser(
-        "udpnet",
-        parents=[common],
-        help="UDPNet on unlabelled stacks (no ground truth is read)",
-        description="Train UDPNet (Quan et al.) on random patch pairs from the stacks under "
-        "--data; resumes from --checkpoint when it exists.",
-    )
-    udpnet.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of stacks")
-    udpnet.add_argument(
-        "--checkpoint", required=True, metavar="PATH", help="checkpoint to write and resume"
-    )
-    udpnet.add_argument("--steps", type=_integer(1), required=True, help="total optimiser steps")
-    udpnet.add_argument("--batch-size", type=_integer(1, 4096), default=16)
-    udpnet.add_argument(
-        "--lr", type=_number(0, 1, low_open=True), default=2e-4, help="Adam learning rate"
-    )
-    udpnet.add_argument("--patch", type=_integer(16, 2048), default=60, help="patch side, pixels")
-    udpnet.add_argument("--seed", type=_integer(0), default=0)
-    udpnet.add_argument(
-        "--no-blind-spot", action="store_true", help="ablation: self-reconstruction"
-    )
-    udpnet.add_argument("--no-fuser", action="store_true", help="ablation: mask predictor only")
-    udpnet.add_argument(
-        "--validate", nargs="+", metavar="DIR", help="scenes with GT for a PSNR score"
-    )
-    udpnet.add_argument(
-        "--predictor-levels", type=_integer(1, 4), default=2, help="depth of F (default 2)"
-    )
-    udpnet.add_argument(
-        "--fuser-levels", type=_integer(1, 4), default=2, help="depth of G's estimators"
-    )
-    udpnet.add_argument(
-        "--fuser-width", type=_integer(1, 256), default=12, help="width of G's estimators"
-    )
-    udpnet.add_argument(
-        "--initial-masks",
-        choices=["gradient", "laplacian"],
-        default="gradient",
-        help="focus operator of the initial masks: eq. (3)'s gradient (default) or our "
-        "Laplacian variant",
-    )
-    udpnet.add_argument("--validate-every", type=_integer(0), default=500)
-    udpnet.add_argument("--checkpoint-every", type=_integer(1), default=200)
-    udpnet.add_argument("--export", metavar="PATH", help="also write the bare weights here")
-    udpnet.set_defaults(run=_run_train_udpnet)
     from .training.recipes import TRAINERS
 
     for trainer in TRAINERS.values():
@@ -434,7 +393,7 @@ def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
     parser = networks.add_parser(
         trainer.name, parents=[common], help=trainer.summary, description=trainer.description
     )
-    parser.add_argument("--data", required=True, metavar="DIR", help=trainer.data_help)
+    parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help=trainer.data_help)
     parser.add_argument(
         "--checkpoint", required=True, metavar="PATH", help="checkpoint to write and resume"
     )
@@ -446,16 +405,32 @@ def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=_integer(0), default=0, help="seed of every draw")
     parser.add_argument(
-        "--validate-every", type=_integer(0), default=250, help="steps between validations"
+        "--validate",
+        nargs="+",
+        metavar="DIR",
+        help="scenes with GT to validate on with the shipped inference (default: the "
+        "network's own validation set, if it has one)",
     )
     parser.add_argument("--no-validate", action="store_true", help="skip validation")
+    parser.add_argument(
+        "--validate-every", type=_integer(0), default=250, help="steps between validations"
+    )
     parser.add_argument("--checkpoint-every", type=_integer(1), default=100)
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
     parser.add_argument("--export", metavar="PATH", help="also write the bare weights here")
     parser.add_argument(
         "--tag",
-        help=f"with --export: record the weights in the manifest as {trainer.architecture}.TAG",
+        help=f"with --export: describe the weights as {trainer.architecture}.TAG in the "
+        "MANIFEST.json beside them",
     )
+    parser.add_argument(
+        "--score",
+        nargs="+",
+        metavar="DIR",
+        default=[],
+        help="with --tag: sets of scenes with GT to score the exported weights on",
+    )
+    parser.add_argument("--note", default="", help="with --tag: a note for the manifest")
     recipe = parser.add_argument_group("recipe")
     for setting in dataclasses.fields(next(iter(trainer.recipes.values()))):
         _add_recipe_flag(recipe, setting)
@@ -474,7 +449,9 @@ def _add_recipe_flag(group, setting) -> None:
     elif setting.type in (float, "float"):
         group.add_argument(
             flag,
-            type=_number(info.get("low", 0.0), info.get("high")),
+            type=_number(
+                info.get("low", 0.0), info.get("high"), low_open=info.get("low_open", False)
+            ),
             help=info["help"],
         )
     else:
@@ -502,17 +479,27 @@ def _run_train(args: argparse.Namespace) -> int:
     train = getattr(importlib.import_module(module), function)
     if args.tag and not args.export:
         raise OptionError("--tag names exported weights; give --export PATH too.")
+    if (args.score or args.note) and not args.tag:
+        raise OptionError("--score and --note describe tagged weights; give --tag too.")
+    if args.validate and args.no_validate:
+        raise OptionError("--validate and --no-validate contradict each other; give one.")
+    validate = args.validate or not args.no_validate
     with OutputSet() as outputs:  # the export is reserved now, written after training
         if args.export and same_file(args.export, checkpoint):
             raise OutputError("--export and --checkpoint must be different files.")
         export = outputs.file(args.export, image=False) if args.export else None
+        manifest = None
+        if args.tag:
+            from .weights import MANIFEST_NAME
+
+            manifest = outputs.file(Path(args.export).parent / MANIFEST_NAME, image=False)
         model, history, record = train(
             args.data,
             checkpoint,
             recipe=recipe,
             seed=args.seed,
             checkpoint_every=args.checkpoint_every,
-            validate=not args.no_validate,
+            validate=validate,
             validate_every=args.validate_every,
             device=args.device,
         )
@@ -530,63 +517,16 @@ def _run_train(args: argparse.Namespace) -> int:
             import torch
 
             buffer = io.BytesIO()
-            torch.save(model.state(), buffer)
+            state = model.state() if hasattr(model, "state") else model.state_dict()
+            torch.save(state, buffer)
             outputs.write_bytes(export, buffer.getvalue())
+            if manifest is not None:
+                from .training.export import manifest_entry
+
+                entry = manifest_entry(args, trainer, recipe, model, history, record, buffer)
+                outputs.write_bytes(manifest, entry)
     if export is not None:
-        print(f"wrote {export}")
-    return 0
-
-
-def _run_train_udpnet(args: argparse.Namespace) -> int:
-    from .outputs import OutputSet, same_file
-    from .training.udpnet import UDPNetRecipe, train_udpnet, validation_psnr
-
-    recipe = UDPNetRecipe(
-        patch=args.patch,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        blind_spot=not args.no_blind_spot,
-        use_fuser=not args.no_fuser,
-        predictor_levels=args.predictor_levels,
-        fuser_levels=args.fuser_levels,
-        fuser_width=args.fuser_width,
-        initial_masks=args.initial_masks,
-    )
-    checkpoint = Path(args.checkpoint)
-    _check_checkpoint_location(checkpoint)
-    with OutputSet() as outputs:  # the export is reserved now, written after training
-        if args.export and same_file(args.export, checkpoint):
-            raise OutputError("--export and --checkpoint must be different files.")
-        export = outputs.file(args.export, image=False) if args.export else None
-        validate = validation_psnr(args.validate) if args.validate else None
-        model, history = train_udpnet(
-            args.data,
-            checkpoint,
-            steps=args.steps,
-            recipe=recipe,
-            seed=args.seed,
-            checkpoint_every=args.checkpoint_every,
-            validate=validate,
-            validate_every=args.validate_every,
-        )
-        if history.start_step >= args.steps and export is None:
-            raise OptionError(
-                f"The checkpoint {checkpoint} is already at step {history.start_step}, so there "
-                f"is nothing to train up to --steps {args.steps}; ask for more steps (or "
-                "--export to write its weights)."
-            )
-        for step, score in history.validation:
-            print(f"step {step}: validation PSNR {score:.3f} dB")
-        if export is not None:
-            import io
-
-            import torch
-
-            buffer = io.BytesIO()
-            torch.save(model.state_dict(), buffer)
-            outputs.write_bytes(export, buffer.getvalue())
-    if export is not None:
-        print(f"wrote {export}")
+        print(f"wrote {export}" + (f" and its entry in {manifest}" if manifest else ""))
     return 0
 
 
@@ -609,9 +549,9 @@ def _check_checkpoint_location(checkpoint: Path) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench.html import render_html
     from .bench.runner import run_benchmark
-    from .bench.scenes import find_scenes
     from .bench.tables import render_csv, render_markdown, summarize
-    from .methods import list_methods
+    from .data.scenes import find_scenes
+    from .methods import is_trained, list_methods
     from .metrics import require_installed, resolve
     from .outputs import OutputSet
     from .pipeline import Pipeline
@@ -619,7 +559,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     methods = (
         list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
         if args.methods
-        else list_methods(include_external=False)
+        else [m for m in list_methods(include_external=False) if is_trained(m)]
     )
     if not methods:
         raise OptionError("--methods names no method; give comma-separated method names.")
@@ -883,12 +823,21 @@ def _write_fuse_outputs(args, outputs, targets, per_frame, stack, fusion) -> Non
 
 
 def _run_methods(args: argparse.Namespace) -> int:
-    from .methods import DEFAULT_METHOD, list_methods, summary
+    from .methods import DEFAULT_METHOD, list_methods, pretrained_name, summary
+    from .weights import pretrained_config
 
     names = list_methods()
     width = max(len(name) for name in names)
     for name in names:
         marker = " (default)" if name == DEFAULT_METHOD else ""
+        weights = pretrained_name(name)
+        if weights is not None:
+            config = pretrained_config(weights)
+            marker += (
+                f" [weights {weights}: {config.parameters:,} parameters]"
+                if config is not None
+                else f" [not trained yet: no weights {weights} shipped]"
+            )
         print(f"{name:<{width}}  {summary(name)}{marker}")
     return 0
 

@@ -5,6 +5,8 @@ Weight stacks have shape (N, H, W), float32 in [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -17,6 +19,7 @@ __all__ = [
     "one_hot",
     "winning_source",
     "refine_labels",
+    "hard_decision",
 ]
 
 
@@ -233,3 +236,49 @@ def refine_labels(
     )
     refined[-1] = 1.0 - refined[:-1].sum(axis=0)
     return normalise_weights(refined)
+
+
+def hard_decision(
+    scores: np.ndarray,
+    luma: np.ndarray,
+    *,
+    min_region: float,
+    radius: int,
+    eps: float,
+    vote_window: int | None = None,
+    amend: Callable[[np.ndarray], np.ndarray] | None = None,
+    subsample: int = 1,
+) -> np.ndarray:
+    """The decision-map post-processing the decision methods share: the best-scoring source
+    per pixel, an optional majority vote, removal of small regions, an optional amendment of
+    the labels, and guided refinement along the image's edges.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (N, H, W)
+        Larger is better (focus measures, or a network's soft masks).
+    luma : ndarray of shape (N, H, W), float32 in [0, 1]
+        Luminance of the sources at the resolution of ``scores`` (the refinement's guide).
+    min_region : float
+        Regions smaller than this fraction of the image go to their surroundings (0: none).
+    radius, eps, subsample
+        Guided-filter settings (`refine_labels`).
+    vote_window : int, optional
+        Side of the majority-vote window; None: no vote.
+    amend : callable, optional
+        ``labels (H, W) -> labels``, applied after the small regions are removed.
+
+    Returns
+    -------
+    ndarray of shape (N, H, W), float32 in [0, 1], summing to 1 at every pixel
+    """
+    count = scores.shape[0]
+    labels = winning_source(scores)
+    if vote_window is not None:
+        labels = majority_vote(labels, count, window=vote_window)
+    min_area = int(min_region * labels.size)
+    if min_area > 1:
+        labels = remove_small_regions(labels, count, min_area=min_area)
+    if amend is not None:
+        labels = amend(labels)
+    return refine_labels(labels, luma, radius=radius, eps=eps, subsample=subsample)

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..data.scenes import Scene
 from ..io import read_image, to_integer
 from .runner import Record
-from .scenes import Scene
 from .tables import MethodSummary
 
 __all__ = ["render_html"]

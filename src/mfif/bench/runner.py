@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import align as align_module
+from ..data.scenes import Scene
 from ..errors import MfifError
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
 from ..metrics import METRICS, MetricError, compute, resolve
 from ..pipeline import Pipeline
 from ..stack import Stack
-from .scenes import Scene
 
 __all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
 

@@ -213,7 +213,10 @@ def _mask_sources(
     weights = np.stack([(labels == k).astype(np.float32) for k in range(count)])
     if transition > 0:
         weights = np.stack(
-            [cv2.GaussianBlur(w, (0, 0), transition, borderType=cv2.BORDER_REFLECT) for w in weights]
+            [
+                cv2.GaussianBlur(w, (0, 0), transition, borderType=cv2.BORDER_REFLECT)
+                for w in weights
+            ]
         )
         weights /= np.maximum(weights.sum(axis=0, keepdims=True), 1e-6)
     sources = []

@@ -54,7 +54,7 @@ class NaturalItem:
 
     @property
     def kind(self) -> str:
-        """"depth" (a disparity map), "mask" (an object mask) or "random" (no companion)."""
+        """ "depth" (a disparity map), "mask" (an object mask) or "random" (no companion)."""
         if self.source == "middlebury2006":
             return "depth"
         return "mask" if self.companion is not None else "random"

@@ -13,7 +13,15 @@ from ..errors import UnknownMethodError
 from ..fusion import Fuser
 from ..options import check_options
 
-__all__ = ["DEFAULT_METHOD", "register", "create", "list_methods", "summary"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "register",
+    "create",
+    "list_methods",
+    "summary",
+    "pretrained_name",
+    "is_trained",
+]
 
 DEFAULT_METHOD = "guided-decision"
 
@@ -22,6 +30,7 @@ DEFAULT_METHOD = "guided-decision"
 class _Entry:
     summary: str
     target: str | type[Fuser]  # a class, or "module:Class" imported on demand
+    pretrained: str | None = None  # the manifest name of a network method's shipped weights
 
 
 _registry: dict[str, _Entry] = {}
@@ -35,9 +44,24 @@ def register(cls: type[Fuser]) -> type[Fuser]:
     return cls
 
 
-def register_lazy(name: str, target: str, summary: str) -> None:
-    """Register a method by ``"module:Class"`` path, imported only by `create`."""
-    _registry[name] = _Entry(summary, target)
+def register_lazy(name: str, target: str, summary: str, pretrained: str | None = None) -> None:
+    """Register a method by ``"module:Class"`` path, imported only by `create`; a network
+    method names its shipped weights (``architecture.tag``)."""
+    _registry[name] = _Entry(summary, target, pretrained)
+
+
+def is_trained(name: str) -> bool:
+    """False for a network method whose weights are not shipped yet (it cannot run without
+    weights=PATH); True otherwise."""
+    from ..weights import pretrained_config
+
+    weights = pretrained_name(name)
+    return weights is None or pretrained_config(weights) is not None
+
+
+def pretrained_name(name: str) -> str | None:
+    """The manifest name of the weights method ``name`` ships, or None (no network)."""
+    return _lookup(name).pretrained
 
 
 def list_methods(*, include_external: bool = True) -> list[str]:
@@ -87,16 +111,19 @@ register_lazy(
     "udpnet",
     "mfif.methods.udpnet:UDPNetFuser",
     "UDPNet (Quan et al.), mfif's recipe: Laplacian initial masks, clean decision map",
+    pretrained="udpnet.mfif",
 )
 register_lazy(
     "udpnet-paper",
     "mfif.methods.udpnet:UDPNetPaperFuser",
     "UDPNet as published: eq. (3) gradient masks, soft eq. (1) fusion",
+    pretrained="udpnet.paper",
 )
 register_lazy(
     "ufa-fuse",
     "mfif.methods.ufa_fuse:UFAFuseFuser",
     "UFA-Fuse (Zang et al.): supervised end-to-end network, unity fusion attention",
+    pretrained="ufa_fuse.cpu",
 )
 
 # Importing a method module registers its classes.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..decision import majority_vote, refine_labels, remove_small_regions, winning_source
+from ..decision import hard_decision, winning_source
 from ..focus import reblur_detail, window_mean
 from ..fusion import WeightedFuser
 from ..options import Option
@@ -96,22 +96,21 @@ class GuidedDecisionFuser(WeightedFuser):
             return pixels // 2 | 1
 
         detail = reblur_detail(luma, sigma=self.sigma, output_size=small)
-        labels = winning_source(window_mean(detail, halve(self.focus_window)))
-        labels = majority_vote(labels, count, window=halve(self.vote_window))
-        min_area = int(self.min_region * small[0] * small[1])
-        if min_area > 1:
-            labels = remove_small_regions(labels, count, min_area=min_area)
-        if self.boundary_band > 0:
+
+        def redecide_boundaries(labels: np.ndarray) -> np.ndarray:
             band = _boundary_band(labels, self.boundary_band // 2)
             fine = winning_source(window_mean(detail, halve(self.boundary_window)))
-            labels = np.where(band, fine, labels)
+            return np.where(band, fine, labels)
 
         shrunk = np.stack([cv2.resize(p, small, interpolation=cv2.INTER_AREA) for p in luma])
-        weights = refine_labels(
-            labels,
+        weights = hard_decision(
+            window_mean(detail, halve(self.focus_window)),
             shrunk,
+            min_region=self.min_region,
             radius=max(1, self.radius // 2),
             eps=self.eps,
+            vote_window=halve(self.vote_window),
+            amend=redecide_boundaries if self.boundary_band > 0 else None,
             subsample=max(1, min(small) // 512),  # very large images: the fast guided filter
         )
         upsampled = np.empty((count, height, width), dtype=np.float32)

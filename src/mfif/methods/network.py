@@ -68,7 +68,9 @@ def load_weights(path: str | os.PathLike, build: Callable[[dict], object], netwo
             reason = "it is a folder"
         elif reason.startswith("Weights only load failed"):
             reason = "it is not a PyTorch weights file"
-        raise MfifError(f"Cannot load {network} weights from {path}: {reason.rstrip('.')}.") from None
+        raise MfifError(
+            f"Cannot load {network} weights from {path}: {reason.rstrip('.')}."
+        ) from None
 
 
 class NetworkFuser(Fuser):

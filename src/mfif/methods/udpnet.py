@@ -8,22 +8,15 @@ import os
 import cv2
 import numpy as np
 
-from ..decision import (
-    guided_filter,
-    normalise_weights,
-    refine_labels,
-    remove_small_regions,
-    winning_source,
-)
-from ..errors import MfifError, OptionError
+from ..decision import guided_filter, hard_decision, normalise_weights
 from ..fusion import WeightedFuser
 from ..options import Option
-from ..tiling import run_tiled
+from .network import NetworkFuser
 
 __all__ = ["UDPNetFuser", "UDPNetPaperFuser"]
 
 
-class UDPNetFuser(WeightedFuser):
+class UDPNetFuser(NetworkFuser, WeightedFuser):
     """UDPNet (Quan et al.): unsupervised dual-path network; fuses with the image fuser G's
     masks (or, for a mask-predictor-only checkpoint, F's refined masks).
 
@@ -68,7 +61,8 @@ class UDPNetFuser(WeightedFuser):
         "min_region": Option("float", low=0, high=1, high_open=True),
         "device": Option("str", choices=("cpu", "cuda"), optional=True),
     }
-    weights_name = "udpnet"  # entry of weights/MANIFEST.json
+    pretrained = "udpnet.mfif"  # entry of weights/MANIFEST.json
+    network = "UDPNet"
     default_decision = "hard"
 
     def __init__(
@@ -80,58 +74,28 @@ class UDPNetFuser(WeightedFuser):
         decision: str | None = None,
         min_region: float = 0.002,
         device: str | None = None,
+        *,
+        model=None,
     ) -> None:
-        import torch
-
-        from ..models.udpnet import UDPNet
-        from ..weights import weights_file
-
-        decision = decision or self.default_decision
-        if device == "cuda" and not torch.cuda.is_available():
-            raise OptionError(
-                "The option device of method 'udpnet' is 'cuda', but no CUDA "
-                "device is available; use device=cpu."
-            )
-        if weights is None:
-            path, digest = weights_file(self.weights_name)
-        else:
-            path, digest = weights, None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            self.model = UDPNet.from_state_dict(state.get("model", state))
-        except Exception as error:  # noqa: BLE001 - any unreadable or unfitting file
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-            if isinstance(error, FileNotFoundError):
-                reason = "the file does not exist"
-            elif isinstance(error, IsADirectoryError):
-                reason = "it is a folder"
-            elif reason.startswith("Weights only load failed"):
-                reason = "it is not a PyTorch weights file"
-            raise MfifError(
-                f"Cannot load UDPNet weights from {path}: {reason.rstrip('.')}."
-            ) from None
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        # channels-last lets oneDNN skip layout reorders: about 30 % faster on CPU.
-        self.model.to(self.device, memory_format=torch.channels_last).eval()
+        super().__init__(weights, device, model=model)
         self.tile = tile
         self.scale = scale
         self.refine = refine
-        self.decision = decision
+        self.decision = decision or self.default_decision
         self.min_region = min_region
-        self.weights_sha256 = digest
-        self.parameter_count = sum(
-            p.numel() for p in (self.model.fuser or self.model.predictor).parameters()
-        )
+
+    @classmethod
+    def build_model(cls, state: dict):
+        from ..models.udpnet import UDPNet
+
+        return UDPNet.from_state_dict(state.get("model", state))
+
+    @staticmethod
+    def count_parameters(model) -> int:
+        # F (the mask predictor) only trains G; G alone runs at inference.
+        return sum(p.numel() for p in (model.fuser or model.predictor).parameters())
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
-        import torch
-
-        def masks_of(tile: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                tensor = torch.from_numpy(np.ascontiguousarray(tile))[None].to(self.device)
-                tensor = tensor.contiguous(memory_format=torch.channels_last)
-                return self.model.fusion_masks(tensor)[0].cpu().numpy()
-
         count, height, width = luma.shape
         small = luma.astype(np.float32)
         if self.scale < 1.0:
@@ -139,16 +103,17 @@ class UDPNetFuser(WeightedFuser):
             small = np.stack(
                 [cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in small]
             )
-        masks = run_tiled(
-            masks_of, small, tile=self.tile, overlap=self.tile // 8, description=self.name
+        masks = self.run_tiled(
+            self.model.fusion_masks, small, tile=self.tile, overlap=self.tile // 8
         )
         if self.decision == "hard":
-            labels = winning_source(masks)
-            min_area = int(self.min_region * labels.size)
-            if min_area > 1:
-                labels = remove_small_regions(labels, count, min_area=min_area)
-            radius = max(1, round(4 * self.scale))
-            masks = refine_labels(labels, small, radius=radius, eps=1e-3)
+            masks = hard_decision(
+                masks,
+                small,
+                min_region=self.min_region,
+                radius=max(1, round(4 * self.scale)),
+                eps=1e-3,
+            )
         if self.scale < 1.0:
             masks = np.stack(
                 [cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in masks]
@@ -175,5 +140,5 @@ class UDPNetPaperFuser(UDPNetFuser):
 
     name = "udpnet-paper"
     summary = "UDPNet as published: eq. (3) gradient masks, soft eq. (1) fusion"
-    weights_name = "udpnet-paper"
+    pretrained = "udpnet.paper"
     default_decision = "soft"

@@ -168,6 +168,7 @@ class UDPNet(nn.Module):
             if use_fuser
             else None
         )
+        self.register_load_state_dict_pre_hook(_default_operator)
         self.register_load_state_dict_post_hook(_follow_loaded_operator)
 
     @property
@@ -210,6 +211,11 @@ class UDPNet(nn.Module):
         else:
             masks = self.predictor(initial_masks(sources, self.initial_operator))
         return masks / masks.sum(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def _default_operator(model: UDPNet, state: dict, prefix: str, *args) -> None:
+    # Weights saved before the operator was recorded were trained on eq. (3)'s gradient.
+    state.setdefault(prefix + "initial_operator_index", torch.tensor(0))
 
 
 def _follow_loaded_operator(model: UDPNet, incompatible_keys) -> None:

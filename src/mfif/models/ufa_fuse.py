@@ -29,9 +29,7 @@ _SLOPE = 0.2  # LeakyReLU's negative slope; Table II names the activation only
 
 def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
     # Reflected borders: a fused image has no dark frame, and tiles meet without seams.
-    return nn.Conv2d(
-        in_channels, out_channels, kernel, padding=kernel // 2, padding_mode="reflect"
-    )
+    return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, padding_mode="reflect")
 
 
 class UnityFusionAttention(nn.Module):

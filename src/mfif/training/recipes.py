@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["UFAFuseRecipe", "UFA_FUSE_RECIPES", "Trainer", "TRAINERS"]
+__all__ = [
+    "UDPNetRecipe",
+    "UDP_NET_RECIPES",
+    "UFAFuseRecipe",
+    "UFA_FUSE_RECIPES",
+    "Trainer",
+    "TRAINERS",
+]
 
 # 84,424 training images in batches of 8 (UFA-Fuse section IV-A): one epoch is 10,553 steps.
 _UFA_EPOCH = 10_553
@@ -17,6 +24,36 @@ _UFA_EPOCH = 10_553
 
 def _setting(default, help: str, **limits):
     return field(default=default, metadata={"help": help, **limits})
+
+
+@dataclass(frozen=True)
+class UDPNetRecipe:
+    """Settings of a UDPNet training run (the paper's values where it gives them)."""
+
+    patch: int = _setting(60, "side of the patch pairs (section IV-A: 60)", low=16, high=2048)
+    batch_size: int = _setting(16, "patch pairs per step", low=1, high=4096)
+    learning_rate: float = _setting(2e-4, "Adam's learning rate", low=0.0, high=1.0, low_open=True)
+    alpha: float = _setting(0.4, "α of eq. (5)", low=0.0, high=100.0)
+    beta: float = _setting(0.2, "β of eq. (16)", low=0.0, high=100.0)
+    gamma: float = _setting(0.2, "γ of eq. (16)", low=0.0, high=100.0)
+    keep: float = _setting(0.9, "Bernoulli p of the blind spot, eq. (4)", low=0.0, high=1.0)
+    blind_spot: bool = _setting(True, "blind-spot masks (off: the 'w/o BS' ablation)")
+    use_fuser: bool = _setting(True, "train G (off: the 'w/o G' ablation, F only)")
+    predictor_levels: int = _setting(2, "encoder-decoder depth of F", low=1, high=4)
+    fuser_levels: int = _setting(2, "encoder-decoder depth of G's estimators", low=1, high=4)
+    fuser_width: int = _setting(12, "channels of G's estimators", low=1, high=256)
+    initial_masks: str = _setting(
+        "gradient",
+        "focus operator of the initial masks: eq. (3)'s gradient or mfif's Laplacian",
+        choices=("gradient", "laplacian"),
+    )
+    steps: int = _setting(3000, "optimiser steps of a full run", low=1)
+
+
+UDP_NET_RECIPES = {
+    "paper": UDPNetRecipe(),
+    "mfif": UDPNetRecipe(initial_masks="laplacian", steps=4500),
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +71,9 @@ class UFAFuseRecipe:
     )
     patch: int = _setting(256, "side of the training crops, pixels", low=32, high=1024)
     batch_size: int = _setting(8, "stacks per step", low=1, high=4096)
-    learning_rate: float = _setting(1e-4, "Adam's starting learning rate", low=0.0, high=1.0)
+    learning_rate: float = _setting(
+        1e-4, "Adam's starting learning rate", low=0.0, high=1.0, low_open=True
+    )
     decay_every: int = _setting(
         200 * _UFA_EPOCH, "steps between divisions of the learning rate by 10 (0: never)", low=0
     )
@@ -80,6 +119,11 @@ class Trainer:
         ``"module:function"`` of the training function (imported when run).
     architecture : str
         The manifest prefix of exported weights (``architecture.tag``).
+    methods : tuple of str
+        The methods that run these weights; the one whose ``pretrained`` is the exported
+        name scores them, else the first.
+    licence : str
+        Terms of weights trained on ``--data``'s usual sets.
     """
 
     name: str
@@ -90,9 +134,25 @@ class Trainer:
     data_help: str
     train: str
     architecture: str
+    methods: tuple[str, ...]
+    licence: str
 
 
 TRAINERS = {
+    "udpnet": Trainer(
+        name="udpnet",
+        summary="UDPNet on unlabelled stacks (no ground truth is read)",
+        description="Train UDPNet (Quan et al.) on random patch pairs from the stacks under "
+        "--data; resumes from --checkpoint when it exists.",
+        recipes=UDP_NET_RECIPES,
+        default_recipe="mfif",
+        data_help="folders of stacks (ROOT/<scene>/A, B, ... or one level deeper)",
+        train="mfif.training.udpnet:train_udpnet",
+        architecture="udpnet",
+        methods=("udpnet", "udpnet-paper"),
+        licence="MIT (mfif). Learned from the real stacks of datasets/real (Lytro; classic "
+        "grey pairs; SESF colour pairs, LGPL-2.1; MFIF benchmark inputs): research use.",
+    ),
     "ufa-fuse": Trainer(
         name="ufa-fuse",
         summary="UFA-Fuse on synthetic stacks with ground truth",
@@ -105,5 +165,8 @@ TRAINERS = {
         "middlebury2006/)",
         train="mfif.training.ufa_fuse:train_ufa_fuse",
         architecture="ufa_fuse",
+        methods=("ufa-fuse",),
+        licence="MIT (mfif). Learned from PASCAL-S/PASCAL VOC (research use), BSDS500 "
+        "(non-commercial research use), DAVIS 2016 and Middlebury 2006 images: research use.",
     ),
 }

@@ -6,47 +6,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..bench.scenes import find_scenes
 from ..color import luminance
+from ..data.scenes import find_scenes
 from ..errors import MfifError, OptionError, StackError
 from ..io import load_stack
 from ..models.udpnet import UDPNet, compose, initial_masks
 from .fit import FitConfig, Schedule, fit
+from .recipes import UDP_NET_RECIPES, UDPNetRecipe
+from .validation import ground_truth_cases, scenes_validation
 
 __all__ = [
-    "UDPNetRecipe",
     "load_unlabelled_stacks",
     "sample_patches",
     "blind_spot",
     "udpnet_loss",
     "train_udpnet",
 ]
-
-
-@dataclass(frozen=True)
-class UDPNetRecipe:
-    """Settings of a UDPNet training run (paper values where it gives them)."""
-
-    patch: int = 60  # 60 x 60 patch pairs (section IV-A)
-    batch_size: int = 16
-    learning_rate: float = 2e-4
-    alpha: float = 0.4  # eq. (5)
-    beta: float = 0.2  # eq. (16)
-    gamma: float = 0.2  # eq. (16)
-    keep: float = 0.9  # Bernoulli(p) of eq. (4)
-    blind_spot: bool = True  # False: the "w/o BS" ablation (plain self-reconstruction)
-    use_fuser: bool = True  # False: the "w/o G" ablation (mask predictor only)
-    predictor_levels: int = 2  # encoder-decoder depth of F
-    fuser_levels: int = 2  # encoder-decoder depth of G's estimators
-    fuser_width: int = 12  # channels of G's estimators at full resolution
-    initial_masks: str = "gradient"  # eq. (3); "laplacian" is our variant (models.udpnet)
 
 
 # Recipe fields added after the first shipped checkpoint, with the values it was trained with.
@@ -149,60 +131,32 @@ def udpnet_loss(
     return total, logs
 
 
-def fusion_masks_tiled(model: UDPNet, luma: np.ndarray, tile: int = 160) -> np.ndarray:
-    """The model's fusion masks for a whole luminance stack (K, H, W), computed in tiles."""
-    from ..tiling import run_tiled
-
-    def masks_of(part: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model.fusion_masks(torch.from_numpy(np.ascontiguousarray(part))[None])[0].numpy()
-
-    return run_tiled(masks_of, luma.astype(np.float32), tile=tile, overlap=tile // 8)
-
-
-def validation_psnr(roots: Sequence[str | os.PathLike], limit: int = 8):
-    """A validation function: mean PSNR (8-bit luminance) of eq. (1) fusion with the model's
-    masks against the ground truth, over at most ``limit`` scenes with GT under ``roots``."""
-    from ..metrics import psnr
-
-    scenes = [s for s in find_scenes(roots)[0] if s.ground_truth is not None][:limit]
-    if not scenes:
-        raise StackError(
-            f"No scenes with a ground truth (GT image) to validate on under "
-            f"{', '.join(map(str, roots))}."
-        )
-    cases = []
-    for scene in scenes:
-        stack = load_stack(scene.sources)
-        truth = load_stack([scene.ground_truth, scene.ground_truth]).images[0]
-        cases.append((luminance(stack.images), luminance(truth[None])[0]))
-
-    def validate(model: UDPNet) -> float:
-        scores = []
-        for luma, truth in cases:
-            masks = fusion_masks_tiled(model, luma)
-            scores.append(psnr((masks * luma).sum(axis=0), truth))
-        return float(np.mean(scores))
-
-    return validate
-
-
 def train_udpnet(
     data: Sequence[str | os.PathLike],
     checkpoint: str | os.PathLike,
     *,
-    steps: int,
-    recipe: UDPNetRecipe = UDPNetRecipe(),
+    recipe: UDPNetRecipe = UDP_NET_RECIPES["mfif"],
     seed: int = 0,
     checkpoint_every: int = 200,
-    validate=None,
+    validate: bool | Sequence[str | os.PathLike] = False,
     validate_every: int = 500,
-    progress: bool = True,
     device: str | None = None,
-) -> tuple[UDPNet, object]:
-    """Train UDPNet on the unlabelled stacks under ``data``; resumable from ``checkpoint``.
+    progress: bool = True,
+) -> tuple[UDPNet, object, dict]:
+    """Train UDPNet for ``recipe.steps`` on the unlabelled stacks under ``data``; resumable
+    from ``checkpoint``.
 
-    Returns the model and the loop's history (losses, validation scores).
+    Parameters
+    ----------
+    validate : bool or sequence of path-like
+        Folders of scenes with ground truth, scored every ``validate_every`` steps by the
+        shipped inference (`UDPNetFuser`); UDPNet has no validation set of its own, so True
+        alone validates nothing.
+
+    Returns
+    -------
+    model, history, record
+        ``record`` describes the data for the manifest.
     """
     stacks = load_unlabelled_stacks(data)
     largest = max(min(stack.shape[1:]) for stack in stacks)
@@ -225,15 +179,21 @@ def train_udpnet(
         batch = batch.to(next(net.parameters()).device)
         return udpnet_loss(net, batch, recipe, torch_generator)
 
+    check = None
+    if validate and not isinstance(validate, bool):
+        from ..methods.udpnet import UDPNetFuser
+
+        check = scenes_validation(UDPNetFuser, ground_truth_cases(validate, limit=8))
     config = FitConfig(
-        steps=steps,
+        steps=recipe.steps,
         seed=seed,
         checkpoint=Path(checkpoint),
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
         device=device,
     )
-    settings = asdict(recipe)
+    # The run's length is not a setting of what is learned: a run may be extended.
+    settings = {k: v for k, v in asdict(recipe).items() if k != "steps"}
     for name, default in _ADDED_LATER.items():  # keeps checkpoints of earlier versions resumable
         if settings[name] == default:
             del settings[name]
@@ -243,8 +203,22 @@ def train_udpnet(
         loss_of_step,
         Schedule(recipe.learning_rate),
         config,
-        validate=validate,
+        validate=check,
         metadata=metadata,
         progress=progress,
     )
-    return model, history
+    counts = {}
+    for scene in find_scenes(data)[0]:
+        counts[scene.dataset] = counts.get(scene.dataset, 0) + 1
+    record = {
+        "folders": [str(Path(d)) for d in data],
+        "scenes": counts,
+        "use": "sources only (ground truths are never read), as luminance; random patch pairs "
+        "with flips and 90-degree rotations",
+    }
+    if check is not None:
+        record["validation"] = {
+            "set": ", ".join(map(str, validate)) + " (first 8 scenes with a ground truth)",
+            "metric": "PSNR (dB, mfif.metrics.psnr) of the shipped inference (UDPNetFuser)",
+        }
+    return model, history, record

@@ -5,6 +5,7 @@ stacks with exact ground truth (UFA-Fuse sections III-A, III-C and IV-A).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import torch
 
 from ..data.focus_stacks import StackSampler
 from ..data.natural import natural_items, split_items
+from ..errors import OptionError
 from ..models.ufa_fuse import UFAFuse
 from .fit import FitConfig, Schedule, fit
 from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
+from .validation import ground_truth_cases, scenes_validation
 
 __all__ = ["build_model", "schedule_of", "ufa_fuse_loss", "validation_stacks", "train_ufa_fuse"]
 
@@ -70,31 +73,14 @@ def validation_stacks(
     return [sampler.draw(rng, size, 3 if n % 4 == 3 else 2) for n in range(count)]
 
 
-def validation_psnr(stacks):
-    """``model -> mean PSNR (dB, 8-bit RGB)`` of the shipped inference (`UFAFuseFuser`) on
-    ``stacks``."""
-    from ..methods.ufa_fuse import UFAFuseFuser
-    from ..metrics import psnr
-    from ..stack import Stack
-
-    def validate(model: UFAFuse) -> float:
-        fuser = UFAFuseFuser.from_model(model)
-        scores = [
-            psnr(fuser.fuse(Stack(images=sources)).image, truth) for sources, truth in stacks
-        ]
-        return float(np.mean(scores))
-
-    return validate
-
-
 def train_ufa_fuse(
-    data: str | os.PathLike,
+    data: str | os.PathLike | Sequence[str | os.PathLike],
     checkpoint: str | os.PathLike,
     *,
     recipe: UFAFuseRecipe = UFA_FUSE_RECIPES["cpu"],
     seed: int = 0,
     checkpoint_every: int = 100,
-    validate: bool = True,
+    validate: bool | Sequence[str | os.PathLike] = True,
     validate_every: int = 250,
     device: str | None = None,
     progress: bool = True,
@@ -107,6 +93,10 @@ def train_ufa_fuse(
     model, history, record
         ``record`` holds the split and the data description for the manifest.
     """
+    if not isinstance(data, str | os.PathLike):
+        if len(data) != 1:
+            raise OptionError("UFA-Fuse trains on one datasets/natural folder; give one --data.")
+        data = data[0]
     items = natural_items(data)
     training = [item for item in items if item.split == "train"]
     sampler = StackSampler(training)
@@ -121,7 +111,13 @@ def train_ufa_fuse(
 
     check = None
     if validate:
-        check = validation_psnr(validation_stacks([i for i in items if i.split == "validation"]))
+        from ..methods.ufa_fuse import UFAFuseFuser
+
+        if isinstance(validate, bool):  # the validation split, drawn once
+            cases = validation_stacks([i for i in items if i.split == "validation"])
+        else:  # folders of scenes with ground truth
+            cases = ground_truth_cases(validate)
+        check = scenes_validation(UFAFuseFuser, cases)
     config = FitConfig(
         steps=recipe.steps,
         seed=seed,

@@ -1,0 +1,288 @@
+"""UFA-Fuse: model contract, attention, order independence, data, training, weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import mfif
+from mfif.data.focus_stacks import StackSampler
+from mfif.data.natural import natural_items, split_items
+from mfif.errors import MfifError
+from mfif.models.ufa_fuse import UFAFuse
+from mfif.stack import Stack
+from mfif.training.recipes import UFA_FUSE_RECIPES
+from mfif.training.ufa_fuse import train_ufa_fuse, ufa_fuse_loss
+
+TINY = replace(UFA_FUSE_RECIPES["cpu"], width=4, patch=32, batch_size=2, steps=2)
+
+
+def _textured(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    base = rng.random((height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
+    smooth = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(smooth + 0.3 * rng.random((height, width, 3)).astype(np.float32), 0, 1)
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    cv2.imwrite(str(path), array[..., ::-1] if array.ndim == 3 else array)
+
+
+@pytest.fixture(scope="module")
+def natural_root(tmp_path_factory) -> Path:
+    """A miniature datasets/natural: the four sets, with index.csv, masks and disparities."""
+    root = tmp_path_factory.mktemp("natural")
+    rng = np.random.default_rng(0)
+    rows = ["source,id,image,mask,width,height,split,soft_fraction,mask_foreground_fraction"]
+    ellipse = np.zeros((120, 160), np.uint8)
+    cv2.ellipse(ellipse, (80, 60), (36, 26), 0, 0, 360, 255, -1)
+    for number in range(10):
+        _write(root / f"pascal_s/images/{number}.jpg", _textured(rng, 120, 160))
+        _write(root / f"pascal_s/masks/{number}.png", ellipse / 255.0)
+        rows.append(
+            f"pascal_s,{number},pascal_s/images/{number}.jpg,pascal_s/masks/{number}.png,"
+            f"160,120,all,{0.5 if number == 9 else 0.01},0.2"
+        )
+    for number, split in enumerate(["train", "train", "val", "test"]):
+        _write(root / f"bsds500/images/{number}.jpg", _textured(rng, 120, 160))
+        rows.append(f"bsds500,{number},bsds500/images/{number}.jpg,,160,120,{split},0.01,")
+    (root / "index.csv").write_text("\n".join(rows) + "\n")
+    for sequence in ("alpha", "beta", "gamma", "delta"):
+        for frame in ("00000", "00004"):
+            _write(root / f"davis2016/images/{sequence}_{frame}.jpg", _textured(rng, 120, 160))
+            _write(root / f"davis2016/masks/{sequence}_{frame}.png", ellipse / 255.0)
+    disparity = np.tile(np.linspace(0.1, 0.9, 160, dtype=np.float32), (120, 1))
+    for scene in ("Rocks", "Cloth", "Baby"):
+        for view in ("v1", "v5"):
+            _write(root / f"middlebury2006/images/{scene}_{view}.png", _textured(rng, 120, 160))
+            _write(root / f"middlebury2006/depth/{scene}_{view}.png", disparity)
+    return root
+
+
+# -- model -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_shape_contract(count: int) -> None:
+    model = UFAFuse(8).eval()
+    sources = torch.rand(2, count, 3, 24, 20)
+    with torch.no_grad():
+        fused = model(sources)
+    assert fused.shape == (2, 3, 24, 20)
+    assert fused.min() >= 0 and fused.max() <= 1
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_attention_maps_are_softmaxes_across_the_sources(count: int) -> None:
+    torch.manual_seed(0)
+    model = UFAFuse(8).eval()
+    with torch.no_grad():
+        _, maps = model.fuse_features(torch.rand(1, count, 3, 16, 16))
+    assert maps["channel"].shape == (1, count, 8, 1, 1)
+    assert maps["spatial"].shape == (1, count, 1, 16, 16)
+    for attention in maps.values():
+        torch.testing.assert_close(attention.sum(dim=1), torch.ones_like(attention.sum(dim=1)))
+        assert attention.min() > 0
+
+
+@pytest.mark.parametrize("order", [(1, 0), (2, 0, 1), (1, 2, 0)])
+def test_swapping_the_inputs_swaps_nothing_in_the_output(order: tuple[int, ...]) -> None:
+    torch.manual_seed(1)
+    model = UFAFuse(8).eval()
+    sources = torch.rand(1, len(order), 3, 20, 20)
+    with torch.no_grad():
+        straight = model(sources)
+        swapped = model(sources[:, list(order)])
+    torch.testing.assert_close(swapped, straight, rtol=0, atol=1e-6)
+
+
+def test_the_papers_concatenation_is_order_dependent_and_fixed_to_two() -> None:
+    torch.manual_seed(2)
+    model = UFAFuse(8, reduction="concat").eval()
+    sources = torch.rand(1, 2, 3, 20, 20)
+    with torch.no_grad():
+        assert (model(sources) - model(sources.flip(1))).abs().max() > 0
+        with pytest.raises(ValueError, match="exactly 2"):
+            model(torch.rand(1, 3, 3, 20, 20))
+
+
+@pytest.mark.parametrize(
+    ("channel", "spatial", "parameters_less"),
+    [(True, True, 0), (False, True, 0), (True, False, 2 * 7 * 7 + 1), (False, False, 99)],
+)
+def test_ablation_switches(channel: bool, spatial: bool, parameters_less: int) -> None:
+    full = sum(p.numel() for p in UFAFuse(8).parameters())
+    model = UFAFuse(8, channel_attention=channel, spatial_attention=spatial)
+    count = sum(p.numel() for p in model.parameters())
+    assert count == full - min(parameters_less, 2 * 7 * 7 + 1)
+    with torch.no_grad():
+        assert model(torch.rand(1, 2, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_weights_round_trip(tmp_path: Path) -> None:
+    model = UFAFuse(6, spatial_attention=False)
+    torch.save(model.state(), tmp_path / "w.pt")
+    loaded = UFAFuse.from_state(torch.load(tmp_path / "w.pt", weights_only=True))
+    assert loaded.config() == model.config()
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_loss_is_zero_only_at_the_truth() -> None:
+    truth = torch.rand(2, 3, 32, 32)
+    assert float(ufa_fuse_loss(truth, truth, 0.2)) == pytest.approx(0.0, abs=1e-5)
+    assert float(ufa_fuse_loss(truth.flip(-1), truth, 0.2)) > 0.05
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def test_split_keeps_sequences_and_scenes_together(natural_root: Path) -> None:
+    items = natural_items(natural_root)
+    assert not any(i.source == "pascal_s" and i.id == "9" for i in items)  # soft background
+    for source in ("davis2016", "middlebury2006"):
+        splits_of_group: dict[str, set[str]] = {}
+        for item in (i for i in items if i.source == source):
+            splits_of_group.setdefault(item.group, set()).add(item.split)
+        assert all(len(s) == 1 for s in splits_of_group.values())
+    record = split_items(items)
+    assert set(record["train"]["davis2016"]).isdisjoint(record["test"]["davis2016"])
+    assert {i.split for i in items if i.source == "bsds500"} == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_every_region_is_sharp_in_exactly_one_source(natural_root: Path, count: int) -> None:
+    items = [i for i in natural_items(natural_root) if i.source == "pascal_s"]
+    sampler = StackSampler(items, grey_probability=0.0)
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        sources, truth = sampler.draw(rng, 64, count)
+        assert sources.shape == (count, 64, 64, 3) and truth.shape == (64, 64, 3)
+        assert sources.dtype == np.float32 and truth.dtype == np.float32
+        exact = np.all(np.abs(sources - truth) < 1e-6, axis=-1)  # (K, H, W)
+        assert exact.any(axis=0).mean() > 0.4  # away from the transitions, pixels are exact
+        assert not np.all(exact, axis=(1, 2)).any()  # no source is the truth everywhere
+
+
+def test_the_same_generator_draws_the_same_stack(natural_root: Path) -> None:
+    sampler = StackSampler(natural_items(natural_root))
+    first = sampler.draw(np.random.default_rng(5), 32, 2)
+    second = sampler.draw(np.random.default_rng(5), 32, 2)
+    np.testing.assert_array_equal(first[0], second[0])
+
+
+# -- training and weights ----------------------------------------------------------------------
+
+
+def test_training_resumes_to_the_same_weights(natural_root: Path, tmp_path: Path) -> None:
+    whole, _, record = train_ufa_fuse(
+        natural_root,
+        tmp_path / "a.ckpt",
+        recipe=replace(TINY, steps=3),
+        validate=False,
+        progress=False,
+    )
+    train_ufa_fuse(natural_root, tmp_path / "b.ckpt", recipe=TINY, validate=False, progress=False)
+    resumed, history, _ = train_ufa_fuse(
+        natural_root,
+        tmp_path / "b.ckpt",
+        recipe=replace(TINY, steps=3),
+        validate=False,
+        progress=False,
+    )
+    assert history.start_step == 2
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert record["split"]["train"]
+
+
+def test_train_export_writes_weights_and_their_manifest_entry(
+    natural_root: Path, tmp_path: Path
+) -> None:
+    from mfif.cli import main
+
+    scenes = tmp_path / "scored"
+    assert (
+        main(
+            [
+                "synth",
+                "mask",
+                str(natural_root / "pascal_s/images"),
+                str(natural_root / "pascal_s/masks"),
+                str(scenes),
+                "--limit",
+                "2",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "weights"
+    out.mkdir()
+    status = main(
+        [
+            "train",
+            "ufa-fuse",
+            "--data",
+            str(natural_root),
+            "--checkpoint",
+            str(tmp_path / "c.ckpt"),
+            "--width",
+            "4",
+            "--patch",
+            "32",
+            "--batch-size",
+            "2",
+            "--steps",
+            "2",
+            "--validate-every",
+            "1",
+            "--export",
+            str(out / "tiny.pt"),
+            "--tag",
+            "tiny",
+            "--score",
+            str(scenes),
+            "--note",
+            "a smoke test",
+        ]
+    )
+    assert status == 0
+    entry = json.loads((out / "MANIFEST.json").read_text())["ufa_fuse.tiny"]
+    assert entry["file"] == "tiny.pt" and entry["parameters"] > 0
+    assert entry["recipe"]["width"] == 4 and entry["notes"] == "a smoke test"
+    assert [step for step, _ in entry["validation"]["curve"]] == [1, 2]
+    assert entry["scores"][0]["scenes"] == 2 and entry["scores"][0]["metrics"]["PSNR"] > 10
+    assert "--note" not in entry["command"]
+    fuser = mfif.create("ufa-fuse", weights=str(out / "tiny.pt"))
+    fused = fuser.fuse(Stack(images=np.random.default_rng(0).random((3, 40, 50, 1), np.float32)))
+    assert fused.image.shape == (40, 50, 1)
+
+
+def test_shipped_weights_load_or_say_they_are_not_trained() -> None:
+    from mfif.weights import pretrained_config
+
+    config = pretrained_config("ufa_fuse.cpu")
+    if config is None:
+        with pytest.raises(MfifError, match="No trained weights"):
+            mfif.create("ufa-fuse")
+        return
+    fuser = mfif.create("ufa-fuse")
+    assert fuser.weights_sha256 == config.sha256
+    assert fuser.parameter_count == config.parameters
+
+
+@pytest.mark.parametrize("many", ["reduce", "fold"])
+def test_fuser_keeps_a_stack_that_is_all_one_image(many: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    torch.save(UFAFuse(4).state(), tmp_path / "w.pt")
+    fuser = mfif.create("ufa-fuse", weights=str(tmp_path / "w.pt"), many=many, tile=32)
+    image = np.random.default_rng(1).random((70, 50, 3), np.float32)
+    fused = fuser.fuse(Stack(images=np.stack([image] * 3))).image
+    assert fused.shape == image.shape and np.isfinite(fused).all()

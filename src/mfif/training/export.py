@@ -95,7 +95,7 @@ def manifest_entry(
         licence=trainer.licence,
         trained_on=f"{recipe.steps} steps; exported {datetime.date.today().isoformat()} "
         f"for method {method.name!r}",
-        resume_checkpoint=str(args.checkpoint),
+        checkpoint=str(args.checkpoint),
         notes=args.note,
     )
     return manifest_with(Path(args.export).parent, config)

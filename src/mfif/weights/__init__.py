@@ -80,8 +80,10 @@ class PretrainedConfig:
     licence : str
     trained_on : str
         Device, steps and date.
-    resume_checkpoint : str or None
-        The committed checkpoint a longer run resumes from.
+    checkpoint : str or None
+        The training checkpoint (with optimiser state) the weights were exported from. It is
+        committed, in ``training-checkpoints/``, only while its run must go on in a later
+        session.
     notes : str
         Anything else a user should know (variants, caveats).
     """
@@ -98,7 +100,7 @@ class PretrainedConfig:
     scores: list[Score] = field(default_factory=list)
     licence: str = ""
     trained_on: str = ""
-    resume_checkpoint: str | None = None
+    checkpoint: str | None = None
     notes: str = ""
 
     @property

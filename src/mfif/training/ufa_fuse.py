@@ -24,13 +24,39 @@ __all__ = ["build_model", "schedule_of", "ufa_fuse_loss", "validation_stacks", "
 
 
 def build_model(recipe: UFAFuseRecipe) -> UFAFuse:
-    """A freshly initialised model of ``recipe``."""
-    return UFAFuse(
+    """A freshly initialised model of ``recipe`` (seed torch first for a repeatable draw)."""
+    model = UFAFuse(
         recipe.width,
         channel_attention=recipe.channel_attention,
         spatial_attention=recipe.spatial_attention,
         reduction=recipe.reduction,
     )
+    if recipe.init == "identity":
+        identity_start(model)
+    return model
+
+
+def identity_start(model: torch.nn.Module, keep: float = 0.1) -> None:
+    """Start every 3x3 and 1x1 convolution as the identity on the channels it shares with its
+    output, plus ``keep`` times its default random draw; biases start at zero.
+
+    The sources are in [0, 1] and LeakyReLU passes positive values, so the untrained network
+    already carries the sources' colours to its output; training then learns what to change
+    rather than how to copy.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if not isinstance(module, torch.nn.Conv2d) or module.kernel_size not in (
+                (3, 3),
+                (1, 1),
+            ):
+                continue
+            out_channels, in_channels, height, width = module.weight.shape
+            module.weight.mul_(keep)
+            for channel in range(min(out_channels, in_channels)):
+                module.weight[channel, channel, height // 2, width // 2] += 1.0
+            if module.bias is not None:
+                module.bias.zero_()
 
 
 def schedule_of(recipe: UFAFuseRecipe) -> Schedule:

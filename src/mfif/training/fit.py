@@ -209,8 +209,10 @@ def fit(
 def _resume(path: Path, model, optimizer, metadata: dict | None) -> tuple[int, History]:
     state = load_checkpoint(path)
     if state.get("metadata") != metadata:
+        differing = ", ".join(_differences(state.get("metadata") or {}, metadata or {})) or "?"
         raise OptionError(
-            f"The checkpoint {path} was made with other settings; remove it or use another path."
+            f"The checkpoint {path} was made with other settings ({differing}); remove it or "
+            "use another path."
         )
     try:
         model.load_state_dict(state["model"])
@@ -223,6 +225,18 @@ def _resume(path: Path, model, optimizer, metadata: dict | None) -> tuple[int, H
         ) from None
     _logger.info("resumed from %s at step %d", path, start)
     return start, history
+
+
+def _differences(saved: dict, asked: dict, prefix: str = "") -> list[str]:
+    """Names of the settings that differ between two metadata dicts (nested ones dotted)."""
+    names = []
+    for key in sorted(set(saved) | set(asked), key=str):
+        old, new = saved.get(key), asked.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            names += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            names.append(f"{prefix}{key}: {old!r} then, {new!r} now")
+    return names
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -95,7 +95,7 @@ class UFAFuseRecipe:
 UFA_FUSE_RECIPES = {
     "paper": UFAFuseRecipe(),
     # Trains here on 2 CPU cores in about 2.5 hours: narrower, half-side crops, a higher rate
-    # decayed once near the end, a quarter of the batches with three sources. λ = 0.8 and the
+    # divided by 10 halfway, a quarter of the batches with three sources. λ = 0.8 and the
     # identity start: with the paper's λ = 0.2 the SSIM term, nearly blind to a colour offset,
     # dominates, and after 1,200 steps of this recipe the results carried casts of 10 to 25
     # levels that moved from step to step (README).
@@ -103,7 +103,7 @@ UFA_FUSE_RECIPES = {
         width=32,
         patch=128,
         learning_rate=5e-4,
-        decay_every=5000,
+        decay_every=3000,
         steps=6000,
         l1_weight=0.8,
         init="identity",

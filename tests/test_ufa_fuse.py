@@ -182,20 +182,14 @@ def test_the_same_generator_draws_the_same_stack(natural_root: Path) -> None:
 
 
 def test_training_resumes_to_the_same_weights(natural_root: Path, tmp_path: Path) -> None:
+    # Validation runs between steps (and must not change what later steps compute).
+    settings = {"validate": True, "validate_every": 1, "progress": False}
     whole, _, record = train_ufa_fuse(
-        natural_root,
-        tmp_path / "a.ckpt",
-        recipe=replace(TINY, steps=3),
-        validate=False,
-        progress=False,
+        natural_root, tmp_path / "a.ckpt", recipe=replace(TINY, steps=3), **settings
     )
-    train_ufa_fuse(natural_root, tmp_path / "b.ckpt", recipe=TINY, validate=False, progress=False)
+    train_ufa_fuse(natural_root, tmp_path / "b.ckpt", recipe=TINY, **settings)
     resumed, history, _ = train_ufa_fuse(
-        natural_root,
-        tmp_path / "b.ckpt",
-        recipe=replace(TINY, steps=3),
-        validate=False,
-        progress=False,
+        natural_root, tmp_path / "b.ckpt", recipe=replace(TINY, steps=3), **settings
     )
     assert history.start_step == 2
     for name, value in whole.state_dict().items():

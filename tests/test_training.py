@@ -45,6 +45,7 @@ def test_every_recipe_field_is_a_flag(network: str, capsys) -> None:
         (["--tag", "x"], "give --export"),
         (["--export", "w.pt", "--score", "s"], "give --tag"),
         (["--validate", "v", "--no-validate"], "contradict"),
+        (["--export", "w.pt", "--tag", "t", "--score", "."], "No scene folders"),
     ],
 )
 def test_export_flags_that_do_not_fit_together(extra, message, tmp_path, capsys) -> None:

@@ -21,7 +21,15 @@ import torch
 
 from ..errors import OptionError
 
-__all__ = ["Schedule", "FitConfig", "History", "fit", "step_generators", "choose_device"]
+__all__ = [
+    "Schedule",
+    "FitConfig",
+    "History",
+    "fit",
+    "step_generators",
+    "choose_device",
+    "recipe_settings",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -111,6 +119,12 @@ def choose_device(device: str | None = None) -> str:
     if device not in (None, "cpu", "cuda"):
         raise OptionError(f"The device must be 'cpu' or 'cuda'; got {device!r}.")
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def recipe_settings(recipe) -> dict:
+    """A recipe's settings as a checkpoint records them: every field but ``steps``, the run's
+    length, which is not a setting of what is learned (a run may be extended)."""
+    return {k: v for k, v in asdict(recipe).items() if k != "steps"}
 
 
 def step_generators(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..data.scenes import find_scenes
 from ..errors import MfifError, OptionError, StackError
 from ..io import load_stack
 from ..models.udpnet import UDPNet, compose, initial_masks
-from .fit import FitConfig, Schedule, fit
+from .fit import FitConfig, Schedule, fit, recipe_settings
 from .recipes import UDP_NET_RECIPES, UDPNetRecipe
 from .validation import ground_truth_cases, scenes_validation
 
@@ -192,8 +191,7 @@ def train_udpnet(
         validate_every=validate_every,
         device=device,
     )
-    # The run's length is not a setting of what is learned: a run may be extended.
-    settings = {k: v for k, v in asdict(recipe).items() if k != "steps"}
+    settings = recipe_settings(recipe)
     for name, default in _ADDED_LATER.items():  # keeps checkpoints of earlier versions resumable
         if settings[name] == default:
             del settings[name]

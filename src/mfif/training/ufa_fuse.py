@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from ..data.focus_stacks import StackSampler
 from ..data.natural import natural_items, split_items
 from ..errors import OptionError
 from ..models.ufa_fuse import UFAFuse
-from .fit import FitConfig, Schedule, fit
+from .fit import FitConfig, Schedule, fit, recipe_settings
 from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
 from .validation import ground_truth_cases, scenes_validation
 
@@ -152,8 +151,7 @@ def train_ufa_fuse(
         validate_every=validate_every,
         device=device,
     )
-    # The run's length is not a setting of what is learned: a run may be extended.
-    settings = {k: v for k, v in asdict(recipe).items() if k != "steps"}
+    settings = recipe_settings(recipe)
     metadata = {"recipe": settings, "seed": seed, "data": str(Path(data))}
     history = fit(
         model,

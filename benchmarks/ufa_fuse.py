@@ -12,6 +12,9 @@ never saw them):
 - pascal-mask: the first 40 test images of PASCAL-S, masks binarised at 128 (--seed 0);
 - drawn-3: 16 three-source stacks drawn by the training sampler from the test split (256 px).
 
+With --variant, the variants are also scored on ../shared's real Lytro pairs with the paper's
+ablation metrics (Table IV: AVG, SEN, STD) and Q_G.
+
 Run:  .venv/bin/python benchmarks/ufa_fuse.py [--weights PATH] [--variant LABEL=PATH ...]
       [--repeats 3] [--skip-speed]
 
@@ -126,6 +129,16 @@ def speed(datasets: Path, fusers: dict, repeats: int) -> None:
     print(f"\npeak resident memory of this process so far: {peak:.0f} MB")
 
 
+def score_real(fuser, datasets: Path, name: str) -> dict[str, float]:
+    """Mean AVG, SEN, STD (the paper's ablation metrics) and Q_G over a real set's pairs."""
+    rows = []
+    for _, paths in real_stacks(datasets, name):
+        stack = mfif.load_stack(paths)
+        fused = fuser.fuse(stack).image
+        rows.append(compute(PAPER + ["Q_G"], fused, list(stack.images)))
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+
+
 def table(title: str, results: dict[str, dict[str, float]]) -> None:
     keys = list(next(iter(results.values())))
     print(f"\n## {title}\n")
@@ -159,6 +172,11 @@ def main() -> None:
         results.update({k: score(f, sets[name], with_paper=True) for k, f in others.items()})
         results.update({k: score(f, sets[name], with_paper=True) for k, f in variants.items()})
         table(f"{name} ({len(sets[name])} scenes, held out)", results)
+    if variants:
+        results = {"ufa-fuse": score_real(shipped, datasets, "lytro")}
+        results.update({k: score_real(f, datasets, "lytro") for k, f in variants.items()})
+        results["guided-decision"] = score_real(others["guided-decision"], datasets, "lytro")
+        table("Lytro, the paper's ablation set (no ground truth)", results)
     folded = mfif.create("ufa-fuse", many="fold", **options)
     for name in ("middlebury-depth-3", "drawn-3"):
         results = {

@@ -15,6 +15,21 @@ never saw them):
 With --variant, the variants are also scored on ../shared's real Lytro pairs with the paper's
 ablation metrics (Table IV: AVG, SEN, STD) and Q_G.
 
+Ablations (Table IV's switches), each the same short schedule (width 16, 1,200 steps, the
+learning rate divided by 10 after 800, seed 0, the same data):
+
+    N=../shared/datasets/natural; A=build/ufa-ablations
+    S="--recipe cpu --width 16 --steps 1200 --decay-every 800 --validate-every 400"
+    mfif train ufa-fuse --data $N $S --checkpoint $A/ufa.ckpt --export $A/ufa.pt --tag ufa
+    mfif train ufa-fuse --data $N $S --checkpoint $A/no-sa.ckpt --export $A/no-sa.pt \
+        --tag no_sa --no-spatial-attention
+    mfif train ufa-fuse --data $N $S --checkpoint $A/no-ca.ckpt --export $A/no-ca.pt \
+        --tag no_ca --no-channel-attention
+    mfif train ufa-fuse --data $N $S --checkpoint $A/no-ufa.ckpt --export $A/no-ufa.pt \
+        --tag no_ufa --no-spatial-attention --no-channel-attention
+    .venv/bin/python benchmarks/ufa_fuse.py --skip-speed --variant UFA=$A/ufa.pt \
+        NO-SA=$A/no-sa.pt NO-CA=$A/no-ca.pt NO-UFA=$A/no-ufa.pt
+
 Run:  .venv/bin/python benchmarks/ufa_fuse.py [--weights PATH] [--variant LABEL=PATH ...]
       [--repeats 3] [--skip-speed]
 

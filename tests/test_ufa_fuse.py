@@ -272,6 +272,28 @@ def test_shipped_weights_load_or_say_they_are_not_trained() -> None:
     assert fuser.parameter_count == config.parameters
 
 
+def test_shipped_weights_fuse_a_generated_pair_sharper_than_either_source() -> None:
+    from mfif.weights import pretrained_config
+
+    if pretrained_config("ufa_fuse.cpu") is None:
+        pytest.skip("UFA-Fuse weights are not shipped yet (mfif train ufa-fuse --export)")
+    rng = np.random.default_rng(5)
+    truth = _textured(rng, 160, 192)
+    blurred = cv2.GaussianBlur(truth, (0, 0), 3.0)
+    left = np.zeros((160, 192, 1), np.float32)
+    left[:, :96] = 1.0
+    near = truth * left + blurred * (1 - left)
+    far = truth * (1 - left) + blurred * left
+    fused = mfif.create("ufa-fuse").fuse(Stack(images=np.stack([near, far]))).image
+
+    def psnr(image: np.ndarray) -> float:
+        return float(10 * np.log10(1 / np.mean((image[8:-8, 8:-8] - truth[8:-8, 8:-8]) ** 2)))
+
+    assert psnr(fused) > max(psnr(near), psnr(far)) + 6
+    # no colour shift: the mean of each channel stays within 2 levels of the truth's
+    assert np.abs((fused - truth).reshape(-1, 3).mean(axis=0)).max() < 2 / 255
+
+
 @pytest.mark.parametrize("many", ["reduce", "fold"])
 def test_fuser_keeps_a_stack_that_is_all_one_image(many: str, tmp_path: Path) -> None:
     torch.manual_seed(0)

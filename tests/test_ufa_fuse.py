@@ -278,7 +278,11 @@ def test_shipped_weights_fuse_a_generated_pair_sharper_than_either_source() -> N
     if pretrained_config("ufa_fuse.cpu") is None:
         pytest.skip("UFA-Fuse weights are not shipped yet (mfif train ufa-fuse --export)")
     rng = np.random.default_rng(5)
-    truth = _textured(rng, 160, 192)
+    coarse = cv2.resize(
+        rng.random((21, 25, 3), np.float32), (192, 160), interpolation=cv2.INTER_CUBIC
+    )
+    fine = 0.1 * rng.random((160, 192, 3), np.float32)
+    truth = 0.2 + 0.6 * np.clip(coarse + fine, 0, 1)  # mid-tones: no clipped colours
     blurred = cv2.GaussianBlur(truth, (0, 0), 3.0)
     left = np.zeros((160, 192, 1), np.float32)
     left[:, :96] = 1.0
@@ -289,9 +293,10 @@ def test_shipped_weights_fuse_a_generated_pair_sharper_than_either_source() -> N
     def psnr(image: np.ndarray) -> float:
         return float(10 * np.log10(1 / np.mean((image[8:-8, 8:-8] - truth[8:-8, 8:-8]) ** 2)))
 
-    assert psnr(fused) > max(psnr(near), psnr(far)) + 6
-    # no colour shift: the mean of each channel stays within 2 levels of the truth's
-    assert np.abs((fused - truth).reshape(-1, 3).mean(axis=0)).max() < 2 / 255
+    # measured with the shipped cpu weights: 34.8 dB against 27.8 for the better source
+    assert psnr(fused) > max(psnr(near), psnr(far)) + 5
+    # no colour shift: the mean of each channel stays within 1 level of the truth's (0.5 measured)
+    assert np.abs((fused - truth).reshape(-1, 3).mean(axis=0)).max() < 1 / 255
 
 
 @pytest.mark.parametrize("many", ["reduce", "fold"])

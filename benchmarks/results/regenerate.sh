@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates this folder: classical methods, both UDPNets and enfuse on ../shared's real sets
-# and on two synthetic ground-truth sets built here. Needs ../shared beside the project, enfuse
+# Regenerates this folder: classical methods, both UDPNets, UFA-Fuse and enfuse on ../shared's
+# real sets and on two synthetic ground-truth sets built here. Needs ../shared beside the project, enfuse
 # (apt-get install enfuse) and the project's .venv. About 45 minutes on 2 cores from scratch,
 # a minute with the cache.
 set -euo pipefail
@@ -13,5 +13,5 @@ $MFIF synth depth "$NATURAL/middlebury2006/images" "$NATURAL/middlebury2006/dept
 $MFIF synth mask "$NATURAL/davis2016/images/*_00040.jpg" "$NATURAL/davis2016/masks" \
     "$SYNTH/davis2016-mask" --seed 0
 $MFIF bench ../shared/datasets/real "$SYNTH" \
-    --methods guided-decision,gff,laplacian-pyramid,dwt,sf,maxgrad,enfuse,udpnet,udpnet-paper \
-    --out benchmarks/results --report-scenes 2 --title "Classical methods, UDPNet and enfuse"
+    --methods guided-decision,gff,laplacian-pyramid,dwt,sf,maxgrad,enfuse,udpnet,udpnet-paper,ufa-fuse \
+    --out benchmarks/results --report-scenes 2 --title "Classical methods, UDPNet, UFA-Fuse and enfuse"

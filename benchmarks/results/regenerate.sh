@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates this folder: classical methods, both UDPNets, UFA-Fuse and enfuse on ../shared's
 # real sets and on two synthetic ground-truth sets built here. Needs ../shared beside the
-# project, enfuse (apt-get install enfuse) and the project's .venv. About 45 minutes on 2 cores from scratch,
-# a minute with the cache.
+# project, enfuse (apt-get install enfuse) and the project's .venv. About 45 minutes on 2 cores
+# from scratch, a minute with the cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MFIF=.venv/bin/mfif

@@ -50,10 +50,10 @@ import numpy as np
 import mfif
 from mfif.data.focus_stacks import StackSampler
 from mfif.data.natural import natural_items
-from mfif.data.scenes import find_scenes
 from mfif.data.synth import synthesize_from_depth, synthesize_from_masks
 from mfif.metrics import compute
 from mfif.stack import Stack
+from mfif.training.validation import ground_truth_cases
 
 from _common import median_seconds, real_stacks, require_enfuse, require_shared, run_enfuse
 
@@ -87,20 +87,11 @@ def make_sets(datasets: Path) -> dict[str, list]:
     for name, write in writers.items():
         if not (OUT / name / "synth.json").exists():
             write(OUT / name)
-        sets[name] = _cases(OUT / name)
+        sets[name] = ground_truth_cases([OUT / name])
     sampler = StackSampler(test, grey_probability=0.0)
     rng = np.random.default_rng(99)
     sets["drawn-3"] = [sampler.draw(rng, 256, 3) for _ in range(16)]
     return sets
-
-
-def _cases(root: Path) -> list:
-    cases = []
-    for scene in find_scenes([root])[0]:
-        stack = mfif.load_stack(scene.sources)
-        truth = mfif.load_stack([scene.ground_truth, scene.ground_truth]).images[0]
-        cases.append((stack.images, truth))
-    return cases
 
 
 def colour_difference(fused: np.ndarray, truth: np.ndarray) -> tuple[float, np.ndarray]:

@@ -484,9 +484,9 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.validate and args.no_validate:
         raise OptionError("--validate and --no-validate contradict each other; give one.")
     validate = args.validate or not args.no_validate
-    for root in args.score:  # checked now, not after hours of training
-        from .data.scenes import find_scenes
+    from .data.scenes import find_scenes
 
+    for root in args.score:  # checked now, not after hours of training
         if not any(scene.ground_truth for scene in find_scenes([root])[0]):
             raise OptionError(f"--score {root} holds no scene with a ground truth (GT image).")
     with OutputSet() as outputs:  # the export is reserved now, written after training

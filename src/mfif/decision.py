@@ -219,13 +219,16 @@ def refine_labels(
     luma : ndarray of shape (N, H, W), float32 in [0, 1]
         Luminance of the sources, at the resolution of ``labels``.
     radius, eps, subsample
-        Guided-filter settings (`guided_filter`).
+        Guided-filter settings (`guided_filter`); radius 0 returns the one-hot maps
+        unfiltered.
 
     Returns
     -------
     ndarray of shape (N, H, W), float32 in [0, 1], summing to 1 at every pixel
     """
     count = luma.shape[0]
+    if radius == 0:
+        return one_hot(labels, count)
     guide = luma[0].astype(np.float32, copy=True)
     for k in range(1, count):
         np.copyto(guide, luma[k], where=labels == k)
@@ -262,7 +265,7 @@ def hard_decision(
     min_region : float
         Regions smaller than this fraction of the image go to their surroundings (0: none).
     radius, eps, subsample
-        Guided-filter settings (`refine_labels`).
+        Guided-filter settings (`refine_labels`; radius 0: hard one-hot weights).
     vote_window : int, optional
         Side of the majority-vote window; None: no vote.
     amend : callable, optional

@@ -8,8 +8,10 @@ then renders K sources in which each region is sharp in exactly one source:
   of each source is a Gaussian, a mean filter from UFA-Fuse's bands or a disk;
 - disparity maps (Middlebury) give thin-lens renders focused at K random depths.
 
-The sharp crop is the ground truth. Everything is drawn from the generator handed in, so a
-batch is a function of the seed and the step.
+The sharp crop is the ground truth. With ``targets=True`` a draw also returns, per source, the
+share of each pixel that source holds in focus: the decision-map target of the decision
+networks. Everything is drawn from the generator handed in, so a batch is a function of the
+seed and the step.
 """
 
 from __future__ import annotations
@@ -21,16 +23,24 @@ import cv2
 import numpy as np
 
 from ..io import read_image
-from .masks import blur, draw_blur
+from .masks import PSF_KINDS, blur, draw_blur
 from .natural import NaturalItem
 from .synthetic import fill_unknown_disparity, render_depth_stack
 
-__all__ = ["StackSampler", "random_smooth_mask", "SOURCE_WEIGHTS"]
+__all__ = ["StackSampler", "random_smooth_mask", "SOURCE_WEIGHTS", "MASK_SETS"]
 
 # How often each kind of material is drawn: depth renders are the most physical but come from
 # few scenes, so they are drawn often without dominating.
 SOURCE_WEIGHTS = {"pascal_s": 0.35, "bsds500": 0.2, "davis2016": 0.2, "middlebury2006": 0.25}
+MASK_SETS = {"pascal_s": 0.5, "bsds500": 0.25, "davis2016": 0.25}  # no depth renders
 _MARGIN = 16  # pixels cropped beyond the patch so every blur sees real surroundings
+
+
+_BLUR_RANGES = {
+    "gaussian": "gaussian sigma 1-4",
+    "mean": "mean filter in UFA-Fuse's bands",
+    "disk": "disk radius 2-8",
+}
 
 
 def random_smooth_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -65,6 +75,9 @@ class StackSampler:
         Largest defocus radius of a depth render, in pixels.
     grey_probability : float
         Share of stacks turned grey (3 equal channels), as grey stacks are fed to the network.
+    kinds : tuple of str
+        Blur kinds of the mask-based stacks (`mfif.data.masks.PSF_KINDS`); depth renders are
+        always disks.
     """
 
     def __init__(
@@ -74,6 +87,7 @@ class StackSampler:
         weights: dict[str, float] | None = None,
         max_blur: float = 8.0,
         grey_probability: float = 0.1,
+        kinds: tuple[str, ...] = PSF_KINDS,
     ) -> None:
         self.by_source: dict[str, list[NaturalItem]] = {}
         for item in items:
@@ -86,6 +100,7 @@ class StackSampler:
         self.probabilities = [weights[s] / total for s in self.sources]
         self.max_blur = max_blur
         self.grey_probability = grey_probability
+        self.kinds = tuple(kinds)
         self._cache: dict[str, _Loaded] = {}
 
     def description(self) -> dict:
@@ -97,8 +112,8 @@ class StackSampler:
             ),
             "max_blur": self.max_blur,
             "grey_probability": self.grey_probability,
-            "blurs": "gaussian sigma 1-4, mean filter in UFA-Fuse's bands, disk radius 2-8; "
-            "depth renders: disk, strongest radius 2 to max_blur",
+            "blurs": ", ".join(_BLUR_RANGES[kind] for kind in self.kinds)
+            + "; depth renders: disk, strongest radius 2 to max_blur",
             "transitions": "hard or Gaussian sigma 0.5-3 px, half each",
             "crops": "random square crops with a 16 px margin for the blur, horizontal flips",
         }
@@ -123,8 +138,8 @@ class StackSampler:
         return self._cache[key]
 
     def draw(
-        self, rng: np.random.Generator, size: int, count: int = 2
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, rng: np.random.Generator, size: int, count: int = 2, *, targets: bool = False
+    ) -> tuple[np.ndarray, ...]:
         """One stack.
 
         Parameters
@@ -134,11 +149,19 @@ class StackSampler:
             Side of the square crop, in pixels.
         count : int
             Number of sources K >= 2.
+        targets : bool
+            Also return the decision targets.
 
         Returns
         -------
         sources : ndarray of shape (K, size, size, 3), float32 in [0, 1]
         truth : ndarray of shape (size, size, 3), float32 in [0, 1]
+        shares : ndarray of shape (K, size, size), float32 in [0, 1], with ``targets``
+            Per pixel, the share each source holds in focus; they sum to 1. Mask stacks: the
+            softened region indicators of UFA-Fuse eq. (11) (between 0 and 1 only in the
+            transition band). Depth renders: 1 for the source with the smallest blur radius;
+            pixels where the two smallest radii are within half a pixel are shared equally,
+            as no source is sharper there.
         """
         source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
         candidates = self.by_source[source]
@@ -153,15 +176,20 @@ class StackSampler:
             grey = image @ np.array([0.299, 0.587, 0.114], np.float32)
             image = np.repeat(grey[..., None], 3, axis=2)
         if item.kind == "depth":
-            sources = self._depth_sources(image, companion, rng, count)
+            sources, shares = self._depth_sources(image, companion, rng, count)
         else:
             mask = companion if item.kind == "mask" else random_smooth_mask(rng, image.shape[:2])
-            sources = _mask_sources(image, np.ascontiguousarray(mask), rng, count)
+            sources, shares = _mask_sources(
+                image, np.ascontiguousarray(mask), rng, count, self.kinds
+            )
         inner = slice(_MARGIN, _MARGIN + size)
-        return (
+        drawn = (
             np.ascontiguousarray(sources[:, inner, inner]),
             np.ascontiguousarray(image[inner, inner]),
         )
+        if targets:
+            drawn += (np.ascontiguousarray(shares[:, inner, inner], dtype=np.float32),)
+        return drawn
 
     def _depth_sources(
         self, image: np.ndarray, disparity: np.ndarray, rng: np.random.Generator, count: int
@@ -172,9 +200,13 @@ class StackSampler:
         focus = np.sort(rng.uniform(low, high, count))
         strongest = rng.uniform(2.0, self.max_blur)
         per_disparity = strongest / max(high - low, 1e-3)
-        return render_depth_stack(
+        sources = render_depth_stack(
             image, disparity, focus, blur_per_disparity=per_disparity, max_radius=self.max_blur
         )
+        radii = np.stack(
+            [np.minimum(per_disparity * np.abs(disparity - f), self.max_blur) for f in focus]
+        )
+        return sources, _sharpest_shares(radii)
 
 
 def _crop(
@@ -199,12 +231,24 @@ def _crop(
     return image[top : top + side, left : left + side], part
 
 
+def _sharpest_shares(radii: np.ndarray, tolerance: float = 0.5) -> np.ndarray:
+    """(K, H, W) blur radii -> (K, H, W) shares: 1 for the sharpest source; the sources within
+    ``tolerance`` pixels of the smallest radius share a pixel equally when there are several."""
+    near_best = radii <= radii.min(axis=0, keepdims=True) + tolerance
+    return (near_best / near_best.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
 def _mask_sources(
-    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, count: int
-) -> np.ndarray:
-    """K sources from region labels: the object is region 0, the background is split into
-    regions 1..K-1 by random smooth masks. UFA-Fuse eq. (11), generalised: source k is
-    w_k ⊙ I + (1 - w_k) ⊙ blur_k(I), with w_k the softened indicator of region k."""
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    count: int,
+    kinds: tuple[str, ...] = PSF_KINDS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """K sources and their in-focus shares (K, H, W) from region labels: the object is region
+    0, the background is split into regions 1..K-1 by random smooth masks. UFA-Fuse eq. (11),
+    generalised: source k is w_k ⊙ I + (1 - w_k) ⊙ blur_k(I), with w_k the softened indicator
+    of region k."""
     labels = np.where(mask, 0, 1).astype(np.int32)
     for region in range(2, count):
         split = random_smooth_mask(rng, mask.shape) & (labels >= 1)
@@ -221,6 +265,6 @@ def _mask_sources(
         weights /= np.maximum(weights.sum(axis=0, keepdims=True), 1e-6)
     sources = []
     for weight in weights:
-        blurred = blur(image, draw_blur(rng))
+        blurred = blur(image, draw_blur(rng, kinds))
         sources.append(weight[..., None] * image + (1.0 - weight[..., None]) * blurred)
-    return np.clip(np.stack(sources), 0.0, 1.0)
+    return np.clip(np.stack(sources), 0.0, 1.0), weights

@@ -125,6 +125,12 @@ register_lazy(
     "UFA-Fuse (Zang et al.): supervised end-to-end network, unity fusion attention",
     pretrained="ufa_fuse.cpu",
 )
+register_lazy(
+    "msa-siamese",
+    "mfif.methods.msa_siamese:MSASiameseFuser",
+    "MSA-Siamese (Zhai et al.): Siamese decision-map network, multi-scale attention",
+    pretrained="msa_siamese.cpu",
+)
 
 # Importing a method module registers its classes.
 from . import (  # noqa: E402, F401

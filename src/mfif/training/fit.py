@@ -87,6 +87,9 @@ class FitConfig:
         Steps between validation scores (0: only at the end).
     device : str, optional
         "cuda" or "cpu"; default CUDA when available.
+    patience : int
+        Early stopping: the run ends after this many validations in a row without a score
+        above the best so far (larger scores are better); 0 never stops early.
     """
 
     steps: int
@@ -95,6 +98,7 @@ class FitConfig:
     checkpoint_every: int = 200
     validate_every: int = 500
     device: str | None = None
+    patience: int = 0
 
 
 @dataclass
@@ -104,6 +108,14 @@ class History:
     losses: list[tuple[int, float]] = field(default_factory=list)
     validation: list[tuple[int, float]] = field(default_factory=list)
     start_step: int = 0  # the step this run resumed from (0 for a new run)
+    stopped_early: int | None = None  # the step early stopping ended the run at
+
+    def stale_validations(self) -> int:
+        """Validations since the best score (0 when the last one is the best)."""
+        scores = [score for _, score in self.validation]
+        if not scores:
+            return 0
+        return len(scores) - 1 - max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
 def choose_device(device: str | None = None) -> str:
@@ -188,7 +200,8 @@ def fit(
         disable=None if progress else True,
     )
     started = time.perf_counter()
-    for step in range(start, config.steps):
+    last = start if history.stopped_early is not None else config.steps
+    for step in range(start, last):
         model.train()
         for group in optimizer.param_groups:
             group["lr"] = schedule.rate_at(step)
@@ -212,10 +225,16 @@ def fit(
                 score = float(validate(model))
             history.validation.append((done, score))
             _logger.info("step %d: validation %.4f", done, score)
-        if done % config.checkpoint_every == 0 or done == config.steps:
+            if config.patience and history.stale_validations() >= config.patience:
+                history.stopped_early = done
+                _logger.info("step %d: no better validation in %d, stopped", done, config.patience)
+        if done % config.checkpoint_every == 0 or done == config.steps or history.stopped_early:
             _save(config.checkpoint, model, optimizer, done, history, metadata)
+        if history.stopped_early:
+            break
     bar.close()
-    _logger.info("%d steps in %.0f s", config.steps - start, time.perf_counter() - started)
+    ran = (history.losses[-1][0] if history.losses else start) - start
+    _logger.info("%d steps in %.0f s", ran, time.perf_counter() - started)
     model.to("cpu").eval()
     return history
 

@@ -23,49 +23,6 @@ from mfif.training.ufa_fuse import train_ufa_fuse, ufa_fuse_loss
 TINY = replace(UFA_FUSE_RECIPES["cpu"], width=4, patch=32, batch_size=2, steps=2)
 
 
-def _textured(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    base = rng.random((height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
-    smooth = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
-    return np.clip(smooth + 0.3 * rng.random((height, width, 3)).astype(np.float32), 0, 1)
-
-
-def _write(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = (np.clip(image, 0, 1) * 255).astype(np.uint8)
-    cv2.imwrite(str(path), array[..., ::-1] if array.ndim == 3 else array)
-
-
-@pytest.fixture(scope="module")
-def natural_root(tmp_path_factory) -> Path:
-    """A miniature datasets/natural: the four sets, with index.csv, masks and disparities."""
-    root = tmp_path_factory.mktemp("natural")
-    rng = np.random.default_rng(0)
-    rows = ["source,id,image,mask,width,height,split,soft_fraction,mask_foreground_fraction"]
-    ellipse = np.zeros((120, 160), np.uint8)
-    cv2.ellipse(ellipse, (80, 60), (36, 26), 0, 0, 360, 255, -1)
-    for number in range(10):
-        _write(root / f"pascal_s/images/{number}.jpg", _textured(rng, 120, 160))
-        _write(root / f"pascal_s/masks/{number}.png", ellipse / 255.0)
-        rows.append(
-            f"pascal_s,{number},pascal_s/images/{number}.jpg,pascal_s/masks/{number}.png,"
-            f"160,120,all,{0.5 if number == 9 else 0.01},0.2"
-        )
-    for number, split in enumerate(["train", "train", "val", "test"]):
-        _write(root / f"bsds500/images/{number}.jpg", _textured(rng, 120, 160))
-        rows.append(f"bsds500,{number},bsds500/images/{number}.jpg,,160,120,{split},0.01,")
-    (root / "index.csv").write_text("\n".join(rows) + "\n")
-    for sequence in ("alpha", "beta", "gamma", "delta"):
-        for frame in ("00000", "00004"):
-            _write(root / f"davis2016/images/{sequence}_{frame}.jpg", _textured(rng, 120, 160))
-            _write(root / f"davis2016/masks/{sequence}_{frame}.png", ellipse / 255.0)
-    disparity = np.tile(np.linspace(0.1, 0.9, 160, dtype=np.float32), (120, 1))
-    for scene in ("Rocks", "Cloth", "Baby"):
-        for view in ("v1", "v5"):
-            _write(root / f"middlebury2006/images/{scene}_{view}.png", _textured(rng, 120, 160))
-            _write(root / f"middlebury2006/depth/{scene}_{view}.png", disparity)
-    return root
-
-
 # -- model -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,132 @@
+"""Held-out ground-truth sets and the scoring the network benchmarks share.
+
+Sets, written once under build/ufa-test/ (the name under which UFA-Fuse's manifest entry
+scored them) with `mfif synth` from the *test* split of datasets/natural (`mfif.data.natural`:
+by sequence, scene and image; training and validation never saw them):
+
+- middlebury-depth: the test scenes' both views, two focus planes (--max-blur 8);
+- middlebury-depth-3: the same, three focus planes;
+- davis-mask: the test sequences' frames 00020 and 00040 (--seed 0);
+- pascal-mask: the first 40 test images of PASCAL-S, masks binarised at 128 (--seed 0);
+- drawn-3, drawn-4: 16 three- and four-source stacks drawn by the training sampler from the
+  test split (256 px).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import mfif
+from mfif.data.focus_stacks import StackSampler
+from mfif.data.natural import natural_items
+from mfif.data.synth import synthesize_from_depth, synthesize_from_masks
+from mfif.metrics import compute
+from mfif.stack import Stack
+from mfif.training.validation import ground_truth_cases
+
+from _common import median_seconds, real_stacks, run_enfuse
+
+OUT = Path("build/ufa-test")
+QUALITY = ["PSNR", "SSIM"]
+
+
+def make_sets(datasets: Path) -> dict[str, list]:
+    """Write the held-out sets once; returns name -> [(sources (K,H,W,C), truth)]."""
+    natural = datasets / "natural"
+    test = [item for item in natural_items(natural) if item.split == "test"]
+
+    def images(source: str, keep=lambda item: True) -> list[str]:
+        return sorted(str(i.image) for i in test if i.source == source and keep(i))
+
+    middlebury = images("middlebury2006")
+    davis = images("davis2016", lambda i: i.id.endswith(("_00020", "_00040")))
+    pascal = images("pascal_s")[:40]
+    writers = {
+        "middlebury-depth": lambda out: synthesize_from_depth(
+            middlebury, natural / "middlebury2006/depth", out, planes=2, max_blur=8
+        ),
+        "middlebury-depth-3": lambda out: synthesize_from_depth(
+            middlebury, natural / "middlebury2006/depth", out, planes=3, max_blur=8
+        ),
+        "davis-mask": lambda out: synthesize_from_masks(davis, natural / "davis2016/masks", out),
+        "pascal-mask": lambda out: synthesize_from_masks(pascal, natural / "pascal_s/masks", out),
+    }
+    sets = {}
+    for name, write in writers.items():
+        if not (OUT / name / "synth.json").exists():
+            write(OUT / name)
+        sets[name] = ground_truth_cases([OUT / name])
+    sampler = StackSampler(test, grey_probability=0.0)
+    rng = np.random.default_rng(99)
+    sets["drawn-3"] = [sampler.draw(rng, 256, 3) for _ in range(16)]
+    sets["drawn-4"] = [sampler.draw(rng, 256, 4) for _ in range(16)]
+    return sets
+
+
+def colour_difference(fused: np.ndarray, truth: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean CIE76 ΔE in CIELAB, and the mean signed error per RGB channel in 8-bit levels."""
+    if fused.shape[-1] == 1:
+        fused, truth = np.repeat(fused, 3, -1), np.repeat(truth, 3, -1)
+    lab_fused = cv2.cvtColor(np.ascontiguousarray(fused, np.float32), cv2.COLOR_RGB2Lab)
+    lab_truth = cv2.cvtColor(np.ascontiguousarray(truth, np.float32), cv2.COLOR_RGB2Lab)
+    delta = float(np.linalg.norm(lab_fused - lab_truth, axis=-1).mean())
+    return delta, (fused - truth).reshape(-1, 3).mean(axis=0) * 255
+
+
+def score(fuser, cases: list, extra: tuple[str, ...] = ()) -> dict[str, float]:
+    """Mean PSNR, SSIM, ``extra`` metrics, ΔE and channel bias of ``fuser`` over ``cases``."""
+    rows = []
+    for sources, truth in cases:
+        fused = fuser.fuse(Stack(images=sources)).image
+        names = QUALITY + list(extra)
+        values = compute(names, fused, list(sources) if len(sources) == 2 else [], truth)
+        delta, bias = colour_difference(fused, truth)
+        values.update({"ΔE": delta, "bias R": bias[0], "bias G": bias[1], "bias B": bias[2]})
+        rows.append(values)
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+
+
+def speed(datasets: Path, fusers: dict, repeats: int) -> None:
+    """Seconds per Lytro pair of each fuser against enfuse's whole process; peak RSS."""
+    _, paths = real_stacks(datasets, "lytro")[0]
+    stack = mfif.load_stack(paths)
+    with tempfile.TemporaryDirectory() as folder:
+        enfuse = statistics.median(
+            run_enfuse(paths, Path(folder) / "out.tif") for _ in range(repeats)
+        )
+    print(f"\n## Speed: {paths[0].parent.name}, 520x520 RGB pair, 2 CPU cores\n")
+    print("| method | parameters | s/pair | ratio to enfuse |")
+    print("|---|---|---|---|")
+    print(f"| enfuse (whole process) | – | {enfuse:.3f} | 1.0 |")
+    for label, fuser in fusers.items():
+        fuser.fuse(stack)  # warm-up
+        seconds = median_seconds(lambda fuser=fuser: fuser.fuse(stack), repeats)
+        print(f"| {label} | {fuser.parameter_count:,} | {seconds:.3f} | {seconds / enfuse:.1f} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory of this process so far: {peak:.0f} MB")
+
+
+def score_real(fuser, datasets: Path, name: str, metrics: list[str]) -> dict[str, float]:
+    """Mean ``metrics`` (no-reference) over a real set's pairs."""
+    rows = []
+    for _, paths in real_stacks(datasets, name):
+        stack = mfif.load_stack(paths)
+        fused = fuser.fuse(stack).image
+        rows.append(compute(metrics, fused, list(stack.images)))
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+
+
+def table(title: str, results: dict[str, dict[str, float]]) -> None:
+    """Print ``results`` (label -> metric -> value) as a Markdown table."""
+    keys = list(next(iter(results.values())))
+    print(f"\n## {title}\n")
+    print("| method | " + " | ".join(keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for label, values in results.items():
+        print(f"| {label} | " + " | ".join(f"{values[k]:.4g}" for k in keys) + " |", flush=True)

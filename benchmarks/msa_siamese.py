@@ -1,0 +1,95 @@
+"""MSA-Siamese on held-out ground truth against guided-decision and enfuse; its post-processing
+options (the paper's hard eq. (10) against a guided seam, the small-area ratio); three and
+four sources (round-robin against pairwise folding); the six metrics of the paper's Table 7
+on Lytro next to the paper's values, guided-decision and udpnet; speed and memory; weight
+variants (ablations).
+
+The held-out sets (build/ufa-test/, written once) are described in `_heldout.py`.
+
+Ablations (Table 7's components), each the same short schedule (1,500 steps, seed 0, the same
+data; the learning rate of the cpu recipe, decayed per 726 steps):
+
+    N=../shared/datasets/natural; A=build/msa-ablations
+    S="--recipe cpu --steps 1500 --validate-every 500"
+    mfif train msa-siamese --data $N $S --checkpoint $A/full.ckpt --export $A/full.pt \
+        --tag full
+    mfif train msa-siamese --data $N $S --checkpoint $A/no-dca.ckpt --export $A/no-dca.pt \
+        --tag no_dca --no-dca
+    mfif train msa-siamese --data $N $S --checkpoint $A/no-siamese.ckpt \
+        --export $A/no-siamese.pt --tag no_siamese --no-siamese
+    mfif train msa-siamese --data $N $S --checkpoint $A/no-dfeb.ckpt --export $A/no-dfeb.pt \
+        --tag no_dfeb --no-dfeb
+    mfif train msa-siamese --data $N $S --checkpoint $A/no-gcb.ckpt --export $A/no-gcb.pt \
+        --tag no_gcb --gcb-width 0
+    .venv/bin/python benchmarks/msa_siamese.py --skip-speed --variant FULL=$A/full.pt \
+        NO-DCA=$A/no-dca.pt NO-SIAMESE=$A/no-siamese.pt NO-DFEB=$A/no-dfeb.pt NO-GCB=$A/no-gcb.pt
+
+Run:  .venv/bin/python benchmarks/msa_siamese.py [--weights PATH] [--variant LABEL=PATH ...]
+      [--repeats 3] [--skip-speed]
+
+Needs ../shared/datasets and enfuse. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import mfif
+
+from _common import require_enfuse, require_shared
+from _heldout import make_sets, score, score_real, speed, table
+
+TABLE_7 = ["NMI", "Q_G", "Q_CB", "Q_TE", "Q_SF", "Q_S"]  # Q_NMI ... Q_Piella
+# The paper's Lytro values: Table 7 (its full model) and Table 2 (the comparison table).
+PAPER_LYTRO = {
+    "paper, Table 7": [1.22945, 0.77510, 0.81328, 0.40834, -0.01311, 0.94502],
+    "paper, Table 2": [1.22945, 0.76305, 0.80683, 0.40402, -0.01640, 0.94522],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", help="MSA-Siamese weights instead of the shipped ones")
+    parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    datasets = require_shared()
+    require_enfuse()
+    options = {"weights": args.weights} if args.weights else {}
+    shipped = mfif.create("msa-siamese", **options)
+    variants = {}
+    for text in args.variant:
+        label, _, path = text.partition("=")
+        variants[label] = mfif.create("msa-siamese", weights=path)
+    if not args.skip_speed:
+        speed(datasets, {"msa-siamese": shipped}, args.repeats)
+    sets = make_sets(datasets)
+    others = {"guided-decision": mfif.create("guided-decision"), "enfuse": mfif.create("enfuse")}
+    settings = {
+        "msa-siamese (paper: hard eq. (10), area 0.01)": shipped,
+        "msa-siamese, guided seam (radius 4)": mfif.create("msa-siamese", radius=4, **options),
+        "msa-siamese, area 0.002": mfif.create("msa-siamese", min_region=0.002, **options),
+    }
+    for name in ("middlebury-depth", "davis-mask", "pascal-mask"):
+        fusers = {**settings, **others, **variants}
+        results = {label: score(fuser, sets[name]) for label, fuser in fusers.items()}
+        table(f"{name} ({len(sets[name])} scenes, held out)", results)
+    folded = mfif.create("msa-siamese", many="fold", **options)
+    for name in ("middlebury-depth-3", "drawn-3", "drawn-4"):
+        results = {
+            "msa-siamese, round-robin": score(shipped, sets[name]),
+            "msa-siamese, pairwise folding": score(folded, sets[name]),
+            "guided-decision": score(others["guided-decision"], sets[name]),
+        }
+        table(f"{len(sets[name][0][0])} sources: {name} ({len(sets[name])} stacks)", results)
+    real = {"msa-siamese": shipped, **variants}
+    real["guided-decision"] = others["guided-decision"]
+    real["udpnet"] = mfif.create("udpnet")
+    results = {label: score_real(f, datasets, "lytro", TABLE_7) for label, f in real.items()}
+    results.update({k: dict(zip(TABLE_7, v, strict=True)) for k, v in PAPER_LYTRO.items()})
+    table("Lytro (20 real pairs, no ground truth): Table 7's metrics", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""MSA-Siamese: model contract, eqs. (8)-(10), N sources, decision targets, training."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+import mfif
+from mfif.data.focus_stacks import StackSampler
+from mfif.data.natural import natural_items
+from mfif.errors import MfifError
+from mfif.methods.msa_siamese import MSASiameseFuser
+from mfif.models.msa_siamese import ContentGuidedAttention, MSASiamese
+from mfif.stack import Stack
+from mfif.training.msa_siamese import decision_loss, train_msa_siamese
+from mfif.training.recipes import MSA_SIAMESE_RECIPES
+
+from conftest import complementary_stack
+
+TINY = replace(MSA_SIAMESE_RECIPES["cpu"], width=4, gcb_width=2, patch=32, batch_size=2, steps=2)
+
+
+# -- model -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [{}, {"dca": False}, {"siamese": False}, {"dfeb": False}, {"gcb": 0}],
+    ids=["full", "no-dca", "no-siamese", "no-dfeb", "no-gcb"],
+)
+def test_shape_contract(switches: dict) -> None:
+    model = MSASiamese(8, **switches).eval()
+    a, c = torch.rand(2, 3, 33, 47), torch.rand(2, 3, 33, 47)  # odd sizes: the skip is resized
+    with torch.no_grad():
+        decision = model(a, c)
+    assert decision.shape == (2, 1, 33, 47)
+    assert decision.dtype == torch.float32
+    assert float(decision.min()) > 0.0 and float(decision.max()) < 1.0
+    full = MSASiamese(8).parameter_count
+    if switches:  # each ablation removes parameters, except the unshared encoder, which adds
+        assert (model.parameter_count > full) == (switches == {"siamese": False})
+
+
+def test_siamese_branches_share_weights_and_unshared_ones_do_not() -> None:
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 24, 24)
+    shared, unshared = MSASiamese(8).eval(), MSASiamese(8, siamese=False).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(shared.encode(image, 0)[1], shared.encode(image, 1)[1])
+        assert not torch.allclose(unshared.encode(image, 0)[1], unshared.encode(image, 1)[1])
+
+
+def test_content_guided_attention_gives_one_map_per_channel() -> None:
+    attention = ContentGuidedAttention(6)
+    x = torch.rand(2, 6, 10, 12)
+    maps = attention(x)
+    assert maps.shape == x.shape
+    # the group convolution sees only channel c and its coarse map: changing channel 0
+    # changes only map 0 (through the pooled branches all maps could move, so those are off)
+    with torch.no_grad():
+        for conv in (attention.spatial, attention.channel[2]):
+            conv.weight.zero_()
+            conv.bias.zero_()
+        before = attention(x)
+        x2 = x.clone()
+        x2[:, 0] += 0.5
+        after = attention(x2)
+    assert not torch.allclose(before[:, 0], after[:, 0])
+    torch.testing.assert_close(before[:, 1:], after[:, 1:])
+
+
+def test_weights_round_trip(tmp_path: Path) -> None:
+    model = MSASiamese(8, dfeb=False).eval()
+    path = tmp_path / "w.pt"
+    torch.save(model.state(), path)
+    again = MSASiamese.from_state(torch.load(path, weights_only=True)).eval()
+    a, c = torch.rand(1, 3, 20, 20), torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(model(a, c), again(a, c))
+
+
+# -- post-processing, eqs. (8)-(10) ------------------------------------------------------------
+
+
+class _FixedMap(MSASiameseFuser):
+    """The fuser's post-processing around a hand-made decision map (no network)."""
+
+    def __init__(self, decision: np.ndarray, **options) -> None:
+        super().__init__(model=torch.nn.Identity(), device="cpu", **options)
+        self.decision = decision
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        return np.stack([self.decision, 1.0 - self.decision]).astype(np.float32)
+
+
+def test_small_regions_are_flipped_exactly_where_eq_9_says() -> None:
+    decision = np.full((100, 100), 0.9, np.float32)  # A almost everywhere
+    decision[:, 60:] = 0.1  # a large region of C: kept
+    decision[10:19, 10:19] = 0.2  # 81 px of C inside A: < 0.01 * 100 * 100, flipped to A
+    decision[70:80, 80:90] = 0.8  # 100 px of A inside C: not < 100, kept
+    decision[40:45, 70:75] = 0.7  # 25 px of A inside C: flipped to C
+    weights = _FixedMap(decision).weights(np.zeros((2, 100, 100), np.float32))
+    expected = np.zeros((100, 100), np.float32)
+    expected[:, :60] = 1.0
+    expected[70:80, 80:90] = 1.0
+    np.testing.assert_array_equal(weights[0], expected)
+    np.testing.assert_array_equal(weights[1], 1.0 - expected)
+
+
+def test_threshold_of_eq_8_and_hard_blend_of_eq_10() -> None:
+    decision = np.tile(np.linspace(0.05, 0.95, 90, dtype=np.float32), (40, 1))
+    images = np.stack(
+        [np.full((40, 90, 3), 0.2, np.float32), np.full((40, 90, 3), 0.8, np.float32)]
+    )
+    for threshold in (0.25, 0.5, 0.75):
+        fuser = _FixedMap(decision, threshold=threshold, min_region=0.0)
+        fused = fuser.fuse(Stack(images=images))
+        is_a = decision > threshold
+        np.testing.assert_array_equal(fused.weights[0], is_a.astype(np.float32))
+        np.testing.assert_allclose(fused.image[..., 1], np.where(is_a, 0.2, 0.8), atol=1e-4)
+
+
+def test_guided_refinement_softens_only_along_the_seam() -> None:
+    decision = np.zeros((60, 60), np.float32)
+    decision[:, :30] = 1.0
+    images = complementary_stack(2, color=True, height=60, width=60)[0]
+    fused = _FixedMap(decision, radius=4).fuse(Stack(images=images))
+    assert np.all(fused.weights[0][:, :20] > 0.99) and np.all(fused.weights[0][:, 40:] < 0.01)
+    assert 0.01 < fused.weights[0][30, 29] < 0.99
+
+
+# -- N sources ---------------------------------------------------------------------------------
+
+
+class _SharpnessOracle(torch.nn.Module):
+    """A stand-in network with MSA-Siamese's interface whose decision compares local
+    Laplacian energy: it lets the N-source logic be tested without trained weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoders = torch.nn.ModuleList([torch.nn.Identity()])
+        laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+        self.register_buffer("laplacian", laplacian[None, None])
+
+    def encode(self, sources: torch.Tensor, branch: int = 0):
+        grey = sources.mean(dim=1, keepdim=True)
+        detail = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="reflect"), self.laplacian)
+        energy = F.avg_pool2d(detail**2, 9, stride=1, padding=4, count_include_pad=False)
+        return energy, energy
+
+    def decide(self, first, second) -> torch.Tensor:
+        return 20.0 * (torch.log(first[0] + 1e-6) - torch.log(second[0] + 1e-6))
+
+
+@pytest.mark.parametrize("count", [3, 4])
+@pytest.mark.parametrize("many", ["round-robin", "fold"])
+def test_n_sources_pick_each_band_from_its_sharp_source(count: int, many: str) -> None:
+    sources, truth, labels = complementary_stack(count, color=True, width=160)
+    fuser = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", many=many, min_region=0.002)
+    fused = fuser.fuse(Stack(images=sources))
+    assert fused.weights.shape == (count, 96, 160)
+    np.testing.assert_allclose(fused.weights.sum(axis=0), 1.0, atol=1e-6)
+    inner = np.ones_like(labels, bool)
+    for k in range(1, count):  # away from the band borders
+        edge = k * 160 // count
+        inner[:, edge - 6 : edge + 6] = False
+    assert (fused.depth == labels)[inner].mean() > 0.99
+    error = np.abs(fused.image - truth)[inner]
+    assert error.mean() < 0.01
+
+
+def test_round_robin_does_not_depend_on_the_order_of_the_sources() -> None:
+    sources = complementary_stack(3, color=False, width=120)[0]
+    fuser = MSASiameseFuser(model=_SharpnessOracle(), device="cpu")
+    reference = fuser.fuse(Stack(images=sources))
+    for order in itertools.permutations(range(3)):
+        fused = fuser.fuse(Stack(images=sources[list(order)]))
+        np.testing.assert_allclose(fused.image, reference.image, atol=1e-6)
+        np.testing.assert_allclose(fused.weights, reference.weights[list(order)], atol=1e-6)
+
+
+# -- data and loss -----------------------------------------------------------------------------
+
+
+def test_targets_mark_the_sharp_source(natural_root: Path) -> None:
+    items = natural_items(natural_root)
+    rng = np.random.default_rng(2)
+    for kind in ("mask", "depth"):
+        sampler = StackSampler(
+            [i for i in items if i.kind == kind and i.split == "train"], grey_probability=0.0
+        )
+        chosen, other = [], []
+        for _ in range(6):
+            sources, truth, shares = sampler.draw(rng, 48, 2, targets=True)
+            assert shares.shape == (2, 48, 48) and shares.dtype == np.float32
+            np.testing.assert_allclose(shares.sum(axis=0), 1.0, atol=1e-5)
+            sole = shares[0] == 1.0  # source 0 alone in focus there
+            if kind == "mask":
+                np.testing.assert_allclose(sources[0][sole], truth[sole], atol=1e-6)
+            error = np.abs(sources - truth).mean(axis=-1)  # (2, H, W)
+            clear = sole | (shares[0] == 0.0)
+            chosen.append(np.where(sole, error[0], error[1])[clear])
+            other.append(np.where(sole, error[1], error[0])[clear])
+        chosen, other = np.concatenate(chosen), np.concatenate(other)
+        assert chosen.size > 1000
+        # per pixel a blur can happen to err less; on average the target is right
+        assert (chosen <= other + 1e-6).mean() > 0.8
+        assert chosen.mean() < 0.8 * other.mean()
+
+
+def test_the_paper_setting_blurs_with_gaussians_only(natural_root: Path) -> None:
+    items = [i for i in natural_items(natural_root) if i.source == "pascal_s"]
+    sampler = StackSampler(items, kinds=("gaussian",))
+    assert sampler.description()["blurs"].startswith("gaussian sigma 1-4; depth")
+
+
+def test_loss_leaves_out_the_transition_band() -> None:
+    logits = torch.zeros(1, 1, 2, 2)
+    logits[0, 0, 0, 0] = 10.0  # confident A where the target is A
+    shares = torch.tensor([[[[1.0, 0.5], [0.3, 0.99]]]])  # two band pixels, one clear A
+    expected = F.binary_cross_entropy_with_logits(
+        torch.tensor([10.0, 0.0]), torch.tensor([1.0, 1.0])
+    )
+    torch.testing.assert_close(decision_loss(logits, shares), expected)
+
+
+# -- training and weights ----------------------------------------------------------------------
+
+
+def test_training_learns_and_resumes_to_the_same_weights(
+    natural_root: Path, tmp_path: Path
+) -> None:
+    settings = {"validate": True, "validate_every": 1, "progress": False}
+    whole, history, record = train_msa_siamese(
+        natural_root, tmp_path / "a.ckpt", recipe=replace(TINY, steps=3), **settings
+    )
+    assert [step for step, _ in history.validation] == [1, 2, 3]
+    train_msa_siamese(natural_root, tmp_path / "b.ckpt", recipe=TINY, **settings)
+    resumed, history, _ = train_msa_siamese(
+        natural_root, tmp_path / "b.ckpt", recipe=replace(TINY, steps=3), **settings
+    )
+    assert history.start_step == 2
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert record["split"]["train"]
+
+
+def test_early_stopping_ends_a_run_without_progress(natural_root: Path, tmp_path: Path) -> None:
+    recipe = replace(TINY, steps=50, patience=2, learning_rate=1e-12)  # no progress possible
+    _, history, _ = train_msa_siamese(
+        natural_root, tmp_path / "c.ckpt", recipe=recipe, validate_every=1, progress=False
+    )
+    assert history.stopped_early is not None and history.stopped_early < 50
+    assert history.stale_validations() >= 2
+    # a resumed run that stopped early stays stopped
+    _, again, _ = train_msa_siamese(
+        natural_root, tmp_path / "c.ckpt", recipe=recipe, validate_every=1, progress=False
+    )
+    assert again.stopped_early == history.stopped_early
+    assert len(again.losses) == len(history.losses)
+
+
+def test_train_export_and_fuse_from_the_command_line(natural_root: Path, tmp_path: Path) -> None:
+    from mfif.cli import main
+
+    out = tmp_path / "weights"
+    out.mkdir()
+    arguments = ["train", "msa-siamese", "--data", str(natural_root)]
+    arguments += ["--checkpoint", str(tmp_path / "d.ckpt"), "--width", "4", "--gcb-width", "2"]
+    arguments += ["--patch", "32", "--batch-size", "2", "--steps", "2", "--no-validate"]
+    arguments += ["--export", str(out / "tiny.pt"), "--tag", "tiny"]
+    assert main(arguments) == 0
+    entry = json.loads((out / "MANIFEST.json").read_text())["msa_siamese.tiny"]
+    assert entry["recipe"]["width"] == 4 and entry["parameters"] > 0
+    fuser = mfif.create("msa-siamese", weights=str(out / "tiny.pt"))
+    images = np.random.default_rng(0).random((3, 40, 50, 1), np.float32)
+    fused = fuser.fuse(Stack(images=images))
+    assert fused.image.shape == (40, 50, 1) and fused.weights.shape == (3, 40, 50)
+
+
+def test_shipped_weights_load_or_say_they_are_not_trained() -> None:
+    from mfif.weights import pretrained_config
+
+    if pretrained_config("msa_siamese.cpu") is None:
+        with pytest.raises(MfifError, match="No trained weights"):
+            mfif.create("msa-siamese")
+    else:
+        assert mfif.create("msa-siamese").parameter_count > 0

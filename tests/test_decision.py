@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mfif.decision import one_hot, refine_labels, remove_small_regions
 
@@ -34,3 +35,19 @@ def test_refine_labels_is_one_hot_away_from_boundaries_and_sums_to_one() -> None
     far = np.r_[0:30, 50:80]  # columns more than a filter window from the boundary at 40
     np.testing.assert_allclose(weights[:, :, far], one_hot(labels, 2)[:, :, far], atol=1e-5)
     assert 0.0 < weights[0, :, 38:42].mean() < 1.0  # soft only near the boundary
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_blend_reproduces_a_source_exactly_enough_for_16_bits(count: int) -> None:
+    from mfif.fusion import blend
+
+    rng = np.random.default_rng(0)
+    images = rng.random((count, 20, 30, 3), np.float32)
+    images[0, :5] = 1.0  # white must stay 65535
+    labels = rng.integers(0, count, (20, 30))
+    labels[:5] = 0
+    weights = (labels[None] == np.arange(count)[:, None, None]).astype(np.float32)
+    fused = blend(images, weights)
+    expected = np.take_along_axis(images, labels[None, ..., None], axis=0)[0]
+    assert np.abs(fused * 65535 - expected * 65535).max() < 0.01
+    assert np.all(np.round(fused[:5] * 65535) == 65535)

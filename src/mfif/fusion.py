@@ -81,6 +81,9 @@ class WeightedFuser(Fuser):
         return Fusion(image=blend(stack.images, weights), weights=weights)
 
 
+_BLEND_EPSILON = 1e-5  # OpenCV's blendLinear adds it to the sum of the weights
+
+
 def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted sum of the sources.
 
@@ -98,6 +101,9 @@ def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
         fused = cv2.blendLinear(images[0], images[1], weights[0], weights[1])
         fused = fused.reshape(images.shape[1:])
+        # blendLinear divides by w1 + w2 + 1e-5; the weights sum to 1, so undo the 1e-5
+        # (else a 16-bit white comes out one level darker).
+        fused *= np.float32(1.0 + _BLEND_EPSILON)
         return np.clip(fused, 0.0, 1.0, out=fused)
     fused = images[0] * weights[0][..., None]
     term = np.empty_like(fused)

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data.focus_stacks import MASK_SETS, SOURCE_WEIGHTS, StackSampler
-from ..data.natural import natural_items, split_items
-from ..errors import OptionError
+from ..data.natural import natural_items
 from ..models.msa_siamese import MSASiamese
-from .fit import FitConfig, Schedule, fit, recipe_settings
+from .fit import Schedule
+from .natural_runs import fit_on_natural, one_data_folder
 from .recipes import MSA_SIAMESE_RECIPES, MSASiameseRecipe
-from .validation import ground_truth_cases, scenes_validation
 
 __all__ = [
     "build_model",
@@ -138,10 +136,7 @@ def train_msa_siamese(
     model, history, record
         ``record`` holds the split and the data description for the manifest.
     """
-    if not isinstance(data, str | os.PathLike):
-        if len(data) != 1:
-            raise OptionError("MSA-Siamese trains on one datasets/natural folder; give one --data.")
-        data = data[0]
+    data = one_data_folder(data, "MSA-Siamese")
     items = natural_items(data)
     sampler = sampler_of([item for item in items if item.split == "train"], recipe)
     torch.manual_seed(seed)
@@ -154,33 +149,28 @@ def train_msa_siamese(
         logits = net.decide(net.encode(first, 0), net.encode(second, 1))
         return decision_loss(logits, shares), {}
 
-    check = None
-    if validate:
+    def method():
         from ..methods.msa_siamese import MSASiameseFuser
 
-        if isinstance(validate, bool):
-            cases = validation_pairs([i for i in items if i.split == "validation"])
-        else:
-            cases = ground_truth_cases(validate)
-        check = scenes_validation(MSASiameseFuser, cases)
-    config = FitConfig(
-        steps=recipe.steps,
-        seed=seed,
-        checkpoint=Path(checkpoint),
-        checkpoint_every=checkpoint_every,
-        validate_every=validate_every,
-        device=device,
-        patience=recipe.patience if check else 0,
-    )
-    metadata = {"recipe": recipe_settings(recipe), "seed": seed, "data": str(Path(data))}
-    history = fit(
+        return MSASiameseFuser
+
+    history, record = fit_on_natural(
         model,
         loss_of_step,
         schedule_of(recipe),
-        config,
-        validate=check,
-        metadata=metadata,
+        recipe,
+        data=data,
+        items=items,
+        sampler=sampler,
+        method=method,
+        own_validation=validation_pairs,
+        checkpoint=checkpoint,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        validate=validate,
+        validate_every=validate_every,
+        device=device,
         progress=progress,
+        patience=recipe.patience,
     )
-    record = {"split": split_items(items), "sampler": sampler.description()}
     return model, history, record

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data.focus_stacks import StackSampler
-from ..data.natural import natural_items, split_items
-from ..errors import OptionError
+from ..data.natural import natural_items
 from ..models.ufa_fuse import UFAFuse
-from .fit import FitConfig, Schedule, fit, recipe_settings
+from .fit import Schedule
+from .natural_runs import fit_on_natural, one_data_folder
 from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
-from .validation import ground_truth_cases, scenes_validation
 
 __all__ = ["build_model", "schedule_of", "ufa_fuse_loss", "validation_stacks", "train_ufa_fuse"]
 
@@ -118,13 +116,9 @@ def train_ufa_fuse(
     model, history, record
         ``record`` holds the split and the data description for the manifest.
     """
-    if not isinstance(data, str | os.PathLike):
-        if len(data) != 1:
-            raise OptionError("UFA-Fuse trains on one datasets/natural folder; give one --data.")
-        data = data[0]
+    data = one_data_folder(data, "UFA-Fuse")
     items = natural_items(data)
-    training = [item for item in items if item.split == "train"]
-    sampler = StackSampler(training)
+    sampler = StackSampler([item for item in items if item.split == "train"])
     torch.manual_seed(seed)
     model = build_model(recipe)
 
@@ -134,33 +128,27 @@ def train_ufa_fuse(
         sources, truth = sources.to(device_of_net), truth.to(device_of_net)
         return ufa_fuse_loss(net(sources), truth, recipe.l1_weight), {}
 
-    check = None
-    if validate:
+    def method():
         from ..methods.ufa_fuse import UFAFuseFuser
 
-        if isinstance(validate, bool):  # the validation split, drawn once
-            cases = validation_stacks([i for i in items if i.split == "validation"])
-        else:  # folders of scenes with ground truth
-            cases = ground_truth_cases(validate)
-        check = scenes_validation(UFAFuseFuser, cases)
-    config = FitConfig(
-        steps=recipe.steps,
-        seed=seed,
-        checkpoint=Path(checkpoint),
-        checkpoint_every=checkpoint_every,
-        validate_every=validate_every,
-        device=device,
-    )
-    settings = recipe_settings(recipe)
-    metadata = {"recipe": settings, "seed": seed, "data": str(Path(data))}
-    history = fit(
+        return UFAFuseFuser
+
+    history, record = fit_on_natural(
         model,
         loss_of_step,
         schedule_of(recipe),
-        config,
-        validate=check,
-        metadata=metadata,
+        recipe,
+        data=data,
+        items=items,
+        sampler=sampler,
+        method=method,
+        own_validation=validation_stacks,
+        checkpoint=checkpoint,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        validate=validate,
+        validate_every=validate_every,
+        device=device,
         progress=progress,
     )
-    record = {"split": split_items(items), "sampler": sampler.description()}
     return model, history, record

@@ -14,6 +14,7 @@ by sequence, scene and image; training and validation never saw them):
 
 from __future__ import annotations
 
+import argparse
 import resource
 import statistics
 import tempfile
@@ -30,7 +31,31 @@ from mfif.metrics import compute
 from mfif.stack import Stack
 from mfif.training.validation import ground_truth_cases
 
-from _common import median_seconds, real_stacks, run_enfuse
+from _common import median_seconds, real_stacks, require_enfuse, require_shared, run_enfuse
+
+
+def network_setup(method: str, description: str) -> tuple:
+    """Parse a network benchmark's command line (--weights, --variant LABEL=PATH ...,
+    --repeats, --skip-speed; its help is the first line of ``description``), check ../shared
+    and enfuse, and build the fusers.
+
+    Returns (datasets folder, the shipped or --weights fuser, its options, the variants'
+    fusers by label, the parsed arguments)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--weights", help=f"{method} weights instead of the shipped ones")
+    parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-speed", action="store_true")
+    arguments = parser.parse_args()
+    datasets = require_shared()
+    require_enfuse()
+    options = {"weights": arguments.weights} if arguments.weights else {}
+    variants = {}
+    for text in arguments.variant:
+        label, _, path = text.partition("=")
+        variants[label] = mfif.create(method, weights=path)
+    return datasets, mfif.create(method, **options), options, variants, arguments
+
 
 OUT = Path("build/ufa-test")
 QUALITY = ["PSNR", "SSIM"]

@@ -32,12 +32,9 @@ Needs ../shared/datasets and enfuse. Prints Markdown tables.
 
 from __future__ import annotations
 
-import argparse
-
 import mfif
 
-from _common import require_enfuse, require_shared
-from _heldout import make_sets, score, score_real, speed, table
+from _heldout import make_sets, network_setup, score, score_real, speed, table
 
 TABLE_7 = ["NMI", "Q_G", "Q_CB", "Q_TE", "Q_SF", "Q_S"]  # Q_NMI ... Q_Piella
 # The paper's Lytro values: Table 7 (its full model) and Table 2 (the comparison table).
@@ -48,20 +45,9 @@ PAPER_LYTRO = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", help="MSA-Siamese weights instead of the shipped ones")
-    parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=PATH")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-speed", action="store_true")
-    args = parser.parse_args()
-    datasets = require_shared()
-    require_enfuse()
-    options = {"weights": args.weights} if args.weights else {}
-    shipped = mfif.create("msa-siamese", **options)
-    variants = {}
-    for text in args.variant:
-        label, _, path = text.partition("=")
-        variants[label] = mfif.create("msa-siamese", weights=path)
+    datasets, shipped, options, variants, args = network_setup(
+        "msa-siamese", __doc__.splitlines()[0]
+    )
     if not args.skip_speed:
         speed(datasets, {"msa-siamese": shipped}, args.repeats)
     sets = make_sets(datasets)

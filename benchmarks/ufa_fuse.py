@@ -30,31 +30,15 @@ Needs ../shared/datasets and enfuse. Prints Markdown tables.
 
 from __future__ import annotations
 
-import argparse
-
 import mfif
 
-from _common import require_enfuse, require_shared
-from _heldout import make_sets, score, score_real, speed, table
+from _heldout import make_sets, network_setup, score, score_real, speed, table
 
 PAPER = ["AVG", "SEN", "STD"]  # the metrics of UFA-Fuse's Table IV
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", help="UFA-Fuse weights instead of the shipped ones")
-    parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=PATH")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-speed", action="store_true")
-    args = parser.parse_args()
-    datasets = require_shared()
-    require_enfuse()
-    options = {"weights": args.weights} if args.weights else {}
-    shipped = mfif.create("ufa-fuse", **options)
-    variants = {}
-    for text in args.variant:
-        label, _, path = text.partition("=")
-        variants[label] = mfif.create("ufa-fuse", weights=path)
+    datasets, shipped, options, variants, args = network_setup("ufa-fuse", __doc__)
     if not args.skip_speed:
         speed(datasets, {"ufa-fuse": shipped, **variants}, args.repeats)
     sets = make_sets(datasets)

@@ -1,13 +1,15 @@
-"""Crops at 100 % of UFA-Fuse next to guided-decision and the ground truth, for looking at.
+"""Crops at 100 % of a network method next to guided-decision and the ground truth, for
+looking at.
 
-A regression network can shift colour or soften where a decision-map method copies pixels.
-For each held-out ground-truth scene of build/ufa-test/middlebury-depth and davis-mask (written
-by benchmarks/ufa_fuse.py) and for two real Lytro pairs, three 128x128 crops are cut where that
+A regression network can shift colour or soften where a decision-map method copies pixels; a
+decision network can cut a seam through a blurred transition. For each held-out ground-truth
+scene of build/ufa-test/middlebury-depth and davis-mask (written by benchmarks/ufa_fuse.py or
+benchmarks/msa_siamese.py) and for two real Lytro pairs, three 128x128 crops are cut where that
 shows first: the strongest depth edge (largest |source 1 - source 2| after smoothing), the
-flattest area and the top-left corner. Rows: ground truth (if any), ufa-fuse, guided-decision,
-and |ufa-fuse - truth| x 8. Sheets go to build/ufa-crops/.
+flattest area and the top-left corner. Rows: ground truth (if any), the method,
+guided-decision, and |method - truth| x 8. Sheets go to build/METHOD-crops/.
 
-    .venv/bin/python benchmarks/ufa_fuse_crops.py [--weights PATH]
+    .venv/bin/python benchmarks/network_crops.py [--method ufa-fuse] [--weights PATH]
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from mfif.stack import Stack
 
 from _common import real_stacks, require_shared
 
-OUT = Path("build/ufa-crops")
 SIZE = 128
 GAP = 4
 
@@ -55,36 +56,41 @@ def sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
     return canvas
 
 
-def crops_of(name: str, sources: np.ndarray, truth: np.ndarray | None, fusers: dict) -> None:
+def crops_of(
+    name: str, sources: np.ndarray, truth: np.ndarray | None, fusers: dict, out: Path
+) -> None:
+    """Write the sheet of ``name``: the first fuser is the one whose error is shown."""
     stack = Stack(images=sources)
     fused = {label: fuser.fuse(stack).image for label, fuser in fusers.items()}
     images = ([truth] if truth is not None else []) + list(fused.values())
     if truth is not None:
-        images.append(np.clip(np.abs(fused["ufa-fuse"] - truth) * 8, 0, 1))
+        images.append(np.clip(np.abs(next(iter(fused.values())) - truth) * 8, 0, 1))
     rows = [[image[y : y + SIZE, x : x + SIZE] for y, x in crop_boxes(sources)] for image in images]
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     picture = (sheet(rows) * 255).round().astype(np.uint8)
-    cv2.imwrite(str(OUT / f"{name}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out / f"{name}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", help="UFA-Fuse weights instead of the shipped ones")
+    parser.add_argument("--method", default="ufa-fuse", help="a network method")
+    parser.add_argument("--weights", help="its weights instead of the shipped ones")
     args = parser.parse_args()
     datasets = require_shared()
     options = {"weights": args.weights} if args.weights else {}
     fusers = {
-        "ufa-fuse": mfif.create("ufa-fuse", **options),
+        args.method: mfif.create(args.method, **options),
         "guided-decision": mfif.create("guided-decision"),
     }
+    out = Path("build") / f"{args.method}-crops"
     for folder in ("middlebury-depth", "davis-mask"):
         for scene in find_scenes([Path("build/ufa-test") / folder])[0]:
             sources = mfif.load_stack(scene.sources).images
             truth = mfif.load_stack([scene.ground_truth] * 2).images[0]
-            crops_of(f"{folder}-{scene.name}", sources, truth, fusers)
+            crops_of(f"{folder}-{scene.name}", sources, truth, fusers, out)
     for name, paths in real_stacks(datasets, "lytro")[:2]:
-        crops_of(name, mfif.load_stack(paths).images, None, fusers)
-    print(f"sheets in {OUT}/")
+        crops_of(name, mfif.load_stack(paths).images, None, fusers, out)
+    print(f"sheets in {out}/")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,7 +33,14 @@ from mfif.metrics import compute
 from mfif.stack import Stack
 from mfif.training.validation import ground_truth_cases
 
-from _common import median_seconds, real_stacks, require_enfuse, require_shared, run_enfuse
+from _common import (
+    ENFUSE_FLAGS,
+    median_seconds,
+    real_stacks,
+    require_enfuse,
+    require_shared,
+    run_enfuse,
+)
 
 
 def network_setup(method: str, description: str) -> tuple:
@@ -135,6 +144,46 @@ def speed(datasets: Path, fusers: dict, repeats: int) -> None:
         print(f"| {label} | {fuser.parameter_count:,} | {seconds:.3f} | {seconds / enfuse:.1f} |")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of this process so far: {peak:.0f} MB")
+
+
+def _child_run(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of ``command`` run alone in a child."""
+    child = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", child, *command], check=True, capture_output=True, text=True
+    )
+    seconds, megabytes = output.stdout.split()
+    return float(seconds), float(megabytes)
+
+
+def large_image(datasets: Path, method: str, options: dict, side: int = 3000) -> None:
+    """Time and peak memory of the whole `mfif fuse` process on a Lytro pair upscaled to
+    ``side`` x ``side`` (bounded memory needs tiling), with enfuse's in the same run."""
+    _, paths = real_stacks(datasets, "lytro")[0]
+    with tempfile.TemporaryDirectory() as folder:
+        large = []
+        for k, path in enumerate(paths):
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            large.append(Path(folder) / f"{k}.png")
+            cv2.imwrite(str(large[-1]), cv2.resize(image, (side, side), cv2.INTER_CUBIC))
+        fuse = [str(Path(sys.executable).with_name("mfif")), "fuse", "-m", method]
+        for key, value in options.items():
+            fuse += ["--option", f"{key}={value}"]
+        ours = _child_run([*fuse, *map(str, large), "-o", str(Path(folder) / "ours.png")])
+        theirs = _child_run(
+            [require_enfuse(), *ENFUSE_FLAGS, f"--output={folder}/e.tif"] + [str(p) for p in large]
+        )
+    megapixels = side * side / 1e6
+    print(f"\n## Large image: a Lytro pair upscaled to {side}x{side} ({megapixels:.0f} MP)\n")
+    print("| program | s | peak RSS, MB |")
+    print("|---|---|---|")
+    print(f"| mfif fuse -m {method} (whole process) | {ours[0]:.1f} | {ours[1]:.0f} |")
+    print(f"| enfuse (whole process) | {theirs[0]:.1f} | {theirs[1]:.0f} |", flush=True)
 
 
 def score_real(fuser, datasets: Path, name: str, metrics: list[str]) -> dict[str, float]:

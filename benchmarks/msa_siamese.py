@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import mfif
 
-from _heldout import make_sets, network_setup, score, score_real, speed, table
+from _heldout import large_image, make_sets, network_setup, score, score_real, speed, table
 
 TABLE_7 = ["NMI", "Q_G", "Q_CB", "Q_TE", "Q_SF", "Q_S"]  # Q_NMI ... Q_Piella
 # The paper's Lytro values: Table 7 (its full model) and Table 2 (the comparison table).
@@ -50,6 +50,7 @@ def main() -> None:
     )
     if not args.skip_speed:
         speed(datasets, {"msa-siamese": shipped}, args.repeats)
+        large_image(datasets, "msa-siamese", options)
     sets = make_sets(datasets)
     others = {"guided-decision": mfif.create("guided-decision"), "enfuse": mfif.create("enfuse")}
     settings = {

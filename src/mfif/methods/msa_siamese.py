@@ -104,7 +104,8 @@ class MSASiameseFuser(NetworkFuser, WeightedFuser):
 
         Returns
         -------
-        ndarray of shape (K, H, W), float32 in [0, 1], summing to 1 over the sources
+        ndarray of shape (K, H, W), float32 in [0, 1]; per pixel they sum to K / 2 (each
+        pair's two win probabilities sum to 1), so for a pair the two scores sum to 1
         """
         count, height, width, _ = images.shape
         planes = images.transpose(0, 3, 1, 2).reshape(count * 3, height, width)

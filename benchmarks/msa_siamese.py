@@ -54,9 +54,12 @@ def main() -> None:
     sets = make_sets(datasets)
     others = {"guided-decision": mfif.create("guided-decision"), "enfuse": mfif.create("enfuse")}
     settings = {
-        "msa-siamese (paper: hard eq. (10), area 0.01)": shipped,
+        "msa-siamese (hard eq. (10), no area filter)": shipped,
+        "msa-siamese, paper's area filter 0.01": mfif.create(
+            "msa-siamese", min_region=0.01, **options
+        ),
+        "msa-siamese, area filter 0.001": mfif.create("msa-siamese", min_region=0.001, **options),
         "msa-siamese, guided seam (radius 4)": mfif.create("msa-siamese", radius=4, **options),
-        "msa-siamese, area 0.002": mfif.create("msa-siamese", min_region=0.002, **options),
     }
     for name in ("middlebury-depth", "davis-mask", "pascal-mask"):
         fusers = {**settings, **others, **variants}

@@ -106,7 +106,7 @@ def test_small_regions_are_flipped_exactly_where_eq_9_says() -> None:
     decision[10:19, 10:19] = 0.2  # 81 px of C inside A: < 0.01 * 100 * 100, flipped to A
     decision[70:80, 80:90] = 0.8  # 100 px of A inside C: not < 100, kept
     decision[40:45, 70:75] = 0.7  # 25 px of A inside C: flipped to C
-    weights = _FixedMap(decision).weights(np.zeros((2, 100, 100), np.float32))
+    weights = _FixedMap(decision, min_region=0.01).weights(np.zeros((2, 100, 100), np.float32))
     expected = np.zeros((100, 100), np.float32)
     expected[:, :60] = 1.0
     expected[70:80, 80:90] = 1.0

@@ -187,9 +187,12 @@ def large_image(datasets: Path, method: str, options: dict, side: int = 3000) ->
 
 
 def score_real(fuser, datasets: Path, name: str, metrics: list[str]) -> dict[str, float]:
-    """Mean ``metrics`` (no-reference) over a real set's pairs."""
+    """Mean ``metrics`` (no-reference) over a real set's pairs (its larger stacks are left out:
+    the papers' tables are on pairs, and some metrics are defined for two sources only)."""
     rows = []
     for _, paths in real_stacks(datasets, name):
+        if len(paths) != 2:
+            continue
         stack = mfif.load_stack(paths)
         fused = fuser.fuse(stack).image
         rows.append(compute(metrics, fused, list(stack.images)))

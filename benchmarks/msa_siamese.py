@@ -36,11 +36,12 @@ import mfif
 
 from _heldout import large_image, make_sets, network_setup, score, score_real, speed, table
 
-TABLE_7 = ["NMI", "Q_G", "Q_CB", "Q_TE", "Q_SF", "Q_S"]  # Q_NMI ... Q_Piella
+TABLE_7 = ["NMI", "Q_G", "Q_CB", "Q_TE", "Q_TE_NAVA", "Q_SF", "Q_S"]  # Q_NMI ... Q_Piella
 # The paper's Lytro values: Table 7 (its full model) and Table 2 (the comparison table).
 PAPER_LYTRO = {
-    "paper, Table 7": [1.22945, 0.77510, 0.81328, 0.40834, -0.01311, 0.94502],
-    "paper, Table 2": [1.22945, 0.76305, 0.80683, 0.40402, -0.01640, 0.94522],
+    # The paper's Q_TE (about 0.4) is a normalised form; it is listed under both Q_TE columns.
+    "paper, Table 7": [1.22945, 0.77510, 0.81328, 0.40834, 0.40834, -0.01311, 0.94502],
+    "paper, Table 2": [1.22945, 0.76305, 0.80683, 0.40402, 0.40402, -0.01640, 0.94522],
 }
 
 

@@ -151,9 +151,9 @@ def relative_blur_kernel(
     blurred_spectrum = np.fft.rfft2(blurred - blurred.mean())
     power = np.abs(sharp_spectrum) ** 2
     half = size // 2
+    identity = np.zeros((size, size), np.float32)
+    identity[half, half] = 1.0
     if power.mean() <= 1e-12:  # a flat image relates to anything: no re-blur
-        identity = np.zeros((size, size), np.float32)
-        identity[half, half] = 1.0
         return identity
     transfer = blurred_spectrum * np.conj(sharp_spectrum) / (power + regularisation * power.mean())
     frequency_y = np.fft.fftfreq(sharp.shape[0])[:, None]
@@ -165,9 +165,7 @@ def relative_blur_kernel(
     kernel = np.clip(kernel, 0.0, None)
     total = kernel.sum()
     if total <= 0:  # no relation found: no re-blur
-        kernel = np.zeros((size, size))
-        kernel[half, half] = 1.0
-        total = 1.0
+        return identity
     return (kernel / total).astype(np.float32)
 
 
@@ -189,8 +187,8 @@ def double_reblur(
 
     The paper computes one re-blurred detail image for a named background source and
     thresholds it; on synthetic pairs that confuses texture with focus (about half the
-    pixels wrong), so mfif compares the sources symmetrically; the threshold, closing and
-    region fill of eqs. (17)-(19) act on these scores (`mfif.decision`).
+    pixels wrong), so mfif compares the sources symmetrically. The threshold, closing and
+    region fill of eqs. (17)-(19) belong to the decision step, not to this measure.
 
     Parameters
     ----------

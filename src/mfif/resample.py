@@ -8,7 +8,12 @@ mirrored without repeating the edge pixel.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported lazily: the numpy path must start fast
+    import torch
 
 __all__ = ["lanczos2_downsample", "lanczos2_kernel", "lanczos2_downsample_torch"]
 
@@ -75,7 +80,7 @@ def lanczos2_downsample(image: np.ndarray, factor: int) -> np.ndarray:
     return result.astype(np.float32)
 
 
-def lanczos2_downsample_torch(images, factor: int):
+def lanczos2_downsample_torch(images: torch.Tensor, factor: int) -> torch.Tensor:
     """Differentiable Lanczos-2 downsampling of a (B, C, H, W) tensor by ``factor``.
 
     Parameters
@@ -94,10 +99,9 @@ def lanczos2_downsample_torch(images, factor: int):
 
     if factor == 1:
         return images
-    taps_np = lanczos2_kernel(factor)
     batch, channels, height, width = images.shape
     _check_divisible(height, width, factor)
-    taps = torch.as_tensor(taps_np, dtype=images.dtype, device=images.device)
+    taps = torch.as_tensor(lanczos2_kernel(factor), dtype=images.dtype, device=images.device)
     pad = 3 * factor // 2
     flat = images.reshape(batch * channels, 1, height, width)
     flat = F.pad(flat, (pad, pad, pad, pad), mode="reflect")

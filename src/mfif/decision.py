@@ -20,7 +20,11 @@ __all__ = [
     "winning_source",
     "refine_labels",
     "hard_decision",
+    "segment_decision",
+    "FILL_MODES",
 ]
+
+FILL_MODES = ("regions", "largest", "none")
 
 
 def winner_take_all(scores: np.ndarray) -> np.ndarray:
@@ -285,3 +289,95 @@ def hard_decision(
     if amend is not None:
         labels = amend(labels)
     return refine_labels(labels, luma, radius=radius, eps=eps, subsample=subsample)
+
+
+def segment_decision(
+    scores: np.ndarray,
+    *,
+    threshold: float | None = None,
+    dilate: int = 3,
+    erode: int = 3,
+    fill: str = "regions",
+    min_region: float = 0.002,
+) -> np.ndarray:
+    """DFP's segmentation of a focus measure into a decision map (eqs. (17)-(19)), for N sources.
+
+    1. Eq. (17): a pixel is decided where the best score beats the second best by more than
+       ``threshold``; undecided pixels take the label of the nearest decided pixel.
+    2. Eq. (18): each source's region is closed (dilated by ``dilate``, eroded by ``erode``);
+       the closing only fills gaps, it never takes pixels a region already has.
+    3. Eq. (19), ``fill``: "largest" keeps each source's largest connected region and hands the
+       rest to the nearest kept region (the paper's largest-region flood fill, for one object
+       in front of one background); "regions" hands regions smaller than ``min_region`` of the
+       image to their surroundings (the same idea for scenes with several objects); "none"
+       skips it.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (N, H, W)
+        Larger is better (`mfif.focus.double_reblur`), in the units ``threshold`` is given in.
+    threshold : float, optional
+        t of eq. (17). None chooses it from the scores: a tenth of the median margin between
+        the best and second-best score, so only near-ties are left undecided.
+    dilate, erode : int
+        k_d and k_e, sides of the square structuring elements (1: no closing).
+    fill : {"regions", "largest", "none"}
+    min_region : float
+        Fraction of the image, for ``fill="regions"``.
+
+    Returns
+    -------
+    ndarray of shape (H, W), int32, the winning source per pixel in [0, N)
+    """
+    if fill not in FILL_MODES:
+        raise ValueError(f"fill must be one of {', '.join(FILL_MODES)}, not {fill!r}")
+    count = scores.shape[0]
+    labels = winning_source(scores)
+    ordered = np.sort(scores, axis=0)
+    margin = ordered[-1] - ordered[-2]
+    if threshold is None:
+        threshold = 0.1 * float(np.median(margin))
+    labels = _nearest_label(labels, margin > threshold)  # eq. (17)
+    labels = _close_regions(labels, count, dilate=dilate, erode=erode)  # eq. (18)
+    if fill == "largest":  # eq. (19)
+        labels = _keep_largest_regions(labels, count)
+    elif fill == "regions":
+        min_area = int(min_region * labels.size)
+        if min_area > 1:
+            labels = remove_small_regions(labels, count, min_area=min_area)
+    return labels
+
+
+def _nearest_label(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``labels`` where ``keep``; elsewhere the label of the nearest kept pixel."""
+    if keep.all() or not keep.any():
+        return labels
+    from scipy import ndimage
+
+    indices = ndimage.distance_transform_edt(~keep, return_distances=False, return_indices=True)
+    return labels[indices[0], indices[1]]
+
+
+def _close_regions(labels: np.ndarray, count: int, *, dilate: int, erode: int) -> np.ndarray:
+    if dilate <= 1 and erode <= 1:
+        return labels
+    closed_labels = labels.copy()
+    dilate_element = np.ones((dilate, dilate), np.uint8)
+    erode_element = np.ones((erode, erode), np.uint8)
+    for k in range(count):
+        mask = (labels == k).view(np.uint8)
+        closed = cv2.erode(cv2.dilate(mask, dilate_element), erode_element)
+        closed_labels[closed.view(bool) & (labels != k)] = k
+    return closed_labels
+
+
+def _keep_largest_regions(labels: np.ndarray, count: int) -> np.ndarray:
+    keep = np.zeros(labels.shape, dtype=bool)
+    for k in range(count):
+        regions, components, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == k).view(np.uint8), connectivity=4
+        )
+        if regions > 1:
+            largest = 1 + int(stats[1:, cv2.CC_STAT_AREA].argmax())
+            keep |= components == largest
+    return _nearest_label(labels, keep)

@@ -173,7 +173,7 @@ def double_reblur(
     luma: np.ndarray,
     *,
     kernel_size: int = 15,
-    gaussian_size: int = 9,
+    gaussian_size: int = 5,
     cutoff: float = 0.25,
     regularisation: float = 1e-2,
 ) -> np.ndarray:

@@ -125,7 +125,9 @@ def fuse_command_imports_torch(datasets: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats per stack")
-    parser.add_argument("--methods", default=",".join(mfif.list_methods(include_external=False)))
+    parser.add_argument(
+        "--methods", default=",".join(mfif.list_methods(include_external=False, include_slow=False))
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     datasets = require_shared()

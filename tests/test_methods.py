@@ -12,8 +12,10 @@ from mfif.metrics import psnr
 from conftest import complementary_stack
 
 # Network methods take part once their weights ship (test_ufa_fuse checks that an untrained
-# one says so).
-METHODS = [m for m in mfif.list_methods(include_external=False) if is_trained(m)]
+# one says so); dfp, minutes per stack, has its own tests (test_dfp).
+METHODS = [
+    m for m in mfif.list_methods(include_external=False, include_slow=False) if is_trained(m)
+]
 # methods whose output is regressed by a network rather than blended from the sources
 REDRAWING = {"ufa-fuse"}
 

@@ -42,7 +42,9 @@ def fuse(
     Fusion
         ``image`` (H, W, C) float32 in [0, 1]; ``weights`` (N, H, W) summing to 1 where the
         method has them, else None; ``depth`` (H, W) index of the winning source. H and W are
-        those of the cropped region when alignment cropped.
+        those of the cropped region when alignment cropped; a super-resolving method
+        (``method="dfp", scale=s``) returns ``image``, ``weights`` and ``depth`` s times
+        larger.
 
     Examples
     --------

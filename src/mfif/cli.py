@@ -352,8 +352,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("roots", nargs="+", metavar="DATA_ROOT", help="folders of scenes or sets")
     bench.add_argument(
         "--methods",
-        help="comma-separated (default: every method but external programs and networks not "
-        "trained yet)",
+        help="comma-separated (default: every method but external programs, networks not "
+        "trained yet and per-stack optimisations such as dfp)",
     )
     bench.add_argument("--out", required=True, metavar="DIR", help="output folder")
     bench.add_argument("--metrics", help="comma-separated (default: PSNR, SSIM + UDPNet's ten)")
@@ -364,6 +364,16 @@ def _build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="alignment of each scene before fusing (default auto: registered scenes are left "
         "untouched)",
+    )
+    bench.add_argument(
+        "--scale",
+        type=_integer(1),
+        default=1,
+        metavar="S",
+        help="benchmark fusion with ×S super-resolution: scenes with a ground truth, sources "
+        "Lanczos-2-downsampled by S, scored against the full-resolution truth; dfp runs with "
+        "scale=S, every other method once followed by bicubic and once by Lanczos ×S "
+        "(default 1)",
     )
     bench.add_argument(
         "--report-scenes",
@@ -559,17 +569,16 @@ def _run_bench(args: argparse.Namespace) -> int:
     from .methods import is_trained, list_methods
     from .metrics import require_installed, resolve
     from .outputs import OutputSet
-    from .pipeline import Pipeline
 
     methods = (
         list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
         if args.methods
-        else [m for m in list_methods(include_external=False) if is_trained(m)]
+        else [m for m in list_methods(include_external=False, include_slow=False) if is_trained(m)]
     )
     if not methods:
         raise OptionError("--methods names no method; give comma-separated method names.")
     # Built once, before any work: an unknown method or a bad option fails now.
-    pipelines = {name: Pipeline(name, align=args.align) for name in methods}
+    pipelines = _bench_pipelines(methods, args.align, args.scale)
     parameters = {name: pipeline.fuser.parameter_count for name, pipeline in pipelines.items()}
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if metrics is not None:
@@ -588,7 +597,13 @@ def _run_bench(args: argparse.Namespace) -> int:
             for name in ("results.csv", "summary.md", "report.html")
         ]
         records, skipped = run_benchmark(
-            scenes, pipelines, out, metrics=metrics, use_cache=not args.no_cache, align=args.align
+            scenes,
+            pipelines,
+            out,
+            metrics=metrics,
+            use_cache=not args.no_cache,
+            align=args.align,
+            scale=args.scale,
         )
         used = [s for s in scenes if all(not p.startswith(s.key + ":") for p in skipped)]
         if not used:
@@ -615,6 +630,28 @@ def _run_bench(args: argparse.Namespace) -> int:
         f"{out / 'summary.md'}, {out / 'results.csv'} and {out / 'report.html'}"
     )
     return 0
+
+
+def _bench_pipelines(methods: list[str], align: str, scale: int) -> dict:
+    """One pipeline per benchmarked method; with ``scale`` > 1, a super-resolving method runs
+    with ``scale`` and every other one twice, followed by bicubic and by Lanczos ×scale."""
+    from .bench.upsampled import INTERPOLATIONS, UpsampledFuser
+    from .methods import create
+    from .pipeline import Pipeline
+
+    pipelines = {}
+    for name in methods:
+        if scale == 1:
+            pipelines[name] = Pipeline(name, align=align)
+            continue
+        fuser = create(name)
+        if "scale" in fuser.options:
+            pipelines[name] = Pipeline(name, {"scale": scale}, align=align)
+            continue
+        for interpolation in INTERPOLATIONS:
+            upsampled = UpsampledFuser(fuser, scale, interpolation)
+            pipelines[upsampled.name] = Pipeline(upsampled, align=align)
+    return pipelines
 
 
 def _misalignment(args: argparse.Namespace):
@@ -747,6 +784,7 @@ def _run_fuse(args: argparse.Namespace) -> int:
                 "method": args.method,
                 "output": str(targets["output"]),
                 "size": [aligned.shape[1], aligned.shape[0]],
+                "output_size": [fusion.image.shape[1], fusion.image.shape[0]],
                 "align_seconds": round(align_seconds, 4),
                 "alignment": alignment.to_dict() if alignment is not None else None,
             }

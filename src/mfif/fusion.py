@@ -21,10 +21,12 @@ class Fusion:
 
     Attributes
     ----------
-    image : ndarray of shape (H, W, C), float32 in [0, 1]
-        The all-in-focus image; C as in the stack.
-    weights : ndarray of shape (N, H, W), float32 in [0, 1], or None
-        Per-source weights summing to 1 at every pixel, for methods that produce them.
+    image : ndarray of shape (s·H, s·W, C), float32 in [0, 1]
+        The all-in-focus image; C as in the stack. s = 1 (the stack's size) except for
+        methods that also super-resolve (``dfp`` with ``scale=s``).
+    weights : ndarray of shape (N, s·H, s·W), float32 in [0, 1], or None
+        Per-source weights summing to 1 at every pixel, at the size of ``image``, for methods
+        that produce them.
     """
 
     image: np.ndarray
@@ -32,7 +34,7 @@ class Fusion:
 
     @property
     def depth(self) -> np.ndarray | None:
-        """Index of the winning source per pixel, ndarray of shape (H, W), int; None without
+        """Index of the winning source per pixel, ndarray of shape (s·H, s·W), int; None without
         weights."""
         if self.weights is None:
             return None
@@ -57,7 +59,8 @@ class Fuser(ABC):
 
     @abstractmethod
     def fuse(self, stack: Stack) -> Fusion:
-        """Fuse ``stack`` (N >= 2 images, grey or RGB) into one image."""
+        """Fuse ``stack`` (N >= 2 images, grey or RGB) into one image, of the stack's size
+        unless the method super-resolves (see `Fusion`)."""
 
     def __repr__(self) -> str:
         options = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())

@@ -59,10 +59,10 @@ class Pipeline:
 
     Parameters
     ----------
-    method : str
-        A registered method name.
+    method : str or Fuser
+        A registered method name, or a method already built.
     options : dict, optional
-        The method's options (checked when the pipeline is built).
+        The method's options (checked when the pipeline is built); only with a name.
     align : {"auto", "none", "translation", "similarity", "affine", "homography"}
         "auto" (default) registers with the similarity model and leaves already registered
         stacks untouched; "none" skips the stage.
@@ -78,7 +78,7 @@ class Pipeline:
 
     def __init__(
         self,
-        method: str = DEFAULT_METHOD,
+        method: str | Fuser = DEFAULT_METHOD,
         options: dict[str, object] | None = None,
         *,
         align: str = "auto",
@@ -91,8 +91,14 @@ class Pipeline:
             raise OptionError(f"align must be one of {', '.join(ALIGN_CHOICES)}; got {align!r}.")
         if reference is not None and (isinstance(reference, bool) or reference < 0):
             raise OptionError(f"The reference frame must be an index ≥ 0; got {reference!r}.")
-        self.method = method
-        self.fuser: Fuser = create(method, **(options or {}))
+        if isinstance(method, Fuser):
+            if options:
+                raise OptionError("Options are given to a method by name, not to a built one.")
+            self.fuser: Fuser = method
+            self.method = method.name
+        else:
+            self.fuser = create(method, **(options or {}))
+            self.method = method
         self.align_mode = align
         self.reference = reference
         self.crop = crop

@@ -49,23 +49,26 @@ def run_tiled(
     tile: int = 128,
     overlap: int = 16,
     description: str | None = None,
+    scale: int = 1,
 ) -> np.ndarray:
     """Apply ``function`` to overlapping tiles of ``image`` and blend the results linearly.
 
     Parameters
     ----------
     function : callable
-        Maps an array (C, h, w) to an array (C', h, w).
+        Maps an array (C, h, w) to an array (C', scale·h, scale·w).
     image : ndarray of shape (C, H, W)
     tile, overlap : int
         Largest tile side and smallest overlap, in pixels (see `tile_starts`).
     description : str, optional
         Label of a progress bar over the tiles, shown on a terminal when there are more than
         16 tiles; None shows none.
+    scale : int
+        The function's output is this many times larger than its input (super-resolution).
 
     Returns
     -------
-    ndarray of shape (C', H, W), float32
+    ndarray of shape (C', scale·H, scale·W), float32
     """
     _, height, width = image.shape
     (rows, tile_height), (cols, tile_width) = (
@@ -73,7 +76,7 @@ def run_tiled(
         tile_starts(width, tile, overlap),
     )
     out = None
-    total = np.zeros((height, width), np.float32)
+    total = np.zeros((scale * height, scale * width), np.float32)
     corners = [(top, left) for top in rows for left in cols]
     if description is not None and len(corners) > 16:
         from tqdm import tqdm
@@ -84,11 +87,12 @@ def run_tiled(
         bottom, right = top + tile_height, left + tile_width
         result = function(image[:, top:bottom, left:right])
         if out is None:
-            out = np.zeros((result.shape[0], height, width), np.float32)
+            out = np.zeros((result.shape[0], scale * height, scale * width), np.float32)
         weight = np.outer(
-            _ramp(bottom - top, overlap, top == 0, bottom == height),
-            _ramp(right - left, overlap, left == 0, right == width),
+            _ramp(scale * (bottom - top), scale * overlap, top == 0, bottom == height),
+            _ramp(scale * (right - left), scale * overlap, left == 0, right == width),
         )
-        out[:, top:bottom, left:right] += result * weight
-        total[top:bottom, left:right] += weight
+        window = np.s_[:, scale * top : scale * bottom, scale * left : scale * right]
+        out[window] += result * weight
+        total[window[1:]] += weight
     return out / total

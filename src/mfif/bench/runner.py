@@ -70,6 +70,9 @@ class Record:
 
 def method_version(fuser: Fuser) -> str:
     """Short hash identifying a method's behaviour: name, options, module source, weights."""
+    inner = getattr(fuser, "inner", None)
+    if isinstance(inner, Fuser):  # a method followed by interpolation
+        return method_version(inner) + f"-{fuser.interpolation}-x{fuser.scale}"
     digest = hashlib.sha256(fuser.name.encode())
     options = {
         k: v
@@ -119,8 +122,18 @@ def run_benchmark(
     use_cache: bool = True,
     progress: bool = True,
     align: str = "auto",
+    scale: int = 1,
 ) -> tuple[list[Record], list[str]]:
     """Run ``methods`` on ``scenes``; return the records and one sentence per skipped scene.
+
+    With ``scale`` s > 1 it benchmarks fusion with super-resolution: each scene with a ground
+    truth is cut to a multiple of s and its sources are Lanczos-2-downsampled by s
+    (`mfif.resample.lanczos2_downsample`, clipped to [0, 1]); the methods fuse that stack and
+    must return an image s times larger (``dfp`` with ``scale=s``, or a method followed by
+    interpolation, `mfif.bench.upsampled.UpsampledFuser`). The reference is the
+    full-resolution ground truth, and metrics that compare with the sources (DFP's relative
+    metrics, the fusion metrics) use the full-resolution sources. Scenes without a ground
+    truth are skipped.
 
     Every scene goes through the shared pipeline's alignment stage once (``align``, default
     "auto", which leaves registered stacks untouched); every method then fuses the aligned
@@ -147,8 +160,15 @@ def run_benchmark(
     for scene in scenes:
         try:
             scene_version = f"{_scene_version(scene)}-align-{align}-{_ALIGNMENT_VERSION}"
+            if scale > 1:
+                scene_version += f"-x{scale}"
+                if scene.ground_truth is None:
+                    raise MfifError(f"×{scale} needs a ground truth and this scene has none.")
             stack = _aligned_scene(aligner, scene)
             truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
+            references = stack
+            if scale > 1:
+                stack, references, truth = _downsampled(stack, truth, scale)
         except (MfifError, OSError) as error:  # the scene itself is unusable
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
@@ -160,7 +180,9 @@ def run_benchmark(
                 out / "cache" / f"{name}-{versions[name]}" / scene.dataset / f"{scene.name}.json"
             )
             cached = _read_cache(cache_file, scene_version) if use_cache else None
-            record = _run_one(scene, name, fusers[name], stack, truth, usable, out, cached)
+            record = _run_one(
+                scene, name, fusers[name], stack, references, truth, usable, out, cached
+            )
             _write_cache(cache_file, scene_version, record)
             records.append(record)
             bar.update(1)
@@ -180,7 +202,29 @@ def _aligned_scene(aligner: Pipeline, scene: Scene) -> Stack:
     return replace(aligned, images=np.ascontiguousarray(images), valid=None)
 
 
-def _run_one(scene, name, fuser, stack, truth, usable, out, cached) -> Record:
+def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, Stack, np.ndarray]:
+    """(low-resolution stack, full-resolution stack, truth), both full-resolution ones cut to
+    a multiple of ``scale``."""
+    from ..resample import lanczos2_downsample
+
+    height, width = (side - side % scale for side in stack.shape[:2])
+    if truth.shape[:2] != stack.shape[:2]:
+        raise MfifError(
+            f"the ground truth is {truth.shape[1]}x{truth.shape[0]} but the sources are "
+            f"{stack.shape[1]}x{stack.shape[0]}."
+        )
+    if min(height, width) < 4 * scale:
+        raise MfifError(f"the images are too small to downsample ×{scale}.")
+    full = np.ascontiguousarray(stack.images[:, :height, :width])
+    low = np.stack([np.clip(lanczos2_downsample(image, scale), 0.0, 1.0) for image in full])
+    return (
+        replace(stack, images=low.astype(np.float32), valid=None),
+        replace(stack, images=full, valid=None),
+        np.ascontiguousarray(truth[:height, :width]),
+    )
+
+
+def _run_one(scene, name, fuser, stack, references, truth, usable, out, cached) -> Record:
     result_path = Path("images") / scene.dataset / scene.name / f"{name}.png"
     if cached and cached.status == "failed":
         return cached
@@ -206,7 +250,7 @@ def _run_one(scene, name, fuser, stack, truth, usable, out, cached) -> Record:
             image = read_image(out / result_path)[0]
         for metric in missing:
             try:
-                record.metrics.update(compute([metric], image, list(stack.images), truth))
+                record.metrics.update(compute([metric], image, list(references.images), truth))
             except MetricError as error:
                 record.metrics[metric] = None
                 _logger.warning("%s of %s on %s: %s", metric, name, scene.key, error)

@@ -31,6 +31,7 @@ class _Entry:
     summary: str
     target: str | type[Fuser]  # a class, or "module:Class" imported on demand
     pretrained: str | None = None  # the manifest name of a network method's shipped weights
+    slow: bool = False  # fits a network to every stack (minutes per image on CPU)
 
 
 _registry: dict[str, _Entry] = {}
@@ -44,10 +45,13 @@ def register(cls: type[Fuser]) -> type[Fuser]:
     return cls
 
 
-def register_lazy(name: str, target: str, summary: str, pretrained: str | None = None) -> None:
+def register_lazy(
+    name: str, target: str, summary: str, pretrained: str | None = None, *, slow: bool = False
+) -> None:
     """Register a method by ``"module:Class"`` path, imported only by `create`; a network
-    method names its shipped weights (``architecture.tag``)."""
-    _registry[name] = _Entry(summary, target, pretrained)
+    method names its shipped weights (``architecture.tag``); ``slow`` marks a method that
+    optimises per stack (left out of default method lists)."""
+    _registry[name] = _Entry(summary, target, pretrained, slow)
 
 
 def is_trained(name: str) -> bool:
@@ -64,13 +68,16 @@ def pretrained_name(name: str) -> str | None:
     return _lookup(name).pretrained
 
 
-def list_methods(*, include_external: bool = True) -> list[str]:
+def list_methods(*, include_external: bool = True, include_slow: bool = True) -> list[str]:
     """Names of all registered methods, sorted; ``include_external=False`` leaves out those that run
-    another program (enfuse)."""
+    another program (enfuse), ``include_slow=False`` those that fit a network to every stack
+    (dfp: minutes per image on CPU)."""
     names = sorted(_registry)
-    if include_external:
-        return names
-    return [n for n in names if not getattr(_registry[n].target, "external", False)]
+    if not include_external:
+        names = [n for n in names if not getattr(_registry[n].target, "external", False)]
+    if not include_slow:
+        names = [n for n in names if not _registry[n].slow]
+    return names
 
 
 def summary(name: str) -> str:
@@ -130,6 +137,12 @@ register_lazy(
     "mfif.methods.msa_siamese:MSASiameseFuser",
     "MSA-Siamese (Zhai et al.): Siamese decision-map network, multi-scale attention",
     pretrained="msa_siamese.cpu",
+)
+register_lazy(
+    "dfp",
+    "mfif.methods.dfp:DFPFuser",
+    "DFP (Deep Fusion Prior): per-stack deep prior on DoubleReblur's map, fusion + ×s SR",
+    slow=True,
 )
 
 # Importing a method module registers its classes.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -203,7 +204,7 @@ def straight_through_one_hot(logits: torch.Tensor) -> torch.Tensor:
     (1, N, H, W) -> (1, N, H, W)."""
     soft = torch.softmax(logits, dim=1)
     hard = F.one_hot(soft.argmax(dim=1), soft.shape[1]).permute(0, 3, 1, 2).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())  # exactly the one-hot forward; the softmax gradient
 
 
 def decision_loss(
@@ -281,7 +282,9 @@ def embed_decision(
     count = handcrafted.shape[1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
-        network = SkipNet(1, count, widths=widths, kernel=kernel, sigmoid=False)
+        network = SkipNet(
+            1, count, widths=_fitting_widths(widths, *luma.shape[-2:]), kernel=kernel, sigmoid=False
+        )
     network = network.to(luma.device)
     network_input = _network_input(luma, input_kind, generator)
     output, iterations = fit_prior(
@@ -344,7 +347,13 @@ def reconstruct(
     network_input = _network_input(upsampled, input_kind, generator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
-        network = SkipNet(channels, channels, widths=widths, kernel=kernel, sigmoid=False)
+        network = SkipNet(
+            channels,
+            channels,
+            widths=_fitting_widths(widths, *upsampled.shape[-2:]),
+            kernel=kernel,
+            sigmoid=False,
+        )
     if residual:  # start exactly at the base image
         torch.nn.init.zeros_(network.head.weight)
         torch.nn.init.zeros_(network.head.bias)
@@ -364,6 +373,13 @@ def reconstruct(
         network, network_input, loss, rule=rule, learning_rate=learning_rate, progress=progress
     )
     return torch.sigmoid(logits + base_logit), iterations
+
+
+def _fitting_widths(widths: tuple[int, ...], height: int, width: int) -> tuple[int, ...]:
+    """``widths`` without the scales that would shrink the image below 4 pixels (batch
+    normalisation needs more than one value per channel)."""
+    usable = max(1, int(np.log2(max(min(height, width), 8) / 4)))
+    return widths[:usable]
 
 
 def _bicubic(images: torch.Tensor, scale: int) -> torch.Tensor:

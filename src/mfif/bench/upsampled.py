@@ -1,0 +1,58 @@
+"""A fusion method followed by interpolation: the baselines of the super-resolution benchmark
+(``mfif bench --scale S``), "<method>+bicubic" and "<method>+lanczos"."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..fusion import Fuser, Fusion
+from ..stack import Stack
+
+__all__ = ["INTERPOLATIONS", "UpsampledFuser"]
+
+# OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations.
+INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+class UpsampledFuser(Fuser):
+    """``inner`` fuses at the stack's size, then its image (and weights) are enlarged ``scale``
+    times by ``interpolation``.
+
+    Parameters
+    ----------
+    inner : Fuser
+    scale : int
+        >= 2.
+    interpolation : {"bicubic", "lanczos"}
+    """
+
+    summary = "a fusion method, then interpolation ×s"
+
+    def __init__(self, inner: Fuser, scale: int, interpolation: str) -> None:
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+        self.inner = inner
+        self.scale = scale
+        self.interpolation = interpolation
+        self.name = f"{inner.name}+{interpolation}"  # type: ignore[misc]
+        self.produces_weights = inner.produces_weights  # type: ignore[misc]
+        self.parameter_count = inner.parameter_count  # type: ignore[misc]
+
+    def fuse(self, stack: Stack) -> Fusion:
+        fusion = self.inner.fuse(stack)
+        image = self._enlarge(fusion.image)
+        weights = None
+        if fusion.weights is not None:
+            weights = np.stack(
+                [self._enlarge(plane[..., None])[..., 0] for plane in fusion.weights]
+            )
+            weights /= np.maximum(weights.sum(axis=0, keepdims=True), 1e-12)
+        return Fusion(image=image, weights=weights)
+
+    def _enlarge(self, image: np.ndarray) -> np.ndarray:
+        """(h, w, C) -> (s·h, s·w, C), clipped to [0, 1]."""
+        height, width = image.shape[:2]
+        size = (width * self.scale, height * self.scale)
+        enlarged = cv2.resize(image, size, interpolation=INTERPOLATIONS[self.interpolation])
+        return np.clip(enlarged.reshape(size[1], size[0], -1), 0.0, 1.0)

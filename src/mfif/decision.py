@@ -13,6 +13,7 @@ import numpy as np
 __all__ = [
     "winner_take_all",
     "majority_vote",
+    "GuidedFilter",
     "remove_small_regions",
     "guided_filter",
     "normalise_weights",
@@ -62,12 +63,20 @@ def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
     ndarray of shape (H, W), int32
     """
     size = (window, window)
-    votes = np.empty((count, *labels.shape), dtype=np.float32)
+    # A running winner (the first on ties, as `winning_source`): memory does not grow with N.
+    voted = np.zeros(labels.shape, dtype=np.int32)
+    best = None
     for k in range(count):
-        votes[k] = cv2.boxFilter(
+        votes = cv2.boxFilter(
             (labels == k).view(np.uint8), cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT
         )
-    return winning_source(votes)
+        if best is None:
+            best = votes
+            continue
+        better = votes > best
+        voted[better] = k
+        np.maximum(best, votes, out=best)
+    return voted
 
 
 def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np.ndarray:
@@ -155,34 +164,58 @@ def guided_filter(
     -------
     ndarray of the shape of ``source``, float32
     """
-    guide = guide.astype(np.float32, copy=False)
-    sources = (source[None] if source.ndim == 2 else source).astype(np.float32, copy=False)
-    height, width = guide.shape
-    small_size = (max(1, round(width / subsample)), max(1, round(height / subsample)))
-    small_guide = guide
-    if subsample > 1:
-        small_guide = cv2.resize(guide, small_size, interpolation=cv2.INTER_AREA)
-    small_radius = max(1, round(radius / subsample))
-    size = (2 * small_radius + 1, 2 * small_radius + 1)
-
-    def mean(image: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(image, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_guide = mean(small_guide)
-    denominator = mean(small_guide * small_guide) - mean_guide * mean_guide + np.float32(eps)
+    sources = source[None] if source.ndim == 2 else source
+    prepared = GuidedFilter(guide, radius=radius, eps=eps, subsample=subsample)
     out = np.empty(sources.shape, dtype=np.float32)
-    for k, plane in enumerate(sources):
-        if subsample > 1:
-            plane = cv2.resize(plane, small_size, interpolation=cv2.INTER_AREA)
-        mean_plane = mean(plane)
-        slope = (mean(small_guide * plane) - mean_guide * mean_plane) / denominator
-        offset = mean_plane - slope * mean_guide
-        mean_slope, mean_offset = mean(slope), mean(offset)
-        if subsample > 1:
-            mean_slope = cv2.resize(mean_slope, (width, height), interpolation=cv2.INTER_LINEAR)
-            mean_offset = cv2.resize(mean_offset, (width, height), interpolation=cv2.INTER_LINEAR)
-        out[k] = mean_slope * guide + mean_offset
+    for plane, result in zip(sources, out, strict=True):
+        result[...] = prepared(plane)
     return out[0] if source.ndim == 2 else out
+
+
+class GuidedFilter:
+    """`guided_filter` with the guide's statistics computed once, for filtering many planes
+    one at a time (streaming over the frames of a stack).
+
+    Parameters
+    ----------
+    guide : ndarray of shape (H, W), float32 in [0, 1]
+    radius, eps, subsample
+        As `guided_filter`.
+    """
+
+    def __init__(self, guide: np.ndarray, *, radius: int, eps: float, subsample: int = 1):
+        self.guide = guide.astype(np.float32, copy=False)
+        height, width = self.guide.shape
+        self.size = (width, height)
+        self.subsample = subsample
+        self.small_size = (max(1, round(width / subsample)), max(1, round(height / subsample)))
+        small_guide = self.guide
+        if subsample > 1:
+            small_guide = cv2.resize(self.guide, self.small_size, interpolation=cv2.INTER_AREA)
+        small_radius = max(1, round(radius / subsample))
+        self.window = (2 * small_radius + 1, 2 * small_radius + 1)
+        self.small_guide = small_guide
+        self.mean_guide = self._mean(small_guide)
+        variance = self._mean(small_guide * small_guide) - self.mean_guide * self.mean_guide
+        self.denominator = variance + np.float32(eps)
+
+    def _mean(self, image: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(image, -1, self.window, borderType=cv2.BORDER_REFLECT)
+
+    def __call__(self, plane: np.ndarray) -> np.ndarray:
+        """The filtered ``plane`` (H, W) float32, same shape."""
+        plane = plane.astype(np.float32, copy=False)
+        if self.subsample > 1:
+            plane = cv2.resize(plane, self.small_size, interpolation=cv2.INTER_AREA)
+        mean_plane = self._mean(plane)
+        covariance = self._mean(self.small_guide * plane) - self.mean_guide * mean_plane
+        slope = covariance / self.denominator
+        offset = mean_plane - slope * self.mean_guide
+        mean_slope, mean_offset = self._mean(slope), self._mean(offset)
+        if self.subsample > 1:
+            mean_slope = cv2.resize(mean_slope, self.size, interpolation=cv2.INTER_LINEAR)
+            mean_offset = cv2.resize(mean_offset, self.size, interpolation=cv2.INTER_LINEAR)
+        return mean_slope * self.guide + mean_offset
 
 
 def normalise_weights(weights: np.ndarray) -> np.ndarray:

@@ -4,13 +4,17 @@ refinement. Designed here as the classical default (the README gives the benchma
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+
 import cv2
 import numpy as np
 
-from ..decision import hard_decision, winning_source
+from ..color import luminance
+from ..decision import GuidedFilter, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
-from ..fusion import WeightedFuser
+from ..fusion import Fusion, WeightedFuser, blend
 from ..options import Option
+from ..stack import Stack
 from . import register
 
 __all__ = ["GuidedDecisionFuser"]
@@ -90,33 +94,147 @@ class GuidedDecisionFuser(WeightedFuser):
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
         count, height, width = luma.shape
+        return np.stack(list(self._stream(lambda k: luma[k], count, (height, width))))
+
+    def fuse(self, stack: Stack) -> Fusion:
+        weights = self.weights(luminance(stack.images))
+        return Fusion(image=blend(stack.images, weights), weights=weights)
+
+    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+        """Fuse frames read one at a time: memory does not grow with their number.
+
+        Parameters
+        ----------
+        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
+            Anything with ``len`` and indexing (and, optionally, a numpy-like ``shape`` (N, H,
+            W, C)); each frame is read at most three times (focus measure, guide, blend), so a
+            sequence that decodes on access should keep the decoded frames on disk.
+        keep_weights : bool
+            Keep the N full-resolution weight maps in `Fusion.weights` (N x H x W x 4 bytes);
+            False keeps none.
+
+        Returns
+        -------
+        Fusion
+            The same result as fusing the whole stack in memory, within rounding.
+        """
+        count = len(frames)
+        # An array-like with a shape spares a read of the first frame.
+        shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
+        height, width, channels = shape
+        fused = np.zeros((height, width, channels), dtype=np.float32)
+        kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
+        term = np.empty_like(fused)
+        maps = self._stream(lambda k: luminance(frames[k]), count, (height, width))
+        for k, weight in enumerate(maps):
+            if kept is not None:
+                kept[k] = weight
+            if weight.any():  # most frames of a long stack win nowhere
+                fused += np.multiply(frames[k], weight[..., None], out=term)
+        return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
+
+    def _stream(
+        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+    ) -> Iterator[np.ndarray]:
+        """The full-resolution weight map of each source in turn, from ``luma_of(k)`` (H, W)."""
+        height, width = shape
         small = (max(1, width // 2), max(1, height // 2))
 
         def halve(pixels: int) -> int:  # a full-resolution window as an odd half-resolution one
             return pixels // 2 | 1
 
-        detail = reblur_detail(luma, sigma=self.sigma, output_size=small)
-
-        def redecide_boundaries(labels: np.ndarray) -> np.ndarray:
+        coarse = _RunningWinner()
+        fine = _RunningWinner()
+        # Small stacks keep each source's shrunk luminance and filtered map instead of
+        # computing them again; large ones stay within a fixed memory.
+        cache = count * small[0] * small[1] * 4 <= _CACHE_BYTES
+        shrunk_cache: dict[int, np.ndarray] = {}
+        for k in range(count):
+            luma = luma_of(k)
+            if cache:
+                shrunk_cache[k] = cv2.resize(luma, small, interpolation=cv2.INTER_AREA)
+            detail = reblur_detail(luma[None], sigma=self.sigma, output_size=small)
+            coarse.update(k, window_mean(detail, halve(self.focus_window))[0])
+            if self.boundary_band > 0:
+                fine.update(k, window_mean(detail, halve(self.boundary_window))[0])
+        labels = majority_vote(coarse.labels, count, window=halve(self.vote_window))
+        min_area = int(self.min_region * labels.size)
+        if min_area > 1:
+            labels = remove_small_regions(labels, count, min_area=min_area)
+        if self.boundary_band > 0:
             band = _boundary_band(labels, self.boundary_band // 2)
-            fine = winning_source(window_mean(detail, halve(self.boundary_window)))
-            return np.where(band, fine, labels)
-
-        shrunk = np.stack([cv2.resize(p, small, interpolation=cv2.INTER_AREA) for p in luma])
-        weights = hard_decision(
-            window_mean(detail, halve(self.focus_window)),
-            shrunk,
-            min_region=self.min_region,
+            labels = np.where(band, fine.labels, labels)
+        guide = np.zeros(labels.shape, dtype=np.float32)
+        for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count)):
+            # The decision-fused luminance guides the refinement.
+            shrunk = shrunk_cache.get(k)
+            if shrunk is None:
+                shrunk = cv2.resize(luma_of(int(k)), small, interpolation=cv2.INTER_AREA)
+            np.copyto(guide, shrunk, where=labels == k)
+        del shrunk_cache
+        refine = GuidedFilter(
+            guide,
             radius=max(1, self.radius // 2),
             eps=self.eps,
-            vote_window=halve(self.vote_window),
-            amend=redecide_boundaries if self.boundary_band > 0 else None,
             subsample=max(1, min(small) // 512),  # very large images: the fast guided filter
         )
-        upsampled = np.empty((count, height, width), dtype=np.float32)
-        for small_weights, out in zip(weights, upsampled, strict=True):
-            cv2.resize(small_weights, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
-        return upsampled
+        for weight in _refined_weights(labels, count, refine, cache=cache):
+            yield cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+_CACHE_BYTES = 256 * 2**20  # per kind of half-resolution map kept for all sources
+
+
+class _RunningWinner:
+    """The index of the largest of a sequence of score maps (the first on ties), one map at a
+    time (`mfif.decision.winning_source` without holding them all)."""
+
+    def __init__(self) -> None:
+        self.best: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+
+    def update(self, index: int, scores: np.ndarray) -> None:
+        if self.best is None:
+            self.best = scores.copy()
+            self.labels = np.full(scores.shape, index, dtype=np.int32)
+            return
+        better = scores > self.best
+        self.labels[better] = index
+        np.maximum(self.best, scores, out=self.best)
+
+
+def _refined_weights(
+    labels: np.ndarray, count: int, refine: GuidedFilter, *, cache: bool
+) -> Iterator[np.ndarray]:
+    """`mfif.decision.refine_labels` one source at a time: each one-hot map guided-filtered,
+    the last one 1 minus the others, negatives clipped and renormalised. The total comes
+    first, so without ``cache`` each map is filtered twice and at most three are held."""
+    present = np.bincount(labels.ravel(), minlength=count) > 0
+    kept: dict[int, np.ndarray] = {}
+
+    def filtered(k: int) -> np.ndarray:
+        if k in kept:
+            return kept.pop(k)
+        if not present[k]:  # the filter of a zero map is zero
+            return np.zeros(labels.shape, dtype=np.float32)
+        return refine((labels == k).astype(np.float32))
+
+    others = np.zeros(labels.shape, dtype=np.float32)
+    total = np.zeros(labels.shape, dtype=np.float32)
+    for k in range(count - 1):
+        plane = filtered(k)
+        if cache:
+            kept[k] = plane
+        others += plane
+        total += np.maximum(plane, 0.0)
+    last = 1.0 - others
+    total += np.maximum(last, 0.0)
+    empty = total <= 1e-12
+    total[empty] = count
+    for k in range(count):
+        plane = np.maximum(last if k == count - 1 else filtered(k), 0.0)
+        plane[empty] = 1.0
+        yield plane / total
 
 
 def _boundary_band(labels: np.ndarray, half_width: int) -> np.ndarray:

@@ -8,8 +8,9 @@ import pytest
 
 import mfif
 from mfif.decision import GuidedFilter, guided_filter, majority_vote
+from mfif.frames import FrameStore, ScratchSpaceError
 from mfif.methods import guided_decision
-from mfif.stack import Stack
+from mfif.stack import Stack, to_unit_float
 
 
 class CountingFrames:
@@ -92,3 +93,46 @@ def test_majority_vote_takes_the_most_frequent_label_first_on_ties():
         ]
     )
     np.testing.assert_array_equal(majority_vote(labels, 4, window=5), votes.argmax(axis=0))
+
+
+@pytest.mark.parametrize(("bit_depth", "dtype"), [(8, np.uint8), (16, np.uint16), (32, np.float32)])
+def test_frame_store_gives_back_what_was_written(tmp_path, bit_depth, dtype):
+    rng = np.random.default_rng(bit_depth)
+    if dtype == np.float32:
+        frames = rng.random((3, 20, 30, 3), dtype=np.float32)
+    else:
+        frames = rng.integers(0, np.iinfo(dtype).max + 1, (3, 20, 30, 3)).astype(dtype)
+    with FrameStore(3, 20, 30, 3, bit_depth=bit_depth, directory=tmp_path) as store:
+        for k in (2, 0, 1):  # any order
+            store.write(k, frames[k])
+        assert len(store) == 3 and store.shape == (3, 20, 30, 3)
+        for k in range(3):
+            np.testing.assert_array_equal(store.read(k), frames[k])
+            np.testing.assert_array_equal(store[k], to_unit_float(frames[k], "x"))
+    assert list(tmp_path.iterdir()) == []  # nothing left behind, ever
+
+
+def test_frame_store_rounds_float_frames_to_its_type(tmp_path):
+    frame = np.array([[0.0, 0.5, 1.0, 1.2]], np.float32)[..., None]
+    with FrameStore(2, 1, 4, 1, bit_depth=8, directory=tmp_path) as store:
+        store.write(0, frame)
+        np.testing.assert_array_equal(store.read(0)[..., 0], [[0, 128, 255, 255]])
+        with pytest.raises(IndexError):
+            store.read(1)  # never written
+
+
+def test_frame_store_refuses_a_folder_it_cannot_use(tmp_path):
+    with pytest.raises(ScratchSpaceError, match="MFIF_SCRATCH"):
+        FrameStore(2, 4, 4, 1, directory=tmp_path / "missing")
+    with pytest.raises(ScratchSpaceError, match="GiB"):
+        FrameStore(10**6, 10**4, 10**4, 3, directory=tmp_path)
+
+
+def test_streamed_fusion_from_a_frame_store(tmp_path):
+    stack = band_stack(4, 3)
+    with FrameStore(4, *stack.shape, 3, bit_depth=32, directory=tmp_path) as store:
+        for k, image in enumerate(stack.images):
+            store.write(k, image)
+        streamed = mfif.create("guided-decision").fuse_frames(store, keep_weights=False)
+    whole = mfif.create("guided-decision").fuse(stack)
+    np.testing.assert_allclose(streamed.image, whole.image, atol=1e-6)

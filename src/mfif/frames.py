@@ -1,0 +1,146 @@
+"""Frames of a large stack kept on disk and read back one at a time.
+
+A stack of 100 frames of 24 megapixels is 29 GB as float32: it cannot be held in memory. The
+frames are decoded (and aligned) once into a scratch file and the streaming methods
+(`GuidedDecisionFuser.fuse_frames`) read them back one at a time, so memory depends on the
+frame size, not on the frame count.
+
+The scratch file lives in ``$MFIF_SCRATCH`` if set, else in the system's temporary folder
+(``$TMPDIR``, usually ``/tmp``). It is created already unlinked (`tempfile.TemporaryFile`),
+so it disappears on any exit, a crash or a kill included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MfifError
+from .stack import to_unit_float
+
+__all__ = ["FrameStore", "scratch_directory", "ScratchSpaceError"]
+
+_STORED_TYPES = {8: np.uint8, 16: np.uint16, 32: np.float32}
+
+
+class ScratchSpaceError(MfifError):
+    """The scratch folder cannot hold the frames."""
+
+
+def scratch_directory() -> Path:
+    """Where scratch files go: ``$MFIF_SCRATCH``, else the system's temporary folder."""
+    return Path(os.environ.get("MFIF_SCRATCH") or tempfile.gettempdir())
+
+
+class FrameStore:
+    """N frames of (H, W, C) on disk, written and read one at a time.
+
+    Samples are stored as the source's type (8 or 16 bits, or float32), so a frame read back is
+    exactly the frame written when it came from a file of that depth.
+
+    Parameters
+    ----------
+    count : int
+        N.
+    height, width, channels : int
+        Size of every frame; ``channels`` is 1 or 3.
+    bit_depth : {8, 16, 32}
+        Stored sample type: uint8, uint16, or float32 for 32.
+    directory : path-like, optional
+        Default `scratch_directory`.
+
+    Raises
+    ------
+    ScratchSpaceError
+        The folder is missing, not writable, or lacks the space for N frames.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        height: int,
+        width: int,
+        channels: int,
+        *,
+        bit_depth: int = 16,
+        directory: str | os.PathLike | None = None,
+    ) -> None:
+        if bit_depth not in _STORED_TYPES:
+            raise ValueError(f"bit_depth must be 8, 16 or 32, not {bit_depth!r}")
+        self.shape = (count, height, width, channels)
+        self.bit_depth = bit_depth
+        self.dtype = np.dtype(_STORED_TYPES[bit_depth])
+        self.frame_bytes = height * width * channels * self.dtype.itemsize
+        folder = Path(directory) if directory is not None else scratch_directory()
+        needed = count * self.frame_bytes
+        try:
+            free = shutil.disk_usage(folder).free
+            self._file = tempfile.TemporaryFile(dir=folder)
+        except OSError as error:
+            raise ScratchSpaceError(
+                f"The scratch folder {folder} cannot be used ({error.strerror or error}); set "
+                "MFIF_SCRATCH to a writable folder."
+            ) from None
+        if needed > free:
+            self._file.close()
+            raise ScratchSpaceError(
+                f"{count} frames need {needed / 2**30:.1f} GiB of scratch space but {folder} "
+                f"has {free / 2**30:.1f} GiB free; set MFIF_SCRATCH to a larger folder."
+            )
+        self._written = np.zeros(count, dtype=bool)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __enter__(self) -> FrameStore:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the scratch file (it is deleted)."""
+        self._file.close()
+
+    def write(self, index: int, frame: np.ndarray) -> None:
+        """Store frame ``index``: (H, W) or (H, W, C) of the stored type, or float in [0, 1]
+        (rounded to the stored type)."""
+        frame = np.asarray(frame)
+        if frame.shape[:2] != self.shape[1:3] or frame.size != np.prod(self.shape[1:]):
+            raise ValueError(f"frame of shape {frame.shape} for a store of {self.shape}")
+        if frame.dtype != self.dtype:
+            if not np.issubdtype(frame.dtype, np.floating):
+                raise ValueError(f"{frame.dtype} frame for a store of {self.dtype}")
+            if self.dtype != np.float32:
+                top = np.iinfo(self.dtype).max
+                frame = np.rint(np.clip(frame, 0.0, 1.0) * top).astype(self.dtype)
+            else:
+                frame = frame.astype(np.float32)
+        payload = np.ascontiguousarray(frame)
+        written = os.pwrite(self._file.fileno(), payload.data, self._offset(index))
+        if written != self.frame_bytes:
+            raise OSError(f"short write to the scratch file ({written} of {self.frame_bytes})")
+        self._written[index] = True
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as stored, (H, W, C)."""
+        if not self._written[index]:
+            raise IndexError(f"frame {index} was never written")
+        out = np.empty(self.shape[1:], dtype=self.dtype)
+        done = os.preadv(self._file.fileno(), [out.data.cast("B")], self._offset(index))
+        if done != self.frame_bytes:
+            raise OSError(f"short read from the scratch file ({done} of {self.frame_bytes})")
+        return out
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Frame ``index`` as float32 in [0, 1], (H, W, C)."""
+        return to_unit_float(self.read(index), f"frame {index}")
+
+    def _offset(self, index: int) -> int:
+        if not 0 <= index < self.shape[0]:
+            raise IndexError(f"frame {index} of {self.shape[0]}")
+        return index * self.frame_bytes

@@ -36,6 +36,7 @@ import numpy as np
 
 from .color import luminance
 from .errors import MfifError, OptionError
+from .frames import FrameSource
 from .stack import Stack
 
 __all__ = [
@@ -189,7 +190,7 @@ class Alignment:
 
 
 def estimate_alignment(
-    stack: Stack,
+    stack: Stack | FrameSource,
     *,
     model: str = "similarity",
     reference: int | None = None,
@@ -199,8 +200,9 @@ def estimate_alignment(
 
     Parameters
     ----------
-    stack : Stack
-        N >= 2 frames in focus order.
+    stack : Stack or FrameSource
+        N >= 2 frames in focus order; a `FrameSource` (frames on disk, say) is read one
+        frame at a time, for stacks too large to hold in memory.
     model : {"translation", "similarity", "affine", "homography"}
     reference : int, optional
         Index of the reference frame; default the middle one, N // 2.
@@ -223,12 +225,23 @@ def estimate_alignment(
         raise OptionError(
             f"The motion model must be one of {', '.join(MOTION_MODELS)}; got {model!r}."
         )
-    count = stack.count
+    frames = stack.images if isinstance(stack, Stack) else stack
+    count, height, width = frames.shape[:3]
+    names = stack.names
     reference = count // 2 if reference is None else reference
     if not 0 <= reference < count:
         raise OptionError(f"The reference frame must be from 0 to {count - 1}; got {reference}.")
+    stride = max(1, round(max(height, width) / 512))  # gains need few pixels
+
+    def summarise(k: int) -> tuple[list, np.ndarray]:
+        frame = frames[k]  # one frame in memory at a time (per thread)
+        return _signal_pyramid(luminance(frame)), np.ascontiguousarray(frame[::stride, ::stride])
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV frees the GIL
-        pyramids = list(pool.map(_signal_pyramid, luminance(stack.images)))
+        summaries = list(pool.map(summarise, range(count)))
+        pyramids = [pyramid for pyramid, _ in summaries]
+        thumbnails = np.stack([thumbnail for _, thumbnail in summaries])
+        del summaries
         # Neighbour pairs are independent: register them all at once, compose afterwards.
         pairs = [
             (k - 1, k) if k > reference else (k + 1, k) for k in range(count) if k != reference
@@ -244,8 +257,8 @@ def estimate_alignment(
             result = found.get((anchor, k)) or _try_register(pyramids, anchor, k, model)
             if isinstance(result, AlignmentError):
                 message = (
-                    f"Frame {k} ({stack.names[k]}) cannot be registered to frame {anchor} "
-                    f"({stack.names[anchor]}): {result}"
+                    f"Frame {k} ({names[k]}) cannot be registered to frame {anchor} "
+                    f"({names[anchor]}): {result}"
                 )
                 if not skip_bad_frames:
                     raise AlignmentError(message + " (--skip-bad-frames drops such frames).")
@@ -259,13 +272,12 @@ def estimate_alignment(
     kept = sorted(matrices)
     if len(kept) < 2:
         raise AlignmentError("Fewer than 2 frames could be registered; nothing to fuse.")
-    images = stack.images[kept]
     new_reference = kept.index(reference)
-    gains = _gains(images, [matrices[k] for k in kept], new_reference)
-    frames = tuple(
+    gains = _gains(thumbnails[kept], [matrices[k] for k in kept], new_reference, stride)
+    transforms = tuple(
         FrameTransform(matrices[k], gains[i], correlations[k]) for i, k in enumerate(kept)
     )
-    return Alignment(model, new_reference, stack.shape, frames), dropped
+    return Alignment(model, new_reference, (height, width), transforms), dropped
 
 
 def _try_register(
@@ -411,24 +423,24 @@ def _check_plausible(warp: np.ndarray, shape: tuple[int, int], scale: float) -> 
         raise AlignmentError("the motion found is implausible for neighbouring frames")
 
 
-def _gains(images: np.ndarray, matrices: Sequence[np.ndarray], reference: int) -> list[tuple]:
-    """Per-channel gain of each frame to the reference's brightness, over the common region.
+def _gains(
+    small: np.ndarray, matrices: Sequence[np.ndarray], reference: int, stride: int
+) -> list[tuple]:
+    """Per-channel gain of each frame to the reference's brightness, over the common region,
+    from the frames subsampled by ``stride`` (N, h, w, C).
 
     Defocus moves light around but keeps the mean, so ratios of means over the region every
     frame covers measure exposure changes only.
     """
-    height, width = images.shape[1:3]
-    step = max(1, round(max(height, width) / 512))  # means need few pixels
-    small = images[:, ::step, ::step]
     warped = []
     valid = np.ones(small.shape[1:3], bool)
-    scale = 1.0 / step
+    scale = 1.0 / stride
     for image, matrix in zip(small, matrices, strict=True):
         frame, covered = _warp(image, _rescale(matrix, scale), small.shape[1:3])
         warped.append(frame)
         valid &= covered
     if valid.sum() < 16:
-        return [tuple(1.0 for _ in range(images.shape[3]))] * len(images)
+        return [tuple(1.0 for _ in range(small.shape[3]))] * len(small)
     means = np.array([frame[valid].mean(axis=0) for frame in warped], dtype=np.float64)
     gains = means[reference] / np.maximum(means, 1e-6)
     return [tuple(float(g) for g in row) for row in gains]

@@ -15,20 +15,33 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from .errors import MfifError
 from .stack import to_unit_float
 
-__all__ = ["FrameStore", "scratch_directory", "ScratchSpaceError"]
+__all__ = ["FrameSource", "FrameStore", "scratch_directory", "ScratchSpaceError"]
 
 _STORED_TYPES = {8: np.uint8, 16: np.uint16, 32: np.float32}
 
 
 class ScratchSpaceError(MfifError):
     """The scratch folder cannot hold the frames."""
+
+
+class FrameSource(Protocol):
+    """What streaming stages read: N frames, one at a time, as float32 (H, W, C) in [0, 1]."""
+
+    shape: tuple[int, int, int, int]  # (N, H, W, C)
+    names: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> np.ndarray: ...
 
 
 def scratch_directory() -> Path:
@@ -52,6 +65,8 @@ class FrameStore:
         Stored sample type: uint8, uint16, or float32 for 32.
     directory : path-like, optional
         Default `scratch_directory`.
+    names : sequence of str, optional
+        One per frame (file names); default ``frame-<k>``.
 
     Raises
     ------
@@ -68,10 +83,14 @@ class FrameStore:
         *,
         bit_depth: int = 16,
         directory: str | os.PathLike | None = None,
+        names: Sequence[str] = (),
     ) -> None:
         if bit_depth not in _STORED_TYPES:
             raise ValueError(f"bit_depth must be 8, 16 or 32, not {bit_depth!r}")
+        if names and len(names) != count:
+            raise ValueError(f"{len(names)} names for {count} frames")
         self.shape = (count, height, width, channels)
+        self.names = tuple(names) or tuple(f"frame-{k}" for k in range(count))
         self.bit_depth = bit_depth
         self.dtype = np.dtype(_STORED_TYPES[bit_depth])
         self.frame_bytes = height * width * channels * self.dtype.itemsize

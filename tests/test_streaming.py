@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -136,3 +141,51 @@ def test_streamed_fusion_from_a_frame_store(tmp_path):
         streamed = mfif.create("guided-decision").fuse_frames(store, keep_weights=False)
     whole = mfif.create("guided-decision").fuse(stack)
     np.testing.assert_allclose(streamed.image, whole.image, atol=1e-6)
+
+
+def run_fuse(*args: str, stream: bool) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    environment["MFIF_STREAM_ABOVE"] = "0" if stream else str(2**62)
+    return subprocess.run(
+        [sys.executable, "-m", "mfif", "fuse", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_mfif_fuse_from_disk_equals_in_memory(tmp_path, moved):
+    """Large stacks are fused from disk; forced here on a small one, aligned or not."""
+    from test_align import misaligned_stack, motion
+
+    motions = [motion(1, 0, (0, 0))] * 3
+    if moved:
+        motions = [motion(1.01, 0.3, (2.5, -1.5)), motion(1, 0, (0, 0)), motion(0.99, 0, (-2, 1))]
+    stack, _ = misaligned_stack(motions)
+    paths = [mfif.save_image(tmp_path / f"{k}.png", image) for k, image in enumerate(stack.images)]
+    outputs = {}
+    for stream in (False, True):
+        report = tmp_path / f"report-{stream}.json"
+        output = tmp_path / f"fused-{stream}.png"
+        result = run_fuse(
+            *map(str, paths), "-o", str(output), "--report", str(report), stream=stream
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(report.read_text()).get("streamed", False) == stream
+        outputs[stream] = mfif.load_stack([output, output]).images[0]
+    assert outputs[True].shape == outputs[False].shape
+    # 8-bit frames are aligned into 16-bit scratch frames: at most one level apart
+    difference = np.abs(outputs[True] - outputs[False]) * 255
+    assert difference.max() <= (1.01 if moved else 0)
+    assert not list(tmp_path.glob("tmp*"))
+
+
+def test_a_bad_frame_in_a_streamed_stack_is_one_sentence(tmp_path):
+    stack = band_stack(3, 3)
+    paths = [mfif.save_image(tmp_path / f"{k}.png", image) for k, image in enumerate(stack.images)]
+    paths[1].write_bytes(b"not an image")
+    result = run_fuse(*map(str, paths), "-o", str(tmp_path / "out.png"), stream=True)
+    assert result.returncode != 0
+    assert "1.png" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.png").exists()

@@ -764,6 +764,8 @@ def _run_fuse(args: argparse.Namespace) -> int:
             "are not available with it."
         )
     paths = expand_inputs(args.inputs)
+    if _should_stream(args, pipeline, paths):
+        return _run_fuse_streamed(args, pipeline, paths)
     started = time.perf_counter()
     # Every output is checked and reserved before any work: all are written, or none.
     with OutputSet(protected=paths) as outputs:
@@ -794,6 +796,64 @@ def _run_fuse(args: argparse.Namespace) -> int:
         aligned.count,
         aligned.shape[1],
         aligned.shape[0],
+        args.method,
+        time.perf_counter() - started,
+        targets["output"],
+    )
+    return 0
+
+
+def _should_stream(args: argparse.Namespace, pipeline, paths: list[Path]) -> bool:
+    """Fuse from disk (`mfif.pipeline.stream_fuse`) when the stack is large, the method can
+    and no output needs every frame in memory."""
+    from .limits import probe_image
+    from .pipeline import stream_threshold, streams
+
+    if not streams(pipeline.fuser) or len(paths) < 2:
+        return False
+    if args.weights or args.depth or args.save_aligned or args.no_crop or args.alignment:
+        return False
+    if args.skip_bad_frames:
+        return False
+    header = probe_image(paths[0]) if paths[0].is_file() else None
+    if header is None:
+        return False
+    size = len(paths) * header.height * header.width * header.channels * 4
+    return size > stream_threshold()
+
+
+def _run_fuse_streamed(args: argparse.Namespace, pipeline, paths: list[Path]) -> int:
+    from .io import output_bit_depth
+    from .outputs import OutputSet
+    from .pipeline import stream_fuse
+
+    started = time.perf_counter()
+    with OutputSet(protected=paths) as outputs:
+        targets = _reserve_fuse_outputs(args, outputs)
+        fusion, frames, alignment, seconds = stream_fuse(pipeline, paths, progress=True)
+        output = targets["output"]
+        bit_depth = args.bit_depth or output_bit_depth(output.suffix, frames.bit_depth)
+        outputs.write_image(output, fusion.image, bit_depth=bit_depth)
+        if alignment is not None:
+            _logger.info("alignment: %s", json.dumps(alignment.to_dict()))
+        if targets["report"] is not None:
+            report = {
+                "inputs": [str(p) for p in paths],
+                "frames": list(frames.names),
+                "method": args.method,
+                "output": str(output),
+                "size": [fusion.image.shape[1], fusion.image.shape[0]],
+                "output_size": [fusion.image.shape[1], fusion.image.shape[0]],
+                "align_seconds": round(seconds["align"], 4),
+                "alignment": alignment.to_dict() if alignment is not None else None,
+                "streamed": True,
+            }
+            outputs.write_text(targets["report"], json.dumps(report, indent=1) + "\n")
+    _logger.info(
+        "fused %d images of %dx%d with %s from disk in %.2f s -> %s",
+        len(frames),
+        frames.shape[2],
+        frames.shape[1],
         args.method,
         time.perf_counter() - started,
         targets["output"],

@@ -149,9 +149,10 @@ def load_stack(
     return _assemble(pages, max(depth for _, depth in results), names, paths)
 
 
-def _check_before_decoding(paths: Sequence[Path]) -> None:
+def _check_before_decoding(paths: Sequence[Path], frames_in_memory: int | None = None) -> None:
     """From the headers alone: every file exists, is under the pixel limit, the sizes agree,
-    and the float32 stack fits in the memory available."""
+    and the float32 stack (or ``frames_in_memory`` frames of it) fits in the memory
+    available."""
     headers = []
     for path in paths:
         _check_readable(path)
@@ -169,7 +170,8 @@ def _check_before_decoding(paths: Sequence[Path]) -> None:
                 f"{first.width}x{first.height} but {path.name} is {header.width}x{header.height}."
             )
     channels = max(header.channels for _, header in headers)
-    _check_stack_memory(len(paths), first.height, first.width, channels)
+    count = len(paths) if frames_in_memory is None else min(len(paths), frames_in_memory)
+    _check_stack_memory(count, first.height, first.width, channels)
 
 
 def _check_stack_memory(count: int, height: int, width: int, channels: int) -> None:

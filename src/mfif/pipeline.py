@@ -19,12 +19,13 @@ import numpy as np
 
 from .align import ALIGN_CHOICES, Alignment, align_stack
 from .errors import OptionError, StackError
+from .frames import FrameStore
 from .fusion import Fuser, Fusion
 from .io import load_stack
 from .methods import DEFAULT_METHOD, create
 from .stack import Stack
 
-__all__ = ["Pipeline", "PipelineResult", "as_stack"]
+__all__ = ["Pipeline", "PipelineResult", "as_stack", "streams", "stream_fuse", "stream_threshold"]
 
 _logger = logging.getLogger(__name__)
 
@@ -149,6 +150,65 @@ class Pipeline:
         fusion = self.fuse(aligned)
         seconds["fuse"] = time.perf_counter() - started
         return PipelineResult(fusion, aligned, alignment, seconds)
+
+
+def streams(fuser: Fuser) -> bool:
+    """True when ``fuser`` can fuse frames read one at a time (``fuse_frames``)."""
+    return callable(getattr(fuser, "fuse_frames", None))
+
+
+def stream_threshold() -> int:
+    """Stacks larger than this many bytes as float32 are fused from disk when the method
+    streams: ``$MFIF_STREAM_ABOVE`` (bytes), default 1 GiB."""
+    text = os.environ.get("MFIF_STREAM_ABOVE", "")
+    try:
+        return int(text) if text else 2**30
+    except ValueError:
+        raise OptionError(f"MFIF_STREAM_ABOVE must be a number of bytes; got {text!r}.") from None
+
+
+def stream_fuse(
+    pipeline: Pipeline, paths: Sequence[str | os.PathLike], *, progress: bool = False
+) -> tuple[Fusion, FrameStore, Alignment | None, dict[str, float]]:
+    """load -> align -> fuse with the frames on disk (`mfif.streaming`): memory depends on the
+    frame size, not the frame count. For methods that `streams` accepts, cropping alignment,
+    no saved alignment and no dropped frames.
+
+    Returns
+    -------
+    fusion : Fusion
+        Without weights.
+    frames : FrameStore
+        The frames as loaded (closed: names, shape and bit depth remain).
+    alignment : Alignment or None
+    seconds : dict of str to float
+    """
+    from .align import estimate_alignment
+    from .streaming import align_frames, load_frames
+
+    if not streams(pipeline.fuser) or pipeline.alignment is not None or not pipeline.crop:
+        raise OptionError("This pipeline cannot stream: run it in memory.")
+    seconds = {}
+    started = time.perf_counter()
+    with load_frames(paths, progress=progress) as frames:
+        seconds["load"] = time.perf_counter() - started
+        started = time.perf_counter()
+        alignment = None
+        aligned = None
+        if pipeline.align_mode != "none" and min(frames.shape[1:3]) >= _MIN_SIDE_TO_ALIGN:
+            model = "similarity" if pipeline.align_mode == "auto" else pipeline.align_mode
+            alignment, _ = estimate_alignment(frames, model=model, reference=pipeline.reference)
+            if not (pipeline.align_mode == "auto" and alignment.is_identity):
+                aligned = align_frames(frames, alignment)
+        seconds["align"] = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            fusion = pipeline.fuser.fuse_frames(aligned or frames, keep_weights=False)
+        finally:
+            if aligned is not None:
+                aligned.close()
+        seconds["fuse"] = time.perf_counter() - started
+    return fusion, frames, alignment, seconds
 
 
 def as_stack(images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack:

@@ -171,8 +171,9 @@ def stream_fuse(
     pipeline: Pipeline, paths: Sequence[str | os.PathLike], *, progress: bool = False
 ) -> tuple[Fusion, FrameStore, Alignment | None, dict[str, float]]:
     """load -> align -> fuse with the frames on disk (`mfif.streaming`): memory depends on the
-    frame size, not the frame count. For methods that `streams` accepts, cropping alignment,
-    no saved alignment and no dropped frames.
+    frame size, not the frame count. Alignment is applied as the method reads each frame
+    (``seconds["fuse"]`` includes the resampling). For methods that `streams` accepts, with
+    cropping alignment, no saved alignment and no dropped frames.
 
     Returns
     -------
@@ -184,7 +185,7 @@ def stream_fuse(
     seconds : dict of str to float
     """
     from .align import estimate_alignment
-    from .streaming import align_frames, load_frames
+    from .streaming import AlignedFrames, load_frames
 
     if not streams(pipeline.fuser) or pipeline.alignment is not None or not pipeline.crop:
         raise OptionError("This pipeline cannot stream: run it in memory.")
@@ -199,14 +200,10 @@ def stream_fuse(
             model = "similarity" if pipeline.align_mode == "auto" else pipeline.align_mode
             alignment, _ = estimate_alignment(frames, model=model, reference=pipeline.reference)
             if not (pipeline.align_mode == "auto" and alignment.is_identity):
-                aligned = align_frames(frames, alignment)
+                aligned = AlignedFrames(frames, alignment)  # resampled as the method reads
         seconds["align"] = time.perf_counter() - started
         started = time.perf_counter()
-        try:
-            fusion = pipeline.fuser.fuse_frames(aligned or frames, keep_weights=False)
-        finally:
-            if aligned is not None:
-                aligned.close()
+        fusion = pipeline.fuser.fuse_frames(aligned or frames, keep_weights=False)
         seconds["fuse"] = time.perf_counter() - started
     return fusion, frames, alignment, seconds
 

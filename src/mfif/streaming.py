@@ -1,6 +1,6 @@
 """The pipeline's stages for stacks too large for memory: frames decoded once into a
-`FrameStore` on disk, aligned frame by frame into a second one, fused by a method that reads
-one frame at a time (``fuse_frames``). Memory depends on the frame size, not the frame count.
+`FrameStore` on disk, aligned as each frame is read (`AlignedFrames`), fused by a method that
+reads one frame at a time (``fuse_frames``). Memory depends on the frame size, not the frame count.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 
 from .align import Alignment, AlignmentError, _apply_gains, _coverage, _resample, largest_rectangle
 from .errors import StackError
-from .frames import FrameStore
+from .frames import FrameSource, FrameStore
 from .io import _check_before_decoding, _read_pages, _standard_layout, _unit_float, expand_inputs
 from .stack import bit_depth_of, check_compatible
 
-__all__ = ["load_frames", "align_frames"]
+__all__ = ["load_frames", "AlignedFrames"]
 
 # Full-size float32 frames a streaming stage holds at once (frame, accumulators, weights).
 _FRAMES_IN_MEMORY = 4
@@ -108,57 +108,44 @@ def _progress(paths: Sequence[Path], progress: bool):
     )
 
 
-def align_frames(
-    frames: FrameStore,
-    alignment: Alignment,
-    *,
-    directory: str | os.PathLike | None = None,
-) -> FrameStore:
-    """Resample every frame into the reference frame, match its gains and crop to the region
-    every frame covers (`mfif.align.apply_alignment` with ``crop=True``), one frame at a
-    time, into a new store (16 bits, or float32 for floating-point frames).
+class AlignedFrames:
+    """Frames resampled into the reference frame, gain-matched and cropped to the region every
+    frame covers, computed when read (`mfif.align.apply_alignment` with ``crop=True``, frame by
+    frame: the same samples, with nothing stored).
 
     Parameters
     ----------
-    frames : FrameStore
+    frames : FrameSource
         The frames the alignment was estimated on.
     alignment : Alignment
-    directory : path-like, optional
-        The scratch folder.
-
-    Returns
-    -------
-    FrameStore
     """
-    count, height, width, channels = frames.shape
-    if (height, width) != alignment.shape or count != len(alignment.frames):
-        raise StackError(
-            f"The alignment is for {len(alignment.frames)} frames of "
-            f"{alignment.shape[1]}x{alignment.shape[0]}; the stack has {count} of "
-            f"{width}x{height}."
-        )
-    valid = np.ones((height, width), bool)
-    for transform in alignment.frames:
-        valid &= _coverage((height, width), transform.matrix, (height, width))
-    top, left, crop_height, crop_width = largest_rectangle(valid)
-    if crop_height < 8 or crop_width < 8:
-        raise AlignmentError("The frames have too little area in common to fuse.")
-    offset = np.array([[1.0, 0.0, left], [0.0, 1.0, top], [0.0, 0.0, 1.0]])
-    aligned = FrameStore(
-        count,
-        crop_height,
-        crop_width,
-        channels,
-        bit_depth=32 if frames.bit_depth == 32 else 16,
-        directory=directory,
-        names=frames.names,
-    )
-    try:
-        for k, transform in enumerate(alignment.frames):
-            image = _resample(frames[k], transform.matrix @ offset, (crop_height, crop_width))
-            _apply_gains(image, transform.gains)
-            aligned.write(k, np.clip(image, 0.0, 1.0, out=image))
-    except BaseException:
-        aligned.close()
-        raise
-    return aligned
+
+    def __init__(self, frames: FrameSource, alignment: Alignment) -> None:
+        count, height, width, channels = frames.shape
+        if (height, width) != alignment.shape or count != len(alignment.frames):
+            raise StackError(
+                f"The alignment is for {len(alignment.frames)} frames of "
+                f"{alignment.shape[1]}x{alignment.shape[0]}; the stack has {count} of "
+                f"{width}x{height}."
+            )
+        valid = np.ones((height, width), bool)
+        for transform in alignment.frames:
+            valid &= _coverage((height, width), transform.matrix, (height, width))
+        top, left, crop_height, crop_width = largest_rectangle(valid)
+        if crop_height < 8 or crop_width < 8:
+            raise AlignmentError("The frames have too little area in common to fuse.")
+        self._offset = np.array([[1.0, 0.0, left], [0.0, 1.0, top], [0.0, 0.0, 1.0]])
+        self._frames = frames
+        self._alignment = alignment
+        self.shape = (count, crop_height, crop_width, channels)
+        self.names = frames.names
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Aligned frame ``index``, float32 (h, w, C) in [0, 1]."""
+        transform = self._alignment.frames[index]
+        image = _resample(self._frames[index], transform.matrix @ self._offset, self.shape[1:3])
+        _apply_gains(image, transform.gains)
+        return np.clip(image, 0.0, 1.0, out=image)

@@ -12,6 +12,7 @@ import numpy as np
 from ..color import luminance
 from ..decision import GuidedFilter, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
+from ..frames import FrameStore, ScratchSpaceError
 from ..fusion import Fusion, WeightedFuser, blend
 from ..options import Option
 from ..stack import Stack
@@ -107,8 +108,10 @@ class GuidedDecisionFuser(WeightedFuser):
         ----------
         frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
             Anything with ``len`` and indexing (and, optionally, a numpy-like ``shape`` (N, H,
-            W, C)); each frame is read at most three times (focus measure, guide, blend), so a
-            sequence that decodes on access should keep the decoded frames on disk.
+            W, C)); each frame is read once for the focus measure and once more if it wins
+            anywhere, so a sequence that decodes on access should keep the decoded frames on
+            disk. Large stacks keep half-resolution luminance planes in a scratch file
+            (`mfif.frames.FrameStore`).
         keep_weights : bool
             Keep the N full-resolution weight maps in `Fusion.weights` (N x H x W x 4 bytes);
             False keeps none.
@@ -145,14 +148,19 @@ class GuidedDecisionFuser(WeightedFuser):
 
         coarse = _RunningWinner()
         fine = _RunningWinner()
-        # Small stacks keep each source's shrunk luminance and filtered map instead of
-        # computing them again; large ones stay within a fixed memory.
+        # Small stacks keep each source's shrunk luminance and filtered map in memory instead
+        # of computing them again; large ones keep the luminance on disk (reading a frame
+        # again costs more) and filter twice.
         cache = count * small[0] * small[1] * 4 <= _CACHE_BYTES
-        shrunk_cache: dict[int, np.ndarray] = {}
+        shrunk_lumas = {} if cache else _disk_planes(count, small)
         for k in range(count):
             luma = luma_of(k)
-            if cache:
-                shrunk_cache[k] = cv2.resize(luma, small, interpolation=cv2.INTER_AREA)
+            if shrunk_lumas is not None:
+                shrunk = cv2.resize(luma, small, interpolation=cv2.INTER_AREA)
+                if cache:
+                    shrunk_lumas[k] = shrunk
+                else:
+                    shrunk_lumas.write(k, shrunk)
             detail = reblur_detail(luma[None], sigma=self.sigma, output_size=small)
             coarse.update(k, window_mean(detail, halve(self.focus_window))[0])
             if self.boundary_band > 0:
@@ -167,11 +175,16 @@ class GuidedDecisionFuser(WeightedFuser):
         guide = np.zeros(labels.shape, dtype=np.float32)
         for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count)):
             # The decision-fused luminance guides the refinement.
-            shrunk = shrunk_cache.get(k)
-            if shrunk is None:
+            if cache:
+                shrunk = shrunk_lumas[k]
+            elif shrunk_lumas is not None:
+                shrunk = shrunk_lumas.read(int(k))[..., 0]
+            else:
                 shrunk = cv2.resize(luma_of(int(k)), small, interpolation=cv2.INTER_AREA)
             np.copyto(guide, shrunk, where=labels == k)
-        del shrunk_cache
+        if isinstance(shrunk_lumas, FrameStore):
+            shrunk_lumas.close()
+        del shrunk_lumas
         refine = GuidedFilter(
             guide,
             radius=max(1, self.radius // 2),
@@ -183,6 +196,15 @@ class GuidedDecisionFuser(WeightedFuser):
 
 
 _CACHE_BYTES = 256 * 2**20  # per kind of half-resolution map kept for all sources
+
+
+def _disk_planes(count: int, size: tuple[int, int]) -> FrameStore | None:
+    """Scratch space for ``count`` float32 planes of ``size`` (width, height); None when the
+    scratch folder cannot hold them (they are then computed again)."""
+    try:
+        return FrameStore(count, size[1], size[0], 1, bit_depth=32)
+    except ScratchSpaceError:
+        return None
 
 
 class _RunningWinner:

@@ -777,20 +777,18 @@ def _run_fuse(args: argparse.Namespace) -> int:
         per_frame = _reserve_per_frame_outputs(targets, aligned, outputs)
         fusion = pipeline.fuse(aligned)
         _write_fuse_outputs(args, outputs, targets, per_frame, aligned, fusion)
-        if alignment is not None:
-            _logger.info("alignment: %s", json.dumps(alignment.to_dict()))
-        if targets["report"] is not None:
-            report = {
-                "inputs": [str(p) for p in paths],
-                "frames": list(aligned.names),
-                "method": args.method,
-                "output": str(targets["output"]),
-                "size": [aligned.shape[1], aligned.shape[0]],
-                "output_size": [fusion.image.shape[1], fusion.image.shape[0]],
-                "align_seconds": round(align_seconds, 4),
-                "alignment": alignment.to_dict() if alignment is not None else None,
-            }
-            outputs.write_text(targets["report"], json.dumps(report, indent=1) + "\n")
+        size = (aligned.shape[1], aligned.shape[0])
+        _report_fuse(
+            args,
+            outputs,
+            targets,
+            paths,
+            aligned.names,
+            size,
+            fusion,
+            alignment,
+            {"align_seconds": round(align_seconds, 4)},
+        )
     _logger.info(
         "fused %d images of %dx%d with %s in %.2f s -> %s",
         aligned.count,
@@ -834,21 +832,18 @@ def _run_fuse_streamed(args: argparse.Namespace, pipeline, paths: list[Path]) ->
         output = targets["output"]
         bit_depth = args.bit_depth or output_bit_depth(output.suffix, frames.bit_depth)
         outputs.write_image(output, fusion.image, bit_depth=bit_depth)
-        if alignment is not None:
-            _logger.info("alignment: %s", json.dumps(alignment.to_dict()))
-        if targets["report"] is not None:
-            report = {
-                "inputs": [str(p) for p in paths],
-                "frames": list(frames.names),
-                "method": args.method,
-                "output": str(output),
-                "size": [fusion.image.shape[1], fusion.image.shape[0]],
-                "output_size": [fusion.image.shape[1], fusion.image.shape[0]],
-                "align_seconds": round(seconds["align"], 4),
-                "alignment": alignment.to_dict() if alignment is not None else None,
-                "streamed": True,
-            }
-            outputs.write_text(targets["report"], json.dumps(report, indent=1) + "\n")
+        size = (fusion.image.shape[1], fusion.image.shape[0])
+        _report_fuse(
+            args,
+            outputs,
+            targets,
+            paths,
+            frames.names,
+            size,
+            fusion,
+            alignment,
+            {"align_seconds": round(seconds["align"], 4), "streamed": True},
+        )
     _logger.info(
         "fused %d images of %dx%d with %s from disk in %.2f s -> %s",
         len(frames),
@@ -859,6 +854,25 @@ def _run_fuse_streamed(args: argparse.Namespace, pipeline, paths: list[Path]) ->
         targets["output"],
     )
     return 0
+
+
+def _report_fuse(args, outputs, targets, paths, names, size, fusion, alignment, extra) -> None:
+    """Log the alignment and write the JSON report, when asked for."""
+    if alignment is not None:
+        _logger.info("alignment: %s", json.dumps(alignment.to_dict()))
+    if targets["report"] is None:
+        return
+    report = {
+        "inputs": [str(p) for p in paths],
+        "frames": list(names),
+        "method": args.method,
+        "output": str(targets["output"]),
+        "size": list(size),
+        "output_size": [fusion.image.shape[1], fusion.image.shape[0]],
+        **extra,
+        "alignment": alignment.to_dict() if alignment is not None else None,
+    }
+    outputs.write_text(targets["report"], json.dumps(report, indent=1) + "\n")
 
 
 def _reserve_fuse_outputs(args: argparse.Namespace, outputs) -> dict:

@@ -46,12 +46,15 @@ def band_stack(count: int, channels: int, height: int = 150, width: int = 240) -
 
 
 @pytest.mark.parametrize(("count", "channels"), [(2, 3), (3, 1), (6, 3)])
-@pytest.mark.parametrize("cache", [True, False])
-def test_streamed_guided_decision_equals_in_memory(count, channels, cache, monkeypatch):
+@pytest.mark.parametrize(
+    ("method", "cache"), [("guided-decision", True), ("guided-decision", False), ("maxgrad", True)]
+)
+def test_streamed_fusion_equals_in_memory(method, count, channels, cache, monkeypatch):
     if not cache:
         monkeypatch.setattr(guided_decision, "_CACHE_BYTES", 0)
     stack = band_stack(count, channels)
-    fuser = mfif.create("guided-decision")
+    stack.images[:, :8] = 0.5  # a flat strip: every source ties there
+    fuser = mfif.create(method)
     whole = fuser.fuse(stack)
     frames = CountingFrames(stack.images)
     streamed = fuser.fuse_frames(frames)

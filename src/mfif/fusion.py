@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,7 +13,7 @@ from .color import luminance
 from .options import Option
 from .stack import Stack
 
-__all__ = ["Fusion", "Fuser", "WeightedFuser", "blend"]
+__all__ = ["Fusion", "Fuser", "WeightedFuser", "StreamingWeightedFuser", "blend"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,65 @@ class WeightedFuser(Fuser):
     def fuse(self, stack: Stack) -> Fusion:
         weights = self.weights(luminance(stack.images))
         return Fusion(image=blend(stack.images, weights), weights=weights)
+
+
+class StreamingWeightedFuser(WeightedFuser):
+    """A weighted method that can also fuse frames read one at a time (`fuse_frames`), so
+    memory does not grow with the number of frames. Subclasses implement `stream_weights`;
+    `weights` and `fuse` follow from it and give the same result as `fuse_frames`."""
+
+    @abstractmethod
+    def stream_weights(
+        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+    ) -> Iterator[np.ndarray]:
+        """Each source's weight map (H, W) in turn, from ``luma_of(k)``, the luminance (H, W)
+        float32 of source k (each call may read the frame again: call it as few times as
+        the method allows)."""
+
+    def weights(self, luma: np.ndarray) -> np.ndarray:
+        count, height, width = luma.shape
+        return np.stack(list(self.stream_weights(lambda k: luma[k], count, (height, width))))
+
+    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+        """Fuse frames read one at a time: memory does not grow with their number.
+
+        Parameters
+        ----------
+        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
+            Anything with ``len`` and indexing (and, optionally, a numpy-like ``shape`` (N, H,
+            W, C)), such as a `mfif.frames.FrameStore`. The method's `stream_weights` says how
+            often it reads each frame; the blend reuses the frame its weight came from.
+        keep_weights : bool
+            Keep the N full-resolution weight maps in `Fusion.weights` (N x H x W x 4 bytes);
+            False keeps none.
+
+        Returns
+        -------
+        Fusion
+            The same result as fusing the whole stack in memory, within rounding.
+        """
+        count = len(frames)
+        # An array-like with a shape spares a read of the first frame.
+        shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
+        height, width, channels = shape
+        last: dict[int, np.ndarray] = {}
+
+        def frame(k: int) -> np.ndarray:  # the last frame read is kept for the blend
+            if k not in last:
+                last.clear()
+                last[k] = frames[k]
+            return last[k]
+
+        fused = np.zeros((height, width, channels), dtype=np.float32)
+        kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
+        term = np.empty_like(fused)
+        maps = self.stream_weights(lambda k: luminance(frame(k)), count, (height, width))
+        for k, weight in enumerate(maps):
+            if kept is not None:
+                kept[k] = weight
+            if weight.any():  # most frames of a long stack win nowhere
+                fused += np.multiply(frame(k), weight[..., None], out=term)
+        return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
 
 
 _BLEND_EPSILON = 1e-5  # OpenCV's blendLinear adds it to the sum of the weights

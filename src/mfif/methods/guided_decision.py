@@ -4,25 +4,23 @@ refinement. Designed here as the classical default (the README gives the benchma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from ..color import luminance
 from ..decision import GuidedFilter, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
 from ..frames import FrameStore, ScratchSpaceError
-from ..fusion import Fusion, WeightedFuser, blend
+from ..fusion import StreamingWeightedFuser
 from ..options import Option
-from ..stack import Stack
 from . import register
 
 __all__ = ["GuidedDecisionFuser"]
 
 
 @register
-class GuidedDecisionFuser(WeightedFuser):
+class GuidedDecisionFuser(StreamingWeightedFuser):
     """Decision-map fusion with consistency checks, boundary re-decision and guided refinement.
 
     1. Focus measure: the window mean of the detail a re-blur removes
@@ -93,53 +91,13 @@ class GuidedDecisionFuser(WeightedFuser):
         self.radius = radius
         self.eps = eps
 
-    def weights(self, luma: np.ndarray) -> np.ndarray:
-        count, height, width = luma.shape
-        return np.stack(list(self._stream(lambda k: luma[k], count, (height, width))))
-
-    def fuse(self, stack: Stack) -> Fusion:
-        weights = self.weights(luminance(stack.images))
-        return Fusion(image=blend(stack.images, weights), weights=weights)
-
-    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
-        """Fuse frames read one at a time: memory does not grow with their number.
-
-        Parameters
-        ----------
-        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
-            Anything with ``len`` and indexing (and, optionally, a numpy-like ``shape`` (N, H,
-            W, C)); each frame is read once for the focus measure and once more if it wins
-            anywhere, so a sequence that decodes on access should keep the decoded frames on
-            disk. Large stacks keep half-resolution luminance planes in a scratch file
-            (`mfif.frames.FrameStore`).
-        keep_weights : bool
-            Keep the N full-resolution weight maps in `Fusion.weights` (N x H x W x 4 bytes);
-            False keeps none.
-
-        Returns
-        -------
-        Fusion
-            The same result as fusing the whole stack in memory, within rounding.
-        """
-        count = len(frames)
-        # An array-like with a shape spares a read of the first frame.
-        shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
-        height, width, channels = shape
-        fused = np.zeros((height, width, channels), dtype=np.float32)
-        kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
-        term = np.empty_like(fused)
-        maps = self._stream(lambda k: luminance(frames[k]), count, (height, width))
-        for k, weight in enumerate(maps):
-            if kept is not None:
-                kept[k] = weight
-            if weight.any():  # most frames of a long stack win nowhere
-                fused += np.multiply(frames[k], weight[..., None], out=term)
-        return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
-
-    def _stream(
+    def stream_weights(
         self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
     ) -> Iterator[np.ndarray]:
-        """The full-resolution weight map of each source in turn, from ``luma_of(k)`` (H, W)."""
+        """The full-resolution weight map of each source in turn, from ``luma_of(k)`` (H, W):
+        each source is read once for the focus measure and once more if it wins anywhere.
+        Large stacks keep half-resolution luminance planes in a scratch file
+        (`mfif.frames.FrameStore`)."""
         height, width = shape
         small = (max(1, width // 2), max(1, height // 2))
 

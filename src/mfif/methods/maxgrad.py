@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
-from ..decision import winner_take_all
 from ..focus import gradient_magnitude
-from ..fusion import WeightedFuser
+from ..fusion import StreamingWeightedFuser
 from . import register
 
 __all__ = ["MaxGradientFuser"]
 
 
 @register
-class MaxGradientFuser(WeightedFuser):
+class MaxGradientFuser(StreamingWeightedFuser):
     """Each pixel comes from the source with the largest gradient magnitude there.
 
     UDPNet eq. (3) prints M_k = sgn(max(|∇S_1|, |∇S_2|) - |∇S_k|), which is 0 at the winner;
@@ -25,6 +26,20 @@ class MaxGradientFuser(WeightedFuser):
     name = "maxgrad"
     summary = "pixel-wise maximal gradient decision (UDPNet eq. 3), no smoothing"
 
-    def weights(self, luma: np.ndarray) -> np.ndarray:
-        # UDPNet eq. (3), for N sources.
-        return winner_take_all(gradient_magnitude(luma))
+    def stream_weights(
+        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+    ) -> Iterator[np.ndarray]:
+        """UDPNet eq. (3) for N sources (`mfif.decision.winner_take_all` of the gradient
+        magnitudes), two reads per source: the best magnitude and how many sources reach it
+        first, then each source's share."""
+        best = np.full(shape, -1.0, dtype=np.float32)
+        ties = np.zeros(shape, dtype=np.float32)
+        for k in range(count):
+            magnitude = gradient_magnitude(luma_of(k)[None])[0]
+            better = magnitude > best
+            ties[better] = 0
+            ties += magnitude >= best  # counts the new best, or one more tie
+            np.maximum(best, magnitude, out=best)
+        for k in range(count):
+            magnitude = gradient_magnitude(luma_of(k)[None])[0]
+            yield (magnitude == best).astype(np.float32) / ties

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import cv2
 import numpy as np
 
 from ..decision import winner_take_all
-from ..fusion import WeightedFuser
+from ..fusion import StreamingWeightedFuser
 from ..options import Option
 from . import register
 
@@ -15,7 +17,7 @@ __all__ = ["SpatialFrequencyFuser"]
 
 
 @register
-class SpatialFrequencyFuser(WeightedFuser):
+class SpatialFrequencyFuser(StreamingWeightedFuser):
     """Split the image into blocks; each block comes from the source of highest spatial frequency.
 
     Blocks whose best and second-best spatial frequencies differ by less than ``threshold``
@@ -41,19 +43,14 @@ class SpatialFrequencyFuser(WeightedFuser):
         self.block_size = block_size
         self.threshold = threshold
 
-    def weights(self, luma: np.ndarray) -> np.ndarray:
-        count, height, width = luma.shape
+    def stream_weights(
+        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+    ) -> Iterator[np.ndarray]:
+        """Block decisions from one read of each source (the block frequencies are small);
+        each source's pixel weights follow without reading it again."""
+        height, width = shape
         size = self.block_size
-        rows, cols = -(-height // size), -(-width // size)
-        padded = np.pad(
-            luma, ((0, 0), (0, rows * size - height), (0, cols * size - width)), mode="reflect"
-        )
-        row_diff = np.zeros_like(padded)
-        col_diff = np.zeros_like(padded)
-        row_diff[:, :, 1:] = (padded[:, :, 1:] - padded[:, :, :-1]) ** 2
-        col_diff[:, 1:, :] = (padded[:, 1:, :] - padded[:, :-1, :]) ** 2
-        energy = (row_diff + col_diff).reshape(count, rows, size, cols, size).mean(axis=(2, 4))
-        frequency = np.sqrt(energy)  # SF = sqrt(RF² + CF²) per block
+        frequency = np.stack([self._block_frequency(luma_of(k)) for k in range(count)])
         best = frequency.max(axis=0, keepdims=True)
         near_best = frequency >= best * (1.0 - self.threshold)
         block_weights = near_best.astype(np.float32)
@@ -62,6 +59,19 @@ class SpatialFrequencyFuser(WeightedFuser):
         votes = np.stack(
             [cv2.blur(w, (3, 3), borderType=cv2.BORDER_REPLICATE) for w in block_weights]
         )
-        block_weights = winner_take_all(votes)
-        pixel_weights = np.repeat(np.repeat(block_weights, size, axis=1), size, axis=2)
-        return np.ascontiguousarray(pixel_weights[:, :height, :width], dtype=np.float32)
+        for block in winner_take_all(votes):
+            pixels = np.repeat(np.repeat(block, size, axis=0), size, axis=1)
+            yield np.ascontiguousarray(pixels[:height, :width], dtype=np.float32)
+
+    def _block_frequency(self, luma: np.ndarray) -> np.ndarray:
+        """SF = sqrt(RF² + CF²) of each block of one source (H, W) -> (rows, cols)."""
+        height, width = luma.shape
+        size = self.block_size
+        rows, cols = -(-height // size), -(-width // size)
+        padded = np.pad(luma, ((0, rows * size - height), (0, cols * size - width)), mode="reflect")
+        row_diff = np.zeros_like(padded)
+        col_diff = np.zeros_like(padded)
+        row_diff[:, 1:] = (padded[:, 1:] - padded[:, :-1]) ** 2
+        col_diff[1:, :] = (padded[1:, :] - padded[:-1, :]) ** 2
+        energy = (row_diff + col_diff).reshape(rows, size, cols, size).mean(axis=(1, 3))
+        return np.sqrt(energy)

@@ -48,7 +48,13 @@ def band_stack(count: int, channels: int, height: int = 150, width: int = 240) -
 @pytest.mark.parametrize(("count", "channels"), [(2, 3), (3, 1), (6, 3)])
 @pytest.mark.parametrize(
     ("method", "cache"),
-    [("guided-decision", True), ("guided-decision", False), ("maxgrad", True), ("sf", True)],
+    [
+        ("guided-decision", True),
+        ("guided-decision", False),
+        ("maxgrad", True),
+        ("sf", True),
+        ("laplacian-pyramid", True),
+    ],
 )
 def test_streamed_fusion_equals_in_memory(method, count, channels, cache, monkeypatch):
     if not cache:

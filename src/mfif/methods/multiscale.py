@@ -7,6 +7,8 @@ every colour channel, so colour follows the same decisions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -27,6 +29,35 @@ def _select_max_abs(coefficients: np.ndarray, luma_coefficients: np.ndarray) -> 
     """
     choice = winner_take_all(np.abs(luma_coefficients))
     return np.einsum("nhwc,nhw->hwc", coefficients, choice, optimize=True)
+
+
+class _RunningMaxAbs:
+    """`_select_max_abs` one source at a time: the coefficients of the source whose luminance
+    coefficient is largest in magnitude, ties averaged."""
+
+    def __init__(self) -> None:
+        self.best: np.ndarray | None = None
+        self.total: np.ndarray | None = None
+        self.ties: np.ndarray | None = None
+
+    def update(self, coefficients: np.ndarray, luma_coefficients: np.ndarray) -> None:
+        """coefficients (H, W, C), luma_coefficients (H, W) of one source."""
+        magnitude = np.abs(luma_coefficients)
+        if self.best is None:
+            self.best = magnitude
+            self.total = coefficients.astype(np.float32, copy=True)
+            self.ties = np.ones(magnitude.shape, np.float32)
+            return
+        better = magnitude > self.best
+        tied = magnitude == self.best
+        self.total[better] = coefficients[better]
+        self.ties[better] = 1
+        self.total[tied] += coefficients[tied]
+        self.ties[tied] += 1
+        np.maximum(self.best, magnitude, out=self.best)
+
+    def result(self) -> np.ndarray:
+        return self.total / self.ties[..., None]
 
 
 def _discrete_wavelets() -> tuple[str, ...]:
@@ -63,6 +94,39 @@ class LaplacianPyramidFuser(Fuser):
 
     def __init__(self, levels: int | None = 6) -> None:
         self.levels = levels
+
+    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+        """Fuse frames read once each: the pyramids are combined as they come, so memory
+        does not grow with the number of frames (`mfif.fusion.StreamingWeightedFuser`'s
+        contract; this method has no weights). The same result as `fuse`, within rounding.
+
+        Parameters
+        ----------
+        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
+        keep_weights : bool
+            Ignored: the method has no weight maps.
+        """
+        count = len(frames)
+        shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
+        levels = _pyramid_levels(shape[0], shape[1], self.levels)
+        selections: list[_RunningMaxAbs] = []
+        base = None
+        for k in range(count):
+            frame = frames[k]
+            plane = np.concatenate([frame, luminance(frame)[..., None]], axis=-1)
+            del frame
+            pyramid = _laplacian_pyramid(plane, levels)
+            del plane
+            if not selections:
+                selections = [_RunningMaxAbs() for _ in range(levels - 1)]
+                base = np.zeros(pyramid[-1].shape[:2] + (shape[2],), np.float32)
+            for selection, level in zip(selections, pyramid[:-1], strict=True):
+                selection.update(level[..., :-1], level[..., -1])
+            base += pyramid[-1][..., :-1]
+        fused_levels = [selection.result() for selection in selections]
+        fused_levels.append(base / np.float32(count))
+        image = _collapse(fused_levels)
+        return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
 
     def fuse(self, stack: Stack) -> Fusion:
         height, width = stack.shape

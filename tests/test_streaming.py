@@ -54,6 +54,7 @@ def band_stack(count: int, channels: int, height: int = 150, width: int = 240) -
         ("maxgrad", True),
         ("sf", True),
         ("laplacian-pyramid", True),
+        ("dwt", True),
     ],
 )
 def test_streamed_fusion_equals_in_memory(method, count, channels, cache, monkeypatch):

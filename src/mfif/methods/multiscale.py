@@ -31,6 +31,12 @@ def _select_max_abs(coefficients: np.ndarray, luma_coefficients: np.ndarray) -> 
     return np.einsum("nhwc,nhw->hwc", coefficients, choice, optimize=True)
 
 
+def _with_luminance(frame: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> (H, W, C + 1): Y is linear in RGB, so it goes through a linear transform
+    as one more channel."""
+    return np.concatenate([frame, luminance(frame)[..., None]], axis=-1)
+
+
 class _RunningMaxAbs:
     """`_select_max_abs` one source at a time: the coefficients of the source whose luminance
     coefficient is largest in magnitude, ties averaged."""
@@ -112,9 +118,7 @@ class LaplacianPyramidFuser(Fuser):
         selections: list[_RunningMaxAbs] = []
         base = None
         for k in range(count):
-            frame = frames[k]
-            plane = np.concatenate([frame, luminance(frame)[..., None]], axis=-1)
-            del frame
+            plane = _with_luminance(frames[k])
             pyramid = _laplacian_pyramid(plane, levels)
             del plane
             if not selections:
@@ -207,6 +211,35 @@ class WaveletFuser(Fuser):
     def __init__(self, wavelet: str = "db2", levels: int = 4) -> None:
         self.wavelet = wavelet
         self.levels = levels
+
+    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+        """Fuse frames read once each, the decompositions combined as they come (as
+        `LaplacianPyramidFuser.fuse_frames`); the same result as `fuse`, within rounding."""
+        import pywt
+
+        count = len(frames)
+        height, width = frames.shape[1:3] if hasattr(frames, "shape") else frames[0].shape[:2]
+        wavelet = pywt.Wavelet(self.wavelet)
+        levels = max(1, min(self.levels, pywt.dwtn_max_level((height, width), wavelet)))
+        approximation = None
+        selections: list[tuple[_RunningMaxAbs, ...]] = []
+        for k in range(count):
+            plane = _with_luminance(frames[k])
+            coefficients = pywt.wavedec2(
+                plane, wavelet, mode="symmetric", level=levels, axes=(0, 1)
+            )
+            del plane
+            if approximation is None:
+                approximation = np.zeros(coefficients[0].shape, np.float32)
+                selections = [tuple(_RunningMaxAbs() for _ in d) for d in coefficients[1:]]
+            approximation += coefficients[0]
+            for running, details in zip(selections, coefficients[1:], strict=True):
+                for selection, band in zip(running, details, strict=True):
+                    selection.update(band[..., :-1], band[..., -1])
+        fused = [(approximation / np.float32(count))[..., :-1]]
+        fused += [tuple(selection.result() for selection in running) for running in selections]
+        image = pywt.waverec2(fused, wavelet, mode="symmetric", axes=(0, 1))[:height, :width]
+        return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
 
     def fuse(self, stack: Stack) -> Fusion:
         import pywt

@@ -5,6 +5,8 @@ Li, Kang & Hu, IEEE TIP 22(7), 2013, doi:10.1109/TIP.2013.2244222.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -69,6 +71,67 @@ class GuidedFilterFuser(Fuser):
         self.detail_eps = detail_eps
         self.average_size = average_size
 
+    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+        """Fuse frames read three times each (saliency; weight totals; blend), holding a few
+        full-size planes whatever the number of frames. The same result as `fuse`, within
+        rounding.
+
+        Parameters
+        ----------
+        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
+        keep_weights : bool
+            Keep the detail weights (N x H x W) in `Fusion.weights`, as `fuse` does.
+        """
+        count = len(frames)
+        height, width, channels = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
+        best = np.full((height, width), -1.0, np.float32)
+        ties = np.zeros((height, width), np.float32)
+        for k in range(count):  # eqs. (4), (5): the winner, ties shared
+            saliency = laplacian_energy(luminance(frames[k])[None], sigma=5.0, radius=5)[0]
+            ties[saliency > best] = 0
+            ties += saliency >= best
+            np.maximum(best, saliency, out=best)
+
+        def weights_of(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            luma = luminance(frame)
+            saliency = laplacian_energy(luma[None], sigma=5.0, radius=5)[0]
+            decision = (saliency == best).astype(np.float32) / ties
+            return self._refined(luma, decision)
+
+        totals = [np.zeros((height, width), np.float32) for _ in range(2)]
+        for k in range(count):
+            for total, weight in zip(totals, weights_of(frames[k]), strict=True):
+                total += np.maximum(weight, 0.0)
+        empty = [total <= 1e-12 for total in totals]  # as `normalise_weights`
+        for total, nothing in zip(totals, empty, strict=True):
+            total[nothing] = count
+        fused = np.zeros((height, width, channels), np.float32)
+        kept = np.empty((count, height, width), np.float32) if keep_weights else None
+        for k in range(count):
+            frame = frames[k]
+            normalised = []
+            for weight, total, nothing in zip(weights_of(frame), totals, empty, strict=True):
+                weight = np.maximum(weight, 0.0)
+                weight[nothing] = 1.0
+                normalised.append(weight / total)
+            fused += self._layers(frame, *normalised)
+            if kept is not None:
+                kept[k] = normalised[1]
+        return Fusion(image=np.clip(fused, 0.0, 1.0), weights=kept)
+
+    def _refined(self, luma: np.ndarray, decision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Eq. (6): the base and detail weights of one source, its decision guided by itself."""
+        base = guided_filter(luma, decision, radius=self.base_radius, eps=self.base_eps)
+        detail = guided_filter(luma, decision, radius=self.detail_radius, eps=self.detail_eps)
+        return base, detail
+
+    def _layers(self, image: np.ndarray, base_weight: np.ndarray, detail_weight: np.ndarray):
+        """Eqs. (1), (2), (7), (8): one source's weighted base and detail layers."""
+        size = (self.average_size, self.average_size)
+        base = cv2.blur(image, size, borderType=cv2.BORDER_REFLECT).reshape(image.shape)
+        detail = image - base
+        return base_weight[..., None] * base + detail_weight[..., None] * detail
+
     def fuse(self, stack: Stack) -> Fusion:
         images = stack.images
         luma = luminance(images)
@@ -76,22 +139,10 @@ class GuidedFilterFuser(Fuser):
         base_weights = np.empty_like(decision)
         detail_weights = np.empty_like(decision)
         for k in range(stack.count):  # eq. (6), each decision guided by its own source
-            base_weights[k] = guided_filter(
-                luma[k], decision[k], radius=self.base_radius, eps=self.base_eps
-            )
-            detail_weights[k] = guided_filter(
-                luma[k], decision[k], radius=self.detail_radius, eps=self.detail_eps
-            )
+            base_weights[k], detail_weights[k] = self._refined(luma[k], decision[k])
         base_weights = normalise_weights(base_weights)
         detail_weights = normalise_weights(detail_weights)
-        size = (self.average_size, self.average_size)
         fused = np.zeros(images.shape[1:], dtype=np.float32)
         for k, image in enumerate(images):
-            base = cv2.blur(image, size, borderType=cv2.BORDER_REFLECT).reshape(
-                image.shape
-            )  # eq. (1)
-            detail = image - base  # eq. (2)
-            fused += (
-                base_weights[k][..., None] * base + detail_weights[k][..., None] * detail
-            )  # eqs. (7), (8)
+            fused += self._layers(image, base_weights[k], detail_weights[k])
         return Fusion(image=np.clip(fused, 0.0, 1.0), weights=detail_weights)

@@ -159,10 +159,11 @@ def streams(fuser: Fuser) -> bool:
 
 def stream_threshold() -> int:
     """Stacks larger than this many bytes as float32 are fused from disk when the method
-    streams: ``$MFIF_STREAM_ABOVE`` (bytes), default 1 GiB."""
+    streams: ``$MFIF_STREAM_ABOVE`` (bytes), default 256 MiB (in memory, some methods need
+    several times the stack)."""
     text = os.environ.get("MFIF_STREAM_ABOVE", "")
     try:
-        return int(text) if text else 2**30
+        return int(text) if text else 256 * 2**20
     except ValueError:
         raise OptionError(f"MFIF_STREAM_ABOVE must be a number of bytes; got {text!r}.") from None
 

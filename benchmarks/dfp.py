@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["pascal-mask", "davis-mask"])
     parser.add_argument("--limit", type=int, default=12, help="scenes per set")
+    parser.add_argument("--skip", type=int, default=0, help="scenes skipped first per set")
     parser.add_argument("--scales", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--variants", nargs="+", default=["default"], choices=list(VARIANTS))
     parser.add_argument(
@@ -86,7 +87,8 @@ def main() -> None:
         fusers = fusers_for(scale, args.variants, baselines)
         for set_name in args.sets:
             rows: dict[str, list[dict]] = {name: [] for name in fusers}
-            for index, (sources, truth) in enumerate(sets[set_name][: args.limit]):
+            scenes = sets[set_name][args.skip : args.skip + args.limit]
+            for index, (sources, truth) in enumerate(scenes, start=args.skip):
                 low, full, reference = downsampled_case(sources, truth, scale)
                 for name, fuser in fusers.items():
                     started = time.perf_counter()

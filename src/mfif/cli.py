@@ -161,6 +161,62 @@ def _number(low: float, high: float | None = None, *, low_open: bool = False):
     return parse
 
 
+def _fusing_arguments(align_choices, default_method: str) -> argparse.ArgumentParser:
+    """Method, alignment and output options that `fuse` and `batch` share."""
+    fusing = _Parser(add_help=False)
+    fusing.add_argument(
+        "-m",
+        "--method",
+        default=default_method,
+        help=f"fusion method (default: {default_method}; see 'mfif methods')",
+    )
+    fusing.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a method option, e.g. --option radius=8 (repeatable)",
+    )
+    fusing.add_argument(
+        "--align",
+        choices=align_choices,
+        default="auto",
+        help="register the frames before fusing (default auto: similarity, and already "
+        "registered stacks are left untouched)",
+    )
+    fusing.add_argument(
+        "--reference",
+        type=_integer(0),
+        metavar="N",
+        help="reference frame of the alignment (default: the middle one); its metadata is "
+        "carried to the output",
+    )
+    fusing.add_argument(
+        "--no-crop",
+        action="store_true",
+        help="keep the reference frame's size: borders not every frame covers are filled from "
+        "the frames that cover them (default: crop to the region all frames cover)",
+    )
+    fusing.add_argument(
+        "--skip-bad-frames",
+        action="store_true",
+        help="drop frames that cannot be registered, with a warning, instead of failing",
+    )
+    fusing.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16, 32),
+        help="bit depth of the output: 8, 16, or 32 (float32 TIFF) (default: that of the "
+        "inputs, as far as the output format holds it)",
+    )
+    fusing.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="do not carry the reference frame's EXIF, IPTC, XMP and ICC profile to the output",
+    )
+    return fusing
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from .align import ALIGN_CHOICES
     from .methods import DEFAULT_METHOD
@@ -174,58 +230,22 @@ def _build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="report what is done")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
+    fusing = _fusing_arguments(ALIGN_CHOICES, DEFAULT_METHOD)
     fuse = commands.add_parser(
         "fuse",
-        parents=[common],
+        parents=[common, fusing],
         help="fuse a focus stack into one image",
         description="Fuse two or more images of one scene, focused at different depths. Inputs "
-        "are files, folders (all images inside, in name order), glob patterns, or one multi-page "
-        "TIFF.",
+        "are files (PNG, JPEG, BMP, TIFF, camera RAW), folders (all images inside, in name "
+        "order), glob patterns, or one multi-page TIFF.",
     )
     fuse.add_argument("inputs", nargs="+", metavar="IMAGE", help="source images, folders or globs")
     fuse.add_argument("-o", "--output", required=True, metavar="OUT", help="fused image file")
-    fuse.add_argument(
-        "-m",
-        "--method",
-        default=DEFAULT_METHOD,
-        help=f"fusion method (default: {DEFAULT_METHOD}; see 'mfif methods')",
-    )
-    fuse.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a method option, e.g. --option radius=8 (repeatable)",
-    )
     fuse.add_argument("--weights", metavar="DIR", help="also write per-source weight maps here")
     fuse.add_argument(
         "--depth",
         metavar="FILE",
         help="also write the depth map: index of the winning source per pixel (0 = first)",
-    )
-    fuse.add_argument(
-        "--align",
-        choices=ALIGN_CHOICES,
-        default="auto",
-        help="register the frames before fusing (default auto: similarity, and already "
-        "registered stacks are left untouched)",
-    )
-    fuse.add_argument(
-        "--reference",
-        type=_integer(0),
-        metavar="N",
-        help="reference frame of the alignment (default: the middle one)",
-    )
-    fuse.add_argument(
-        "--no-crop",
-        action="store_true",
-        help="keep the reference frame's size: borders not every frame covers are filled from "
-        "the frames that cover them (default: crop to the region all frames cover)",
-    )
-    fuse.add_argument(
-        "--skip-bad-frames",
-        action="store_true",
-        help="drop frames that cannot be registered, with a warning, instead of failing",
     )
     fuse.add_argument("--save-aligned", metavar="DIR", help="also write the aligned frames here")
     fuse.add_argument(
@@ -238,13 +258,6 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="apply the alignment of a JSON report (e.g. of an earlier shot) instead of "
         "estimating one",
-    )
-    fuse.add_argument(
-        "--bit-depth",
-        type=int,
-        choices=(8, 16, 32),
-        help="bit depth of the output: 8, 16, or 32 (float32 TIFF) (default: that of the "
-        "inputs, as far as the output format holds it)",
     )
     fuse.set_defaults(run=_run_fuse)
 
@@ -776,7 +789,8 @@ def _run_fuse(args: argparse.Namespace) -> int:
         align_seconds = time.perf_counter() - aligned_started
         per_frame = _reserve_per_frame_outputs(targets, aligned, outputs)
         fusion = pipeline.fuse(aligned)
-        _write_fuse_outputs(args, outputs, targets, per_frame, aligned, fusion)
+        reference = _reference_file(paths, aligned.names, alignment, args)
+        _write_fuse_outputs(args, outputs, targets, per_frame, aligned, fusion, reference)
         size = (aligned.shape[1], aligned.shape[0])
         _report_fuse(
             args,
@@ -804,7 +818,7 @@ def _run_fuse(args: argparse.Namespace) -> int:
 def _should_stream(args: argparse.Namespace, pipeline, paths: list[Path]) -> bool:
     """Fuse from disk (`mfif.pipeline.stream_fuse`) when the stack is large, the method can
     and no output needs every frame in memory."""
-    from .limits import probe_image
+    from .io import image_header
     from .pipeline import stream_threshold, streams
 
     if not streams(pipeline.fuser) or len(paths) < 2:
@@ -813,7 +827,7 @@ def _should_stream(args: argparse.Namespace, pipeline, paths: list[Path]) -> boo
         return False
     if args.skip_bad_frames:
         return False
-    header = probe_image(paths[0]) if paths[0].is_file() else None
+    header = image_header(paths[0]) if paths[0].is_file() else None
     if header is None:
         return False
     size = len(paths) * header.height * header.width * header.channels * 4
@@ -831,7 +845,8 @@ def _run_fuse_streamed(args: argparse.Namespace, pipeline, paths: list[Path]) ->
         fusion, frames, alignment, seconds = stream_fuse(pipeline, paths, progress=True)
         output = targets["output"]
         bit_depth = args.bit_depth or output_bit_depth(output.suffix, frames.bit_depth)
-        outputs.write_image(output, fusion.image, bit_depth=bit_depth)
+        reference = _reference_file(paths, frames.names, alignment, args)
+        outputs.write_image(output, fusion.image, bit_depth=bit_depth, metadata_from=reference)
         size = (fusion.image.shape[1], fusion.image.shape[0])
         _report_fuse(
             args,
@@ -918,14 +933,29 @@ def _reserve_per_frame_outputs(targets: dict, stack, outputs) -> dict[str, list[
     return files
 
 
-def _write_fuse_outputs(args, outputs, targets, per_frame, stack, fusion) -> None:
+def _reference_file(paths: list[Path], names, alignment, args: argparse.Namespace) -> Path | None:
+    """The file of the reference frame (the alignment's, else ``--reference``, else the middle
+    frame), whose metadata the output carries; None with ``--no-metadata``."""
+    if args.no_metadata:
+        return None
+    if len(paths) == 1:  # a multi-page TIFF
+        return paths[0]
+    if alignment is not None:
+        index = alignment.reference
+    else:
+        index = args.reference if args.reference is not None else len(names) // 2
+    by_name = {path.name: path for path in paths}
+    return by_name.get(names[min(index, len(names) - 1)], paths[len(paths) // 2])
+
+
+def _write_fuse_outputs(args, outputs, targets, per_frame, stack, fusion, reference) -> None:
     import numpy as np
 
     from .io import output_bit_depth
 
     output = targets["output"]
     bit_depth = args.bit_depth or output_bit_depth(output.suffix, stack.bit_depth)
-    outputs.write_image(output, fusion.image, bit_depth=bit_depth)
+    outputs.write_image(output, fusion.image, bit_depth=bit_depth, metadata_from=reference)
     for path, weights in zip(
         per_frame["weights"], fusion.weights if args.weights else [], strict=True
     ):

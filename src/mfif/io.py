@@ -1,4 +1,5 @@
-"""Reading and writing images and stacks: PNG, JPEG, BMP, TIFF; 8/16-bit; grey and RGB.
+"""Reading and writing images and stacks: PNG, JPEG, BMP, TIFF; 8/16-bit; grey and RGB; camera
+RAW input through `mfif.raw` (the optional ``mfif[raw]`` extra).
 
 Images are returned as float32 in [0, 1], RGB channel order. Writes are atomic (a temporary file
 in the target folder, then a rename) and refuse to overwrite an input of the stack.
@@ -16,12 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, MfifError, OutputError, StackError
-from .limits import check_memory, check_pixels, probe_image
+from .limits import ImageHeader, check_memory, check_pixels, probe_image
+from .metadata import carry_metadata
 from .outputs import IMAGE_SUFFIXES, OutputSet
+from .raw import RAW_SUFFIXES, RawDevelop, develop, develop_settings, is_raw, raw_size
 from .stack import Stack, bit_depth_of, check_compatible, to_unit_float
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "INPUT_SUFFIXES",
+    "image_header",
     "read_image",
     "load_stack",
     "expand_inputs",
@@ -35,6 +40,8 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
+# What a folder of frames may hold: every image format mfif writes, and camera RAW.
+INPUT_SUFFIXES = IMAGE_SUFFIXES + RAW_SUFFIXES
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -43,7 +50,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     Parameters
     ----------
     path : str or path-like
-        A PNG, JPEG, BMP or TIFF file (the first page of a multi-page TIFF).
+        A PNG, JPEG, BMP or TIFF file (the first page of a multi-page TIFF), or a camera RAW
+        file developed as `mfif.raw` describes (16-bit linear RGB).
 
     Returns
     -------
@@ -75,10 +83,10 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in INPUT_SUFFIXES)
             if not found:
                 raise ImageReadError(
-                    f"The folder {text} contains no PNG, JPEG, BMP or TIFF images."
+                    f"The folder {text} contains no PNG, JPEG, BMP, TIFF or camera RAW images."
                 )
             paths.extend(found)
         elif not path.exists() and glob.has_magic(text):
@@ -133,8 +141,11 @@ def load_stack(
             else "Fusion needs at least 2 images of the same scene; got none."
         )
     _check_before_decoding(paths)
+    raw = raw_develop_of(paths)
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        reading = pool.map(lambda path: _read_pages(path, first_only=True, probed=True), paths)
+        reading = pool.map(
+            lambda path: _read_pages(path, first_only=True, probed=True, raw=raw), paths
+        )
         if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
             from tqdm import tqdm
 
@@ -149,6 +160,19 @@ def load_stack(
     return _assemble(pages, max(depth for _, depth in results), names, paths)
 
 
+def raw_develop_of(paths: Sequence[Path]) -> RawDevelop | None:
+    """The develop shared by the stack's RAW frames (None when it has none)."""
+    raw_paths = [path for path in paths if is_raw(path)]
+    return develop_settings(raw_paths) if raw_paths else None
+
+
+def image_header(path: Path) -> ImageHeader | None:
+    """The size a file declares, from its header only (None: decoding will tell)."""
+    if is_raw(path):
+        return ImageHeader(*raw_size(path), 3)
+    return probe_image(path)
+
+
 def _check_before_decoding(paths: Sequence[Path], frames_in_memory: int | None = None) -> None:
     """From the headers alone: every file exists, is under the pixel limit, the sizes agree,
     and the float32 stack (or ``frames_in_memory`` frames of it) fits in the memory
@@ -156,7 +180,7 @@ def _check_before_decoding(paths: Sequence[Path], frames_in_memory: int | None =
     headers = []
     for path in paths:
         _check_readable(path)
-        header = probe_image(path)
+        header = image_header(path)
         if header is not None:
             check_pixels(path, header.height, header.width)
             headers.append((path, header))
@@ -200,15 +224,17 @@ def _check_readable(path: Path) -> None:
 
 
 def _read_pages(
-    path: Path, *, first_only: bool, probed: bool = False
+    path: Path, *, first_only: bool, probed: bool = False, raw: RawDevelop | None = None
 ) -> tuple[list[np.ndarray], int]:
     """Decode a file's first page (or all pages); ``probed``: its header was checked already
-    (TIFF pages are checked as they are decoded)."""
+    (TIFF pages are checked as they are decoded); ``raw``: the stack's RAW develop."""
     _check_readable(path)
     if not probed and path.suffix.lower() not in _TIFF_SUFFIXES:
-        header = probe_image(path)  # before decoding: a small file can claim a huge size
+        header = image_header(path)  # before decoding: a small file can claim a huge size
         if header is not None:
             check_pixels(path, header.height, header.width)
+    if is_raw(path):  # a DNG starts as a TIFF does: the suffix decides
+        return [develop(path, raw)], 16
     try:
         with open(path, "rb") as handle:
             start = handle.read(4)
@@ -349,7 +375,13 @@ def check_bit_depth(suffix: str, bit_depth: int) -> None:
         )
 
 
-def encode_image(image: np.ndarray, suffix: str, *, bit_depth: int | None = None) -> bytes:
+def encode_image(
+    image: np.ndarray,
+    suffix: str,
+    *,
+    bit_depth: int | None = None,
+    metadata_from: str | os.PathLike | None = None,
+) -> bytes:
     """Encode an image as the bytes of a file with ``suffix``.
 
     Parameters
@@ -361,6 +393,9 @@ def encode_image(image: np.ndarray, suffix: str, *, bit_depth: int | None = None
     bit_depth : {8, 16, 32}, optional
         Sample depth of the file for float input (default 8); 32 writes float32 TIFF. Integer
         images keep their own depth.
+    metadata_from : path-like, optional
+        An image file whose EXIF, IPTC, XMP and ICC profile the output carries (TIFF, PNG and
+        JPEG; `mfif.metadata`).
 
     Raises
     ------
@@ -392,7 +427,10 @@ def encode_image(image: np.ndarray, suffix: str, *, bit_depth: int | None = None
         raise OutputError(
             f"Cannot write samples of type {image.dtype}; give uint8, uint16 or float in [0, 1]."
         )
-    return _encode(samples, suffix.lower())
+    payload = _encode(samples, suffix.lower())
+    if metadata_from is not None:
+        payload = carry_metadata(payload, suffix, metadata_from, samples.shape[:2])
+    return payload
 
 
 def save_image(
@@ -401,6 +439,7 @@ def save_image(
     *,
     bit_depth: int | None = None,
     protected: Sequence[str | os.PathLike] = (),
+    metadata_from: str | os.PathLike | None = None,
 ) -> Path:
     """Write an image atomically (a temporary file, then a rename; nothing is left on failure).
 
@@ -415,6 +454,9 @@ def save_image(
         or 16, TIFF also 32 (float32 samples).
     protected : sequence of path-like, keyword-only
         Files that must not be overwritten (the stack's inputs).
+    metadata_from : path-like, keyword-only, optional
+        Carry this file's EXIF, IPTC, XMP and ICC profile (the stack's reference frame) into
+        a TIFF, PNG or JPEG output.
 
     Returns
     -------
@@ -426,7 +468,9 @@ def save_image(
     OutputError
         Unknown suffix, a protected or unwritable path, an unsupported depth or shape.
     """
-    payload = encode_image(image, Path(path).suffix, bit_depth=bit_depth)
+    payload = encode_image(
+        image, Path(path).suffix, bit_depth=bit_depth, metadata_from=metadata_from
+    )
     with OutputSet(protected) as outputs:
         target = outputs.file(path)
         outputs.write_bytes(target, payload)
@@ -441,7 +485,10 @@ def _encode(samples: np.ndarray, suffix: str) -> bytes:
 
         buffer = _bytes_io.BytesIO()
         photometric = "rgb" if samples.ndim == 3 else "minisblack"
-        tifffile.imwrite(buffer, samples, photometric=photometric, compression="zlib")
+        # metadata=None: no shape description, which carried metadata could contradict.
+        tifffile.imwrite(
+            buffer, samples, photometric=photometric, compression="zlib", metadata=None
+        )
         return buffer.getvalue()
     import cv2
 

@@ -179,11 +179,21 @@ class OutputSet:
         """Write UTF-8 ``text`` to the temporary file of a reserved output."""
         self.write_bytes(target, text.encode("utf-8"))
 
-    def write_image(self, target: Path, image: np.ndarray, *, bit_depth: int | None = None) -> None:
+    def write_image(
+        self,
+        target: Path,
+        image: np.ndarray,
+        *,
+        bit_depth: int | None = None,
+        metadata_from: Path | None = None,
+    ) -> None:
         """Encode ``image`` (see `mfif.io.encode_image`) into a reserved output."""
         from .io import encode_image
 
-        self.write_bytes(target, encode_image(image, target.suffix, bit_depth=bit_depth))
+        payload = encode_image(
+            image, target.suffix, bit_depth=bit_depth, metadata_from=metadata_from
+        )
+        self.write_bytes(target, payload)
 
     def commit(self) -> list[Path]:
         """Rename every written output into place; returns the targets.

@@ -14,7 +14,14 @@ import numpy as np
 from .align import Alignment, AlignmentError, _apply_gains, _coverage, _resample, largest_rectangle
 from .errors import StackError
 from .frames import FrameSource, FrameStore
-from .io import _check_before_decoding, _read_pages, _standard_layout, _unit_float, expand_inputs
+from .io import (
+    _check_before_decoding,
+    _read_pages,
+    _standard_layout,
+    _unit_float,
+    expand_inputs,
+    raw_develop_of,
+)
 from .stack import bit_depth_of, check_compatible
 
 __all__ = ["load_frames", "AlignedFrames"]
@@ -59,10 +66,12 @@ def load_frames(
         )
     # Headers first (sizes, pixel limit, memory for the frames a streaming method holds).
     _check_before_decoding(paths, frames_in_memory=_FRAMES_IN_MEMORY)
+    raw = raw_develop_of(paths)
     store: FrameStore | None = None
     try:
         for k, path in _progress(paths, progress):
-            page = _standard_layout(_read_pages(Path(path), first_only=True)[0][0], path)
+            page = _read_pages(Path(path), first_only=True, probed=True, raw=raw)[0][0]
+            page = _standard_layout(page, path)
             if store is None:
                 store = _new_store(paths, page, directory)
             check_compatible([store.shape[1:], page.shape], [paths[0].name, path.name])

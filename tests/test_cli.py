@@ -112,7 +112,7 @@ def test_file_that_is_not_an_image(tmp_path: Path, pair: list[Path]) -> None:
 def test_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = run("fuse", str(tmp_path / "empty"), "-o", str(tmp_path / "o.png"))
-    assert_one_sentence_error(result, "contains no PNG, JPEG, BMP or TIFF images")
+    assert_one_sentence_error(result, "contains no PNG, JPEG, BMP, TIFF or camera RAW images")
 
 
 def test_different_sizes(tmp_path: Path, pair: list[Path]) -> None:

@@ -777,10 +777,50 @@ def _run_fuse(args: argparse.Namespace) -> int:
             "are not available with it."
         )
     paths = expand_inputs(args.inputs)
-    if _should_stream(args, pipeline, paths):
-        return _run_fuse_streamed(args, pipeline, paths)
+    if args.weights or args.depth or args.save_aligned:
+        return _run_fuse_with_maps(args, pipeline, paths)
+    from .files import fuse_into
+
     started = time.perf_counter()
     # Every output is checked and reserved before any work: all are written, or none.
+    with OutputSet(protected=paths) as outputs:
+        targets = _reserve_fuse_outputs(args, outputs)
+        result = fuse_into(
+            pipeline,
+            paths,
+            outputs,
+            targets["output"],
+            bit_depth=args.bit_depth,
+            metadata=not args.no_metadata,
+            progress=True,
+        )
+        extra: dict = {"align_seconds": round(result.seconds.get("align", 0.0), 4)}
+        if result.streamed:
+            extra["streamed"] = True
+        size = (result.shape[1], result.shape[0])
+        _report_fuse(
+            args, outputs, targets, paths, result.names, size, result.fusion, result.alignment,
+            extra,
+        )  # fmt: skip
+    _logger.info(
+        "fused %d images of %dx%d with %s%s in %.2f s -> %s",
+        len(result.names),
+        size[0],
+        size[1],
+        args.method,
+        " from disk" if result.streamed else "",
+        time.perf_counter() - started,
+        targets["output"],
+    )
+    return 0
+
+
+def _run_fuse_with_maps(args: argparse.Namespace, pipeline, paths: list[Path]) -> int:
+    """In memory, with outputs per frame (weights, aligned frames) or the depth map."""
+    from .files import reference_file
+    from .outputs import OutputSet
+
+    started = time.perf_counter()
     with OutputSet(protected=paths) as outputs:
         targets = _reserve_fuse_outputs(args, outputs)
         stack = pipeline.load(paths, progress=True)
@@ -789,81 +829,20 @@ def _run_fuse(args: argparse.Namespace) -> int:
         align_seconds = time.perf_counter() - aligned_started
         per_frame = _reserve_per_frame_outputs(targets, aligned, outputs)
         fusion = pipeline.fuse(aligned)
-        reference = _reference_file(paths, aligned.names, alignment, args)
+        reference = None
+        if not args.no_metadata:
+            reference = reference_file(paths, aligned.names, alignment, pipeline.reference)
         _write_fuse_outputs(args, outputs, targets, per_frame, aligned, fusion, reference)
         size = (aligned.shape[1], aligned.shape[0])
         _report_fuse(
-            args,
-            outputs,
-            targets,
-            paths,
-            aligned.names,
-            size,
-            fusion,
-            alignment,
+            args, outputs, targets, paths, aligned.names, size, fusion, alignment,
             {"align_seconds": round(align_seconds, 4)},
-        )
+        )  # fmt: skip
     _logger.info(
         "fused %d images of %dx%d with %s in %.2f s -> %s",
         aligned.count,
         aligned.shape[1],
         aligned.shape[0],
-        args.method,
-        time.perf_counter() - started,
-        targets["output"],
-    )
-    return 0
-
-
-def _should_stream(args: argparse.Namespace, pipeline, paths: list[Path]) -> bool:
-    """Fuse from disk (`mfif.pipeline.stream_fuse`) when the stack is large, the method can
-    and no output needs every frame in memory."""
-    from .io import image_header
-    from .pipeline import stream_threshold, streams
-
-    if not streams(pipeline.fuser) or len(paths) < 2:
-        return False
-    if args.weights or args.depth or args.save_aligned or args.no_crop or args.alignment:
-        return False
-    if args.skip_bad_frames:
-        return False
-    header = image_header(paths[0]) if paths[0].is_file() else None
-    if header is None:
-        return False
-    size = len(paths) * header.height * header.width * header.channels * 4
-    return size > stream_threshold()
-
-
-def _run_fuse_streamed(args: argparse.Namespace, pipeline, paths: list[Path]) -> int:
-    from .io import output_bit_depth
-    from .outputs import OutputSet
-    from .pipeline import stream_fuse
-
-    started = time.perf_counter()
-    with OutputSet(protected=paths) as outputs:
-        targets = _reserve_fuse_outputs(args, outputs)
-        fusion, frames, alignment, seconds = stream_fuse(pipeline, paths, progress=True)
-        output = targets["output"]
-        bit_depth = args.bit_depth or output_bit_depth(output.suffix, frames.bit_depth)
-        reference = _reference_file(paths, frames.names, alignment, args)
-        outputs.write_image(output, fusion.image, bit_depth=bit_depth, metadata_from=reference)
-        size = (fusion.image.shape[1], fusion.image.shape[0])
-        _report_fuse(
-            args,
-            outputs,
-            targets,
-            paths,
-            frames.names,
-            size,
-            fusion,
-            alignment,
-            {"align_seconds": round(seconds["align"], 4), "streamed": True},
-        )
-    _logger.info(
-        "fused %d images of %dx%d with %s from disk in %.2f s -> %s",
-        len(frames),
-        frames.shape[2],
-        frames.shape[1],
         args.method,
         time.perf_counter() - started,
         targets["output"],
@@ -931,21 +910,6 @@ def _reserve_per_frame_outputs(targets: dict, stack, outputs) -> dict[str, list[
     if targets["depth"] is not None and stack.count > 256:
         check_bit_depth(targets["depth"].suffix, 16)
     return files
-
-
-def _reference_file(paths: list[Path], names, alignment, args: argparse.Namespace) -> Path | None:
-    """The file of the reference frame (the alignment's, else ``--reference``, else the middle
-    frame), whose metadata the output carries; None with ``--no-metadata``."""
-    if args.no_metadata:
-        return None
-    if len(paths) == 1:  # a multi-page TIFF
-        return paths[0]
-    if alignment is not None:
-        index = alignment.reference
-    else:
-        index = args.reference if args.reference is not None else len(names) // 2
-    by_name = {path.name: path for path in paths}
-    return by_name.get(names[min(index, len(names) - 1)], paths[len(paths) // 2])
 
 
 def _write_fuse_outputs(args, outputs, targets, per_frame, stack, fusion, reference) -> None:

@@ -10,6 +10,7 @@ Importing mfif does not import torch; learned methods import it when they are cr
 """
 
 from .api import fuse
+from .batching import batch
 from .errors import (
     ImageReadError,
     MfifError,
@@ -34,6 +35,7 @@ __all__ = [
     "Stack",
     "StackError",
     "UnknownMethodError",
+    "batch",
     "create",
     "fuse",
     "list_methods",

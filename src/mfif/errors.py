@@ -16,6 +16,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_INTERNAL",
     "EXIT_BAD_INPUT",
+    "EXIT_STACK_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
 ]
@@ -23,6 +24,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+EXIT_STACK_FAILED = 3  # mfif batch: the batch ran, and at least one stack failed
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 

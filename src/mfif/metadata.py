@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 __all__ = ["METADATA_SUFFIXES", "carry_metadata"]
 
 _logger = logging.getLogger(__name__)
+
+# Exiv2's XMP parser keeps global state: one copy at a time when threads fuse side by side
+# (a batch on a threaded cluster).
+_EXIV2 = threading.Lock()
 
 # Outputs Exiv2 writes every block into (BMP holds none).
 METADATA_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -64,6 +69,14 @@ def carry_metadata(
     except ImportError:  # a platform without its wheel: fusion still works
         _logger.warning("pyexiv2 is not installed: the output carries no metadata.")
         return payload
+    with _EXIV2:
+        carried = _copied(pyexiv2, payload, suffix, source, size)
+    if carried is not None and suffix.lower() == ".png":
+        carried = _name_png_profile(carried)
+    return payload if carried is None else carried
+
+
+def _copied(pyexiv2, payload: bytes, suffix: str, source, size: tuple[int, int]) -> bytes | None:
     pyexiv2.set_log_level(4)  # Exiv2 writes warnings to stderr otherwise
     try:
         with pyexiv2.Image(os.fspath(source)) as reference:
@@ -80,9 +93,7 @@ def carry_metadata(
                 target.close()
     except RuntimeError as error:  # Exiv2's errors: unreadable or unsupported source
         _logger.warning("The metadata of %s is not carried over (%s).", Path(source).name, error)
-        return payload
-    if suffix.lower() == ".png":
-        carried = _name_png_profile(carried)
+        return None
     return carried
 
 

@@ -199,3 +199,21 @@ def test_a_bad_frame_in_a_streamed_stack_is_one_sentence(tmp_path):
     assert result.returncode != 0
     assert "1.png" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+def test_fuse_to_file_streams_and_writes_what_the_cli_writes(tmp_path, monkeypatch):
+    stack = band_stack(3, 3)
+    paths = [mfif.save_image(tmp_path / f"{k}.png", image) for k, image in enumerate(stack.images)]
+    monkeypatch.setenv("MFIF_STREAM_ABOVE", "0")
+    result = mfif.fuse_to_file(paths, tmp_path / "api.png", method="laplacian-pyramid")
+    assert result.streamed and result.fusion.weights is None and len(result.names) == 3
+    cli = run_fuse(*map(str, paths), "-o", str(tmp_path / "cli.png"), "-m", "laplacian-pyramid",
+                   stream=True)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "api.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
+    monkeypatch.setenv("MFIF_STREAM_ABOVE", str(2**62))
+    in_memory = mfif.fuse_to_file(paths, tmp_path / "memory.png", method="laplacian-pyramid")
+    assert not in_memory.streamed
+    np.testing.assert_array_equal(
+        mfif.read_image(tmp_path / "memory.png")[0], mfif.read_image(tmp_path / "api.png")[0]
+    )

@@ -9,7 +9,7 @@ Quick use::
 Importing mfif does not import torch; learned methods import it when they are created.
 """
 
-from .api import fuse
+from .api import fuse, fuse_to_file
 from .batching import batch
 from .errors import (
     ImageReadError,
@@ -38,6 +38,7 @@ __all__ = [
     "batch",
     "create",
     "fuse",
+    "fuse_to_file",
     "list_methods",
     "load_stack",
     "read_image",

@@ -1,12 +1,16 @@
-"""`mfif.fuse`: the one-call Python entry point (the shared `mfif.pipeline.Pipeline`)."""
+"""`mfif.fuse` and `mfif.fuse_to_file`: the one-call Python entry points (the shared
+`mfif.pipeline.Pipeline`)."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Sequence
 
 from .fusion import Fusion
 from .methods import DEFAULT_METHOD
 from .pipeline import ImagesOrPaths, Pipeline, as_stack
 
-__all__ = ["fuse", "as_stack"]
+__all__ = ["fuse", "fuse_to_file", "as_stack"]
 
 
 def fuse(
@@ -56,3 +60,46 @@ def fuse(
     """
     pipeline = Pipeline(method, options, align=align, reference=reference, crop=crop)
     return pipeline.run(images_or_paths).fusion
+
+
+def fuse_to_file(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+    output: str | os.PathLike,
+    method: str = DEFAULT_METHOD,
+    *,
+    align: str = "auto",
+    reference: int | None = None,
+    crop: bool = True,
+    bit_depth: int | None = None,
+    metadata: bool = True,
+    **options: object,
+):
+    """Fuse image files into one image file, as ``mfif fuse INPUTS -o OUTPUT`` does.
+
+    Unlike `fuse`, memory does not grow with the number of frames: a large stack is fused from
+    disk when the method can (every classical method), and the output carries the reference
+    frame's metadata.
+
+    Parameters
+    ----------
+    inputs : path-like or sequence of path-like
+        Files, folders, glob patterns or one multi-page TIFF.
+    output : path-like
+        The fused image (.png, .jpg, .tif, ...), written atomically; never one of the inputs.
+    method, align, reference, crop, **options
+        As for `fuse`.
+    bit_depth : {8, 16, 32}, optional
+        Of the output; default that of the inputs as far as the format holds it.
+    metadata : bool
+        Carry the reference frame's EXIF, IPTC, XMP and ICC profile (default).
+
+    Returns
+    -------
+    mfif.files.FileFusion
+        ``output``, ``fusion`` (its ``weights`` are None when the stack was fused from disk),
+        ``names``, ``alignment``, ``streamed``, ``seconds``.
+    """
+    from .files import fuse_file
+
+    pipeline = Pipeline(method, options, align=align, reference=reference, crop=crop)
+    return fuse_file(pipeline, inputs, output, bit_depth=bit_depth, metadata=metadata)

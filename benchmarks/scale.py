@@ -35,7 +35,11 @@ def parse_size(text: str) -> tuple[float, int]:
 
 def make_stack(source: Path, megapixels: float, frames: int, folder: Path) -> list[Path]:
     """``frames`` JPEG paths of ``megapixels`` each in ``folder`` (built once per size)."""
-    originals = sorted(p for p in source.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    originals = sorted(
+        p
+        for p in source.iterdir()
+        if p.suffix.lower() in (".jpg", ".png") and not p.stem.startswith("reference")
+    )  # another tool's result ships beside the frames; it is not one
     first = cv2.imread(str(originals[0]), cv2.IMREAD_COLOR)
     factor = (megapixels * 1e6 / (first.shape[0] * first.shape[1])) ** 0.5
     size = (round(first.shape[1] * factor), round(first.shape[0] * factor))
@@ -84,14 +88,21 @@ def main() -> None:
             megapixels, frames = parse_size(size)
             paths = make_stack(source, megapixels, frames, Path(scratch) / f"{megapixels:g}MP")
             output = Path(scratch) / "out"
-            cells = []
+            measured = {}
+            for peer in args.peers:
+                measured[peer] = _child_run(commands(peer, paths, output))
             for method in args.methods:
                 command = [mfif_command, "fuse", "-m", method, "--align", args.align]
-                seconds, megabytes = _child_run([*command, *map(str, paths), "-o", f"{output}.png"])
-                cells.append(f"{seconds:.1f} s / {megabytes / 1024:.2f} GB")
-            for peer in args.peers:
-                seconds, megabytes = _child_run(commands(peer, paths, output))
-                cells.append(f"{seconds:.1f} s / {megabytes / 1024:.2f} GB")
+                measured[f"mfif {method}"] = _child_run(
+                    [*command, *map(str, paths), "-o", f"{output}.png"]
+                )
+            cells = []
+            for program in programs:
+                seconds, megabytes = measured[program]
+                cell = f"{seconds:.1f} s / {megabytes / 1024:.2f} GB"
+                if program.startswith("mfif") and "enfuse" in measured:
+                    cell += f" ({seconds / measured['enfuse'][0]:.2f}x enfuse)"
+                cells.append(cell)
             print(f"| {megapixels:g} x {frames} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -528,8 +528,17 @@ def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) ->
 def _apply_gains(image: np.ndarray, gains: Sequence[float]) -> None:
     """Multiply (H, W, C) ``image`` in place by one gain per channel (or their mean)."""
     factors = np.asarray(gains, np.float32)
-    if np.any(factors != 1):
-        image *= factors if factors.size == image.shape[2] else factors.mean()
+    if not np.any(factors != 1):
+        return
+    if factors.size != image.shape[2]:
+        image *= factors.mean()
+    elif image.shape[2] <= 4 and image.flags.c_contiguous:
+        # OpenCV scales all channels in one pass (NumPy broadcasting over a length-3 axis
+        # is slow); the float32 products are the same.
+        scalar = tuple(float(f) for f in factors) + (0.0,) * (4 - factors.size)
+        cv2.multiply(image, scalar, dst=image)
+    else:
+        image *= factors
 
 
 def _fill_uncovered(aligned: np.ndarray, covered: np.ndarray) -> None:

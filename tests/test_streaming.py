@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -217,3 +218,32 @@ def test_fuse_to_file_streams_and_writes_what_the_cli_writes(tmp_path, monkeypat
     np.testing.assert_array_equal(
         mfif.read_image(tmp_path / "memory.png")[0], mfif.read_image(tmp_path / "api.png")[0]
     )
+
+
+@pytest.mark.parametrize("method", ["guided-decision", "gff"])
+def test_weights_and_depth_stream_too(tmp_path, method):
+    """--weights and --depth from disk: each map written as it is made, the depth from a
+    running winner; the same files as in memory."""
+    stack = band_stack(4, 3)
+    paths = [mfif.save_image(tmp_path / f"{k}.png", image) for k, image in enumerate(stack.images)]
+    files = {}
+    for stream in (False, True):
+        folder = tmp_path / f"maps-{stream}"
+        result = run_fuse(
+            *map(str, paths), "-o", str(folder / "fused.png"), "-m", method,
+            "--weights", str(folder / "weights"), "--depth", str(folder / "depth.png"),
+            "--report", str(folder / "report.json"), stream=stream,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert json.loads((folder / "report.json").read_text()).get("streamed", False) == stream
+        files[stream] = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.png")}
+    assert sorted(files[True]) == sorted(files[False])
+    assert len([name for name in files[True] if name.parts[0] == "weights"]) == 4
+    depth_memory = cv2.imdecode(np.frombuffer(files[False][Path("depth.png")], np.uint8), -1)
+    depth_disk = cv2.imdecode(np.frombuffer(files[True][Path("depth.png")], np.uint8), -1)
+    assert np.mean(depth_memory == depth_disk) > 0.999  # ties may differ within rounding
+    for name, data in files[True].items():
+        if name.parts[0] == "weights":
+            memory = cv2.imdecode(np.frombuffer(files[False][name], np.uint8), -1).astype(int)
+            disk = cv2.imdecode(np.frombuffer(data, np.uint8), -1).astype(int)
+            assert np.abs(memory - disk).max() <= 1

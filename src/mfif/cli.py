@@ -819,14 +819,15 @@ def _run_fuse(args: argparse.Namespace) -> int:
             "are not available with it."
         )
     paths = expand_inputs(args.inputs)
-    if args.weights or args.depth or args.save_aligned:
-        return _run_fuse_with_maps(args, pipeline, paths)
+    if args.save_aligned:
+        return _run_fuse_saving_aligned(args, pipeline, paths)
     from .files import fuse_into
 
     started = time.perf_counter()
     # Every output is checked and reserved before any work: all are written, or none.
     with OutputSet(protected=paths) as outputs:
         targets = _reserve_fuse_outputs(args, outputs)
+        maps = _MapWriter(outputs, targets) if args.weights or args.depth else None
         result = fuse_into(
             pipeline,
             paths,
@@ -835,7 +836,10 @@ def _run_fuse(args: argparse.Namespace) -> int:
             bit_depth=args.bit_depth,
             metadata=not args.no_metadata,
             progress=True,
+            on_weights=maps,
         )
+        if maps is not None:
+            maps.finish()
         extra: dict = {"align_seconds": round(result.seconds.get("align", 0.0), 4)}
         if result.streamed:
             extra["streamed"] = True
@@ -892,8 +896,44 @@ def _run_batch(args: argparse.Namespace) -> int:
     return EXIT_STACK_FAILED if summary.failed else EXIT_OK
 
 
-def _run_fuse_with_maps(args: argparse.Namespace, pipeline, paths: list[Path]) -> int:
-    """In memory, with outputs per frame (weights, aligned frames) or the depth map."""
+class _MapWriter:
+    """Writes each source's weight map as the fusion makes it (``--weights``) and keeps the
+    running winner for the depth map (``--depth``): no N maps held, so large stacks stream."""
+
+    def __init__(self, outputs, targets: dict) -> None:
+        from .decision import RunningWinner
+
+        self.outputs = outputs
+        self.folder = targets["weights"]
+        self.depth = targets["depth"]
+        self.winner = RunningWinner() if self.depth is not None else None
+        self.count = 0
+
+    def __call__(self, name: str, k: int, weight) -> None:
+        if self.folder is not None:
+            stem = Path(name).stem.replace("[", "-").replace("]", "")
+            path = self.outputs.file(self.folder / f"weights-{k:02d}-{stem}.png")
+            self.outputs.write_image(path, weight, bit_depth=16)
+        if self.winner is not None:
+            self.winner.update(k, weight)
+        self.count = max(self.count, k + 1)
+
+    def finish(self) -> None:
+        """Write the depth map: the index of the winning source, 8-bit up to 256 sources."""
+        import numpy as np
+
+        from .io import check_bit_depth
+
+        if self.winner is None or self.winner.labels is None:
+            return
+        if self.count > 256:
+            check_bit_depth(self.depth.suffix, 16)
+        depth_type = np.uint8 if self.count <= 256 else np.uint16
+        self.outputs.write_image(self.depth, self.winner.labels.astype(depth_type))
+
+
+def _run_fuse_saving_aligned(args: argparse.Namespace, pipeline, paths: list[Path]) -> int:
+    """In memory, writing the aligned frames too (and weights and depth when asked)."""
     from .files import reference_file
     from .outputs import OutputSet
 
@@ -904,12 +944,17 @@ def _run_fuse_with_maps(args: argparse.Namespace, pipeline, paths: list[Path]) -
         aligned_started = time.perf_counter()
         aligned, alignment = pipeline.align(stack)
         align_seconds = time.perf_counter() - aligned_started
-        per_frame = _reserve_per_frame_outputs(targets, aligned, outputs)
+        aligned_files = _reserve_aligned_outputs(targets, aligned, outputs)
         fusion = pipeline.fuse(aligned)
         reference = None
         if not args.no_metadata:
             reference = reference_file(paths, aligned.names, alignment, pipeline.reference)
-        _write_fuse_outputs(args, outputs, targets, per_frame, aligned, fusion, reference)
+        _write_fuse_outputs(args, outputs, targets, aligned_files, aligned, fusion, reference)
+        if args.weights or args.depth:
+            maps = _MapWriter(outputs, targets)
+            for k, weight in enumerate(fusion.weights):
+                maps(aligned.names[k], k, weight)
+            maps.finish()
         size = (aligned.shape[1], aligned.shape[0])
         _report_fuse(
             args, outputs, targets, paths, aligned.names, size, fusion, alignment,
@@ -967,47 +1012,24 @@ def _reserve_fuse_outputs(args: argparse.Namespace, outputs) -> dict:
     return targets
 
 
-def _reserve_per_frame_outputs(targets: dict, stack, outputs) -> dict[str, list[Path]]:
-    """Weight maps and aligned frames, one per frame: named once the frames are known."""
-    from .io import check_bit_depth
-
+def _reserve_aligned_outputs(targets: dict, stack, outputs) -> list[Path]:
+    """The aligned frames, one file per frame: named once the frames are known."""
     stems = [Path(name).stem.replace("[", "-").replace("]", "") for name in stack.names]
-    files: dict[str, list[Path]] = {"weights": [], "aligned": []}
-    if targets["weights"] is not None:
-        files["weights"] = [
-            outputs.file(targets["weights"] / f"weights-{k:02d}-{stem}.png")
-            for k, stem in enumerate(stems)
-        ]
-    if targets["aligned"] is not None:
-        suffix = ".tif" if stack.bit_depth == 32 else ".png"
-        files["aligned"] = [
-            outputs.file(targets["aligned"] / f"aligned-{k:02d}-{stem}{suffix}")
-            for k, stem in enumerate(stems)
-        ]
-    if targets["depth"] is not None and stack.count > 256:
-        check_bit_depth(targets["depth"].suffix, 16)
-    return files
+    suffix = ".tif" if stack.bit_depth == 32 else ".png"
+    return [
+        outputs.file(targets["aligned"] / f"aligned-{k:02d}-{stem}{suffix}")
+        for k, stem in enumerate(stems)
+    ]
 
 
-def _write_fuse_outputs(args, outputs, targets, per_frame, stack, fusion, reference) -> None:
-    import numpy as np
-
+def _write_fuse_outputs(args, outputs, targets, aligned_files, stack, fusion, reference) -> None:
     from .io import output_bit_depth
 
     output = targets["output"]
     bit_depth = args.bit_depth or output_bit_depth(output.suffix, stack.bit_depth)
     outputs.write_image(output, fusion.image, bit_depth=bit_depth, metadata_from=reference)
-    for path, weights in zip(
-        per_frame["weights"], fusion.weights if args.weights else [], strict=True
-    ):
-        outputs.write_image(path, weights, bit_depth=16)
-    for path, frame in zip(
-        per_frame["aligned"], stack.images if args.save_aligned else [], strict=True
-    ):
+    for path, frame in zip(aligned_files, stack.images, strict=True):
         outputs.write_image(path, frame, bit_depth=output_bit_depth(path.suffix, stack.bit_depth))
-    if targets["depth"] is not None:
-        depth_type = np.uint8 if stack.count <= 256 else np.uint16
-        outputs.write_image(targets["depth"], fusion.depth.astype(depth_type))
 
 
 def _run_methods(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ __all__ = [
     "normalise_weights",
     "one_hot",
     "winning_source",
+    "RunningWinner",
     "refine_labels",
     "hard_decision",
     "segment_decision",
@@ -133,6 +134,28 @@ def winning_source(scores: np.ndarray) -> np.ndarray:
         labels[better] = k
         np.maximum(best, scores[k], out=best)
     return labels
+
+
+class RunningWinner:
+    """The index of the largest of a sequence of score maps (the first on ties), one map at a
+    time: `winning_source` without holding them all.
+
+    Call ``update(k, scores)`` with k = 0, 1, ... in turn; ``labels`` (H, W) int32 is the
+    winner so far.
+    """
+
+    def __init__(self) -> None:
+        self.best: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+
+    def update(self, index: int, scores: np.ndarray) -> None:
+        if self.best is None:
+            self.best = scores.copy()
+            self.labels = np.full(scores.shape, index, dtype=np.int32)
+            return
+        better = scores > self.best
+        self.labels[better] = index
+        np.maximum(self.best, scores, out=self.best)
 
 
 def one_hot(labels: np.ndarray, count: int) -> np.ndarray:

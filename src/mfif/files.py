@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .align import Alignment
 from .fusion import Fusion
@@ -100,6 +102,7 @@ def fuse_into(
     bit_depth: int | None = None,
     metadata: bool = True,
     progress: bool = False,
+    on_weights: Callable[[str, int, np.ndarray], None] | None = None,
 ) -> FileFusion:
     """load -> align -> fuse -> save into ``output``, reserved in ``outputs``.
 
@@ -118,13 +121,26 @@ def fuse_into(
         Carry the reference frame's EXIF, IPTC, XMP and ICC profile.
     progress : bool
         Progress bars on a terminal.
+    on_weights : callable, optional
+        Called as ``on_weights(name, k, weight)`` with each fused frame's name, index and
+        weight map (H, W) float32, for methods that produce weights; from disk they are not
+        kept, so this is how to write or reduce them.
     """
     from .io import output_bit_depth
 
     started = time.perf_counter()
     streamed = should_stream(pipeline, paths)
     if streamed:
-        fusion, frames, alignment, seconds = stream_fuse(pipeline, paths, progress=progress)
+        named = None
+        if on_weights is not None:
+            frame_names = [path.name for path in paths]
+
+            def named(k: int, weight: np.ndarray) -> None:
+                on_weights(frame_names[k], k, weight)
+
+        fusion, frames, alignment, seconds = stream_fuse(
+            pipeline, paths, progress=progress, on_weights=named
+        )
         names, stack_depth = frames.names, frames.bit_depth
         shape = fusion.image.shape[:2]  # streaming methods keep the (cropped) frame size
     else:
@@ -133,6 +149,9 @@ def fuse_into(
         fusion, alignment, seconds = result.fusion, result.alignment, result.seconds
         names, stack_depth = result.stack.names, result.stack.bit_depth
         shape = result.stack.shape
+        if on_weights is not None and fusion.weights is not None:
+            for k, weight in enumerate(fusion.weights):
+                on_weights(names[k], k, weight)
     reference = reference_file(paths, names, alignment, pipeline.reference) if metadata else None
     outputs.write_image(
         output,

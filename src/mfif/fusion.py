@@ -13,7 +13,10 @@ from .color import luminance
 from .options import Option
 from .stack import Stack
 
-__all__ = ["Fusion", "Fuser", "WeightedFuser", "StreamingWeightedFuser", "blend"]
+__all__ = ["Fusion", "Fuser", "WeightedFuser", "StreamingWeightedFuser", "WeightsCallback", "blend"]
+
+# on_weights(k, weight): source k's weight map (H, W) float32, as a streamed fusion makes it.
+WeightsCallback = Callable[[int, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,13 @@ class StreamingWeightedFuser(WeightedFuser):
         count, height, width = luma.shape
         return np.stack(list(self.stream_weights(lambda k: luma[k], count, (height, width))))
 
-    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+    def fuse_frames(
+        self,
+        frames: Sequence[np.ndarray],
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
         """Fuse frames read one at a time: memory does not grow with their number.
 
         Parameters
@@ -114,6 +123,9 @@ class StreamingWeightedFuser(WeightedFuser):
         keep_weights : bool
             Keep the N full-resolution weight maps in `Fusion.weights` (N x H x W x 4 bytes);
             False keeps none.
+        on_weights : callable, optional
+            Called as ``on_weights(k, weight)`` with each source's weight map (H, W) in turn,
+            to write or reduce it without holding them all.
 
         Returns
         -------
@@ -139,6 +151,8 @@ class StreamingWeightedFuser(WeightedFuser):
         for k, weight in enumerate(maps):
             if kept is not None:
                 kept[k] = weight
+            if on_weights is not None:
+                on_weights(k, weight)
             if weight.any():  # most frames of a long stack win nowhere
                 fused += np.multiply(frame(k), weight[..., None], out=term)
         return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)

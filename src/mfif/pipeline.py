@@ -20,7 +20,7 @@ import numpy as np
 from .align import ALIGN_CHOICES, Alignment, align_stack
 from .errors import OptionError, StackError
 from .frames import FrameStore
-from .fusion import Fuser, Fusion
+from .fusion import Fuser, Fusion, WeightsCallback
 from .io import load_stack
 from .methods import DEFAULT_METHOD, create
 from .stack import Stack
@@ -169,12 +169,17 @@ def stream_threshold() -> int:
 
 
 def stream_fuse(
-    pipeline: Pipeline, paths: Sequence[str | os.PathLike], *, progress: bool = False
+    pipeline: Pipeline,
+    paths: Sequence[str | os.PathLike],
+    *,
+    progress: bool = False,
+    on_weights: WeightsCallback | None = None,
 ) -> tuple[Fusion, FrameStore, Alignment | None, dict[str, float]]:
     """load -> align -> fuse with the frames on disk (`mfif.streaming`): memory depends on the
     frame size, not the frame count. Alignment is applied as the method reads each frame
     (``seconds["fuse"]`` includes the resampling). For methods that `streams` accepts, with
-    cropping alignment, no saved alignment and no dropped frames.
+    cropping alignment, no saved alignment and no dropped frames. ``on_weights(k, weight)``
+    receives each source's weight map in turn, for methods that produce weights.
 
     Returns
     -------
@@ -204,7 +209,8 @@ def stream_fuse(
                 aligned = AlignedFrames(frames, alignment)  # resampled as the method reads
         seconds["align"] = time.perf_counter() - started
         started = time.perf_counter()
-        fusion = pipeline.fuser.fuse_frames(aligned or frames, keep_weights=False)
+        maps = {"on_weights": on_weights} if on_weights and pipeline.fuser.produces_weights else {}
+        fusion = pipeline.fuser.fuse_frames(aligned or frames, keep_weights=False, **maps)
         seconds["fuse"] = time.perf_counter() - started
     return fusion, frames, alignment, seconds
 

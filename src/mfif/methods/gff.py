@@ -13,7 +13,7 @@ import numpy as np
 from ..color import luminance
 from ..decision import guided_filter, normalise_weights, winner_take_all
 from ..focus import laplacian_energy
-from ..fusion import Fuser, Fusion
+from ..fusion import Fuser, Fusion, WeightsCallback
 from ..options import Option
 from ..stack import Stack
 from . import register
@@ -71,7 +71,13 @@ class GuidedFilterFuser(Fuser):
         self.detail_eps = detail_eps
         self.average_size = average_size
 
-    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
+    def fuse_frames(
+        self,
+        frames: Sequence[np.ndarray],
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
         """Fuse frames read three times each (saliency; weight totals; blend), holding a few
         full-size planes whatever the number of frames. The same result as `fuse`, within
         rounding.
@@ -81,6 +87,8 @@ class GuidedFilterFuser(Fuser):
         frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
         keep_weights : bool
             Keep the detail weights (N x H x W) in `Fusion.weights`, as `fuse` does.
+        on_weights : callable, optional
+            Called as ``on_weights(k, detail_weight)`` for each source in turn.
         """
         count = len(frames)
         height, width, channels = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
@@ -117,6 +125,8 @@ class GuidedFilterFuser(Fuser):
             fused += self._layers(frame, *normalised)
             if kept is not None:
                 kept[k] = normalised[1]
+            if on_weights is not None:
+                on_weights(k, normalised[1])
         return Fusion(image=np.clip(fused, 0.0, 1.0), weights=kept)
 
     def _refined(self, luma: np.ndarray, decision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

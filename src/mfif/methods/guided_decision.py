@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from ..decision import GuidedFilter, majority_vote, remove_small_regions
+from ..decision import GuidedFilter, RunningWinner, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
 from ..frames import FrameStore, ScratchSpaceError
 from ..fusion import StreamingWeightedFuser
@@ -104,8 +104,8 @@ class GuidedDecisionFuser(StreamingWeightedFuser):
         def halve(pixels: int) -> int:  # a full-resolution window as an odd half-resolution one
             return pixels // 2 | 1
 
-        coarse = _RunningWinner()
-        fine = _RunningWinner()
+        coarse = RunningWinner()
+        fine = RunningWinner()
         # Small stacks keep each source's shrunk luminance and filtered map in memory instead
         # of computing them again; large ones keep the luminance on disk (reading a frame
         # again costs more) and filter twice.
@@ -163,24 +163,6 @@ def _disk_planes(count: int, size: tuple[int, int]) -> FrameStore | None:
         return FrameStore(count, size[1], size[0], 1, bit_depth=32)
     except ScratchSpaceError:
         return None
-
-
-class _RunningWinner:
-    """The index of the largest of a sequence of score maps (the first on ties), one map at a
-    time (`mfif.decision.winning_source` without holding them all)."""
-
-    def __init__(self) -> None:
-        self.best: np.ndarray | None = None
-        self.labels: np.ndarray | None = None
-
-    def update(self, index: int, scores: np.ndarray) -> None:
-        if self.best is None:
-            self.best = scores.copy()
-            self.labels = np.full(scores.shape, index, dtype=np.int32)
-            return
-        better = scores > self.best
-        self.labels[better] = index
-        np.maximum(self.best, scores, out=self.best)
 
 
 def _refined_weights(

@@ -34,10 +34,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import luminance
+from .color import sample_luminance
 from .errors import MfifError, OptionError
 from .frames import FrameSource
-from .stack import Stack
+from .stack import Stack, to_unit_float
 
 __all__ = [
     "MOTION_MODELS",
@@ -231,11 +231,15 @@ def estimate_alignment(
     reference = count // 2 if reference is None else reference
     if not 0 <= reference < count:
         raise OptionError(f"The reference frame must be from 0 to {count - 1}; got {reference}.")
-    stride = max(1, round(max(height, width) / 512))  # gains need few pixels
+    stride = thumbnail_stride(height, width)
+    known = getattr(frames, "summaries", None) or [None] * count
 
     def summarise(k: int) -> tuple[list, np.ndarray]:
-        frame = frames[k]  # one frame in memory at a time (per thread)
-        return _signal_pyramid(luminance(frame)), np.ascontiguousarray(frame[::stride, ::stride])
+        if known[k] is not None:  # made when the frame was decoded (`frame_summary`)
+            return known[k]
+        if callable(getattr(frames, "read", None)):
+            return frame_summary(frames.read(k))  # frames on disk: read as stored
+        return frame_summary(frames[k])  # one frame in memory at a time (per thread)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV frees the GIL
         summaries = list(pool.map(summarise, range(count)))
@@ -278,6 +282,21 @@ def estimate_alignment(
         FrameTransform(matrices[k], gains[i], correlations[k]) for i, k in enumerate(kept)
     )
     return Alignment(model, new_reference, (height, width), transforms), dropped
+
+
+def thumbnail_stride(height: int, width: int) -> int:
+    """Subsampling of the thumbnails the gains are measured on (they need few pixels)."""
+    return max(1, round(max(height, width) / 512))
+
+
+def frame_summary(frame: np.ndarray) -> tuple[list, np.ndarray]:
+    """What registration needs of one frame (H, W, C), float32 in [0, 1] or its samples as
+    stored (uint8, uint16): its band-pass pyramid and a thumbnail. A frame source may offer
+    them precomputed (``summaries``, as `mfif.streaming.load_frames` makes them while
+    decoding)."""
+    stride = thumbnail_stride(*frame.shape[:2])
+    thumbnail = to_unit_float(np.ascontiguousarray(frame[::stride, ::stride]), "frame")
+    return _signal_pyramid(sample_luminance(frame)), thumbnail
 
 
 def _try_register(
@@ -473,8 +492,11 @@ def _coverage(
 ) -> np.ndarray:
     """(H, W) bool: the reference pixels whose whole interpolation footprint lies in a frame
     of ``source_shape``."""
-    ones = np.ones((*source_shape, 1), np.float32)
-    return _resample(ones, matrix, shape)[..., 0] >= 0.999
+    # 16-bit ones: half the memory traffic of float32 and the same test. The interpolation
+    # weights are multiples of 1/1024, and 0.999 * 65535 falls between 1022/1024 and 1023/1024
+    # of 65535 as it does for 1.0.
+    ones = np.full((*source_shape, 1), 65535, np.uint16)
+    return _resample(ones, matrix, shape)[..., 0] >= 65470
 
 
 def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) -> Stack:

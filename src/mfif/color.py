@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["luminance"]
+__all__ = ["luminance", "sample_luminance"]
 
 # ITU-R BT.601 luma coefficients.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -34,3 +34,28 @@ def luminance(images: np.ndarray) -> np.ndarray:
             cv2.cvtColor(plane, cv2.COLOR_RGB2GRAY, dst=out)
         return luma.reshape(images.shape[:-1])
     return np.tensordot(images, _LUMA, axes=([-1], [0])).astype(np.float32, copy=False)
+
+
+_BLOCK_ROWS = 256
+
+
+def sample_luminance(samples: np.ndarray) -> np.ndarray:
+    """`luminance` of an image as stored (uint8, uint16 or float in [0, 1]), converted to
+    [0, 1] a block of rows at a time: the same values, without a full-size float copy.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (H, W, C)
+
+    Returns
+    -------
+    ndarray of shape (H, W), float32 in [0, 1]
+    """
+    from .stack import to_unit_float
+
+    height = samples.shape[0]
+    out = np.empty(samples.shape[:2], np.float32)
+    for start in range(0, height, _BLOCK_ROWS):
+        stop = min(height, start + _BLOCK_ROWS)
+        out[start:stop] = luminance(to_unit_float(samples[start:stop], "image"))
+    return out

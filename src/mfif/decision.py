@@ -67,7 +67,10 @@ def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
     # A running winner (the first on ties, as `winning_source`): memory does not grow with N.
     voted = np.zeros(labels.shape, dtype=np.int32)
     best = None
+    present = np.bincount(labels.ravel(), minlength=count) > 0
     for k in range(count):
+        if best is not None and not present[k]:  # no votes: it cannot beat anyone
+            continue
         votes = cv2.boxFilter(
             (labels == k).view(np.uint8), cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT
         )
@@ -97,7 +100,9 @@ def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np
     ndarray of shape (H, W), int32
     """
     labels = labels.astype(np.int32, copy=True)
-    for k in range(count):
+    # Regions go to sources already present, so an absent source stays absent.
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=count))
+    for k in present:
         mask = (labels == k).view(np.uint8)
         _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
         is_small_component = stats[:, cv2.CC_STAT_AREA] < min_area

@@ -21,12 +21,14 @@ from typing import Protocol
 
 import numpy as np
 
+from .color import sample_luminance
 from .errors import MfifError
 from .stack import to_unit_float
 
 __all__ = ["FrameSource", "FrameStore", "scratch_directory", "ScratchSpaceError"]
 
 _STORED_TYPES = {8: np.uint8, 16: np.uint16, 32: np.float32}
+_BLOCK_ROWS = 256  # rows converted at a time when a frame is reduced to one plane
 
 
 class ScratchSpaceError(MfifError):
@@ -111,6 +113,8 @@ class FrameStore:
                 f"has {free / 2**30:.1f} GiB free; set MFIF_SCRATCH to a larger folder."
             )
         self._written = np.zeros(count, dtype=bool)
+        # Per-frame results a loader made while decoding (`mfif.streaming.load_frames`).
+        self.summaries: list | None = None
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -158,6 +162,40 @@ class FrameStore:
     def __getitem__(self, index: int) -> np.ndarray:
         """Frame ``index`` as float32 in [0, 1], (H, W, C)."""
         return to_unit_float(self.read(index), f"frame {index}")
+
+    def read_rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of frame ``index`` as stored, (stop - start, W, C)."""
+        if not self._written[index]:
+            raise IndexError(f"frame {index} was never written")
+        row_bytes = self.frame_bytes // self.shape[1]
+        out = np.empty((stop - start, *self.shape[2:]), dtype=self.dtype)
+        offset = self._offset(index) + start * row_bytes
+        done = os.preadv(self._file.fileno(), [out.data.cast("B")], offset)
+        if done != out.nbytes:
+            raise OSError(f"short read from the scratch file ({done} of {out.nbytes})")
+        return out
+
+    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
+        """Σ_c coefficients[c] · channel c of frame ``index`` in [0, 1] units, (H, W) float32,
+        made a block of rows at a time: no full-size float copy of the frame."""
+        import cv2
+
+        height, width, channels = self.shape[1:]
+        matrix = np.asarray(coefficients, np.float64).reshape(1, channels)
+        out = np.empty((height, width), np.float32)
+        for start in range(0, height, _BLOCK_ROWS):
+            stop = min(height, start + _BLOCK_ROWS)
+            block = to_unit_float(self.read_rows(index, start, stop), f"frame {index}")
+            if channels == 1:
+                np.multiply(block[..., 0], np.float32(matrix[0, 0]), out=out[start:stop])
+            else:
+                out[start:stop] = cv2.transform(block, matrix)
+        return out
+
+    def luminance(self, index: int) -> np.ndarray:
+        """`mfif.color.luminance` of frame ``index``, (H, W) float32, converted a block of
+        rows at a time (the same values as from the whole frame)."""
+        return sample_luminance(self.read(index))
 
     def _offset(self, index: int) -> int:
         if not 0 <= index < self.shape[0]:

@@ -10,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from .color import luminance
+from .concurrency import default_threads
 from .options import Option
 from .stack import Stack
 
@@ -95,15 +96,29 @@ class StreamingWeightedFuser(WeightedFuser):
 
     @abstractmethod
     def stream_weights(
-        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+        self,
+        luma_of: Callable[[int], np.ndarray],
+        count: int,
+        shape: tuple[int, int],
+        *,
+        threads: int = 1,
     ) -> Iterator[np.ndarray]:
         """Each source's weight map (H, W) in turn, from ``luma_of(k)``, the luminance (H, W)
         float32 of source k (each call may read the frame again: call it as few times as
-        the method allows)."""
+        the method allows). With ``threads`` > 1, ``luma_of`` may be called from that many
+        threads at once; the result must not depend on it."""
+
+    # True when the method reads every source's luminance before it needs any frame (its
+    # weights depend on all of them): a source with a luminance read of its own
+    # (`mfif.streaming.AlignedFrames.luminance`) then serves it, on several threads.
+    luminance_first: ClassVar[bool] = False
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
         count, height, width = luma.shape
-        return np.stack(list(self.stream_weights(lambda k: luma[k], count, (height, width))))
+        maps = self.stream_weights(
+            lambda k: luma[k], count, (height, width), threads=default_threads()
+        )
+        return np.stack(list(maps))
 
     def fuse_frames(
         self,
@@ -147,17 +162,25 @@ class StreamingWeightedFuser(WeightedFuser):
         fused = np.zeros((height, width, channels), dtype=np.float32)
         kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
         term = np.empty_like(fused)
-        maps = self.stream_weights(lambda k: luminance(frame(k)), count, (height, width))
+        if self.luminance_first and callable(getattr(frames, "luminance", None)):
+            # One plane read per source, several at once; frames are read for the blend only.
+            maps = self.stream_weights(
+                frames.luminance, count, (height, width), threads=default_threads()
+            )
+        else:
+            maps = self.stream_weights(lambda k: luminance(frame(k)), count, (height, width))
         for k, weight in enumerate(maps):
             if kept is not None:
                 kept[k] = weight
             if on_weights is not None:
                 on_weights(k, weight)
-            if weight.any():  # most frames of a long stack win nowhere
-                fused += np.multiply(frame(k), weight[..., None], out=term)
+            rows = _weighted_rows(weight)
+            if rows is not None:  # most frames of a long stack win nowhere
+                _accumulate(fused, frame(k), weight, term, rows)
         return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
 
 
+_BLEND_ROWS = 512  # rows blended at a time
 _BLEND_EPSILON = 1e-5  # OpenCV's blendLinear adds it to the sum of the weights
 
 
@@ -182,8 +205,39 @@ def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         # (else a 16-bit white comes out one level darker).
         fused *= np.float32(1.0 + _BLEND_EPSILON)
         return np.clip(fused, 0.0, 1.0, out=fused)
-    fused = images[0] * weights[0][..., None]
+    fused = np.zeros(images.shape[1:], np.float32)
     term = np.empty_like(fused)
-    for image, weight in zip(images[1:], weights[1:], strict=True):
-        fused += np.multiply(image, weight[..., None], out=term)
+    for image, weight in zip(images, weights, strict=True):
+        rows = _weighted_rows(weight)
+        if rows is not None:
+            _accumulate(fused, image, weight, term, rows)
     return np.clip(fused, 0.0, 1.0, out=fused)
+
+
+def _weighted_rows(weight: np.ndarray) -> slice | None:
+    """The rows where ``weight`` (H, W) is not zero, as one slice; None when it is zero."""
+    import cv2
+
+    if weight.dtype != np.float32 or not weight.flags.c_contiguous:
+        weight = np.ascontiguousarray(weight, np.float32)
+    row_peaks = cv2.reduce(np.abs(weight), 1, cv2.REDUCE_MAX)[:, 0]
+    rows = np.flatnonzero(row_peaks)
+    return slice(int(rows[0]), int(rows[-1]) + 1) if rows.size else None
+
+
+def _accumulate(
+    fused: np.ndarray, image: np.ndarray, weight: np.ndarray, term: np.ndarray, rows: slice
+) -> None:
+    """``fused += image * weight[..., None]`` on ``rows`` (elsewhere the weight is zero and
+    the sum unchanged): OpenCV's per-element products and sums, the same float32 values as
+    NumPy's, in multi-threaded passes."""
+    import cv2
+
+    if not (image.shape[-1] == 3 and image.flags.c_contiguous and weight.flags.c_contiguous):
+        fused[rows] += np.multiply(image[rows], weight[rows][..., None], out=term[rows])
+        return
+    for start in range(rows.start, rows.stop, _BLEND_ROWS):  # small temporaries
+        block = slice(start, min(rows.stop, start + _BLEND_ROWS))
+        gain = cv2.cvtColor(weight[block], cv2.COLOR_GRAY2RGB)
+        product = cv2.multiply(image[block], gain, dst=gain)
+        cv2.add(fused[block], product, dst=fused[block])

@@ -190,14 +190,16 @@ def stream_fuse(
     alignment : Alignment or None
     seconds : dict of str to float
     """
-    from .align import estimate_alignment
-    from .streaming import AlignedFrames, load_frames
+    from .align import estimate_alignment, frame_summary
+    from .streaming import AlignedFrames, ReadAhead, load_frames
 
     if not streams(pipeline.fuser) or pipeline.alignment is not None or not pipeline.crop:
         raise OptionError("This pipeline cannot stream: run it in memory.")
     seconds = {}
     started = time.perf_counter()
-    with load_frames(paths, progress=progress) as frames:
+    aligning = pipeline.align_mode != "none"
+    summarise = frame_summary if aligning else None  # registration's data, made while decoding
+    with load_frames(paths, progress=progress, summarise=summarise) as frames:
         seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
         alignment = None
@@ -210,7 +212,8 @@ def stream_fuse(
         seconds["align"] = time.perf_counter() - started
         started = time.perf_counter()
         maps = {"on_weights": on_weights} if on_weights and pipeline.fuser.produces_weights else {}
-        fusion = pipeline.fuser.fuse_frames(aligned or frames, keep_weights=False, **maps)
+        with ReadAhead(aligned or frames) as source:
+            fusion = pipeline.fuser.fuse_frames(source, keep_weights=False, **maps)
         seconds["fuse"] = time.perf_counter() - started
     return fusion, frames, alignment, seconds
 

@@ -6,12 +6,15 @@ reads one frame at a time (``fuse_frames``). Memory depends on the frame size, n
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .align import Alignment, AlignmentError, _apply_gains, _coverage, _resample, largest_rectangle
+from .color import _LUMA
+from .concurrency import ordered_map
 from .errors import StackError
 from .frames import FrameSource, FrameStore
 from .io import (
@@ -24,7 +27,7 @@ from .io import (
 )
 from .stack import bit_depth_of, check_compatible
 
-__all__ = ["load_frames", "AlignedFrames"]
+__all__ = ["load_frames", "AlignedFrames", "ReadAhead"]
 
 # Full-size float32 frames a streaming stage holds at once (frame, accumulators, weights).
 _FRAMES_IN_MEMORY = 4
@@ -35,6 +38,7 @@ def load_frames(
     *,
     directory: str | os.PathLike | None = None,
     progress: bool = False,
+    summarise: Callable[[np.ndarray], object] | None = None,
 ) -> FrameStore:
     """Decode every file once into a `FrameStore` (in the deepest sample type of the files).
 
@@ -46,6 +50,11 @@ def load_frames(
         The scratch folder (default `mfif.frames.scratch_directory`).
     progress : bool
         A progress bar on a terminal.
+    summarise : callable, optional
+        Applied to each frame (H, W, C) float32 in [0, 1] as it is decoded, on the decoding
+        threads (`mfif.align.frame_summary`, say): the results go to ``store.summaries``
+        (None for a frame stored at another depth than it was decoded at), sparing a later
+        read of every frame.
 
     Returns
     -------
@@ -68,20 +77,24 @@ def load_frames(
     _check_before_decoding(paths, frames_in_memory=_FRAMES_IN_MEMORY)
     raw = raw_develop_of(paths)
     store: FrameStore | None = None
+    summaries: list = [None] * len(paths)
     try:
-        for k, path in _progress(paths, progress):
-            page = _read_pages(Path(path), first_only=True, probed=True, raw=raw)[0][0]
-            page = _standard_layout(page, path)
+        decoded = _decoded(paths, raw, summarise)
+        for k, path, page, summary in _progress(decoded, len(paths), progress):
             if store is None:
                 store = _new_store(paths, page, directory)
             check_compatible([store.shape[1:], page.shape], [paths[0].name, path.name])
             if bit_depth_of(page.dtype) > store.bit_depth:  # a deeper frame: store deeper
                 store = _deepened(store, bit_depth_of(page.dtype), directory)
+                summaries = [None] * len(paths)  # the stored samples are no longer those read
             store.write(k, page if page.dtype == store.dtype else _unit_float(page, path))
+            if page.dtype == store.dtype:
+                summaries[k] = summary
     except BaseException:
         if store is not None:
             store.close()
         raise
+    store.summaries = summaries if summarise is not None else None
     return store
 
 
@@ -107,14 +120,31 @@ def _deepened(store: FrameStore, bit_depth: int, directory) -> FrameStore:
     return deeper
 
 
-def _progress(paths: Sequence[Path], progress: bool):
-    if not progress or len(paths) < 8:
-        return enumerate(paths)
+def _decoded(
+    paths: Sequence[Path], raw, summarise: Callable[[np.ndarray], object] | None
+) -> Iterator[tuple[int, Path, np.ndarray, object]]:
+    """(index, path, decoded page, its summary) in order, decoding two files at a time (the
+    decoders free the GIL); at most two decoded pages wait."""
+
+    def decode(item: tuple[int, Path]) -> tuple[int, Path, np.ndarray, object]:
+        k, path = item
+        page = _read_pages(Path(path), first_only=True, probed=True, raw=raw)[0][0]
+        page = _standard_layout(page, path)
+        summary = None
+        if summarise is not None:
+            summary = summarise(page if page.ndim == 3 else page[..., None])
+        return k, path, page, summary
+
+    return ordered_map(decode, enumerate(paths), threads=2)
+
+
+def _progress(items: Iterator, count: int, progress: bool) -> Iterator:
+    if not progress or count < 8:
+        return items
     from tqdm import tqdm
 
-    return enumerate(
-        tqdm(paths, desc="reading", unit="image", leave=False, disable=None)  # terminal only
-    )
+    # A bar on a terminal only.
+    return tqdm(items, total=count, desc="reading", unit="image", leave=False, disable=None)
 
 
 class AlignedFrames:
@@ -152,9 +182,85 @@ class AlignedFrames:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def luminance(self, index: int) -> np.ndarray:
+        """Luminance of aligned frame ``index``, (h, w) float32 in [0, 1], resampling one
+        plane instead of C: the gained luminance of the frame as stored, then warped (the
+        same as the luminance of ``self[index]`` within rounding, except where a gain above 1
+        saturates a channel)."""
+        transform = self._alignment.frames[index]
+        channels = self.shape[3]
+        gains = np.broadcast_to(np.asarray(transform.gains, np.float64), (channels,))
+        weights = _LUMA.astype(np.float64) * gains if channels == 3 else gains
+        if not hasattr(self._frames, "weighted_sum") and channels == 3:
+            image = self._frames[index]
+            plane = cv2.transform(image, weights.reshape(1, 3))
+        elif channels == 3:
+            plane = self._frames.weighted_sum(index, weights)
+        else:
+            plane = self._frames[index][..., 0] * np.float32(gains[0])
+        warped = _resample(plane[..., None], transform.matrix @ self._offset, self.shape[1:3])
+        return np.clip(warped[..., 0], 0.0, 1.0)
+
     def __getitem__(self, index: int) -> np.ndarray:
         """Aligned frame ``index``, float32 (h, w, C) in [0, 1]."""
         transform = self._alignment.frames[index]
         image = _resample(self._frames[index], transform.matrix @ self._offset, self.shape[1:3])
         _apply_gains(image, transform.gains)
         return np.clip(image, 0.0, 1.0, out=image)
+
+
+class ReadAhead:
+    """A frame source that prepares frame k + 1 on a background thread while frame k is used:
+    the next frame's decoding and resampling overlap the method's work on the current one.
+
+    Streaming methods read frames in order (twice at most, the second time skipping frames),
+    so the guess is usually right; a wrong guess costs one wasted read. Holds one frame more
+    than the source alone. Use as a context manager (or call `close`).
+
+    Parameters
+    ----------
+    frames : FrameSource
+    """
+
+    def __init__(self, frames: FrameSource) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._frames = frames
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-read-ahead")
+        self._ahead: tuple[int, object] | None = None  # (index, future)
+        self.shape = frames.shape
+        self.names = frames.names
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        index = int(index)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == index:
+            frame = ahead[1].result()
+        else:
+            if ahead is not None:
+                ahead[1].cancel()  # a wrong guess: drop it (or let it finish unused)
+            frame = self._frames[index]
+        if index + 1 < len(self._frames):
+            self._ahead = (index + 1, self._pool.submit(self._frames.__getitem__, index + 1))
+        return frame
+
+    def luminance(self, index: int) -> np.ndarray:
+        """The source's luminance of frame ``index`` (no reading ahead: safe from threads)."""
+        source = self._frames
+        return source.luminance(index) if hasattr(source, "luminance") else None
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()

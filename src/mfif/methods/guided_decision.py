@@ -4,11 +4,13 @@ refinement. Designed here as the classical default (the README gives the benchma
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
 
+from ..concurrency import ordered_map
 from ..decision import GuidedFilter, RunningWinner, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
 from ..frames import FrameStore, ScratchSpaceError
@@ -60,6 +62,7 @@ class GuidedDecisionFuser(StreamingWeightedFuser):
 
     name = "guided-decision"
     summary = "mfif's refined decision map: re-blur focus measure, consistency, guided filter"
+    luminance_first = True  # every source is measured before any weight is known
     options = {
         "sigma": Option("float", low=0.1, high=50),
         "focus_window": Option("int", low=1, high=1001),
@@ -92,7 +95,12 @@ class GuidedDecisionFuser(StreamingWeightedFuser):
         self.eps = eps
 
     def stream_weights(
-        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+        self,
+        luma_of: Callable[[int], np.ndarray],
+        count: int,
+        shape: tuple[int, int],
+        *,
+        threads: int = 1,
     ) -> Iterator[np.ndarray]:
         """The full-resolution weight map of each source in turn, from ``luma_of(k)`` (H, W):
         each source is read once for the focus measure and once more if it wins anywhere.
@@ -111,18 +119,29 @@ class GuidedDecisionFuser(StreamingWeightedFuser):
         # again costs more) and filter twice.
         cache = count * small[0] * small[1] * 4 <= _CACHE_BYTES
         shrunk_lumas = {} if cache else _disk_planes(count, small)
-        for k in range(count):
+        keep_shrunk = shrunk_lumas is not None
+
+        def measure(k: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
             luma = luma_of(k)
-            if shrunk_lumas is not None:
+            shrunk = None
+            if keep_shrunk:
                 shrunk = cv2.resize(luma, small, interpolation=cv2.INTER_AREA)
-                if cache:
-                    shrunk_lumas[k] = shrunk
-                else:
-                    shrunk_lumas.write(k, shrunk)
             detail = reblur_detail(luma[None], sigma=self.sigma, output_size=small)
-            coarse.update(k, window_mean(detail, halve(self.focus_window))[0])
+            focus = window_mean(detail, halve(self.focus_window))[0]
+            edges = None
             if self.boundary_band > 0:
-                fine.update(k, window_mean(detail, halve(self.boundary_window))[0])
+                edges = window_mean(detail, halve(self.boundary_window))[0]
+            return shrunk, focus, edges
+
+        # Sources are measured on several threads; the winners are updated in order.
+        for k, (shrunk, focus, edges) in enumerate(ordered_map(measure, range(count), threads)):
+            if cache:
+                shrunk_lumas[k] = shrunk
+            elif shrunk_lumas is not None:
+                shrunk_lumas.write(k, shrunk)
+            coarse.update(k, focus)
+            if edges is not None:
+                fine.update(k, edges)
         labels = majority_vote(coarse.labels, count, window=halve(self.vote_window))
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
@@ -149,8 +168,11 @@ class GuidedDecisionFuser(StreamingWeightedFuser):
             eps=self.eps,
             subsample=max(1, min(small) // 512),  # very large images: the fast guided filter
         )
-        for weight in _refined_weights(labels, count, refine, cache=cache):
-            yield cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
+        for weight in _refined_weights(labels, count, refine, cache=cache, threads=threads):
+            if not weight.any():  # a source that wins nowhere: its map is zero at any size
+                yield np.zeros((height, width), np.float32)
+            else:
+                yield cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 _CACHE_BYTES = 256 * 2**20  # per kind of half-resolution map kept for all sources
@@ -166,11 +188,12 @@ def _disk_planes(count: int, size: tuple[int, int]) -> FrameStore | None:
 
 
 def _refined_weights(
-    labels: np.ndarray, count: int, refine: GuidedFilter, *, cache: bool
+    labels: np.ndarray, count: int, refine: GuidedFilter, *, cache: bool, threads: int = 1
 ) -> Iterator[np.ndarray]:
     """`mfif.decision.refine_labels` one source at a time: each one-hot map guided-filtered,
     the last one 1 minus the others, negatives clipped and renormalised. The total comes
-    first, so without ``cache`` each map is filtered twice and at most three are held."""
+    first, so without ``cache`` each map is filtered twice and at most three (and one more
+    per thread) are held. Maps are filtered on ``threads`` threads and summed in order."""
     present = np.bincount(labels.ravel(), minlength=count) > 0
     kept: dict[int, np.ndarray] = {}
 
@@ -183,8 +206,7 @@ def _refined_weights(
 
     others = np.zeros(labels.shape, dtype=np.float32)
     total = np.zeros(labels.shape, dtype=np.float32)
-    for k in range(count - 1):
-        plane = filtered(k)
+    for k, plane in enumerate(ordered_map(filtered, range(count - 1), threads)):
         if cache:
             kept[k] = plane
         others += plane
@@ -193,8 +215,9 @@ def _refined_weights(
     total += np.maximum(last, 0.0)
     empty = total <= 1e-12
     total[empty] = count
-    for k in range(count):
-        plane = np.maximum(last if k == count - 1 else filtered(k), 0.0)
+    planes = itertools.chain(ordered_map(filtered, range(count - 1), threads), [last])
+    for plane in planes:
+        plane = np.maximum(plane, 0.0)
         plane[empty] = 1.0
         yield plane / total
 

@@ -27,7 +27,12 @@ class MaxGradientFuser(StreamingWeightedFuser):
     summary = "pixel-wise maximal gradient decision (UDPNet eq. 3), no smoothing"
 
     def stream_weights(
-        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+        self,
+        luma_of: Callable[[int], np.ndarray],
+        count: int,
+        shape: tuple[int, int],
+        *,
+        threads: int = 1,
     ) -> Iterator[np.ndarray]:
         """UDPNet eq. (3) for N sources (`mfif.decision.winner_take_all` of the gradient
         magnitudes), two reads per source: the best magnitude and how many sources reach it

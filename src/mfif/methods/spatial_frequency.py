@@ -44,7 +44,12 @@ class SpatialFrequencyFuser(StreamingWeightedFuser):
         self.threshold = threshold
 
     def stream_weights(
-        self, luma_of: Callable[[int], np.ndarray], count: int, shape: tuple[int, int]
+        self,
+        luma_of: Callable[[int], np.ndarray],
+        count: int,
+        shape: tuple[int, int],
+        *,
+        threads: int = 1,
     ) -> Iterator[np.ndarray]:
         """Block decisions from one read of each source (the block frequencies are small);
         each source's pixel weights follow without reading it again."""

@@ -192,6 +192,11 @@ class FrameStore:
                 out[start:stop] = cv2.transform(block, matrix)
         return out
 
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        """``self[index][rows, columns]``, reading only those rows."""
+        samples = self.read_rows(index, rows.start, rows.stop)[:, columns]
+        return to_unit_float(np.ascontiguousarray(samples), f"frame {index}")
+
     def luminance(self, index: int) -> np.ndarray:
         """`mfif.color.luminance` of frame ``index``, (H, W) float32, converted a block of
         rows at a time (the same values as from the whole frame)."""

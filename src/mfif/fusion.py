@@ -161,7 +161,7 @@ class StreamingWeightedFuser(WeightedFuser):
 
         fused = np.zeros((height, width, channels), dtype=np.float32)
         kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
-        term = np.empty_like(fused)
+        region_of = getattr(frames, "region", None)
         if self.luminance_first and callable(getattr(frames, "luminance", None)):
             # One plane read per source, several at once; frames are read for the blend only.
             maps = self.stream_weights(
@@ -174,9 +174,13 @@ class StreamingWeightedFuser(WeightedFuser):
                 kept[k] = weight
             if on_weights is not None:
                 on_weights(k, weight)
-            rows = _weighted_rows(weight)
-            if rows is not None:  # most frames of a long stack win nowhere
-                _accumulate(fused, frame(k), weight, term, rows)
+            box = _weighted_box(weight)
+            if box is not None:  # most frames of a long stack win nowhere, or little
+                if callable(region_of) and k not in last:
+                    part = region_of(k, *box)  # read only what the blend needs
+                else:
+                    part = frame(k)[box]
+                _accumulate(fused[box], part, weight[box])
         return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
 
 
@@ -206,38 +210,42 @@ def blend(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         fused *= np.float32(1.0 + _BLEND_EPSILON)
         return np.clip(fused, 0.0, 1.0, out=fused)
     fused = np.zeros(images.shape[1:], np.float32)
-    term = np.empty_like(fused)
     for image, weight in zip(images, weights, strict=True):
-        rows = _weighted_rows(weight)
-        if rows is not None:
-            _accumulate(fused, image, weight, term, rows)
+        box = _weighted_box(weight)
+        if box is not None:
+            _accumulate(fused[box], image[box], weight[box])
     return np.clip(fused, 0.0, 1.0, out=fused)
 
 
-def _weighted_rows(weight: np.ndarray) -> slice | None:
-    """The rows where ``weight`` (H, W) is not zero, as one slice; None when it is zero."""
+def _weighted_box(weight: np.ndarray) -> tuple[slice, slice] | None:
+    """(rows, columns) of the smallest box holding every non-zero of ``weight`` (H, W); None
+    when it is zero."""
     import cv2
 
     if weight.dtype != np.float32 or not weight.flags.c_contiguous:
         weight = np.ascontiguousarray(weight, np.float32)
-    row_peaks = cv2.reduce(np.abs(weight), 1, cv2.REDUCE_MAX)[:, 0]
-    rows = np.flatnonzero(row_peaks)
-    return slice(int(rows[0]), int(rows[-1]) + 1) if rows.size else None
+    magnitude = np.abs(weight)
+    rows = np.flatnonzero(cv2.reduce(magnitude, 1, cv2.REDUCE_MAX)[:, 0])
+    if rows.size == 0:
+        return None
+    band = magnitude[rows[0] : rows[-1] + 1]
+    columns = np.flatnonzero(cv2.reduce(band, 0, cv2.REDUCE_MAX)[0])
+    return (
+        slice(int(rows[0]), int(rows[-1]) + 1),
+        slice(int(columns[0]), int(columns[-1]) + 1),
+    )
 
 
-def _accumulate(
-    fused: np.ndarray, image: np.ndarray, weight: np.ndarray, term: np.ndarray, rows: slice
-) -> None:
-    """``fused += image * weight[..., None]`` on ``rows`` (elsewhere the weight is zero and
-    the sum unchanged): OpenCV's per-element products and sums, the same float32 values as
-    NumPy's, in multi-threaded passes."""
+def _accumulate(fused: np.ndarray, image: np.ndarray, weight: np.ndarray) -> None:
+    """``fused += image * weight[..., None]`` (views of one box): OpenCV's per-element
+    products, the same float32 values as NumPy's, in multi-threaded passes over blocks of
+    rows (small temporaries)."""
     import cv2
 
-    if not (image.shape[-1] == 3 and image.flags.c_contiguous and weight.flags.c_contiguous):
-        fused[rows] += np.multiply(image[rows], weight[rows][..., None], out=term[rows])
+    if image.shape[-1] != 3:
+        fused += image * weight[..., None]
         return
-    for start in range(rows.start, rows.stop, _BLEND_ROWS):  # small temporaries
-        block = slice(start, min(rows.stop, start + _BLEND_ROWS))
-        gain = cv2.cvtColor(weight[block], cv2.COLOR_GRAY2RGB)
-        product = cv2.multiply(image[block], gain, dst=gain)
-        cv2.add(fused[block], product, dst=fused[block])
+    for start in range(0, image.shape[0], _BLEND_ROWS):
+        block = slice(start, start + _BLEND_ROWS)
+        gain = cv2.cvtColor(np.ascontiguousarray(weight[block]), cv2.COLOR_GRAY2RGB)
+        fused[block] += cv2.multiply(np.ascontiguousarray(image[block]), gain, dst=gain)

@@ -25,7 +25,7 @@ from .io import (
     expand_inputs,
     raw_develop_of,
 )
-from .stack import bit_depth_of, check_compatible
+from .stack import bit_depth_of, check_compatible, to_unit_float
 
 __all__ = ["load_frames", "AlignedFrames", "ReadAhead"]
 
@@ -208,6 +208,42 @@ class AlignedFrames:
         _apply_gains(image, transform.gains)
         return np.clip(image, 0.0, 1.0, out=image)
 
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        """``self[index][rows, columns]``, resampling only that region from the source rows it
+        needs (a frame that wins a small area costs a small read).
+
+        The same samples as from the whole frame within float rounding of the coordinates:
+        OpenCV maps each pixel from the region's corner instead of the frame's.
+        """
+        transform = self._alignment.frames[index]
+        height, width = rows.stop - rows.start, columns.stop - columns.start
+        band = transform.matrix @ self._offset @ _translation(columns.start, rows.start)
+        top, bottom = _source_rows(band, height, width, self._frames.shape[1])
+        if callable(getattr(self._frames, "read_rows", None)):
+            samples = to_unit_float(self._frames.read_rows(index, top, bottom), "frame")
+        else:
+            samples = self._frames[index][top:bottom]
+        image = _resample(samples, _translation(0, -top) @ band, (height, width))
+        _apply_gains(image, transform.gains)
+        return np.clip(image, 0.0, 1.0, out=image)
+
+
+def _translation(x: float, y: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
+
+
+def _source_rows(matrix: np.ndarray, height: int, width: int, rows: int) -> tuple[int, int]:
+    """The source rows a (height, width) output maps into through ``matrix``, with a margin
+    for the interpolation footprint, clamped to the frame."""
+    corners = np.array(
+        [[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]
+    )
+    mapped = corners @ matrix.T
+    ys = mapped[:, 1] / mapped[:, 2]
+    top = max(0, int(np.floor(ys.min())) - 2)
+    bottom = min(rows, int(np.ceil(ys.max())) + 3)
+    return top, max(bottom, top + 1)
+
 
 class ReadAhead:
     """A frame source that prepares frame k + 1 on a background thread while frame k is used:
@@ -246,6 +282,13 @@ class ReadAhead:
         if index + 1 < len(self._frames):
             self._ahead = (index + 1, self._pool.submit(self._frames.__getitem__, index + 1))
         return frame
+
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        """The source's ``region`` of frame ``index`` (no reading ahead)."""
+        source = self._frames
+        if callable(getattr(source, "region", None)):
+            return source.region(index, rows, columns)
+        return source[index][rows, columns]
 
     def luminance(self, index: int) -> np.ndarray:
         """The source's luminance of frame ``index`` (no reading ahead: safe from threads)."""

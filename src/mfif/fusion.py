@@ -58,6 +58,10 @@ class Fuser(ABC):
     summary: ClassVar[str]
     produces_weights: ClassVar[bool] = False  # True when `Fusion.weights` is filled
     external: ClassVar[bool] = False  # True when it runs another program
+    # True when fusing from disk may read the next frame on a thread while this one is used
+    # (`mfif.streaming.ReadAhead`, one frame more in memory): methods with a few planes per
+    # frame; pyramid methods hold too much per frame already.
+    read_ahead: ClassVar[bool] = False
     parameter_count: ClassVar[int | None] = 0  # learned parameters; None if unknown
     # Constructor keyword -> type and range; `mfif.create` checks every option against it.
     options: ClassVar[dict[str, Option]] = {}
@@ -112,6 +116,7 @@ class StreamingWeightedFuser(WeightedFuser):
     # weights depend on all of them): a source with a luminance read of its own
     # (`mfif.streaming.AlignedFrames.luminance`) then serves it, on several threads.
     luminance_first: ClassVar[bool] = False
+    read_ahead = True  # a few planes per frame
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
         count, height, width = luma.shape

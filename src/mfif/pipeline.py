@@ -212,7 +212,11 @@ def stream_fuse(
         seconds["align"] = time.perf_counter() - started
         started = time.perf_counter()
         maps = {"on_weights": on_weights} if on_weights and pipeline.fuser.produces_weights else {}
-        with ReadAhead(aligned or frames) as source:
+        source = aligned or frames
+        if getattr(pipeline.fuser, "read_ahead", False):  # a frame ahead fits in memory
+            with ReadAhead(source) as ahead:
+                fusion = pipeline.fuser.fuse_frames(ahead, keep_weights=False, **maps)
+        else:  # pyramids: a large working set per frame, so no frame more
             fusion = pipeline.fuser.fuse_frames(source, keep_weights=False, **maps)
         seconds["fuse"] = time.perf_counter() - started
     return fusion, frames, alignment, seconds

@@ -78,9 +78,9 @@ class GuidedFilterFuser(Fuser):
         keep_weights: bool = True,
         on_weights: WeightsCallback | None = None,
     ) -> Fusion:
-        """Fuse frames read three times each (saliency; weight totals; blend), holding a few
-        full-size planes whatever the number of frames. The same result as `fuse`, within
-        rounding.
+        """Fuse frames read three times each (saliency; weight totals; blend; the first two
+        only their luminance when ``frames`` offers it), holding a few full-size planes
+        whatever the number of frames. The same result as `fuse`, within rounding.
 
         Parameters
         ----------
@@ -92,23 +92,32 @@ class GuidedFilterFuser(Fuser):
         """
         count = len(frames)
         height, width, channels = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
+        # The first two reads need the luminance only: a source with a luminance read of its
+        # own serves it (one plane instead of C), and then so it does for the blend, so that
+        # the saliency compared with the best is the same number.
+        own_luminance = callable(getattr(frames, "luminance", None))
+
+        def luma_of(k: int, frame: np.ndarray | None = None) -> np.ndarray:
+            if own_luminance:
+                return frames.luminance(k)
+            return luminance(frames[k] if frame is None else frame)
+
         best = np.full((height, width), -1.0, np.float32)
         ties = np.zeros((height, width), np.float32)
         for k in range(count):  # eqs. (4), (5): the winner, ties shared
-            saliency = laplacian_energy(luminance(frames[k])[None], sigma=5.0, radius=5)[0]
+            saliency = laplacian_energy(luma_of(k)[None], sigma=5.0, radius=5)[0]
             ties[saliency > best] = 0
             ties += saliency >= best
             np.maximum(best, saliency, out=best)
 
-        def weights_of(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            luma = luminance(frame)
+        def weights_of(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             saliency = laplacian_energy(luma[None], sigma=5.0, radius=5)[0]
             decision = (saliency == best).astype(np.float32) / ties
             return self._refined(luma, decision)
 
         totals = [np.zeros((height, width), np.float32) for _ in range(2)]
         for k in range(count):
-            for total, weight in zip(totals, weights_of(frames[k]), strict=True):
+            for total, weight in zip(totals, weights_of(luma_of(k)), strict=True):
                 total += np.maximum(weight, 0.0)
         empty = [total <= 1e-12 for total in totals]  # as `normalise_weights`
         for total, nothing in zip(totals, empty, strict=True):
@@ -118,7 +127,8 @@ class GuidedFilterFuser(Fuser):
         for k in range(count):
             frame = frames[k]
             normalised = []
-            for weight, total, nothing in zip(weights_of(frame), totals, empty, strict=True):
+            layers = weights_of(luma_of(k, frame))
+            for weight, total, nothing in zip(layers, totals, empty, strict=True):
                 weight = np.maximum(weight, 0.0)
                 weight[nothing] = 1.0
                 normalised.append(weight / total)
@@ -140,7 +150,11 @@ class GuidedFilterFuser(Fuser):
         size = (self.average_size, self.average_size)
         base = cv2.blur(image, size, borderType=cv2.BORDER_REFLECT).reshape(image.shape)
         detail = image - base
-        return base_weight[..., None] * base + detail_weight[..., None] * detail
+        # In place: two full-size planes of C channels instead of five.
+        base *= base_weight[..., None]
+        detail *= detail_weight[..., None]
+        base += detail
+        return base
 
     def fuse(self, stack: Stack) -> Fusion:
         images = stack.images

@@ -76,6 +76,8 @@ class FrameStore:
         The folder is missing, not writable, or lacks the space for N frames.
     """
 
+    fresh = True  # every read returns a new array the caller owns
+
     def __init__(
         self,
         count: int,

@@ -159,6 +159,8 @@ class AlignedFrames:
     alignment : Alignment
     """
 
+    fresh = True  # every read returns a new array the caller owns
+
     def __init__(self, frames: FrameSource, alignment: Alignment) -> None:
         count, height, width, channels = frames.shape
         if (height, width) != alignment.shape or count != len(alignment.frames):
@@ -266,6 +268,7 @@ class ReadAhead:
         self._ahead: tuple[int, object] | None = None  # (index, future)
         self.shape = frames.shape
         self.names = frames.names
+        self.fresh = getattr(frames, "fresh", False)  # reads are new arrays, as the source's
 
     def __len__(self) -> int:
         return len(self._frames)

@@ -125,14 +125,20 @@ class GuidedFilterFuser(Fuser):
         fused = np.zeros((height, width, channels), np.float32)
         kept = np.empty((count, height, width), np.float32) if keep_weights else None
         for k in range(count):
-            frame = frames[k]
+            # With a luminance read of its own, the frame is read after the filtering: one
+            # full-size frame less in memory while it runs.
+            frame = None if own_luminance else frames[k]
             normalised = []
             layers = weights_of(luma_of(k, frame))
             for weight, total, nothing in zip(layers, totals, empty, strict=True):
                 weight = np.maximum(weight, 0.0)
                 weight[nothing] = 1.0
                 normalised.append(weight / total)
-            fused += self._layers(frame, *normalised)
+            del layers
+            frame = frames[k] if frame is None else frame
+            # Frames read from disk are the caller's own copies: the detail may replace it.
+            fused += self._layers(frame, *normalised, scratch=getattr(frames, "fresh", False))
+            del frame
             if kept is not None:
                 kept[k] = normalised[1]
             if on_weights is not None:
@@ -145,11 +151,19 @@ class GuidedFilterFuser(Fuser):
         detail = guided_filter(luma, decision, radius=self.detail_radius, eps=self.detail_eps)
         return base, detail
 
-    def _layers(self, image: np.ndarray, base_weight: np.ndarray, detail_weight: np.ndarray):
-        """Eqs. (1), (2), (7), (8): one source's weighted base and detail layers."""
+    def _layers(
+        self,
+        image: np.ndarray,
+        base_weight: np.ndarray,
+        detail_weight: np.ndarray,
+        *,
+        scratch: bool = False,
+    ) -> np.ndarray:
+        """Eqs. (1), (2), (7), (8): one source's weighted base and detail layers; ``scratch``:
+        ``image`` may be overwritten (one full-size plane less)."""
         size = (self.average_size, self.average_size)
         base = cv2.blur(image, size, borderType=cv2.BORDER_REFLECT).reshape(image.shape)
-        detail = image - base
+        detail = np.subtract(image, base, out=image if scratch else None)
         # In place: two full-size planes of C channels instead of five.
         base *= base_weight[..., None]
         detail *= detail_weight[..., None]

@@ -7,7 +7,7 @@ every colour channel, so colour follows the same decisions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -115,18 +115,17 @@ class LaplacianPyramidFuser(Fuser):
         count = len(frames)
         shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
         levels = _pyramid_levels(shape[0], shape[1], self.levels)
-        selections: list[_RunningMaxAbs] = []
+        selections = [_RunningMaxAbs() for _ in range(levels - 1)]
         base = None
         for k in range(count):
-            plane = _with_luminance(frames[k])
-            pyramid = _laplacian_pyramid(plane, levels)
-            del plane
-            if not selections:
-                selections = [_RunningMaxAbs() for _ in range(levels - 1)]
-                base = np.zeros(pyramid[-1].shape[:2] + (shape[2],), np.float32)
-            for selection, level in zip(selections, pyramid[:-1], strict=True):
-                selection.update(level[..., :-1], level[..., -1])
-            base += pyramid[-1][..., :-1]
+            # One level at a time: a frame's whole pyramid is never held.
+            for index, level in enumerate(_laplacian_levels(_with_luminance(frames[k]), levels)):
+                if index < levels - 1:
+                    selections[index].update(level[..., :-1], level[..., -1])
+                elif base is None:
+                    base = level[..., :-1].copy()
+                else:
+                    base += level[..., :-1]
         fused_levels = [selection.result() for selection in selections]
         fused_levels.append(base / np.float32(count))
         image = _collapse(fused_levels)
@@ -164,6 +163,21 @@ def _laplacian_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
         current = _channels_last(smaller, current)
     pyramid.append(current)
     return pyramid
+
+
+def _laplacian_levels(image: np.ndarray, levels: int) -> Iterator[np.ndarray]:
+    """`_laplacian_pyramid` one level at a time, finest first; ``image`` is overwritten (each
+    detail level is computed in the place of the image it comes from)."""
+    current = image
+    for _ in range(levels - 1):
+        smaller = _channels_last(cv2.pyrDown(current, borderType=cv2.BORDER_REFLECT_101), current)
+        expanded = cv2.pyrUp(smaller, dstsize=(current.shape[1], current.shape[0]))
+        detail = np.subtract(current, _channels_last(expanded, current), out=current)
+        del expanded, current
+        yield detail
+        del detail
+        current = smaller
+    yield current
 
 
 def _channels_last(image: np.ndarray, like: np.ndarray) -> np.ndarray:

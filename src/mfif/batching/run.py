@@ -146,6 +146,8 @@ def _output_folder(out: str | os.PathLike) -> Path:
     from ..errors import OutputError
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"The output folder {out} is a file; give a folder for the results.")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

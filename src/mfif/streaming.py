@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .align import Alignment, AlignmentError, _apply_gains, _coverage, _resample, largest_rectangle
-from .color import _LUMA
+from .color import _LUMA, luminance
 from .concurrency import ordered_map
 from .errors import StackError
 from .frames import FrameSource, FrameStore
@@ -296,7 +296,9 @@ class ReadAhead:
     def luminance(self, index: int) -> np.ndarray:
         """The source's luminance of frame ``index`` (no reading ahead: safe from threads)."""
         source = self._frames
-        return source.luminance(index) if hasattr(source, "luminance") else None
+        if callable(getattr(source, "luminance", None)):
+            return source.luminance(index)
+        return luminance(source[index])
 
     def close(self) -> None:
         """Stop reading ahead."""

@@ -118,8 +118,14 @@ def batch(
         rows = [
             outcomes.get(index)
             or StackOutcome(
-                job.name, len(job.inputs), 0.0, 0.0, "failed", "interrupted", job.output
-            )  # fmt: skip
+                job.name,
+                len(job.inputs),
+                0.0,
+                0.0,
+                "failed",
+                "not run: the batch stopped first",
+                job.output,
+            )
             for index, job in enumerate(jobs)
         ]
         result = BatchSummary(rows)

@@ -3,9 +3,11 @@ YCrCb); colour is carried by the same per-source weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["luminance", "sample_luminance"]
+__all__ = ["luminance", "sample_luminance", "plane_of_samples"]
 
 # ITU-R BT.601 luma coefficients.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -39,17 +41,21 @@ def luminance(images: np.ndarray) -> np.ndarray:
 _BLOCK_ROWS = 256
 
 
-def sample_luminance(samples: np.ndarray) -> np.ndarray:
-    """`luminance` of an image as stored (uint8, uint16 or float in [0, 1]), converted to
-    [0, 1] a block of rows at a time: the same values, without a full-size float copy.
+def plane_of_samples(
+    samples: np.ndarray, plane_of: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``plane_of`` (rows, W, C) float32 in [0, 1] -> (rows, W) applied to an image as stored
+    (uint8, uint16 or float in [0, 1]), converted to [0, 1] a block of rows at a time: the
+    same values as from the whole image, without a full-size float copy.
 
     Parameters
     ----------
     samples : ndarray of shape (H, W, C)
+    plane_of : callable
 
     Returns
     -------
-    ndarray of shape (H, W), float32 in [0, 1]
+    ndarray of shape (H, W), float32
     """
     from .stack import to_unit_float
 
@@ -57,5 +63,11 @@ def sample_luminance(samples: np.ndarray) -> np.ndarray:
     out = np.empty(samples.shape[:2], np.float32)
     for start in range(0, height, _BLOCK_ROWS):
         stop = min(height, start + _BLOCK_ROWS)
-        out[start:stop] = luminance(to_unit_float(samples[start:stop], "image"))
+        out[start:stop] = plane_of(to_unit_float(samples[start:stop], "image"))
     return out
+
+
+def sample_luminance(samples: np.ndarray) -> np.ndarray:
+    """`luminance` of an image as stored (uint8, uint16 or float in [0, 1]), (H, W, C) ->
+    (H, W) float32 in [0, 1], without a full-size float copy (`plane_of_samples`)."""
+    return plane_of_samples(samples, luminance)

@@ -21,14 +21,13 @@ from typing import Protocol
 
 import numpy as np
 
-from .color import sample_luminance
+from .color import plane_of_samples, sample_luminance
 from .errors import MfifError
 from .stack import to_unit_float
 
 __all__ = ["FrameSource", "FrameStore", "scratch_directory", "ScratchSpaceError"]
 
 _STORED_TYPES = {8: np.uint8, 16: np.uint16, 32: np.float32}
-_BLOCK_ROWS = 256  # rows converted at a time when a frame is reduced to one plane
 
 
 class ScratchSpaceError(MfifError):
@@ -179,20 +178,15 @@ class FrameStore:
 
     def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
         """Σ_c coefficients[c] · channel c of frame ``index`` in [0, 1] units, (H, W) float32,
-        made a block of rows at a time: no full-size float copy of the frame."""
+        without a full-size float copy of the frame (`mfif.color.plane_of_samples`)."""
         import cv2
 
-        height, width, channels = self.shape[1:]
-        matrix = np.asarray(coefficients, np.float64).reshape(1, channels)
-        out = np.empty((height, width), np.float32)
-        for start in range(0, height, _BLOCK_ROWS):
-            stop = min(height, start + _BLOCK_ROWS)
-            block = to_unit_float(self.read_rows(index, start, stop), f"frame {index}")
-            if channels == 1:
-                np.multiply(block[..., 0], np.float32(matrix[0, 0]), out=out[start:stop])
-            else:
-                out[start:stop] = cv2.transform(block, matrix)
-        return out
+        matrix = np.asarray(coefficients, np.float64).reshape(1, self.shape[3])
+        if self.shape[3] == 1:
+            return plane_of_samples(
+                self.read(index), lambda unit: unit[..., 0] * np.float32(matrix[0, 0])
+            )
+        return plane_of_samples(self.read(index), lambda unit: cv2.transform(unit, matrix))
 
     def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
         """``self[index][rows, columns]``, reading only those rows."""

@@ -18,7 +18,7 @@ from mfif.errors import MfifError
 from mfif.models.ufa_fuse import UFAFuse
 from mfif.stack import Stack
 from mfif.training.recipes import UFA_FUSE_RECIPES
-from mfif.training.ufa_fuse import train_ufa_fuse, ufa_fuse_loss
+from mfif.training.ufa_fuse import pass_through_start, train_ufa_fuse, ufa_fuse_loss
 
 TINY = replace(UFA_FUSE_RECIPES["cpu"], width=4, patch=32, batch_size=2, steps=2)
 
@@ -68,6 +68,35 @@ def test_the_papers_concatenation_is_order_dependent_and_fixed_to_two() -> None:
         assert (model(sources) - model(sources.flip(1))).abs().max() > 0
         with pytest.raises(ValueError, match="exactly 2"):
             model(torch.rand(1, 3, 3, 20, 20))
+
+
+def test_mean_reduction_of_copies_is_the_copied_features_for_any_number() -> None:
+    torch.manual_seed(3)
+    image = torch.rand(1, 1, 3, 18, 18)
+    fused = {}
+    for reduction in ("mean", "sum"):
+        model = UFAFuse(8, reduction=reduction).eval()
+        with torch.no_grad():
+            fused[reduction] = [
+                model.fuse_features(image.repeat(1, k, 1, 1, 1))[0] for k in (2, 3, 5)
+            ]
+    for features in fused["mean"][1:]:
+        torch.testing.assert_close(features, fused["mean"][0], rtol=0, atol=1e-5)
+    # the plain sum shrinks with the number of sources, which the mean undoes
+    assert (fused["sum"][1] - fused["sum"][0]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_pass_through_start_returns_an_image_fused_with_itself(count: int) -> None:
+    torch.manual_seed(4)
+    model = UFAFuse(32).eval()
+    tone_error = pass_through_start(model)
+    image = torch.rand(1, 1, 3, 40, 40)
+    with torch.no_grad():
+        fused = model(image.repeat(1, count, 1, 1, 1))
+    psnr = float(10 * torch.log10(1 / ((fused - image[:, 0]) ** 2).mean()))
+    assert tone_error < 2.5 / 255  # 2.13 levels measured
+    assert psnr > 50  # 53.3 dB measured; the first shipped weights, trained, gave about 40
 
 
 @pytest.mark.parametrize(

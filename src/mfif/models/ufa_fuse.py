@@ -8,12 +8,19 @@ the unity fusion attention (UFA) module, a 1x1 feature-fusion block (FFB) and fo
 reconstruction blocks (the last one 3 channels with a sigmoid). RGB in, RGB out.
 
 The paper fixes K = 2 sources and concatenates the two attended features before the FFB
-(128 -> 64 channels). mfif fuses any K >= 2: by default the attended features are *summed*
-over the sources before the FFB (``reduction="sum"``). The attention maps are softmaxes across
-the sources (eqs. (8), (10)), so the sum is an attention-weighted average of the sources'
-features: it is independent of the order of the sources and of their number, and a model
-trained on pairs runs on triples unchanged. ``reduction="concat"`` is the paper's FFB, for
-exactly ``sources`` inputs in a fixed order.
+(128 -> 64 channels). mfif fuses any K >= 2. By default (``reduction="mean"``) the attended
+features are averaged over the sources with the attention product as weights:
+
+    F = sum_k M^s_k M^c_k F_k / sum_k M^s_k M^c_k
+
+Each attention is a softmax across the sources (eqs. (8), (10)), but their product is not: it
+sums to less than one, the less the more sources there are and the less decisive the two
+attentions are. The paper's FFB, seeing each source's features in its own channels, can learn
+that scale for K = 2; a plain sum cannot, for it does not know K. Dividing by the product's sum
+makes the reduction a convex combination: independent of the order and of the number of the
+sources, and K copies of one image give that image's features. ``reduction="sum"`` (the plain
+sum of eq. (6)'s F''_k; the first shipped weights) and ``reduction="concat"`` (the paper's FFB,
+exactly ``sources`` inputs in a fixed order) remain.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from torch import nn
 
 __all__ = ["UFAFuse", "UnityFusionAttention", "REDUCTIONS"]
 
-REDUCTIONS = ("sum", "concat")
+REDUCTIONS = ("mean", "sum", "concat")
 _SLOPE = 0.2  # LeakyReLU's negative slope; Table II names the activation only
 
 
@@ -96,7 +103,7 @@ class UFAFuse(nn.Module):
     channel_attention, spatial_attention : bool
         Switches of the UFA module's two halves; both False is the "NO-UFA" ablation (the
         features are then averaged over the sources).
-    reduction : {"sum", "concat"}
+    reduction : {"mean", "sum", "concat"}
         How the K attended features meet before the FFB (see the module's docstring).
     sources : int
         With ``reduction="concat"``, the fixed number of inputs (2 in the paper).
@@ -110,7 +117,7 @@ class UFAFuse(nn.Module):
         *,
         channel_attention: bool = True,
         spatial_attention: bool = True,
-        reduction: str = "sum",
+        reduction: str = "mean",
         sources: int = 2,
     ) -> None:
         super().__init__()
@@ -150,8 +157,12 @@ class UFAFuse(nn.Module):
         attended, channel_maps, spatial_maps = self.attention(features)
         if self.reduction == "concat":
             merged = attended.reshape(batch, -1, height, width)
+        elif self.reduction == "mean" and channel_maps is not None and spatial_maps is not None:
+            total = (channel_maps * spatial_maps).sum(dim=1)  # (B, C, H, W), in (0, 1]
+            merged = attended.sum(dim=1) / total.clamp_min(1e-12)
         elif self.uses_attention:
-            merged = attended.sum(dim=1)  # an attention-weighted average over the sources
+            # One attention alone already sums to 1 over the sources: sum is the mean.
+            merged = attended.sum(dim=1)
         else:
             merged = attended.mean(dim=1)  # NO-UFA: plain average
         maps = {"channel": channel_maps, "spatial": spatial_maps}

@@ -100,7 +100,7 @@ class UFAFuseRecipe:
 UFA_FUSE_RECIPES = {
     "paper": UFAFuseRecipe(),
     # Trains here on 2 CPU cores in about 1.5 hours: narrower, half-side crops, a higher rate
-    # divided by 10 two-thirds of the way, a quarter of the batches with three sources.
+    # divided by 10 after each third of the run, a quarter of the batches with three sources.
     # λ = 0.8: with the paper's λ = 0.2 the SSIM term, nearly blind to a colour offset,
     # dominates, and after 1,200 steps the results carried casts of 10 to 25 levels that moved
     # from step to step (README). The pass-through start: the first shipped weights (identity
@@ -110,7 +110,7 @@ UFA_FUSE_RECIPES = {
         width=32,
         patch=128,
         learning_rate=5e-4,
-        decay_every=2400,
+        decay_every=1200,
         steps=3600,
         l1_weight=0.8,
         init="pass-through",

@@ -279,9 +279,9 @@ def test_shipped_weights_fuse_a_generated_pair_sharper_than_either_source() -> N
     def psnr(image: np.ndarray) -> float:
         return float(10 * np.log10(1 / np.mean((image[8:-8, 8:-8] - truth[8:-8, 8:-8]) ** 2)))
 
-    # measured with the shipped cpu weights: 34.8 dB against 27.8 for the better source
+    # measured with the shipped cpu weights: 40.8 dB against 27.7 for the better source
     assert psnr(fused) > max(psnr(near), psnr(far)) + 5
-    # no colour shift: the mean of each channel stays within 1 level of the truth's (0.5 measured)
+    # no colour shift: the mean of each channel stays within 1 level of the truth's (0.47 measured)
     assert np.abs((fused - truth).reshape(-1, 3).mean(axis=0)).max() < 1 / 255
 
 

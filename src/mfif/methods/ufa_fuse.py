@@ -32,13 +32,11 @@ class UFAFuseFuser(NetworkFuser):
         training crops' size keep inference close to training.
     many : {"auto", "reduce", "fold"}
         With more than two sources: "reduce" feeds all of them to the network at once (its
-        attention is a softmax across any number of sources); "fold" fuses them pairwise in
-        stack order, ((S1, S2), S3), ...; "auto" (default) reduces groups of at most three,
-        the most the shipped weights saw in training: (S1, S2, S3), then (that, S4, S5), ...
-        Reducing more sources at once than training saw fails (measured on a generated
-        four-source stack: 5.8 dB below the best source, against 5.0 dB above it with
-        "auto"): the product of the two attentions sums to less than one across the
-        sources, the less the more sources there are.
+        attention-weighted mean takes any number); "fold" fuses them pairwise in stack order,
+        ((S1, S2), S3), ...; "auto" (default) reduces groups of at most three, the most the
+        shipped weights saw in training: (S1, S2, S3), then (that, S4, S5), ... Measured on
+        16 held-out four-source stacks (benchmarks/ufa_fuse.py): auto 40.39 dB, reduce
+        38.96, fold 39.59 (guided-decision 40.54).
     device : {"cpu", "cuda"}, optional
         Default CUDA when available.
     """

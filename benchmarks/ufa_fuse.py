@@ -68,5 +68,6 @@ def main() -> None:
         }
         table(f"more sources: {name} ({len(sets[name])} stacks)", results)
 
+
 if __name__ == "__main__":
     main()

@@ -99,7 +99,7 @@ class UFAFuseRecipe:
 
 UFA_FUSE_RECIPES = {
     "paper": UFAFuseRecipe(),
-    # Trains here on 2 CPU cores in about 1.5 hours: narrower, half-side crops, a higher rate
+    # Trains here on 2 CPU cores in about 2 hours: narrower, half-side crops, a higher rate
     # divided by 10 after each third of the run, a quarter of the batches with three sources.
     # λ = 0.8: with the paper's λ = 0.2 the SSIM term, nearly blind to a colour offset,
     # dominates, and after 1,200 steps the results carried casts of 10 to 25 levels that moved

@@ -109,13 +109,13 @@ def pass_through_start(model: UFAFuse) -> float:
     blue of their input (a centred one-hot kernel, no bias). In the reconstruction, the first
     block adds, for each colour, hinges ``x - t`` at knots spread over [0, 1]; the next two
     copy them; the last one combines them into the logit of x, so the final sigmoid returns x
-    (within the returned error: at width 32, seven hinges per colour, at most 2.1 and
-    on average 0.6 of an 8-bit level). Every other channel
-    keeps PyTorch's default random draw: those channels learn the focus features that drive
-    the attention, and the reconstruction learns to use them. Training then starts from
-    "copy what the attention picks" with no colour cast and no blur, instead of learning to
-    copy through twelve convolutions and a sigmoid (which the first shipped weights did only
-    to about 40 dB on an image fused with itself).
+    (within the returned error: at width 32, seven hinges per colour, at most 2.1 and on
+    average 0.6 of an 8-bit level). Every other channel keeps PyTorch's default random draw:
+    those channels learn the focus features that drive the attention, and the reconstruction
+    learns to use them. Training then starts from "copy what the attention picks" with no
+    colour cast and no blur, instead of learning to copy through twelve convolutions and a
+    sigmoid (which the first shipped weights did only to about 40 dB on an image fused with
+    itself).
 
     Returns
     -------
@@ -139,10 +139,10 @@ def pass_through_start(model: UFAFuse) -> float:
             for channel in range(copied):
                 conv.weight[channel, channel, centre, centre] = 1.0
         first, last = reconstruction[0], reconstruction[3]
+        lower = (per_colour - 1) // 2  # hinges t - x, then x - t (see _hinge_curve)
+        signs = torch.tensor([1.0] + [-1.0] * lower + [1.0] * (per_colour - 1 - lower))
         for colour in range(3):
             rows = slice(colour * per_colour, (colour + 1) * per_colour)
-            lower = (per_colour - 1) // 2  # hinges t - x, then x - t (see _hinge_curve)
-            signs = torch.tensor([1.0] + [-1.0] * lower + [1.0] * (per_colour - 1 - lower))
             first.weight[rows] = 0.0
             first.weight[rows, colour, 1, 1] = signs
             first.bias[rows] = -signs * torch.from_numpy(np.concatenate([[0.0], knots])).float()

@@ -22,6 +22,24 @@ learning rate divided by 10 every 200, seed 0, the same data; about 9 minutes ea
     .venv/bin/python benchmarks/ufa_fuse.py --skip-speed --variant UFA=$A/ufa.pt \
         NO-SA=$A/no-sa.pt NO-CA=$A/no-ca.pt NO-UFA=$A/no-ufa.pt
 
+Widths, the same schedule at the cpu recipe's other settings (width 16 is UFA above; width 64
+about 6-7 s per step, 70 minutes):
+
+    S="--recipe cpu --steps 600 --decay-every 200 --validate-every 600"
+    mfif train ufa-fuse --data $N $S --width 32 --checkpoint $A/width-32.ckpt \
+        --export $A/width-32.pt --tag width_32
+    mfif train ufa-fuse --data $N $S --width 64 --checkpoint $A/width-64.ckpt \
+        --export $A/width-64.pt --tag width_64
+    .venv/bin/python benchmarks/ufa_fuse.py --skip-speed --variant W16=$A/ufa.pt \
+        W32=$A/width-32.pt W64=$A/width-64.pt
+
+Where the error sits: on the mask sets every pixel is either a copy of one source (the mask is
+0 or 1 there) or lies in the soft band of the mask's edge, where no source equals the truth.
+The "where it goes wrong" table gives the RGB PSNR pooled over each kind of pixel, of each
+truth fused with itself (a perfect fuser returns it unchanged) and, for the networks, how
+decisive the spatial attention is on each kind of pixel: the mean of |2 M^s_1 - 1| (0: both
+sources weighed equally, 1: one source alone), over the whole image at once.
+
 Run:  .venv/bin/python benchmarks/ufa_fuse.py [--weights PATH] [--variant LABEL=PATH ...]
       [--repeats 3] [--skip-speed]
 
@@ -30,11 +48,67 @@ Needs ../shared/datasets and enfuse. Prints Markdown tables.
 
 from __future__ import annotations
 
+import numpy as np
+
 import mfif
+from mfif.stack import Stack
 
 from _heldout import make_sets, network_setup, score, score_real, speed, table
 
 PAPER = ["AVG", "SEN", "STD"]  # the metrics of UFA-Fuse's Table IV
+
+
+def _pooled_psnr(squared_error: float, pixels: int) -> float:
+    return float(10 * np.log10(pixels / squared_error)) if squared_error > 0 else float("inf")
+
+
+def attention_decisiveness(fuser, sources: np.ndarray) -> np.ndarray | None:
+    """|2 M^s_1 - 1| of a two-source UFA-Fuse network's spatial attention, (H, W); else None."""
+    model = getattr(fuser, "model", None)
+    if model is None or len(sources) != 2 or not model.attention.spatial:
+        return None
+    import torch
+
+    batch = torch.from_numpy(np.asarray(sources, np.float32)).permute(0, 3, 1, 2)[None]
+    with torch.inference_mode():
+        _, maps = model.fuse_features(batch.to(next(model.parameters()).device))
+    return (2 * maps["spatial"][0, 0, 0] - 1).abs().cpu().numpy()
+
+
+def error_regions(fuser, cases: list) -> dict[str, float]:
+    """RGB PSNR pooled over the pixels one source copies exactly, over the rest (mask edges),
+    and of each truth fused with itself; the spatial attention's decisiveness on both kinds."""
+    copied = [0.0, 0]  # squared error summed over RGB means, pixel count
+    mixed = [0.0, 0]
+    itself = [0.0, 0]
+    decisive: dict[str, list] = {
+        "attention decisiveness, copies": [],
+        "attention decisiveness, edges": [],
+    }
+    for sources, truth in cases:
+        exact = (np.abs(np.asarray(sources) - truth).max(axis=-1) < 0.5 / 255).any(axis=0)
+        attention = attention_decisiveness(fuser, sources)
+        if attention is not None:
+            decisive["attention decisiveness, copies"].append(attention[exact])
+            decisive["attention decisiveness, edges"].append(attention[~exact])
+        error = ((fuser.fuse(Stack(images=sources)).image - truth) ** 2).mean(axis=-1)
+        copied[0] += error[exact].sum()
+        copied[1] += int(exact.sum())
+        mixed[0] += error[~exact].sum()
+        mixed[1] += int((~exact).sum())
+        twice = np.stack([truth, truth])
+        itself[0] += ((fuser.fuse(Stack(images=twice)).image - truth) ** 2).mean(axis=-1).sum()
+        itself[1] += truth.shape[0] * truth.shape[1]
+    return {
+        "one source exact": _pooled_psnr(*copied),
+        "share of those": copied[1] / (copied[1] + mixed[1]),
+        "mask edges": _pooled_psnr(*mixed),
+        "all pixels": _pooled_psnr(copied[0] + mixed[0], copied[1] + mixed[1]),
+        "fused with itself": _pooled_psnr(*itself),
+    } | {
+        key: float(np.concatenate(values).mean()) if values else float("nan")
+        for key, values in decisive.items()
+    }
 
 
 def main() -> None:
@@ -48,6 +122,10 @@ def main() -> None:
         results.update({k: score(f, sets[name], extra=PAPER) for k, f in others.items()})
         results.update({k: score(f, sets[name], extra=PAPER) for k, f in variants.items()})
         table(f"{name} ({len(sets[name])} scenes, held out)", results)
+    for name in ("davis-mask", "pascal-mask"):
+        fusers = {"ufa-fuse": shipped, "guided-decision": others["guided-decision"], **variants}
+        results = {k: error_regions(f, sets[name]) for k, f in fusers.items()}
+        table(f"where it goes wrong: {name} (RGB PSNR pooled over the set)", results)
     if variants:
         results = {"ufa-fuse": score_real(shipped, datasets, "lytro", PAPER + ["Q_G"])}
         results.update(

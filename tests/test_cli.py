@@ -192,6 +192,28 @@ def test_demo_reports_psnr_and_writes_its_images(tmp_path: Path) -> None:
     ]
 
 
+def test_importing_the_command_line_is_light() -> None:
+    # What `mfif` imports before main() catches Ctrl-C: a signal in that window would print
+    # a traceback, so it holds no numpy, OpenCV or method.
+    probe = (
+        "import sys\nimport mfif.cli\n"
+        "print(sorted({'numpy', 'cv2', 'mfif.api'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.split() == ["[]"], result.stderr
+
+
+def test_interrupt_while_the_parser_is_built_says_one_sentence(monkeypatch, capsys) -> None:
+    from mfif import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_build_parser", interrupted)
+    assert cli.main(["methods"]) == 130
+    assert capsys.readouterr().err.strip() == "mfif: interrupted"
+
+
 def test_classical_path_does_not_import_torch(tmp_path: Path, pair: list[Path]) -> None:
     probe = (
         "import sys\nfrom mfif.cli import main\n"

@@ -2,6 +2,10 @@
 
 import sys
 
-from .cli import main
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while the command line is imported
+    print("mfif: interrupted", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 sys.exit(main())

@@ -43,7 +43,11 @@ _logger = logging.getLogger("mfif")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfif`` console script; returns the exit status."""
-    args = _build_parser().parse_args(argv)  # a bad argument: one line, SystemExit(2)
+    try:
+        args = _build_parser().parse_args(argv)  # a bad argument: one line, SystemExit(2)
+    except KeyboardInterrupt:  # Ctrl-C while the parser is built (it imports the methods)
+        _say("interrupted")
+        return EXIT_INTERRUPTED
     debug = bool(os.environ.get("MFIF_DEBUG"))
     verbose = bool(getattr(args, "verbose", False))
     with quiet_native_stderr(enabled=not (verbose or debug)), sigterm_raises():

@@ -40,6 +40,12 @@ truth fused with itself (a perfect fuser returns it unchanged) and, for the netw
 decisive the spatial attention is on each kind of pixel: the mean of |2 M^s_1 - 1| (0: both
 sources weighed equally, 1: one source alone), over the whole image at once.
 
+The shipped weights (ufa_fuse.cpu-residual) against the paper's network they started from
+(ufa_fuse.cpu, the cpu recipe; the residual stage is the cpu-residual recipe):
+
+    .venv/bin/python benchmarks/ufa_fuse.py \
+        --variant paper-network=src/mfif/weights/ufa_fuse-cpu.pt
+
 Run:  .venv/bin/python benchmarks/ufa_fuse.py [--weights PATH] [--variant LABEL=PATH ...]
       [--repeats 3] [--skip-speed]
 

@@ -129,7 +129,13 @@ register_lazy(
 register_lazy(
     "ufa-fuse",
     "mfif.methods.ufa_fuse:UFAFuseFuser",
-    "UFA-Fuse (Zang et al.): supervised end-to-end network, unity fusion attention",
+    "UFA-Fuse (Zang et al.), mfif's: unity fusion attention, residual over attended sources",
+    pretrained="ufa_fuse.cpu-residual",
+)
+register_lazy(
+    "ufa-fuse-paper",
+    "mfif.methods.ufa_fuse:UFAFusePaperFuser",
+    "UFA-Fuse, the paper's network: it redraws the whole fused image (no residual)",
     pretrained="ufa_fuse.cpu",
 )
 register_lazy(

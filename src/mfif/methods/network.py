@@ -73,6 +73,17 @@ def load_weights(path: str | os.PathLike, build: Callable[[dict], object], netwo
         ) from None
 
 
+def _names_shipped_weights(weights: str | os.PathLike) -> bool:
+    """Whether ``weights`` is a manifest name rather than a file (a file of that name wins)."""
+    from ..weights import pretrained_config
+
+    return (
+        isinstance(weights, str)
+        and not os.path.exists(weights)
+        and pretrained_config(weights) is not None
+    )
+
+
 class NetworkFuser(Fuser):
     """Base of the network methods.
 
@@ -81,8 +92,9 @@ class NetworkFuser(Fuser):
 
     Parameters
     ----------
-    weights : path-like, optional
-        Weights file; default: the method's shipped weights, checked against the manifest.
+    weights : path-like or str, optional
+        Weights file, or the manifest name (``architecture.tag``) of shipped weights, checked
+        against the manifest; default: the method's own shipped weights.
     device : {"cpu", "cuda"}, optional
         Default CUDA when available.
     model : torch.nn.Module, optional
@@ -107,8 +119,9 @@ class NetworkFuser(Fuser):
         self.device = select_device(device, self.name)
         self.weights_sha256 = None
         if model is None:
-            if weights is None:
-                weights, self.weights_sha256 = weights_file(self.pretrained)
+            if weights is None or _names_shipped_weights(weights):
+                name = self.pretrained if weights is None else str(weights)
+                weights, self.weights_sha256 = weights_file(name)
             model = load_weights(weights, self.build_model, self.network)
             # channels-last lets oneDNN skip layout reorders: about 30 % faster on CPU.
             model = model.to(self.device, memory_format=torch.channels_last)

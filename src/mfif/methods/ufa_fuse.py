@@ -12,7 +12,7 @@ from ..options import Option
 from ..stack import Stack
 from .network import NetworkFuser
 
-__all__ = ["UFAFuseFuser"]
+__all__ = ["UFAFuseFuser", "UFAFusePaperFuser"]
 
 GROUP = 3  # the most sources at once the shipped weights saw in training
 
@@ -42,8 +42,10 @@ class UFAFuseFuser(NetworkFuser):
     """
 
     name = "ufa-fuse"
-    summary = "UFA-Fuse (Zang et al.): supervised end-to-end network, unity fusion attention"
-    pretrained = "ufa_fuse.cpu"
+    summary = (
+        "UFA-Fuse (Zang et al.), mfif's: unity fusion attention, residual over attended sources"
+    )
+    pretrained = "ufa_fuse.cpu-residual"
     network = "UFA-Fuse"
     options = {
         "weights": Option("path", optional=True),
@@ -96,3 +98,13 @@ class UFAFuseFuser(NetworkFuser):
         if grey:
             fused = fused.mean(axis=-1, keepdims=True)
         return Fusion(image=np.clip(fused, 0.0, 1.0).astype(np.float32))
+
+
+class UFAFusePaperFuser(UFAFuseFuser):
+    """UFA-Fuse as the paper gives it (Table II): the reconstruction redraws the whole image
+    through a sigmoid, with no residual over the sources. Its weights (``ufa_fuse.cpu``) are
+    the ones ``ufa-fuse``'s were fine-tuned from. Same options as `UFAFuseFuser`."""
+
+    name = "ufa-fuse-paper"
+    summary = "UFA-Fuse, the paper's network: it redraws the whole fused image (no residual)"
+    pretrained = "ufa_fuse.cpu"

@@ -21,6 +21,20 @@ makes the reduction a convex combination: independent of the order and of the nu
 sources, and K copies of one image give that image's features. ``reduction="sum"`` (the plain
 sum of eq. (6)'s F''_k; the first shipped weights) and ``reduction="concat"`` (the paper's FFB,
 exactly ``sources`` inputs in a fixed order) remain.
+
+``residual=True`` (mfif's, not the paper's) adds the sources, weighted per pixel by the spatial
+attention M^s_k, to the reconstruction's output, which then has no sigmoid and reconstructs
+only a correction:
+
+    fused = sum_k M^s_k I_k + R(F)
+
+The paper's network must redraw every pixel through twelve convolutions; trained here it copied
+an in-focus region only to about 49.6 dB (an image fused with itself: 48.9 dB), 5-7 dB short of
+a decision map, and that alone kept it below guided-decision on the held-out mask sets. With
+the addition a copy stays exact wherever the attention is decisive, and the reconstruction is
+free to spend its capacity where no source is right (the soft band of a depth edge). The
+attention still decides in feature space as the paper's does; there is no binarisation and no
+post-processing. Without spatial attention the sources are averaged.
 """
 
 from __future__ import annotations
@@ -107,8 +121,12 @@ class UFAFuse(nn.Module):
         How the K attended features meet before the FFB (see the module's docstring).
     sources : int
         With ``reduction="concat"``, the fixed number of inputs (2 in the paper).
+    residual : bool
+        Reconstruct a correction to the attention-weighted sources instead of the whole image
+        (see the module's docstring; False is the paper's network).
 
-    Shapes: sources (B, K, 3, H, W) in [0, 1] -> fused image (B, 3, H, W) in [0, 1].
+    Shapes: sources (B, K, 3, H, W) in [0, 1] -> fused image (B, 3, H, W) in [0, 1] (a
+    residual model's may overshoot slightly: clip it).
     """
 
     def __init__(
@@ -119,6 +137,7 @@ class UFAFuse(nn.Module):
         spatial_attention: bool = True,
         reduction: str = "mean",
         sources: int = 2,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
@@ -126,6 +145,7 @@ class UFAFuse(nn.Module):
         self.width = width
         self.reduction = reduction
         self.sources = sources
+        self.residual = residual
         extraction: list[nn.Module] = []
         for block in range(7):  # FEB1..FEB7
             extraction += [_conv(3 if block == 0 else width, width, 3), nn.LeakyReLU(_SLOPE)]
@@ -136,7 +156,9 @@ class UFAFuse(nn.Module):
         reconstruction: list[nn.Module] = []
         for _ in range(3):  # ICB1..ICB3
             reconstruction += [_conv(width, width, 3), nn.LeakyReLU(_SLOPE)]
-        reconstruction += [_conv(width, 3, 3), nn.Sigmoid()]  # ICB4
+        reconstruction.append(_conv(width, 3, 3))  # ICB4
+        if not residual:
+            reconstruction.append(nn.Sigmoid())  # no parameters: both variants share keys
         self.reconstruction = nn.Sequential(*reconstruction)
 
     @property
@@ -169,8 +191,20 @@ class UFAFuse(nn.Module):
         return self.feature_fusion(merged), maps
 
     def forward(self, sources: torch.Tensor) -> torch.Tensor:
-        fused, _ = self.fuse_features(sources)
-        return self.reconstruction(fused)
+        fused, maps = self.fuse_features(sources)
+        if not self.residual:
+            return self.reconstruction(fused)
+        return self.attended_sources(sources, maps["spatial"]) + self.reconstruction(fused)
+
+    @staticmethod
+    def attended_sources(sources: torch.Tensor, spatial_maps: torch.Tensor | None) -> torch.Tensor:
+        """sum_k M^s_k I_k, (B, 3, H, W); the plain mean without spatial attention.
+
+        Shapes: sources (B, K, 3, H, W); spatial_maps (B, K, 1, H, W), summing to 1 over K.
+        """
+        if spatial_maps is None:
+            return sources.mean(dim=1)
+        return (spatial_maps * sources).sum(dim=1)
 
     @classmethod
     def from_state(cls, state: dict) -> UFAFuse:
@@ -191,4 +225,5 @@ class UFAFuse(nn.Module):
             "spatial_attention": self.attention.spatial,
             "reduction": self.reduction,
             "sources": self.sources,
+            "residual": self.residual,
         }

@@ -95,6 +95,16 @@ class UFAFuseRecipe:
         0.0, "share of batches with three sources instead of two", low=0.0, high=1.0
     )
     grey_share: float = _setting(0.1, "share of grey stacks", low=0.0, high=1.0)
+    residual: bool = _setting(
+        False,
+        "reconstruct a correction added to the sources weighted by the spatial attention "
+        "(mfif's; off: the paper's network, which redraws the whole image)",
+    )
+    start_from: str = _setting(
+        "",
+        "shipped weights (architecture.tag) to start from instead of --init; with --residual "
+        "from weights without it, the last reconstruction block starts at zero",
+    )
 
 
 UFA_FUSE_RECIPES = {
@@ -116,6 +126,21 @@ UFA_FUSE_RECIPES = {
         init="pass-through",
         reduction="mean",
         three_source_share=0.25,
+    ),
+    # A second stage after "cpu" (about 25 minutes here): its weights gain the residual
+    # pass-through of the attended sources; the last block starts at zero, so the start is what
+    # the trained attention picks, and 600 steps teach the correction.
+    "cpu-residual": UFAFuseRecipe(
+        width=32,
+        patch=128,
+        learning_rate=2e-4,
+        decay_every=400,
+        steps=600,
+        l1_weight=0.8,
+        reduction="mean",
+        three_source_share=0.25,
+        residual=True,
+        start_from="ufa_fuse.cpu",
     ),
 }
 
@@ -246,7 +271,7 @@ TRAINERS = {
         "middlebury2006/)",
         train="mfif.training.ufa_fuse:train_ufa_fuse",
         architecture="ufa_fuse",
-        methods=("ufa-fuse",),
+        methods=("ufa-fuse", "ufa-fuse-paper"),
         licence=_NATURAL_LICENCE,
     ),
     "msa-siamese": Trainer(

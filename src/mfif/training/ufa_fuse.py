@@ -20,6 +20,7 @@ from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
 __all__ = [
     "build_model",
     "pass_through_start",
+    "start_weights_into",
     "schedule_of",
     "ufa_fuse_loss",
     "validation_stacks",
@@ -28,18 +29,65 @@ __all__ = [
 
 
 def build_model(recipe: UFAFuseRecipe) -> UFAFuse:
-    """A freshly initialised model of ``recipe`` (seed torch first for a repeatable draw)."""
+    """The model of ``recipe`` at its start: shipped weights (``start_from``) or a fresh draw
+    (seed torch first for a repeatable draw).
+
+    A residual model's last reconstruction block starts at zero, unless the start weights are
+    residual already: its output starts as the attention-weighted sources.
+    """
     model = UFAFuse(
         recipe.width,
         channel_attention=recipe.channel_attention,
         spatial_attention=recipe.spatial_attention,
         reduction=recipe.reduction,
+        residual=recipe.residual,
     )
-    if recipe.init == "identity":
+    if recipe.start_from:
+        if start_weights_into(model, recipe.start_from):
+            return model
+    elif recipe.init == "identity":
         identity_start(model)
     elif recipe.init == "pass-through":
         pass_through_start(model)
+    if recipe.residual:
+        last = [m for m in model.reconstruction if isinstance(m, torch.nn.Conv2d)][-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
     return model
+
+
+def start_weights_into(model: UFAFuse, name: str) -> bool:
+    """Copy the shipped weights ``name`` (sha256-checked) into ``model``.
+
+    Returns
+    -------
+    bool
+        Whether the start weights have the model's form (both residual or both not): then
+        nothing is left to initialise.
+
+    Raises
+    ------
+    MfifError
+        Unknown or damaged weights, or weights of another architecture (width, attention,
+        reduction).
+    """
+    from ..errors import MfifError
+    from ..methods.network import load_weights
+    from ..weights import weights_file
+
+    path, _ = weights_file(name)
+    start = load_weights(path, UFAFuse.from_state, "UFA-Fuse")
+    mine, theirs = model.config(), start.config()
+    differing = [key for key in mine if key != "residual" and mine[key] != theirs[key]]
+    if differing:
+        raise MfifError(
+            f"The weights {name!r} do not fit this recipe: "
+            + ", ".join(f"{key} {theirs[key]} instead of {mine[key]}" for key in differing)
+            + "."
+        )
+    model.load_state_dict(start.state_dict(), strict=True)
+    return start.residual == model.residual
 
 
 def identity_start(model: torch.nn.Module, keep: float = 0.1) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates this folder: classical methods, both UDPNets, UFA-Fuse, MSA-Siamese and enfuse
+# Regenerates this folder: classical methods, both UDPNets, both UFA-Fuses, MSA-Siamese, enfuse
 # on ../shared's real sets and on two synthetic ground-truth sets built here. Needs ../shared
 # beside the project, enfuse (apt-get install enfuse) and the project's .venv. About 45 minutes
 # on 2 cores from scratch, a minute with the cache.
@@ -14,6 +14,6 @@ $MFIF synth depth "$NATURAL/middlebury2006/images" "$NATURAL/middlebury2006/dept
 $MFIF synth mask "$NATURAL/davis2016/images/*_00040.jpg" "$NATURAL/davis2016/masks" \
     "$SYNTH/davis2016-mask" --seed 0
 $MFIF bench ../shared/datasets/real "$SYNTH" \
-    --methods "$CLASSICAL,enfuse,udpnet,udpnet-paper,ufa-fuse,msa-siamese" \
+    --methods "$CLASSICAL,enfuse,udpnet,udpnet-paper,ufa-fuse,ufa-fuse-paper,msa-siamese" \
     --out benchmarks/results --report-scenes 2 \
     --title "Classical methods, UDPNet, UFA-Fuse, MSA-Siamese and enfuse"

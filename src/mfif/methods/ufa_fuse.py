@@ -18,15 +18,18 @@ GROUP = 3  # the most sources at once the shipped weights saw in training
 
 
 class UFAFuseFuser(NetworkFuser):
-    """UFA-Fuse (Zang et al.): supervised end-to-end fusion with unity fusion attention.
+    """UFA-Fuse (Zang et al.): supervised end-to-end fusion with unity fusion attention; the
+    shipped weights (``ufa_fuse.cpu-residual``) add the attention-weighted sources to the
+    reconstruction (`mfif.models.ufa_fuse`), `UFAFusePaperFuser` is the paper's network.
 
     Grey stacks go in as three equal channels and come out grey (the mean of the three output
     channels).
 
     Parameters
     ----------
-    weights : path-like, optional
-        Weights written by ``mfif train ufa-fuse --export``; default: the shipped weights.
+    weights : path-like or str, optional
+        Weights written by ``mfif train ufa-fuse --export``, or a manifest name
+        (``ufa_fuse.cpu``); default: the method's shipped weights.
     tile : int
         Largest tile side. The channel attention pools over a tile, so tiles near the
         training crops' size keep inference close to training.
@@ -35,8 +38,8 @@ class UFAFuseFuser(NetworkFuser):
         attention-weighted mean takes any number); "fold" fuses them pairwise in stack order,
         ((S1, S2), S3), ...; "auto" (default) reduces groups of at most three, the most the
         shipped weights saw in training: (S1, S2, S3), then (that, S4, S5), ... Measured on
-        16 held-out four-source stacks (benchmarks/ufa_fuse.py): auto 40.39 dB, reduce
-        38.96, fold 39.59 (guided-decision 40.54).
+        16 held-out four-source stacks (benchmarks/ufa_fuse.py): auto 41.11 dB, reduce
+        40.17, fold 40.82 (guided-decision 40.54).
     device : {"cpu", "cuda"}, optional
         Default CUDA when available.
     """

@@ -30,6 +30,7 @@ import tifffile
 
 import mfif
 from mfif.errors import MfifError, OptionError, OutputError, StackError
+from mfif.weights import weights_file
 
 from conftest import LPIPS_AVAILABLE, complementary_stack
 
@@ -881,6 +882,21 @@ def test_a_real_signal_leaves_all_outputs_or_none(
         (lambda d: mfif.fuse([1, 2]), StackError, "mixing other things"),
         (lambda d: mfif.fuse([]), StackError, "got none"),
         (lambda d: mfif.create("udpnet-paper", weights=123), OptionError, "a file path"),
+        (
+            lambda d: mfif.create("ufa-fuse", weights="ufa_fuse.nope"),
+            MfifError,
+            "no shipped weights of that name (shipped: ufa_fuse.cpu",
+        ),
+        (
+            lambda d: mfif.create("udpnet", weights="ufa_fuse.cpu"),
+            MfifError,
+            "are another network's; this method's: udpnet.mfif",
+        ),
+        (
+            lambda d: mfif.create("ufa-fuse", weights=str(weights_file("udpnet.mfif")[0])),
+            MfifError,
+            "holds no UFA-Fuse model",
+        ),
         (lambda d: mfif.create("laplacian-pyramid", levels=True), OptionError, "got True"),
         (lambda d: mfif.create("gff", base_radius=-5), OptionError, "base_radius"),
         (lambda d: mfif.create("gff", base_radius="5"), OptionError, "got '5'"),

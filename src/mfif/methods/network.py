@@ -64,6 +64,8 @@ def load_weights(path: str | os.PathLike, build: Callable[[dict], object], netwo
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
         if isinstance(error, FileNotFoundError):
             reason = "the file does not exist"
+        elif isinstance(error, KeyError):
+            reason = f"it holds no {network} model (no {error} entry)"
         elif isinstance(error, IsADirectoryError):
             reason = "it is a folder"
         elif reason.startswith("Weights only load failed"):
@@ -73,15 +75,32 @@ def load_weights(path: str | os.PathLike, build: Callable[[dict], object], netwo
         ) from None
 
 
-def _names_shipped_weights(weights: str | os.PathLike) -> bool:
-    """Whether ``weights`` is a manifest name rather than a file (a file of that name wins)."""
-    from ..weights import pretrained_config
+def _names_shipped_weights(weights: str | os.PathLike, own: str) -> bool:
+    """Whether ``weights`` is a manifest name rather than a file (a file of that name wins).
 
-    return (
-        isinstance(weights, str)
-        and not os.path.exists(weights)
-        and pretrained_config(weights) is not None
-    )
+    Raises
+    ------
+    MfifError
+        ``weights`` is no file but names another network's shipped weights, or looks like a
+        name of the architecture of ``own`` (the method's shipped weights) that is not shipped.
+    """
+    from ..weights import pretrained_config, pretrained_names
+
+    if not isinstance(weights, str) or os.path.exists(weights):
+        return False
+    architecture = own.partition(".")[0]
+    shipped = ", ".join(pretrained_names(architecture)) or "none"
+    if pretrained_config(weights) is not None:
+        if weights.partition(".")[0] != architecture:
+            raise MfifError(
+                f"The shipped weights {weights!r} are another network's; this method's: {shipped}."
+            )
+        return True
+    if weights.startswith(architecture + ".") and os.sep not in weights:
+        raise MfifError(
+            f"No file {weights!r} and no shipped weights of that name (shipped: {shipped})."
+        )
+    return False
 
 
 class NetworkFuser(Fuser):
@@ -119,7 +138,7 @@ class NetworkFuser(Fuser):
         self.device = select_device(device, self.name)
         self.weights_sha256 = None
         if model is None:
-            if weights is None or _names_shipped_weights(weights):
+            if weights is None or _names_shipped_weights(weights, self.pretrained):
                 name = self.pretrained if weights is None else str(weights)
                 weights, self.weights_sha256 = weights_file(name)
             model = load_weights(weights, self.build_model, self.network)

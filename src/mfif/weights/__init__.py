@@ -22,6 +22,7 @@ __all__ = [
     "Score",
     "PretrainedConfig",
     "pretrained_config",
+    "pretrained_names",
     "weights_file",
     "manifest_with",
 ]
@@ -129,6 +130,12 @@ def pretrained_config(
     """The config of the weights ``name`` (``architecture.tag``), or None."""
     entry = _read_manifest(Path(folder)).get(name)
     return PretrainedConfig.from_json(entry) if entry is not None else None
+
+
+def pretrained_names(architecture: str = "") -> list[str]:
+    """The shipped weights' names (``architecture.tag``), of one architecture if given."""
+    prefix = f"{architecture}." if architecture else ""
+    return sorted(name for name in _read_manifest(WEIGHTS_DIR) if name.startswith(prefix))
 
 
 def weights_file(name: str) -> tuple[Path, str]:

@@ -7,7 +7,7 @@ for numbers or ``choices`` for strings. Booleans become ``--name/--no-name``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "UDPNetRecipe",
@@ -107,38 +107,37 @@ class UFAFuseRecipe:
     )
 
 
+# Trains here on 2 CPU cores in about 2 hours: narrower, half-side crops, a higher rate divided
+# by 10 after each third of the run, a quarter of the batches with three sources. λ = 0.8: with
+# the paper's λ = 0.2 the SSIM term, nearly blind to a colour offset, dominates, and after 1,200
+# steps the results carried casts of 10 to 25 levels that moved from step to step (README). The
+# pass-through start: the first shipped weights (identity start, plain sum) copied an image
+# fused with itself only to about 40 dB after 6,000 steps; this start copies it to 53 dB before
+# the first step.
+_UFA_FUSE_CPU = UFAFuseRecipe(
+    width=32,
+    patch=128,
+    learning_rate=5e-4,
+    decay_every=1200,
+    steps=3600,
+    l1_weight=0.8,
+    init="pass-through",
+    reduction="mean",
+    three_source_share=0.25,
+)
+
 UFA_FUSE_RECIPES = {
     "paper": UFAFuseRecipe(),
-    # Trains here on 2 CPU cores in about 2 hours: narrower, half-side crops, a higher rate
-    # divided by 10 after each third of the run, a quarter of the batches with three sources.
-    # λ = 0.8: with the paper's λ = 0.2 the SSIM term, nearly blind to a colour offset,
-    # dominates, and after 1,200 steps the results carried casts of 10 to 25 levels that moved
-    # from step to step (README). The pass-through start: the first shipped weights (identity
-    # start, plain sum) copied an image fused with itself only to about 40 dB after 6,000
-    # steps; this start copies it to 53 dB before the first step.
-    "cpu": UFAFuseRecipe(
-        width=32,
-        patch=128,
-        learning_rate=5e-4,
-        decay_every=1200,
-        steps=3600,
-        l1_weight=0.8,
-        init="pass-through",
-        reduction="mean",
-        three_source_share=0.25,
-    ),
+    "cpu": _UFA_FUSE_CPU,
     # A second stage after "cpu" (about 25 minutes here): its weights gain the residual
     # pass-through of the attended sources; the last block starts at zero, so the start is what
     # the trained attention picks, and 600 steps teach the correction.
-    "cpu-residual": UFAFuseRecipe(
-        width=32,
-        patch=128,
+    "cpu-residual": replace(
+        _UFA_FUSE_CPU,
         learning_rate=2e-4,
         decay_every=400,
         steps=600,
-        l1_weight=0.8,
-        reduction="mean",
-        three_source_share=0.25,
+        init="default",  # unused: the start is the shipped weights
         residual=True,
         start_from="ufa_fuse.cpu",
     ),

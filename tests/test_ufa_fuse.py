@@ -161,6 +161,13 @@ def test_residual_recipe_starts_from_the_shipped_paper_network() -> None:
         build_model(replace(recipe, width=16))
     with pytest.raises(MfifError, match="No trained weights 'ufa_fuse.none'"):
         build_model(replace(recipe, start_from="ufa_fuse.none"))
+    if pretrained_config("ufa_fuse.cpu-residual") is not None:
+        resumed = build_model(replace(recipe, start_from="ufa_fuse.cpu-residual"))
+        shipped = mfif.create("ufa-fuse", weights="ufa_fuse.cpu-residual").model
+        for name, value in shipped.state_dict().items():
+            torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0)
+        with pytest.raises(MfifError, match="are residual; train them with --residual"):
+            build_model(replace(recipe, residual=False, start_from="ufa_fuse.cpu-residual"))
 
 
 @pytest.mark.parametrize("residual", [False, True])

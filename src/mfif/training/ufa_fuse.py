@@ -63,14 +63,14 @@ def start_weights_into(model: UFAFuse, name: str) -> bool:
     Returns
     -------
     bool
-        Whether the start weights have the model's form (both residual or both not): then
-        nothing is left to initialise.
+        Whether the start weights are residual already (then nothing is left to initialise).
 
     Raises
     ------
     MfifError
-        Unknown or damaged weights, or weights of another architecture (width, attention,
-        reduction).
+        Unknown or damaged weights, weights of another architecture (width, attention,
+        reduction), or residual weights for the paper's network (its sigmoid would turn their
+        correction into an image).
     """
     from ..errors import MfifError
     from ..methods.network import load_weights
@@ -86,8 +86,10 @@ def start_weights_into(model: UFAFuse, name: str) -> bool:
             + ", ".join(f"{key} {theirs[key]} instead of {mine[key]}" for key in differing)
             + "."
         )
+    if start.residual and not model.residual:
+        raise MfifError(f"The weights {name!r} are residual; train them with --residual.")
     model.load_state_dict(start.state_dict(), strict=True)
-    return start.residual == model.residual
+    return start.residual
 
 
 def identity_start(model: torch.nn.Module, keep: float = 0.1) -> None:

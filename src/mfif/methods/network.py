@@ -89,13 +89,14 @@ def _names_shipped_weights(weights: str | os.PathLike, own: str) -> bool:
     if not isinstance(weights, str) or os.path.exists(weights):
         return False
     architecture = own.partition(".")[0]
-    shipped = ", ".join(pretrained_names(architecture)) or "none"
-    if pretrained_config(weights) is not None:
-        if weights.partition(".")[0] != architecture:
-            raise MfifError(
-                f"The shipped weights {weights!r} are another network's; this method's: {shipped}."
-            )
+    known = pretrained_config(weights) is not None
+    if known and weights.partition(".")[0] == architecture:
         return True
+    shipped = ", ".join(pretrained_names(architecture)) or "none"  # read for messages only
+    if known:
+        raise MfifError(
+            f"The shipped weights {weights!r} are another network's; this method's: {shipped}."
+        )
     if weights.startswith(architecture + ".") and os.sep not in weights:
         raise MfifError(
             f"No file {weights!r} and no shipped weights of that name (shipped: {shipped})."

@@ -30,8 +30,8 @@ from mfif.data.focus_stacks import StackSampler
 from mfif.data.natural import natural_items
 from mfif.data.synth import synthesize_from_depth, synthesize_from_masks
 from mfif.metrics import compute
-from mfif.stack import Stack
-from mfif.training.validation import ground_truth_cases
+from mfif.pipeline import Pipeline
+from mfif.scoring import ground_truth_cases, mean_scores
 
 from _common import (
     ENFUSE_FLAGS,
@@ -113,17 +113,17 @@ def colour_difference(fused: np.ndarray, truth: np.ndarray) -> tuple[float, np.n
     return delta, (fused - truth).reshape(-1, 3).mean(axis=0) * 255
 
 
+def colour_measures(fused: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """ΔE and the per-channel bias of one case (`colour_difference`)."""
+    delta, bias = colour_difference(fused, truth)
+    return {"ΔE": delta, "bias R": bias[0], "bias G": bias[1], "bias B": bias[2]}
+
+
 def score(fuser, cases: list, extra: tuple[str, ...] = ()) -> dict[str, float]:
-    """Mean PSNR, SSIM, ``extra`` metrics, ΔE and channel bias of ``fuser`` over ``cases``."""
-    rows = []
-    for sources, truth in cases:
-        fused = fuser.fuse(Stack(images=sources)).image
-        names = QUALITY + list(extra)
-        values = compute(names, fused, list(sources) if len(sources) == 2 else [], truth)
-        delta, bias = colour_difference(fused, truth)
-        values.update({"ΔE": delta, "bias R": bias[0], "bias G": bias[1], "bias B": bias[2]})
-        rows.append(values)
-    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+    """Mean PSNR, SSIM, ``extra`` metrics, ΔE and channel bias of ``fuser`` over ``cases``
+    (`mfif.scoring.mean_scores`; the sets are registered, so nothing is aligned)."""
+    pipeline = Pipeline(fuser, align="none")
+    return mean_scores(pipeline, cases, QUALITY + list(extra), measures=colour_measures)
 
 
 def speed(datasets: Path, fusers: dict, repeats: int) -> None:

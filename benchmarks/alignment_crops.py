@@ -55,7 +55,7 @@ def main() -> None:
         stack = mfif.load_stack(frames)
         if not stack.is_color:
             stack = mfif.Stack(np.repeat(stack.images, 3, axis=3), stack.bit_depth, stack.names)
-        fused = [p.run_stack(stack).fusion.image for p in (without, with_alignment)]
+        fused = [p.run(stack).fusion.image for p in (without, with_alignment)]
         picture = sheet(fused)
         mfif.save_image(out / f"{folder.name}.png", picture)
         print(f"{folder.name}: {out / f'{folder.name}.png'}")

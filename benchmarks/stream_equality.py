@@ -1,8 +1,8 @@
-"""How far fusing from disk (`mfif.pipeline.stream_fuse`, what ``mfif fuse`` does for large
-stacks) is from fusing in memory, per method, on ground-truth stacks: the share of 8-bit
-samples that differ, the largest difference in 8-bit levels, and PSNR against the truth of
-both (on stacks that need no alignment; aligned ones are cropped, so only the difference is
-given).
+"""How far fusing from disk (`mfif.pipeline.Pipeline` with ``storage="disk"``, what
+``mfif fuse`` does for large stacks) is from fusing in memory, per method, on ground-truth
+stacks: the share of 8-bit samples that differ, the largest difference in 8-bit levels, and
+PSNR against the truth of both (on stacks that need no alignment; aligned ones are cropped,
+so only the difference is given).
 
     .venv/bin/python benchmarks/stream_equality.py build/ufa-test/pascal-mask \
         build/ufa-test/middlebury-depth build/synthetic-misaligned/middlebury2006-misaligned
@@ -17,7 +17,7 @@ import numpy as np
 
 import mfif
 from mfif.metrics import compute
-from mfif.pipeline import Pipeline, stream_fuse
+from mfif.pipeline import Pipeline
 
 METHODS = ["guided-decision", "laplacian-pyramid", "dwt", "gff", "sf", "maxgrad"]
 
@@ -51,11 +51,13 @@ def main() -> None:
     for folder in args.sets:
         cases = scenes(folder)[: args.limit]
         for method in args.methods:
-            pipeline = Pipeline(method)
+            pipeline = Pipeline(method, storage="memory")
+            from_disk = Pipeline(method, storage="disk")
             differing, largest, psnr = [], 0, {"memory": [], "disk": []}
             for sources, truth_path in cases:
                 memory = pipeline.run(sources).fusion.image
-                disk = stream_fuse(pipeline, sources)[0].image
+                with from_disk.run(sources) as result:
+                    disk = result.fusion.image
                 difference = np.abs(levels(memory) - levels(disk))
                 differing.append(float(np.mean(difference > 0)))
                 largest = max(largest, int(difference.max()))

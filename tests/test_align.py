@@ -19,9 +19,9 @@ from mfif.align import (
     align_stack,
     apply_alignment,
     estimate_alignment,
-    largest_rectangle,
 )
 from mfif.stack import Stack
+from mfif.warp import largest_rectangle
 
 from conftest import sharp_image
 

@@ -715,9 +715,9 @@ def test_an_unexpected_error_is_an_internal_error_not_a_bad_option(workspace: Pa
     probe = (
         "import sys\n"
         "from mfif.methods.gff import GuidedFilterFuser\n"
-        "def broken(self, stack):\n"
+        "def broken(self, frames, **options):\n"
         "    raise TypeError('unsupported operand')\n"
-        "GuidedFilterFuser.fuse = broken\n"
+        "GuidedFilterFuser.fuse_frames = broken\n"
         "from mfif.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
@@ -770,9 +770,9 @@ def _run_with_patch(patch: str, args: list[str], cwd: Path) -> subprocess.Comple
         "os.replace = replace\n",
         # Ctrl-C while fusing.
         "from mfif.methods.guided_decision import GuidedDecisionFuser as F\n"
-        "def stop(self, luma):\n"
+        "def stop(self, *arguments, **options):\n"
         "    raise KeyboardInterrupt\n"
-        "F.weights = stop\n",
+        "F.stream_weights = stop\n",
     ],
     ids=["while-writing", "between-renames", "while-fusing"],
 )

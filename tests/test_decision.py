@@ -1,53 +1,43 @@
-"""Decision-map tools: small-region removal and guided refinement of a decision map."""
+"""Decision-map helpers: the prepared guided filter, the majority vote, the running winner."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-import pytest
 
-from mfif.decision import one_hot, refine_labels, remove_small_regions
-
-
-def _half_and_half(height: int = 64, width: int = 80) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.zeros((height, width), np.int32)
-    labels[:, width // 2 :] = 1
-    rng = np.random.default_rng(0)
-    luma = rng.random((2, height, width)).astype(np.float32)
-    return labels, luma
+from mfif.decision import GuidedFilter, RunningWinner, guided_filter, majority_vote, winning_source
 
 
-def test_remove_small_regions_hands_specks_to_their_surroundings() -> None:
-    labels, _ = _half_and_half()
-    speckled = labels.copy()
-    speckled[10:12, 5:7] = 1  # a 4-pixel island of source 1 inside source 0
-    cleaned = remove_small_regions(speckled, 2, min_area=10)
-    np.testing.assert_array_equal(cleaned, labels)
-    kept = remove_small_regions(speckled, 2, min_area=4)
-    np.testing.assert_array_equal(kept, speckled)
+def test_prepared_guided_filter_equals_the_function():
+    rng = np.random.default_rng(3)
+    guide = rng.random((90, 70), dtype=np.float32)
+    planes = rng.random((3, 90, 70), dtype=np.float32)
+    for subsample in (1, 2):
+        prepared = GuidedFilter(guide, radius=4, eps=1e-3, subsample=subsample)
+        expected = guided_filter(guide, planes, radius=4, eps=1e-3, subsample=subsample)
+        for plane, want in zip(planes, expected, strict=True):
+            np.testing.assert_array_equal(prepared(plane), want)
 
 
-def test_refine_labels_is_one_hot_away_from_boundaries_and_sums_to_one() -> None:
-    labels, luma = _half_and_half()
-    weights = refine_labels(labels, luma, radius=3, eps=1e-3)
-    assert weights.shape == (2, 64, 80) and weights.dtype == np.float32
-    np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-6)
-    assert weights.min() >= 0.0 and weights.max() <= 1.0
-    far = np.r_[0:30, 50:80]  # columns more than a filter window from the boundary at 40
-    np.testing.assert_allclose(weights[:, :, far], one_hot(labels, 2)[:, :, far], atol=1e-5)
-    assert 0.0 < weights[0, :, 38:42].mean() < 1.0  # soft only near the boundary
+def test_majority_vote_takes_the_most_frequent_label_first_on_ties():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, (40, 50)).astype(np.int32)
+    votes = np.stack(
+        [
+            cv2.boxFilter(
+                (labels == k).astype(np.uint8), cv2.CV_32F, (5, 5), borderType=cv2.BORDER_REFLECT
+            )
+            for k in range(4)
+        ]
+    )
+    np.testing.assert_array_equal(majority_vote(labels, 4, window=5), votes.argmax(axis=0))
 
 
-@pytest.mark.parametrize("count", [2, 3])
-def test_blend_reproduces_a_source_exactly_enough_for_16_bits(count: int) -> None:
-    from mfif.fusion import blend
-
-    rng = np.random.default_rng(0)
-    images = rng.random((count, 20, 30, 3), np.float32)
-    images[0, :5] = 1.0  # white must stay 65535
-    labels = rng.integers(0, count, (20, 30))
-    labels[:5] = 0
-    weights = (labels[None] == np.arange(count)[:, None, None]).astype(np.float32)
-    fused = blend(images, weights)
-    expected = np.take_along_axis(images, labels[None, ..., None], axis=0)[0]
-    assert np.abs(fused * 65535 - expected * 65535).max() < 0.01
-    assert np.all(np.round(fused[:5] * 65535) == 65535)
+def test_the_running_winner_is_the_arg_max_first_on_ties():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (5, 30, 40)).astype(np.float32)  # many ties
+    winner = RunningWinner()
+    for k, plane in enumerate(scores):
+        winner.update(k, plane)
+    np.testing.assert_array_equal(winner.labels, scores.argmax(axis=0))
+    np.testing.assert_array_equal(winning_source(scores), scores.argmax(axis=0))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from ._version import __version__
 from .errors import (
     ImageReadError,
     MfifError,
@@ -80,6 +81,5 @@ __all__ = [
     "load_stack",
     "read_image",
     "save_image",
+    "__version__",
 ]
-
-__version__ = "0.1.0"

@@ -7,9 +7,9 @@ middle one by default). Registration is OpenCV's ECC (Evangelidis & Psarakis, IE
 30(10), 2008) on a defocus-robust signal, band-passed luminance, coarse to fine; when ECC does
 not converge, SIFT features with RANSAC give the start. ECC has no similarity model, so a
 similarity is fitted as an affine transform and projected onto the nearest similarity at every
-level. Frames are then resampled into the reference frame (bilinear, float32: 16-bit stacks
-keep their precision), their brightness is matched to the reference by one gain per channel,
-and the region every frame covers is recorded (and by default cropped to).
+level. Frames are then resampled into the reference frame (`mfif.warp`: bilinear, float32, so
+16-bit stacks keep their precision), their brightness is matched to the reference by one gain
+per channel, and the region every frame covers is recorded (and by default cropped to).
 
 `auto` registers with the similarity model and, when every frame is within a pixel of the
 reference (at the image corners) and every gain within 2 % of 1, passes the stack through
@@ -23,21 +23,27 @@ those of the frame, so that ``aligned(x) = frame(T x)`` (OpenCV's ``WARP_INVERSE
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .color import sample_luminance
-from .errors import MfifError, OptionError
-from .frames import FrameSource
+from .errors import AlignmentError, OptionError
+from .frames import ArrayFrames, FrameSource, SelectedFrames
 from .stack import Stack, to_unit_float
+from .warp import (
+    MOTION_MODELS,
+    AlignedFrames,
+    Alignment,
+    FrameTransform,
+    apply_alignment,
+    coverage,
+    resample,
+)
 
 __all__ = [
     "MOTION_MODELS",
@@ -47,12 +53,12 @@ __all__ = [
     "Alignment",
     "estimate_alignment",
     "apply_alignment",
+    "align_frames",
     "align_stack",
 ]
 
 _logger = logging.getLogger(__name__)
 
-MOTION_MODELS = ("translation", "similarity", "affine", "homography")
 ALIGN_CHOICES = ("auto", "none", *MOTION_MODELS)
 
 _ECC_MOTION = {
@@ -63,127 +69,8 @@ _ECC_MOTION = {
 }
 _COARSEST_SIDE = 192  # pixels on the long side of the coarsest registration level
 _FINEST_SIDE = 1024  # registration stops at this resolution (finer adds time, not accuracy)
-# `auto` leaves a stack alone below these. Registration under strong, complementary defocus
-# reports false motions of up to 0.75 px on stacks rendered with no motion at all (Middlebury
-# and DAVIS sets of the benchmark), and fusing a sub-pixel motion unaligned costs little.
-_IDENTITY_TOLERANCE = 1.0  # pixels, at the image corners
-_GAIN_TOLERANCE = 0.02
 _MIN_CORRELATION = 0.3  # ECC correlation below this: the frames do not match
-
-
-class AlignmentError(MfifError):
-    """A frame cannot be registered to its neighbour (too little overlap, another scene)."""
-
-
-@dataclass(frozen=True)
-class FrameTransform:
-    """How one frame maps onto the reference.
-
-    Attributes
-    ----------
-    matrix : ndarray of shape (3, 3), float64
-        Reference pixel coordinates -> this frame's pixel coordinates.
-    gains : tuple of float
-        Multiplied into each channel so its brightness matches the reference.
-    correlation : float
-        ECC correlation with the neighbour it was registered to (1 for the reference).
-    """
-
-    matrix: np.ndarray
-    gains: tuple[float, ...] = (1.0,)
-    correlation: float = 1.0
-
-    def displacement(self, height: int, width: int) -> float:
-        """Largest distance, in pixels, by which the transform moves a corner of the image."""
-        corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], float)
-        moved = corners @ self.matrix.T
-        moved = moved[:, :2] / moved[:, 2:3]
-        return float(np.abs(moved - corners[:, :2]).max())
-
-
-@dataclass(frozen=True)
-class Alignment:
-    """The registration of a stack: one transform per frame, and the region all frames cover.
-
-    Attributes
-    ----------
-    model : str
-        One of `MOTION_MODELS`.
-    reference : int
-        Index of the reference frame.
-    shape : tuple of int
-        (H, W) of the frames.
-    frames : tuple of FrameTransform
-    """
-
-    model: str
-    reference: int
-    shape: tuple[int, int]
-    frames: tuple[FrameTransform, ...] = field(default=())
-
-    @property
-    def is_identity(self) -> bool:
-        """True when every frame is within a pixel of the reference and every gain within 2 %
-        of 1: less than registration under defocus can tell from no motion at all."""
-        height, width = self.shape
-        return all(
-            frame.displacement(height, width) < _IDENTITY_TOLERANCE
-            and all(abs(g - 1.0) < _GAIN_TOLERANCE for g in frame.gains)
-            for frame in self.frames
-        )
-
-    def to_dict(self) -> dict:
-        """A JSON-ready description (see `from_dict`)."""
-        height, width = self.shape
-        return {
-            "model": self.model,
-            "reference": self.reference,
-            "shape": list(self.shape),
-            "frames": [
-                {
-                    "matrix": frame.matrix.round(10).tolist(),
-                    "gains": [round(g, 8) for g in frame.gains],
-                    "correlation": round(frame.correlation, 6),
-                    "displacement_px": round(frame.displacement(height, width), 4),
-                }
-                for frame in self.frames
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Alignment:
-        """Rebuild an alignment written by `to_dict` (e.g. to apply it to a repeated shot)."""
-        try:
-            frames = tuple(
-                FrameTransform(
-                    np.asarray(f["matrix"], dtype=np.float64).reshape(3, 3),
-                    tuple(float(g) for g in f.get("gains", [1.0])),
-                    float(f.get("correlation", 1.0)),
-                )
-                for f in data["frames"]
-            )
-            height, width = (int(v) for v in data["shape"])
-            alignment = cls(str(data["model"]), int(data["reference"]), (height, width), frames)
-        except (KeyError, TypeError, ValueError) as error:
-            raise OptionError(
-                f"The alignment file does not describe an alignment ({error})."
-            ) from None
-        if alignment.model not in MOTION_MODELS:
-            raise OptionError(f"The alignment file names an unknown model {alignment.model!r}.")
-        return alignment
-
-    def save(self, path: str | Path) -> None:
-        """Write as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Alignment:
-        """Read a JSON file written by `save` or ``mfif fuse --report``."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as error:
-            raise OptionError(f"Cannot read the alignment file {path}: {error}.") from None
-        return cls.from_dict(data.get("alignment", data))
+_MIN_SIDE_TO_ALIGN = 32  # pixels; `auto` leaves smaller images alone (too little to register)
 
 
 # --- estimation -----------------------------------------------------------------------------
@@ -225,21 +112,17 @@ def estimate_alignment(
         raise OptionError(
             f"The motion model must be one of {', '.join(MOTION_MODELS)}; got {model!r}."
         )
-    frames = stack.images if isinstance(stack, Stack) else stack
+    frames = ArrayFrames(stack) if isinstance(stack, Stack) else stack
     count, height, width = frames.shape[:3]
-    names = stack.names
-    reference = count // 2 if reference is None else reference
-    if not 0 <= reference < count:
-        raise OptionError(f"The reference frame must be from 0 to {count - 1}; got {reference}.")
+    names = frames.names
+    reference = _checked_reference(reference, count)
     stride = thumbnail_stride(height, width)
-    known = getattr(frames, "summaries", None) or [None] * count
+    known = frames.summaries or [None] * count
 
     def summarise(k: int) -> tuple[list, np.ndarray]:
         if known[k] is not None:  # made when the frame was decoded (`frame_summary`)
             return known[k]
-        if callable(getattr(frames, "read", None)):
-            return frame_summary(frames.read(k))  # frames on disk: read as stored
-        return frame_summary(frames[k])  # one frame in memory at a time (per thread)
+        return frame_summary(frames.samples(k))  # one frame at a time (per thread), as stored
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV frees the GIL
         summaries = list(pool.map(summarise, range(count)))
@@ -292,7 +175,7 @@ def thumbnail_stride(height: int, width: int) -> int:
 def frame_summary(frame: np.ndarray) -> tuple[list, np.ndarray]:
     """What registration needs of one frame (H, W, C), float32 in [0, 1] or its samples as
     stored (uint8, uint16): its band-pass pyramid and a thumbnail. A frame source may offer
-    them precomputed (``summaries``, as `mfif.streaming.load_frames` makes them while
+    them precomputed (``summaries``, as `mfif.io.load_frames` makes them while
     decoding)."""
     stride = thumbnail_stride(*frame.shape[:2])
     thumbnail = to_unit_float(np.ascontiguousarray(frame[::stride, ::stride]), "frame")
@@ -455,8 +338,9 @@ def _gains(
     valid = np.ones(small.shape[1:3], bool)
     scale = 1.0 / stride
     for image, matrix in zip(small, matrices, strict=True):
-        frame, covered = _warp(image, _rescale(matrix, scale), small.shape[1:3])
-        warped.append(frame)
+        scaled = _rescale(matrix, scale)
+        warped.append(resample(image, scaled, small.shape[1:3]))
+        covered = coverage(image.shape[:2], scaled, small.shape[1:3])
         valid &= covered
     if valid.sum() < 16:
         return [tuple(1.0 for _ in range(small.shape[3]))] * len(small)
@@ -465,141 +349,59 @@ def _gains(
     return [tuple(float(g) for g in row) for row in gains]
 
 
-# --- application ------------------------------------------------------------------------------
-
-
-def _warp(
-    image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` (H, W, C) resampled into reference coordinates, and where it is defined."""
-    return _resample(image, matrix, shape), _coverage(image.shape[:2], matrix, shape)
-
-
-def _resample(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``image`` (H, W, C) resampled into reference coordinates: out(x) = image(matrix x)."""
-    height, width = shape
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if abs(matrix[2, 0]) < 1e-12 and abs(matrix[2, 1]) < 1e-12:
-        affine = (matrix[:2] / matrix[2, 2]).astype(np.float64)
-        warped = cv2.warpAffine(image, affine, (width, height), flags=flags)
-    else:
-        warped = cv2.warpPerspective(image, matrix.astype(np.float64), (width, height), flags=flags)
-    return warped.reshape(height, width, image.shape[2])
-
-
-def _coverage(
-    source_shape: tuple[int, int], matrix: np.ndarray, shape: tuple[int, int]
-) -> np.ndarray:
-    """(H, W) bool: the reference pixels whose whole interpolation footprint lies in a frame
-    of ``source_shape``."""
-    # 16-bit ones: half the memory traffic of float32 and the same test. The interpolation
-    # weights are multiples of 1/1024, and 0.999 * 65535 falls between 1022/1024 and 1023/1024
-    # of 65535 as it does for 1.0.
-    ones = np.full((*source_shape, 1), 65535, np.uint16)
-    return _resample(ones, matrix, shape)[..., 0] >= 65470
-
-
-def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) -> Stack:
-    """Resample every frame into the reference frame and match its gains.
+def align_frames(
+    frames: FrameSource,
+    *,
+    model: str = "auto",
+    reference: int | None = None,
+    crop: bool = True,
+    skip_bad_frames: bool = False,
+    alignment: Alignment | None = None,
+) -> tuple[FrameSource, Alignment | None]:
+    """The pipeline's alignment stage on any storage: register (or take ``alignment``), then
+    read the frames aligned (`mfif.warp.AlignedFrames`, resampled as they are read).
 
     Parameters
     ----------
-    stack : Stack
-        The frames the alignment was estimated on (the kept ones, in order).
-    alignment : Alignment
+    frames : FrameSource
+    model : {"auto", "none", "translation", "similarity", "affine", "homography"}
+        "auto" (default) registers with the similarity model and passes an already registered
+        stack (`Alignment.is_identity`), or one smaller than 32 pixels, through untouched;
+        "none" skips alignment.
+    reference : int, optional
+        Reference frame; default the middle one.
     crop : bool
-        Crop to the largest rectangle every frame covers (default). Otherwise keep the
-        reference frame's size and fill each frame's uncovered pixels from the nearest frame
-        (in focus order) that covers them, never from reflected or extrapolated pixels.
+        See `mfif.warp.AlignedFrames`.
+    skip_bad_frames : bool
+        See `estimate_alignment`.
+    alignment : Alignment, optional
+        A saved alignment to apply instead of estimating one.
 
     Returns
     -------
-    Stack
-        Same bit depth and names; ``valid`` marks the pixels every frame covers.
+    frames : FrameSource
+        The aligned frames (``frames`` itself, or the frames kept, when nothing was resampled).
+    alignment : Alignment or None
+        What was estimated or applied; None when alignment was skipped.
     """
-    if stack.shape != alignment.shape or stack.count != len(alignment.frames):
-        raise OptionError(
-            f"The alignment is for {len(alignment.frames)} frames of "
-            f"{alignment.shape[1]}x{alignment.shape[0]}; the stack has {stack.count} of "
-            f"{stack.shape[1]}x{stack.shape[0]}."
-        )
-    if crop:
-        valid = np.ones(stack.shape, bool)
-        for frame in alignment.frames:  # the covered region first, from geometry alone
-            valid &= _coverage(stack.shape, frame.matrix, stack.shape)
-        top, left, height, width = largest_rectangle(valid)
-        if height < 8 or width < 8:
-            raise AlignmentError("The frames have too little area in common to fuse.")
-        # Resample straight into the window: no full-size copies.
-        offset = np.array([[1.0, 0.0, left], [0.0, 1.0, top], [0.0, 0.0, 1.0]])
-        aligned = np.empty((stack.count, height, width, stack.images.shape[3]), np.float32)
-        for k, (image, frame) in enumerate(zip(stack.images, alignment.frames, strict=True)):
-            aligned[k] = _resample(image, frame.matrix @ offset, (height, width))
-            _apply_gains(aligned[k], frame.gains)
-        return replace(stack, images=np.clip(aligned, 0.0, 1.0, out=aligned), valid=None)
-    aligned = np.empty_like(stack.images)
-    covered = np.empty((stack.count, *stack.shape), bool)
-    for k, (image, frame) in enumerate(zip(stack.images, alignment.frames, strict=True)):
-        aligned[k], covered[k] = _warp(image, frame.matrix, stack.shape)
-        _apply_gains(aligned[k], frame.gains)
-    np.clip(aligned, 0.0, 1.0, out=aligned)
-    _fill_uncovered(aligned, covered)
-    return replace(stack, images=aligned, valid=covered.all(axis=0))
-
-
-def _apply_gains(image: np.ndarray, gains: Sequence[float]) -> None:
-    """Multiply (H, W, C) ``image`` in place by one gain per channel (or their mean)."""
-    factors = np.asarray(gains, np.float32)
-    if not np.any(factors != 1):
-        return
-    if factors.size != image.shape[2]:
-        image *= factors.mean()
-    elif image.shape[2] <= 4 and image.flags.c_contiguous:
-        # OpenCV scales all channels in one pass (NumPy broadcasting over a length-3 axis
-        # is slow); the float32 products are the same.
-        scalar = tuple(float(f) for f in factors) + (0.0,) * (4 - factors.size)
-        cv2.multiply(image, scalar, dst=image)
-    else:
-        image *= factors
-
-
-def _fill_uncovered(aligned: np.ndarray, covered: np.ndarray) -> None:
-    """Each frame's uncovered pixels from the nearest frame in focus order that covers them."""
-    count = len(aligned)
-    for k in range(count):
-        missing = ~covered[k]
-        for distance in range(1, count):
-            if not missing.any():
-                break
-            for other in (k - distance, k + distance):
-                if 0 <= other < count:
-                    take = missing & covered[other]
-                    aligned[k][take] = aligned[other][take]
-                    missing &= ~take
-        aligned[k][missing] = 0.0  # covered by no frame at all
-
-
-def largest_rectangle(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the largest axis-aligned rectangle inside a convex
-    region (every row's ``True`` pixels form one run, as the overlap of warped frames does)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return 0, 0, 0, 0
-    first = np.where(mask[rows].any(axis=1), mask[rows].argmax(axis=1), 0)
-    last = mask.shape[1] - np.argmax(mask[rows][:, ::-1], axis=1)  # one past the run
-    best = (0, 0, 0, 0)
-    best_area = 0
-    for i in range(rows.size):
-        lefts = np.maximum.accumulate(first[i:])
-        rights = np.minimum.accumulate(last[i:])
-        widths = np.maximum(rights - lefts, 0)
-        heights = np.arange(1, widths.size + 1)
-        areas = widths * heights
-        j = int(areas.argmax())
-        if areas[j] > best_area:
-            best_area = int(areas[j])
-            best = (int(rows[i]), int(lefts[j]), int(heights[j]), int(widths[j]))
-    return best
+    if model not in ALIGN_CHOICES:
+        raise OptionError(f"align must be one of {', '.join(ALIGN_CHOICES)}; got {model!r}.")
+    _checked_reference(reference, len(frames))
+    if alignment is not None:
+        return AlignedFrames(frames, alignment, crop=crop), alignment
+    if model == "none" or (model == "auto" and min(frames.size) < _MIN_SIDE_TO_ALIGN):
+        return frames, None
+    estimated, dropped = estimate_alignment(
+        frames,
+        model="similarity" if model == "auto" else model,
+        reference=reference,
+        skip_bad_frames=skip_bad_frames,
+    )
+    kept = [k for k in range(len(frames)) if k not in dropped]
+    if model == "auto" and estimated.is_identity:
+        _logger.info("the stack is already registered; alignment left it unchanged")
+        return (SelectedFrames(frames, kept) if dropped else frames), estimated
+    return AlignedFrames(frames, estimated, kept=kept, crop=crop), estimated
 
 
 def align_stack(
@@ -611,46 +413,19 @@ def align_stack(
     skip_bad_frames: bool = False,
     alignment: Alignment | None = None,
 ) -> tuple[Stack, Alignment | None]:
-    """Register, resample and gain-match a stack (the pipeline's alignment stage).
+    """`align_frames` on an in-memory stack: the aligned stack (the input itself when
+    nothing was done) and its alignment."""
+    aligned, found = align_frames(
+        ArrayFrames(stack), model=model, reference=reference, crop=crop,
+        skip_bad_frames=skip_bad_frames, alignment=alignment,
+    )  # fmt: skip
+    return aligned.materialise(), found
 
-    Parameters
-    ----------
-    stack : Stack
-    model : {"auto", "none", "translation", "similarity", "affine", "homography"}
-        "auto" (default) registers with the similarity model and passes an already registered
-        stack through untouched; "none" skips alignment.
-    reference : int, optional
-        Reference frame; default the middle one.
-    crop : bool
-        See `apply_alignment`.
-    skip_bad_frames : bool
-        See `estimate_alignment`.
-    alignment : Alignment, optional
-        A saved alignment to apply instead of estimating one.
 
-    Returns
-    -------
-    stack : Stack
-        The aligned stack (the input itself when nothing was done).
-    alignment : Alignment or None
-        What was estimated or applied; None for "none".
-    """
-    if model not in ALIGN_CHOICES:
-        raise OptionError(f"--align must be one of {', '.join(ALIGN_CHOICES)}; got {model!r}.")
-    if alignment is not None:
-        return apply_alignment(stack, alignment, crop=crop), alignment
-    if model == "none":
-        return stack, None
-    estimated, dropped = estimate_alignment(
-        stack,
-        model="similarity" if model == "auto" else model,
-        reference=reference,
-        skip_bad_frames=skip_bad_frames,
-    )
-    if dropped:
-        keep = [k for k in range(stack.count) if k not in dropped]
-        stack = replace(stack, images=stack.images[keep], names=tuple(stack.names[k] for k in keep))
-    if model == "auto" and estimated.is_identity:
-        _logger.info("the stack is already registered; alignment left it unchanged")
-        return stack, estimated
-    return apply_alignment(stack, estimated, crop=crop), estimated
+def _checked_reference(reference: int | None, count: int) -> int:
+    """The reference frame's index (default the middle one), checked against ``count``."""
+    if reference is None:
+        return count // 2
+    if not 0 <= reference < count:
+        raise OptionError(f"The reference frame must be from 0 to {count - 1}; got {reference}.")
+    return reference

@@ -10,7 +10,7 @@ import numpy as np
 __all__ = ["luminance", "sample_luminance", "plane_of_samples"]
 
 # ITU-R BT.601 luma coefficients.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def luminance(images: np.ndarray) -> np.ndarray:
@@ -35,7 +35,7 @@ def luminance(images: np.ndarray) -> np.ndarray:
         for plane, out in zip(planes, luma, strict=True):
             cv2.cvtColor(plane, cv2.COLOR_RGB2GRAY, dst=out)
         return luma.reshape(images.shape[:-1])
-    return np.tensordot(images, _LUMA, axes=([-1], [0])).astype(np.float32, copy=False)
+    return np.tensordot(images, LUMA_WEIGHTS, axes=([-1], [0])).astype(np.float32, copy=False)
 
 
 _BLOCK_ROWS = 256

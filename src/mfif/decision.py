@@ -65,22 +65,16 @@ def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
     """
     size = (window, window)
     # A running winner (the first on ties, as `winning_source`): memory does not grow with N.
-    voted = np.zeros(labels.shape, dtype=np.int32)
-    best = None
+    winner = RunningWinner()
     present = np.bincount(labels.ravel(), minlength=count) > 0
     for k in range(count):
-        if best is not None and not present[k]:  # no votes: it cannot beat anyone
+        if winner.best is not None and not present[k]:  # no votes: it cannot beat anyone
             continue
         votes = cv2.boxFilter(
             (labels == k).view(np.uint8), cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT
         )
-        if best is None:
-            best = votes
-            continue
-        better = votes > best
-        voted[better] = k
-        np.maximum(best, votes, out=best)
-    return voted
+        winner.update(k, votes)
+    return winner.labels
 
 
 def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np.ndarray:
@@ -132,35 +126,52 @@ def winning_source(scores: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (H, W), int32
     """
-    labels = np.zeros(scores.shape[1:], dtype=np.int32)
-    best = scores[0].copy()
-    for k in range(1, scores.shape[0]):
-        better = scores[k] > best
-        labels[better] = k
-        np.maximum(best, scores[k], out=best)
-    return labels
+    winner = RunningWinner()
+    for k, plane in enumerate(scores):
+        winner.update(k, plane)
+    return winner.labels
 
 
 class RunningWinner:
-    """The index of the largest of a sequence of score maps (the first on ties), one map at a
-    time: `winning_source` without holding them all.
+    """The largest of a sequence of score maps, one map at a time: which index has it (the
+    first on ties), its value, and how many maps reach it, without holding the maps.
 
-    Call ``update(k, scores)`` with k = 0, 1, ... in turn; ``labels`` (H, W) int32 is the
-    winner so far.
+    Parameters
+    ----------
+    labels : bool
+        Keep ``labels``, (H, W) int32: the index of the winner so far.
+    ties : bool
+        Keep ``ties``, (H, W) float32: how many maps reach the best score so far.
+
+    Call ``update(k, scores)`` with k = 0, 1, ... in turn; ``best`` (H, W) is the largest score
+    so far.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, labels: bool = True, ties: bool = False) -> None:
         self.best: np.ndarray | None = None
         self.labels: np.ndarray | None = None
+        self.ties: np.ndarray | None = None
+        self._keep_labels = labels
+        self._keep_ties = ties
 
-    def update(self, index: int, scores: np.ndarray) -> None:
+    def update(self, index: int, scores: np.ndarray) -> np.ndarray | None:
+        """Take map ``index`` (H, W) into account; returns where it is strictly better than
+        every map before it (None for the first map, which wins everywhere)."""
         if self.best is None:
             self.best = scores.copy()
-            self.labels = np.full(scores.shape, index, dtype=np.int32)
-            return
+            if self._keep_labels:
+                self.labels = np.full(scores.shape, index, dtype=np.int32)
+            if self._keep_ties:
+                self.ties = np.ones(scores.shape, np.float32)
+            return None
         better = scores > self.best
-        self.labels[better] = index
+        if self.labels is not None:
+            self.labels[better] = index
+        if self.ties is not None:
+            self.ties[better] = 0
+            self.ties += scores >= self.best  # the new best, or one more tie
         np.maximum(self.best, scores, out=self.best)
+        return better
 
 
 def one_hot(labels: np.ndarray, count: int) -> np.ndarray:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .methods import create
 from .metrics import psnr
 from .outputs import OutputSet
+from .pipeline import Pipeline
 from .stack import Stack
 
 __all__ = ["demo_stack", "run_demo"]
@@ -49,14 +49,15 @@ def demo_stack() -> tuple[Stack, np.ndarray]:
 def run_demo(out: Path, *, method: str) -> None:
     """Render the demo stack, fuse it with ``method``, write all images to ``out`` and print
     the PSNR of each source and of the result against the ground truth."""
-    fuser = create(method)  # an unknown method fails before any work
+    pipeline = Pipeline(method)  # as `mfif fuse`; an unknown method fails before any work
     with OutputSet() as outputs:  # all the demo's images, or none
         outputs.folder(out)
         files = [outputs.file(out / f"{name}.png") for name in SOURCE_NAMES]
         truth_file = outputs.file(out / "ground-truth.png")
         fused_file = outputs.file(out / f"fused-{method}.png")
         stack, ground_truth = demo_stack()
-        fusion = fuser.fuse(stack)
+        with pipeline.run(stack) as result:
+            fusion = result.fusion
         for path, source in zip(files, stack.images, strict=True):
             outputs.write_image(path, source)
         outputs.write_image(truth_file, ground_truth)

@@ -12,6 +12,7 @@ __all__ = [
     "UnknownMethodError",
     "OutputError",
     "OptionError",
+    "AlignmentError",
     "MetricError",
     "EXIT_OK",
     "EXIT_INTERNAL",
@@ -54,6 +55,10 @@ class OutputError(MfifError):
 
 class OptionError(MfifError, ValueError):
     """An option has a wrong name or value."""
+
+
+class AlignmentError(MfifError):
+    """A frame cannot be registered to its neighbour (too little overlap, another scene)."""
 
 
 class MetricError(MfifError, ValueError):

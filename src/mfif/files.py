@@ -1,29 +1,102 @@
-"""Files in, one file out: the pipeline with its save stage, shared by ``mfif fuse`` and
-``mfif batch`` so that both write the same bytes.
+"""The save stage: everything a pipeline run produced, written together into reserved files,
+shared by ``mfif fuse``, ``mfif batch`` and `mfif.fuse_to_file` so that all write the same bytes.
 
-Large stacks are fused from disk (`mfif.pipeline.stream_fuse`) when the method can; the output
-keeps the depth of the inputs as far as its format holds it, and carries the reference frame's
-metadata (`mfif.metadata`).
+The output keeps the depth of the inputs as far as its format holds it and carries the reference
+frame's metadata (`mfif.metadata`); the depth map, the weight maps, the aligned frames and a
+JSON report are written beside it when asked.
 """
 
 from __future__ import annotations
 
-import logging
+import json
 import os
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .align import Alignment
+from .errors import OutputError
 from .fusion import Fusion
-from .pipeline import Pipeline, stream_fuse, stream_threshold, streams
+from .outputs import OutputSet
+from .pipeline import Pipeline, PipelineResult
 
-__all__ = ["FileFusion", "should_stream", "reference_file", "fuse_into", "fuse_file"]
+__all__ = ["SaveTargets", "FileFusion", "reference_file", "save", "fuse_file", "file_stem"]
 
-_logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class SaveTargets:
+    """Where a run's outputs go, reserved in an `mfif.outputs.OutputSet` before any work.
+
+    Attributes
+    ----------
+    image : Path
+        The fused image; its suffix chooses the format.
+    bit_depth : {8, 16, 32} or None
+        Of the image; default the stack's, as far as the format holds it.
+    metadata : bool
+        Carry the reference frame's EXIF, IPTC, XMP and ICC profile.
+    depth : Path or None
+        The index of the winning source per pixel (8-bit up to 256 sources).
+    weights : Path or None
+        A folder for one 16-bit weight map per source.
+    aligned : Path or None
+        A folder for the aligned frames.
+    report : Path or None
+        A JSON report: frames, sizes, alignment.
+    """
+
+    image: Path
+    bit_depth: int | None = None
+    metadata: bool = True
+    depth: Path | None = None
+    weights: Path | None = None
+    aligned: Path | None = None
+    report: Path | None = None
+
+    @classmethod
+    def reserve(
+        cls,
+        outputs: OutputSet,
+        image: str | os.PathLike,
+        *,
+        bit_depth: int | None = None,
+        metadata: bool = True,
+        depth: str | os.PathLike | None = None,
+        weights: str | os.PathLike | None = None,
+        aligned: str | os.PathLike | None = None,
+        report: str | os.PathLike | None = None,
+    ) -> SaveTargets:
+        """Check and reserve every output known before the stack is read.
+
+        Raises
+        ------
+        OutputError
+            An output that is an input, cannot be written, or cannot hold what is asked.
+        """
+        from .io import check_bit_depth
+
+        weights_folder = outputs.folder(weights) if weights else None
+        aligned_folder = outputs.folder(aligned) if aligned else None
+        target = outputs.file(image)
+        if bit_depth:
+            check_bit_depth(target.suffix, bit_depth)
+        depth_file = outputs.file(depth) if depth else None
+        if depth_file is not None and depth_file.suffix.lower() in (".jpg", ".jpeg"):
+            raise OutputError(
+                f"A depth map must be stored losslessly; {depth_file.name} is a JPEG (use .png "
+                "or .tif)."
+            )
+        report_file = outputs.file(report, image=False) if report else None
+        return cls(
+            target, bit_depth, metadata, depth_file, weights_folder, aligned_folder, report_file
+        )
+
+    @property
+    def wants_maps(self) -> bool:
+        """True when the depth or weight maps are asked for."""
+        return self.depth is not None or self.weights is not None
 
 
 @dataclass(frozen=True)
@@ -58,24 +131,94 @@ class FileFusion:
     alignment: Alignment | None
     streamed: bool
     reference: Path | None
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float]
 
 
-def should_stream(pipeline: Pipeline, paths: Sequence[Path]) -> bool:
-    """Fuse from disk when the method can, the pipeline needs no whole stack (cropping
-    alignment, none applied from a file, no frame dropped) and the float32 stack exceeds
-    `mfif.pipeline.stream_threshold`."""
-    from .io import image_header
+def save(
+    result: PipelineResult,
+    outputs: OutputSet,
+    targets: SaveTargets,
+    *,
+    method: str = "",
+    reference: int | None = None,
+) -> FileFusion:
+    """Write what ``result`` holds into the targets reserved in ``outputs`` (renamed into
+    place together when ``outputs`` commits).
 
-    if not streams(pipeline.fuser) or len(paths) < 2:
-        return False
-    if not pipeline.crop or pipeline.alignment is not None or pipeline.skip_bad_frames:
-        return False
-    header = image_header(paths[0]) if paths[0].is_file() else None
-    if header is None:
-        return False
-    size = len(paths) * header.height * header.width * header.channels * 4
-    return size > stream_threshold()
+    Parameters
+    ----------
+    result : PipelineResult
+        Of a run with ``maps=True`` when ``targets`` asks for the depth or weight maps.
+    outputs : OutputSet
+    targets : SaveTargets
+    method : str
+        Named in the report.
+    reference : int, optional
+        The pipeline's reference frame (for the metadata when nothing was aligned).
+    """
+    from .io import output_bit_depth
+
+    frames = result.frames
+    reference_path = None
+    if targets.metadata and result.inputs:
+        reference_path = reference_file(result.inputs, frames.names, result.alignment, reference)
+    bit_depth = targets.bit_depth or output_bit_depth(targets.image.suffix, frames.bit_depth)
+    image = result.fusion.image
+    outputs.write_image(targets.image, image, bit_depth=bit_depth, metadata_from=reference_path)
+    if targets.aligned is not None:
+        _write_aligned(outputs, targets.aligned, frames)
+    _write_maps(outputs, targets, result, frames.names)
+    if targets.report is not None:
+        report = {
+            "inputs": [str(p) for p in result.inputs],
+            "frames": list(frames.names),
+            "method": method,
+            "output": str(targets.image),
+            "size": [frames.size[1], frames.size[0]],
+            "output_size": [image.shape[1], image.shape[0]],
+            "align_seconds": round(result.seconds.get("align", 0.0), 4),
+            **({"streamed": True} if result.storage == "disk" else {}),
+            "alignment": result.alignment.to_dict() if result.alignment is not None else None,
+        }
+        outputs.write_text(targets.report, json.dumps(report, indent=1) + "\n")
+    return FileFusion(
+        targets.image, result.fusion, frames.names, frames.size, frames.bit_depth,
+        result.alignment, result.storage == "disk", reference_path, result.seconds,
+    )  # fmt: skip
+
+
+def _write_aligned(outputs: OutputSet, folder: Path, frames) -> None:
+    """One file per aligned frame, named once the frames are known."""
+    from .io import output_bit_depth
+
+    suffix = ".tif" if frames.bit_depth == 32 else ".png"
+    for k, name in enumerate(frames.names):
+        path = outputs.file(folder / f"aligned-{k:02d}-{file_stem(name)}{suffix}")
+        depth = output_bit_depth(path.suffix, frames.bit_depth)
+        outputs.write_image(path, frames[k], bit_depth=depth)
+
+
+def _write_maps(
+    outputs: OutputSet, targets: SaveTargets, result: PipelineResult, names: Sequence[str]
+) -> None:
+    """The weight maps (16-bit) and the depth map (8-bit up to 256 sources)."""
+    from .io import check_bit_depth
+
+    if targets.weights is not None and result.weight_maps is not None:
+        for k, name in enumerate(names):
+            path = outputs.file(targets.weights / f"weights-{k:02d}-{file_stem(name)}.png")
+            outputs.write_image(path, result.weight_maps[k], bit_depth=16)
+    depth = result.depth if targets.depth is not None else None
+    if depth is None:
+        return
+    if len(names) > 256:
+        check_bit_depth(targets.depth.suffix, 16)
+    outputs.write_image(targets.depth, depth.astype(np.uint8 if len(names) <= 256 else np.uint16))
+
+
+def file_stem(name: str) -> str:
+    """A frame's name as part of a file name (a page of a TIFF, ``a.tif[2]``, as ``a-2``)."""
+    return Path(name).stem.replace("[", "-").replace("]", "")
 
 
 def reference_file(
@@ -91,78 +234,6 @@ def reference_file(
         index = reference if reference is not None else len(names) // 2
     by_name = {path.name: path for path in paths}
     return by_name.get(names[min(index, len(names) - 1)], paths[len(paths) // 2])
-
-
-def fuse_into(
-    pipeline: Pipeline,
-    paths: Sequence[Path],
-    outputs,
-    output: Path,
-    *,
-    bit_depth: int | None = None,
-    metadata: bool = True,
-    progress: bool = False,
-    on_weights: Callable[[str, int, np.ndarray], None] | None = None,
-) -> FileFusion:
-    """load -> align -> fuse -> save into ``output``, reserved in ``outputs``.
-
-    Parameters
-    ----------
-    pipeline : Pipeline
-    paths : sequence of Path
-        Image files (after `mfif.io.expand_inputs`).
-    outputs : OutputSet
-        Renames the file into place when it commits.
-    output : Path
-        A target reserved in ``outputs``.
-    bit_depth : {8, 16, 32}, optional
-        Default: the stack's, as far as the format holds it.
-    metadata : bool
-        Carry the reference frame's EXIF, IPTC, XMP and ICC profile.
-    progress : bool
-        Progress bars on a terminal.
-    on_weights : callable, optional
-        Called as ``on_weights(name, k, weight)`` with each fused frame's name, index and
-        weight map (H, W) float32, for methods that produce weights; from disk they are not
-        kept, so this is how to write or reduce them.
-    """
-    from .io import output_bit_depth
-
-    started = time.perf_counter()
-    streamed = should_stream(pipeline, paths)
-    if streamed:
-        named = None
-        if on_weights is not None:
-            frame_names = [path.name for path in paths]
-
-            def named(k: int, weight: np.ndarray) -> None:
-                on_weights(frame_names[k], k, weight)
-
-        fusion, frames, alignment, seconds = stream_fuse(
-            pipeline, paths, progress=progress, on_weights=named
-        )
-        names, stack_depth = frames.names, frames.bit_depth
-        shape = fusion.image.shape[:2]  # streaming methods keep the (cropped) frame size
-    else:
-        loaded = pipeline.load(paths, progress=progress)
-        result = pipeline.run_stack(loaded, seconds={"load": time.perf_counter() - started})
-        fusion, alignment, seconds = result.fusion, result.alignment, result.seconds
-        names, stack_depth = result.stack.names, result.stack.bit_depth
-        shape = result.stack.shape
-        if on_weights is not None and fusion.weights is not None:
-            for k, weight in enumerate(fusion.weights):
-                on_weights(names[k], k, weight)
-    reference = reference_file(paths, names, alignment, pipeline.reference) if metadata else None
-    outputs.write_image(
-        output,
-        fusion.image,
-        bit_depth=bit_depth or output_bit_depth(output.suffix, stack_depth),
-        metadata_from=reference,
-    )
-    return FileFusion(
-        output, fusion, tuple(names), (int(shape[0]), int(shape[1])), stack_depth, alignment,
-        streamed, reference, seconds,
-    )  # fmt: skip
 
 
 def fuse_file(
@@ -183,8 +254,12 @@ def fuse_file(
         Files, folders, glob patterns or one multi-page TIFF.
     output : path-like
         The fused image; its suffix chooses the format. Never one of the inputs.
-    bit_depth, metadata, progress
-        As for `fuse_into`.
+    bit_depth : {8, 16, 32}, optional
+        Default: the stack's, as far as the format holds it.
+    metadata : bool
+        Carry the reference frame's EXIF, IPTC, XMP and ICC profile.
+    progress : bool
+        Progress bars on a terminal.
 
     Raises
     ------
@@ -192,17 +267,14 @@ def fuse_file(
         Unreadable inputs, a stack that cannot be fused, or an output that cannot be written;
         nothing is written then.
     """
-    from .io import check_bit_depth, expand_inputs
-    from .outputs import OutputSet
+    from .io import expand_inputs
 
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = expand_inputs(inputs)
     with OutputSet(protected=paths) as outputs:
-        target = outputs.file(output)
-        if bit_depth:
-            check_bit_depth(target.suffix, bit_depth)
-        return fuse_into(
-            pipeline, paths, outputs, target, bit_depth=bit_depth, metadata=metadata,
-            progress=progress,
-        )  # fmt: skip
+        targets = SaveTargets.reserve(outputs, output, bit_depth=bit_depth, metadata=metadata)
+        with pipeline.run(paths, progress=progress) as result:
+            return save(
+                result, outputs, targets, method=pipeline.method, reference=pipeline.reference
+            )

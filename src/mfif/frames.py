@@ -1,204 +1,236 @@
-"""Frames of a large stack kept on disk and read back one at a time.
+"""`FrameSource`: the frames of a stack as every stage reads them, one at a time.
 
-A stack of 100 frames of 24 megapixels is 29 GB as float32: it cannot be held in memory. The
-frames are decoded (and aligned) once into a scratch file and the streaming methods
-(`GuidedDecisionFuser.fuse_frames`) read them back one at a time, so memory depends on the
-frame size, not on the frame count.
-
-The scratch file lives in ``$MFIF_SCRATCH`` if set, else in the system's temporary folder
-(``$TMPDIR``, usually ``/tmp``). It is created already unlinked (`tempfile.TemporaryFile`),
-so it disappears on any exit, a crash or a kill included.
+Memory or disk is a choice of storage, not a second code path: frames held in memory
+(`ArrayFrames`), decoded into a scratch file (`mfif.scratch.FrameStore`), resampled into the
+reference frame as they are read (`mfif.warp.AlignedFrames`) or prepared a frame ahead on a
+thread (`ReadAhead`) are all read through this one interface, and every method fuses a
+`FrameSource` (`mfif.fusion.Fuser.fuse_frames`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Protocol
+from typing import ClassVar
 
 import numpy as np
 
-from .color import plane_of_samples, sample_luminance
-from .errors import MfifError
-from .stack import to_unit_float
+from .color import luminance
+from .stack import Stack
 
-__all__ = ["FrameSource", "FrameStore", "scratch_directory", "ScratchSpaceError"]
-
-_STORED_TYPES = {8: np.uint8, 16: np.uint16, 32: np.float32}
+__all__ = ["FrameSource", "ArrayFrames", "SelectedFrames", "ReadAhead"]
 
 
-class ScratchSpaceError(MfifError):
-    """The scratch folder cannot hold the frames."""
+class FrameSource(ABC):
+    """N frames of one scene, read one at a time as float32 (H, W, C) in [0, 1].
 
+    Subclasses set ``shape`` (N, H, W, C), ``names`` and ``bit_depth`` and implement
+    `__getitem__`; the other reads have defaults built on it, which a source overrides where it
+    can serve them more cheaply (a luminance plane or a few rows without the whole frame).
 
-class FrameSource(Protocol):
-    """What streaming stages read: N frames, one at a time, as float32 (H, W, C) in [0, 1]."""
-
-    shape: tuple[int, int, int, int]  # (N, H, W, C)
-    names: tuple[str, ...]
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: int) -> np.ndarray: ...
-
-
-def scratch_directory() -> Path:
-    """Where scratch files go: ``$MFIF_SCRATCH``, else the system's temporary folder."""
-    return Path(os.environ.get("MFIF_SCRATCH") or tempfile.gettempdir())
-
-
-class FrameStore:
-    """N frames of (H, W, C) on disk, written and read one at a time.
-
-    Samples are stored as the source's type (8 or 16 bits, or float32), so a frame read back is
-    exactly the frame written when it came from a file of that depth.
-
-    Parameters
+    Attributes
     ----------
-    count : int
-        N.
-    height, width, channels : int
-        Size of every frame; ``channels`` is 1 or 3.
+    shape : tuple of int
+        (N, H, W, C); C is 1 (grey) or 3 (RGB).
+    names : tuple of str
+        One per frame (file names).
     bit_depth : {8, 16, 32}
-        Stored sample type: uint8, uint16, or float32 for 32.
-    directory : path-like, optional
-        Default `scratch_directory`.
-    names : sequence of str, optional
-        One per frame (file names); default ``frame-<k>``.
-
-    Raises
-    ------
-    ScratchSpaceError
-        The folder is missing, not writable, or lacks the space for N frames.
+        Of the files the frames came from (32: floating point).
+    summaries : list or None
+        What registration needs of each frame (`mfif.align.frame_summary`), made while the
+        frames were decoded; None (or None for a frame) when it was not.
     """
 
-    fresh = True  # every read returns a new array the caller owns
-
-    def __init__(
-        self,
-        count: int,
-        height: int,
-        width: int,
-        channels: int,
-        *,
-        bit_depth: int = 16,
-        directory: str | os.PathLike | None = None,
-        names: Sequence[str] = (),
-    ) -> None:
-        if bit_depth not in _STORED_TYPES:
-            raise ValueError(f"bit_depth must be 8, 16 or 32, not {bit_depth!r}")
-        if names and len(names) != count:
-            raise ValueError(f"{len(names)} names for {count} frames")
-        self.shape = (count, height, width, channels)
-        self.names = tuple(names) or tuple(f"frame-{k}" for k in range(count))
-        self.bit_depth = bit_depth
-        self.dtype = np.dtype(_STORED_TYPES[bit_depth])
-        self.frame_bytes = height * width * channels * self.dtype.itemsize
-        folder = Path(directory) if directory is not None else scratch_directory()
-        needed = count * self.frame_bytes
-        try:
-            free = shutil.disk_usage(folder).free
-            self._file = tempfile.TemporaryFile(dir=folder)
-        except OSError as error:
-            raise ScratchSpaceError(
-                f"The scratch folder {folder} cannot be used ({error.strerror or error}); set "
-                "MFIF_SCRATCH to a writable folder."
-            ) from None
-        if needed > free:
-            self._file.close()
-            raise ScratchSpaceError(
-                f"{count} frames need {needed / 2**30:.1f} GiB of scratch space but {folder} "
-                f"has {free / 2**30:.1f} GiB free; set MFIF_SCRATCH to a larger folder."
-            )
-        self._written = np.zeros(count, dtype=bool)
-        # Per-frame results a loader made while decoding (`mfif.streaming.load_frames`).
-        self.summaries: list | None = None
+    shape: tuple[int, int, int, int]
+    names: tuple[str, ...]
+    bit_depth: int = 8
+    summaries: list | None = None
+    # Every read returns a new array the caller owns and may overwrite.
+    reads_are_copies: ClassVar[bool] = False
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __enter__(self) -> FrameStore:
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of every frame."""
+        return self.shape[1], self.shape[2]
+
+    @abstractmethod
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Frame ``index`` as float32 (H, W, C) in [0, 1]."""
+
+    def samples(self, index: int) -> np.ndarray:
+        """Frame ``index`` as stored, (H, W, C): uint8, uint16 or float32 in [0, 1]."""
+        return self[index]
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of frame ``index``, float32 (stop - start, W, C) in [0, 1]."""
+        return self[index][start:stop]
+
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        """``self[index][rows, columns]``, float32 in [0, 1]."""
+        return self[index][rows, columns]
+
+    def luminance(self, index: int) -> np.ndarray:
+        """`mfif.color.luminance` of frame ``index``, (H, W) float32 in [0, 1]."""
+        return luminance(self[index])
+
+    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
+        """Σ_c coefficients[c] · channel c of frame ``index``, (H, W) float32."""
+        import cv2
+
+        return cv2.transform(self[index], np.asarray(coefficients, np.float64).reshape(1, -1))
+
+    @property
+    def array(self) -> np.ndarray | None:
+        """All frames as one (N, H, W, C) float32 array when they are held in memory, else
+        None."""
+        return None
+
+    def materialise(self) -> Stack:
+        """Every frame read into one in-memory `Stack` (for methods that need them all)."""
+        if self.array is not None:
+            return Stack(images=self.array, bit_depth=self.bit_depth, names=self.names)
+        images = np.empty(self.shape, np.float32)
+        for k in range(len(self)):
+            images[k] = self[k]
+        return Stack(images=images, bit_depth=self.bit_depth, names=self.names)
+
+    def close(self) -> None:  # noqa: B027 (most sources hold nothing to release)
+        """Release what the source holds (a scratch file, a thread); reads may fail after."""
+
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exception: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Release the scratch file (it is deleted)."""
-        self._file.close()
 
-    def write(self, index: int, frame: np.ndarray) -> None:
-        """Store frame ``index``: (H, W) or (H, W, C) of the stored type, or float in [0, 1]
-        (rounded to the stored type)."""
-        frame = np.asarray(frame)
-        if frame.shape[:2] != self.shape[1:3] or frame.size != np.prod(self.shape[1:]):
-            raise ValueError(f"frame of shape {frame.shape} for a store of {self.shape}")
-        if frame.dtype != self.dtype:
-            if not np.issubdtype(frame.dtype, np.floating):
-                raise ValueError(f"{frame.dtype} frame for a store of {self.dtype}")
-            if self.dtype != np.float32:
-                top = np.iinfo(self.dtype).max
-                frame = np.rint(np.clip(frame, 0.0, 1.0) * top).astype(self.dtype)
-            else:
-                frame = frame.astype(np.float32)
-        payload = np.ascontiguousarray(frame)
-        written = os.pwrite(self._file.fileno(), payload.data, self._offset(index))
-        if written != self.frame_bytes:
-            raise OSError(f"short write to the scratch file ({written} of {self.frame_bytes})")
-        self._written[index] = True
+class ArrayFrames(FrameSource):
+    """The frames of an in-memory `Stack` (or an (N, H, W, C) float32 array in [0, 1]).
 
-    def read(self, index: int) -> np.ndarray:
-        """Frame ``index`` as stored, (H, W, C)."""
-        if not self._written[index]:
-            raise IndexError(f"frame {index} was never written")
-        out = np.empty(self.shape[1:], dtype=self.dtype)
-        done = os.preadv(self._file.fileno(), [out.data.cast("B")], self._offset(index))
-        if done != self.frame_bytes:
-            raise OSError(f"short read from the scratch file ({done} of {self.frame_bytes})")
-        return out
+    Parameters
+    ----------
+    stack : Stack or ndarray of shape (N, H, W, C)
+    """
+
+    def __init__(self, stack: Stack | np.ndarray) -> None:
+        if isinstance(stack, np.ndarray):
+            stack = Stack(images=stack)
+        self.stack = stack
+        self.shape = tuple(int(n) for n in stack.images.shape)  # type: ignore[assignment]
+        self.names = stack.names
+        self.bit_depth = stack.bit_depth
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """Frame ``index`` as float32 in [0, 1], (H, W, C)."""
-        return to_unit_float(self.read(index), f"frame {index}")
+        return self.stack.images[index]
 
-    def read_rows(self, index: int, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of frame ``index`` as stored, (stop - start, W, C)."""
-        if not self._written[index]:
-            raise IndexError(f"frame {index} was never written")
-        row_bytes = self.frame_bytes // self.shape[1]
-        out = np.empty((stop - start, *self.shape[2:]), dtype=self.dtype)
-        offset = self._offset(index) + start * row_bytes
-        done = os.preadv(self._file.fileno(), [out.data.cast("B")], offset)
-        if done != out.nbytes:
-            raise OSError(f"short read from the scratch file ({done} of {out.nbytes})")
-        return out
+    @property
+    def array(self) -> np.ndarray:
+        return self.stack.images
 
-    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
-        """Σ_c coefficients[c] · channel c of frame ``index`` in [0, 1] units, (H, W) float32,
-        without a full-size float copy of the frame (`mfif.color.plane_of_samples`)."""
-        import cv2
+    def materialise(self) -> Stack:
+        return self.stack
 
-        matrix = np.asarray(coefficients, np.float64).reshape(1, self.shape[3])
-        if self.shape[3] == 1:
-            return plane_of_samples(
-                self.read(index), lambda unit: unit[..., 0] * np.float32(matrix[0, 0])
-            )
-        return plane_of_samples(self.read(index), lambda unit: cv2.transform(unit, matrix))
+
+class ReadAhead(FrameSource):
+    """A frame source that prepares frame k + 1 on a background thread while frame k is used:
+    the next frame's decoding and resampling overlap the method's work on the current one.
+
+    Methods read frames in order (twice at most, the second time skipping frames), so the guess
+    is usually right; a wrong guess costs one wasted read. Holds one frame more than the source
+    alone. Use as a context manager (or call `close`); it does not close the source.
+
+    Parameters
+    ----------
+    frames : FrameSource
+    """
+
+    def __init__(self, frames: FrameSource) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._frames = frames
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-read-ahead")
+        self._ahead: tuple[int, object] | None = None  # (index, future)
+        self.shape = frames.shape
+        self.names = frames.names
+        self.bit_depth = frames.bit_depth
+        self.reads_are_copies = frames.reads_are_copies
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        index = int(index)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == index:
+            frame = ahead[1].result()
+        else:
+            if ahead is not None:
+                ahead[1].cancel()  # a wrong guess: drop it (or let it finish unused)
+            frame = self._frames[index]
+        if index + 1 < len(self._frames):
+            self._ahead = (index + 1, self._pool.submit(self._frames.__getitem__, index + 1))
+        return frame
+
+    # The other reads go to the source, without reading ahead (safe from several threads).
+    def samples(self, index: int) -> np.ndarray:
+        return self._frames.samples(index)
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        return self._frames.rows(index, start, stop)
 
     def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
-        """``self[index][rows, columns]``, reading only those rows."""
-        samples = self.read_rows(index, rows.start, rows.stop)[:, columns]
-        return to_unit_float(np.ascontiguousarray(samples), f"frame {index}")
+        return self._frames.region(index, rows, columns)
 
     def luminance(self, index: int) -> np.ndarray:
-        """`mfif.color.luminance` of frame ``index``, (H, W) float32, converted a block of
-        rows at a time (the same values as from the whole frame)."""
-        return sample_luminance(self.read(index))
+        return self._frames.luminance(index)
 
-    def _offset(self, index: int) -> int:
-        if not 0 <= index < self.shape[0]:
-            raise IndexError(f"frame {index} of {self.shape[0]}")
-        return index * self.frame_bytes
+    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
+        return self._frames.weighted_sum(index, coefficients)
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+        self._pool.shutdown(wait=True)
+
+
+class SelectedFrames(FrameSource):
+    """Some frames of a source (those registration kept), in order; closes the source.
+
+    Parameters
+    ----------
+    frames : FrameSource
+    indices : sequence of int
+    """
+
+    def __init__(self, frames: FrameSource, indices: Sequence[int]) -> None:
+        self._frames = frames
+        self._indices = [int(k) for k in indices]
+        self.shape = (len(self._indices), *frames.shape[1:])  # type: ignore[assignment]
+        self.names = tuple(frames.names[k] for k in self._indices)
+        self.bit_depth = frames.bit_depth
+        self.reads_are_copies = frames.reads_are_copies
+        if frames.summaries is not None:
+            self.summaries = [frames.summaries[k] for k in self._indices]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self._frames[self._indices[index]]
+
+    def samples(self, index: int) -> np.ndarray:
+        return self._frames.samples(self._indices[index])
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        return self._frames.rows(self._indices[index], start, stop)
+
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        return self._frames.region(self._indices[index], rows, columns)
+
+    def luminance(self, index: int) -> np.ndarray:
+        return self._frames.luminance(self._indices[index])
+
+    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
+        return self._frames.weighted_sum(self._indices[index], coefficients)
+
+    def close(self) -> None:
+        self._frames.close()

@@ -1,20 +1,22 @@
-"""The one interface every method shares: `Fuser.fuse(stack) -> Fusion`."""
+"""The one interface every method shares: `Fuser.fuse_frames(frames) -> Fusion`, and
+`Fuser.fuse(stack)` on a stack in memory."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, final
 
 import numpy as np
 
 from .color import luminance
 from .concurrency import default_threads
+from .frames import ArrayFrames, FrameSource
 from .options import Option
 from .stack import Stack
 
-__all__ = ["Fusion", "Fuser", "WeightedFuser", "StreamingWeightedFuser", "WeightsCallback", "blend"]
+__all__ = ["Fusion", "Fuser", "WholeStackFuser", "WeightedFuser", "WeightsCallback", "blend"]
 
 # on_weights(k, weight): source k's weight map (H, W) float32, as a streamed fusion makes it.
 WeightsCallback = Callable[[int, np.ndarray], None]
@@ -49,56 +51,106 @@ class Fusion:
 
 
 class Fuser(ABC):
-    """A fusion method. Subclasses set ``name`` and ``summary`` and implement `fuse`.
+    """A fusion method. Subclasses set ``name`` and ``summary`` and implement `fuse_frames`.
 
-    Options are keyword arguments of the constructor; `fuse` never changes them.
+    Options are keyword arguments of the constructor; fusing never changes them.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     produces_weights: ClassVar[bool] = False  # True when `Fusion.weights` is filled
     external: ClassVar[bool] = False  # True when it runs another program
+    # True when the method reads every frame into memory at once (networks, DFP, enfuse): the
+    # pipeline then keeps the stack in memory; otherwise memory does not grow with the number
+    # of frames and a large stack is fused from a scratch file.
+    needs_all_frames: ClassVar[bool] = False
     # True when fusing from disk may read the next frame on a thread while this one is used
-    # (`mfif.streaming.ReadAhead`, one frame more in memory): methods with a few planes per
+    # (`mfif.frames.ReadAhead`, one frame more in memory): methods with a few planes per
     # frame; pyramid methods hold too much per frame already.
     read_ahead: ClassVar[bool] = False
     parameter_count: ClassVar[int | None] = 0  # learned parameters; None if unknown
+    # The manifest name (``architecture.tag``) of a network method's shipped weights.
+    pretrained: ClassVar[str | None] = None
+    slow: ClassVar[bool] = False  # fits a network to every stack (minutes per image on CPU)
     # Constructor keyword -> type and range; `mfif.create` checks every option against it.
     options: ClassVar[dict[str, Option]] = {}
 
     @abstractmethod
+    def fuse_frames(
+        self,
+        frames: FrameSource,
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
+        """Fuse N >= 2 frames (grey or RGB) into one image, of their size unless the method
+        super-resolves (see `Fusion`).
+
+        Parameters
+        ----------
+        frames : FrameSource
+            In memory, in a scratch file, aligned as read: methods read them one at a time
+            (unless ``needs_all_frames``), so memory does not grow with their number.
+        keep_weights : bool
+            Keep the N weight maps in `Fusion.weights` (N x H x W x 4 bytes); False keeps none.
+        on_weights : callable, optional
+            Called as ``on_weights(k, weight)`` with each source's weight map (H, W) float32
+            in turn, for methods that produce weights: to write or reduce them without holding
+            them all.
+        """
+
+    @final
     def fuse(self, stack: Stack) -> Fusion:
-        """Fuse ``stack`` (N >= 2 images, grey or RGB) into one image, of the stack's size
-        unless the method super-resolves (see `Fusion`)."""
+        """`fuse_frames` of an in-memory stack."""
+        return self.fuse_frames(ArrayFrames(stack))
 
     def __repr__(self) -> str:
         options = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
         return f"{type(self).__name__}({options})"
 
 
-class WeightedFuser(Fuser):
-    """A method whose result is a per-pixel weighted sum of the sources (a decision map).
+class WholeStackFuser(Fuser):
+    """A method that needs every frame at once (networks, DFP, enfuse): subclasses implement
+    `fuse_stack` on the stack in memory."""
 
-    Subclasses implement `weights` on the luminance stack; colour is carried by the same weights.
+    needs_all_frames = True
+
+    @abstractmethod
+    def fuse_stack(self, stack: Stack) -> Fusion:
+        """Fuse ``stack`` (N >= 2 images, grey or RGB), held in memory."""
+
+    def fuse_frames(
+        self,
+        frames: FrameSource,
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
+        fusion = self.fuse_stack(frames.materialise())
+        if fusion.weights is None:
+            return fusion
+        if on_weights is not None:
+            for k, weight in enumerate(fusion.weights):
+                on_weights(k, weight)
+        return fusion if keep_weights else Fusion(image=fusion.image)
+
+
+class WeightedFuser(Fuser):
+    """A method whose result is a per-pixel weighted sum of the sources (a decision map) made
+    from their luminance; colour is carried by the same weights.
+
+    Subclasses implement `stream_weights` (each source's map in turn, reading the frames one at
+    a time) or, when the map needs every source at once, `weights` (and set
+    ``needs_all_frames``); each has a default built on the other.
     """
 
     produces_weights = True
+    read_ahead = True  # a few planes per frame
+    # True when the method reads every source's luminance before it needs any frame (its
+    # weights depend on all of them): a source's own luminance read
+    # (`mfif.warp.AlignedFrames.luminance`) then serves it, on several threads.
+    luminance_first: ClassVar[bool] = False
 
-    @abstractmethod
-    def weights(self, luma: np.ndarray) -> np.ndarray:
-        """Weights (N, H, W) summing to 1 from the luminance stack (N, H, W) in [0, 1]."""
-
-    def fuse(self, stack: Stack) -> Fusion:
-        weights = self.weights(luminance(stack.images))
-        return Fusion(image=blend(stack.images, weights), weights=weights)
-
-
-class StreamingWeightedFuser(WeightedFuser):
-    """A weighted method that can also fuse frames read one at a time (`fuse_frames`), so
-    memory does not grow with the number of frames. Subclasses implement `stream_weights`;
-    `weights` and `fuse` follow from it and give the same result as `fuse_frames`."""
-
-    @abstractmethod
     def stream_weights(
         self,
         luma_of: Callable[[int], np.ndarray],
@@ -111,14 +163,10 @@ class StreamingWeightedFuser(WeightedFuser):
         float32 of source k (each call may read the frame again: call it as few times as
         the method allows). With ``threads`` > 1, ``luma_of`` may be called from that many
         threads at once; the result must not depend on it."""
-
-    # True when the method reads every source's luminance before it needs any frame (its
-    # weights depend on all of them): a source with a luminance read of its own
-    # (`mfif.streaming.AlignedFrames.luminance`) then serves it, on several threads.
-    luminance_first: ClassVar[bool] = False
-    read_ahead = True  # a few planes per frame
+        yield from self.weights(np.stack([luma_of(k) for k in range(count)]))
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
+        """Weights (N, H, W) summing to 1 from the luminance stack (N, H, W) in [0, 1]."""
         count, height, width = luma.shape
         maps = self.stream_weights(
             lambda k: luma[k], count, (height, width), threads=default_threads()
@@ -127,35 +175,15 @@ class StreamingWeightedFuser(WeightedFuser):
 
     def fuse_frames(
         self,
-        frames: Sequence[np.ndarray],
+        frames: FrameSource,
         *,
         keep_weights: bool = True,
         on_weights: WeightsCallback | None = None,
     ) -> Fusion:
-        """Fuse frames read one at a time: memory does not grow with their number.
-
-        Parameters
-        ----------
-        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
-            Anything with ``len`` and indexing (and, optionally, a numpy-like ``shape`` (N, H,
-            W, C)), such as a `mfif.frames.FrameStore`. The method's `stream_weights` says how
-            often it reads each frame; the blend reuses the frame its weight came from.
-        keep_weights : bool
-            Keep the N full-resolution weight maps in `Fusion.weights` (N x H x W x 4 bytes);
-            False keeps none.
-        on_weights : callable, optional
-            Called as ``on_weights(k, weight)`` with each source's weight map (H, W) in turn,
-            to write or reduce it without holding them all.
-
-        Returns
-        -------
-        Fusion
-            The same result as fusing the whole stack in memory, within rounding.
-        """
-        count = len(frames)
-        # An array-like with a shape spares a read of the first frame.
-        shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
-        height, width, channels = shape
+        """`Fuser.fuse_frames`: the weights of `stream_weights`, then the blend, which reuses
+        the frame the last weight came from and reads only the box where a weight is not
+        zero."""
+        count, height, width, channels = frames.shape
         last: dict[int, np.ndarray] = {}
 
         def frame(k: int) -> np.ndarray:  # the last frame read is kept for the blend
@@ -164,16 +192,21 @@ class StreamingWeightedFuser(WeightedFuser):
                 last[k] = frames[k]
             return last[k]
 
-        fused = np.zeros((height, width, channels), dtype=np.float32)
-        kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
-        region_of = getattr(frames, "region", None)
-        if self.luminance_first and callable(getattr(frames, "luminance", None)):
+        if self.luminance_first or frames.array is not None:
             # One plane read per source, several at once; frames are read for the blend only.
             maps = self.stream_weights(
                 frames.luminance, count, (height, width), threads=default_threads()
             )
         else:
             maps = self.stream_weights(lambda k: luminance(frame(k)), count, (height, width))
+        if frames.array is not None:  # in memory: one pass over all sources
+            weights = np.stack(list(maps))
+            for k, weight in enumerate(weights if on_weights is not None else ()):
+                on_weights(k, weight)
+            fused = blend(frames.array, weights)
+            return Fusion(image=fused, weights=weights if keep_weights else None)
+        fused = np.zeros((height, width, channels), dtype=np.float32)
+        kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
         for k, weight in enumerate(maps):
             if kept is not None:
                 kept[k] = weight
@@ -181,10 +214,7 @@ class StreamingWeightedFuser(WeightedFuser):
                 on_weights(k, weight)
             box = _weighted_box(weight)
             if box is not None:  # most frames of a long stack win nowhere, or little
-                if callable(region_of) and k not in last:
-                    part = region_of(k, *box)  # read only what the blend needs
-                else:
-                    part = frame(k)[box]
+                part = frame(k)[box] if k in last else frames.region(k, *box)
                 _accumulate(fused[box], part, weight[box])
         return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
 

@@ -10,16 +10,24 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, MfifError, OutputError, StackError
+from .codecs import (
+    IMAGE_SUFFIXES,
+    TIFF_SUFFIXES,
+    check_bit_depth,
+    encode_image,
+    output_bit_depth,
+    to_integer,
+)
+from .concurrency import ordered_map
+from .errors import ImageReadError, MfifError, StackError
+from .frames import ArrayFrames, FrameSource
 from .limits import ImageHeader, check_memory, check_pixels, probe_image
-from .metadata import carry_metadata
-from .outputs import IMAGE_SUFFIXES, OutputSet
+from .outputs import OutputSet
 from .raw import RAW_SUFFIXES, RawDevelop, develop, develop_settings, is_raw, raw_size
 from .stack import Stack, bit_depth_of, check_compatible, to_unit_float
 
@@ -29,6 +37,7 @@ __all__ = [
     "image_header",
     "read_image",
     "load_stack",
+    "load_frames",
     "expand_inputs",
     "save_image",
     "encode_image",
@@ -39,7 +48,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-_TIFF_SUFFIXES = (".tif", ".tiff")
 # What a folder of frames may hold: every image format mfif writes, and camera RAW.
 INPUT_SUFFIXES = IMAGE_SUFFIXES + RAW_SUFFIXES
 
@@ -99,10 +107,91 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return paths
 
 
+def load_frames(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+    *,
+    storage: str = "memory",
+    directory: str | os.PathLike | None = None,
+    progress: bool = False,
+    summarise: Callable[[np.ndarray], object] | None = None,
+) -> FrameSource:
+    """Decode a focus stack once, into memory or into a scratch file on disk.
+
+    Parameters
+    ----------
+    inputs : path-like or sequence of path-like
+        Two or more image files; or a folder or glob giving two or more; or a single
+        multi-page TIFF whose pages are the sources (always read into memory).
+    storage : {"memory", "disk"}
+        "memory": one float32 array (`mfif.frames.ArrayFrames`). "disk": a scratch file in the
+        deepest sample type of the files (`mfif.scratch.FrameStore`); memory then depends on
+        the frame size, not the frame count.
+    directory : path-like, optional
+        The scratch folder (default `mfif.scratch.scratch_directory`).
+    progress : bool
+        A progress bar on stderr while reading 8 or more files, when stderr is a terminal.
+    summarise : callable, optional
+        Applied to each frame (H, W, C) as decoded (uint8, uint16 or float in [0, 1]), on the
+        decoding threads (`mfif.align.frame_summary`, say): the results go to the source's
+        ``summaries`` (None for a frame stored at another depth than it was decoded at),
+        sparing a later read of every frame.
+
+    Returns
+    -------
+    FrameSource
+        Close it (or use it as a context manager) to release a scratch file.
+
+    Raises
+    ------
+    ImageReadError
+        A file is missing, unreadable or not a supported image.
+    StackError
+        Fewer than two images, different sizes, or grey mixed with colour.
+    ScratchSpaceError
+        The scratch folder cannot hold the frames.
+    """
+    if storage not in ("memory", "disk"):
+        raise ValueError(f"storage must be 'memory' or 'disk', not {storage!r}")
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    paths = expand_inputs(inputs)
+    if len(paths) == 1 and paths[0].suffix.lower() in TIFF_SUFFIXES:
+        return ArrayFrames(_multipage_stack(paths[0]))
+    if len(paths) < 2:
+        raise StackError(
+            f"Fusion needs at least 2 images of the same scene; got {len(paths)} ({paths[0]})."
+            if paths
+            else "Fusion needs at least 2 images of the same scene; got none."
+        )
+    # Headers first (sizes, pixel limit, memory for the frames held).
+    in_memory = None if storage == "memory" else _FRAMES_IN_MEMORY_FROM_DISK
+    _check_before_decoding(paths, frames_in_memory=in_memory)
+    decoded = _decoded(paths, raw_develop_of(paths), summarise)
+    if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
+        from tqdm import tqdm
+
+        # disable=None: only on a terminal, so logs and pipes stay clean.
+        decoded = tqdm(
+            decoded, total=len(paths), desc="reading", unit="image", leave=False, disable=None
+        )
+    frames: _Frames | None = None
+    try:
+        for k, path, page, summary in decoded:
+            if frames is None:
+                frames = _Frames(paths, page, storage, directory)
+            check_compatible([frames.first_shape, page.shape], [paths[0].name, path.name])
+            frames.write(k, page, path, summary)
+    except BaseException:
+        if frames is not None:
+            frames.close()
+        raise
+    return frames.finished(summarise is not None)
+
+
 def load_stack(
     inputs: Sequence[str | os.PathLike] | str | os.PathLike, *, progress: bool = False
 ) -> Stack:
-    """Read a focus stack from files, folders, glob patterns or one multi-page TIFF.
+    """Read a focus stack into memory (`load_frames` with ``storage="memory"``).
 
     Parameters
     ----------
@@ -124,40 +213,96 @@ def load_stack(
     StackError
         Fewer than two images, different sizes, or grey mixed with colour.
     """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    paths = expand_inputs(inputs)
-    if len(paths) == 1 and paths[0].suffix.lower() in _TIFF_SUFFIXES:
-        pages, bit_depth = _read_pages(paths[0], first_only=False)
-        names = tuple(f"{paths[0].name}[{k}]" for k in range(len(pages)))
-        if len(pages) < 2:
-            raise StackError(f"Fusion needs at least 2 images; {paths[0]} is a single-page TIFF.")
-        check_compatible([p.shape for p in pages], names)
-        return _assemble(pages, bit_depth, names, [paths[0]] * len(pages))
-    if len(paths) < 2:
-        raise StackError(
-            f"Fusion needs at least 2 images of the same scene; got {len(paths)} ({paths[0]})."
-            if paths
-            else "Fusion needs at least 2 images of the same scene; got none."
-        )
-    _check_before_decoding(paths)
-    raw = raw_develop_of(paths)
-    with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        reading = pool.map(
-            lambda path: _read_pages(path, first_only=True, probed=True, raw=raw), paths
-        )
-        if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
-            from tqdm import tqdm
+    return load_frames(inputs, progress=progress).materialise()
 
-            # disable=None: only on a terminal, so logs and pipes stay clean.
-            reading = tqdm(
-                reading, total=len(paths), desc="reading", unit="image", leave=False, disable=None
-            )
-        results = list(reading)
-    pages = [page[0] for page, _ in results]
-    names = tuple(p.name for p in paths)
-    check_compatible([page.shape for page in pages], names)
-    return _assemble(pages, max(depth for _, depth in results), names, paths)
+
+# Full-size float32 frames a method fusing from disk holds at once (frame, accumulators, weights).
+_FRAMES_IN_MEMORY_FROM_DISK = 4
+
+
+class _Frames:
+    """The frames being decoded into their storage: float32 in memory, or the files' sample
+    type in a scratch file (stored deeper when a deeper file comes)."""
+
+    def __init__(self, paths: Sequence[Path], page: np.ndarray, storage: str, directory) -> None:
+        self.paths = paths
+        self.names = tuple(path.name for path in paths)
+        self.first_shape = page.shape
+        self.bit_depth = bit_depth_of(page.dtype)
+        self.summaries: list = [None] * len(paths)
+        self.directory = directory
+        self.shape = (len(paths), *page.shape[:2], page.shape[2] if page.ndim == 3 else 1)
+        self.images: np.ndarray | None = None
+        self.store = None  # a FrameStore on disk
+        if storage == "memory":
+            self.images = np.empty(self.shape, np.float32)
+        else:
+            self.store = self._new_store(self.bit_depth)
+        self.written: list[int] = []
+
+    def _new_store(self, bit_depth: int):
+        from .scratch import FrameStore
+
+        return FrameStore(
+            *self.shape, bit_depth=bit_depth, directory=self.directory, names=self.names
+        )
+
+    def write(self, k: int, page: np.ndarray, path: Path, summary: object) -> None:
+        depth = bit_depth_of(page.dtype)
+        if self.images is not None:
+            _unit_float(page, path, out=self.images[k].reshape(page.shape))
+            self.bit_depth = max(self.bit_depth, depth)
+            self.summaries[k] = summary
+            return
+        if depth > self.store.bit_depth:  # a deeper frame: store every frame deeper
+            deeper = self._new_store(depth)
+            for written in self.written:
+                deeper.write(written, self.store[written])
+            self.store.close()
+            self.store = deeper
+            self.summaries = [None] * len(self.paths)  # the stored samples are not those read
+        exact = page.dtype == self.store.dtype
+        self.store.write(k, page if exact else _unit_float(page, path))
+        self.summaries[k] = summary if exact else None
+        self.written.append(k)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def finished(self, summarised: bool) -> FrameSource:
+        source = self.store
+        if self.images is not None:
+            source = ArrayFrames(Stack(self.images, self.bit_depth, self.names))
+        if summarised:
+            source.summaries = self.summaries
+        return source
+
+
+def _decoded(
+    paths: Sequence[Path], raw: RawDevelop | None, summarise: Callable | None
+) -> Iterator[tuple[int, Path, np.ndarray, object]]:
+    """(index, path, decoded page, its summary) in order, decoding two files at a time (the
+    decoders free the GIL); at most two decoded pages wait."""
+
+    def decode(item: tuple[int, Path]) -> tuple[int, Path, np.ndarray, object]:
+        k, path = item
+        page = _read_pages(Path(path), first_only=True, probed=True, raw=raw)[0][0]
+        summary = None
+        if summarise is not None:
+            summary = summarise(page if page.ndim == 3 else page[..., None])
+        return k, path, page, summary
+
+    return ordered_map(decode, enumerate(paths), threads=2)
+
+
+def _multipage_stack(path: Path) -> Stack:
+    pages, bit_depth = _read_pages(path, first_only=False)
+    names = tuple(f"{path.name}[{k}]" for k in range(len(pages)))
+    if len(pages) < 2:
+        raise StackError(f"Fusion needs at least 2 images; {path} is a single-page TIFF.")
+    check_compatible([p.shape for p in pages], names)
+    return _assemble(pages, bit_depth, names, [path] * len(pages))
 
 
 def raw_develop_of(paths: Sequence[Path]) -> RawDevelop | None:
@@ -229,7 +374,7 @@ def _read_pages(
     """Decode a file's first page (or all pages); ``probed``: its header was checked already
     (TIFF pages are checked as they are decoded); ``raw``: the stack's RAW develop."""
     _check_readable(path)
-    if not probed and path.suffix.lower() not in _TIFF_SUFFIXES:
+    if not probed and path.suffix.lower() not in TIFF_SUFFIXES:
         header = image_header(path)  # before decoding: a small file can claim a huge size
         if header is not None:
             check_pixels(path, header.height, header.width)
@@ -240,7 +385,7 @@ def _read_pages(
             start = handle.read(4)
     except OSError as error:
         raise ImageReadError(f"The file {path} cannot be read: {error.strerror}.") from None
-    if path.suffix.lower() in _TIFF_SUFFIXES or start in (b"II*\x00", b"MM\x00*"):
+    if path.suffix.lower() in TIFF_SUFFIXES or start in (b"II*\x00", b"MM\x00*"):
         raw_pages = _decode_tiff(path, first_only)
     else:
         raw_pages = [_decode_with_opencv(path)]
@@ -333,106 +478,6 @@ def _unit_float(image: np.ndarray, path: Path, out: np.ndarray | None = None) ->
     )
 
 
-def to_integer(image: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Round a float image in [0, 1] to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``)."""
-    if bit_depth == 8 and image.dtype == np.float32 and image.ndim <= 3:
-        import cv2  # rounds and saturates in one pass, without float temporaries
-
-        flat = image.reshape(image.shape[0], -1) if image.ndim == 3 else image
-        if flat.min() < 0.0:  # convertScaleAbs takes absolute values
-            flat = np.maximum(flat, 0.0)
-        return cv2.convertScaleAbs(flat, alpha=255.0).reshape(image.shape)
-    scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
-    scaled = np.clip(image, 0.0, 1.0) * np.float32(scale)
-    return np.rint(scaled, out=scaled).astype(dtype)
-
-
-SUPPORTED_BIT_DEPTHS = {
-    ".png": (8, 16),
-    ".tif": (8, 16, 32),
-    ".tiff": (8, 16, 32),
-    ".jpg": (8,),
-    ".jpeg": (8,),
-    ".bmp": (8,),
-}
-
-
-def output_bit_depth(suffix: str, wanted: int) -> int:
-    """The deepest bit depth up to ``wanted`` that a file with ``suffix`` holds (for an output
-    that follows its inputs: a float stack saved as PNG becomes 16-bit, as JPEG 8-bit)."""
-    return max(depth for depth in SUPPORTED_BIT_DEPTHS.get(suffix.lower(), (8,)) if depth <= wanted)
-
-
-def check_bit_depth(suffix: str, bit_depth: int) -> None:
-    """Raise `OutputError` unless a file with ``suffix`` can hold ``bit_depth`` bits."""
-    supported = SUPPORTED_BIT_DEPTHS.get(suffix.lower(), (8,))
-    if bit_depth not in supported:
-        names = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}
-        kind = suffix.lstrip(".").upper()
-        raise OutputError(
-            f"A {kind} file cannot hold {names.get(bit_depth, f'{bit_depth}-bit')} samples; it "
-            f"holds {' or '.join(names[d] for d in supported)} ones (32-bit float: .tif)."
-        )
-
-
-def encode_image(
-    image: np.ndarray,
-    suffix: str,
-    *,
-    bit_depth: int | None = None,
-    metadata_from: str | os.PathLike | None = None,
-) -> bytes:
-    """Encode an image as the bytes of a file with ``suffix``.
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W), (H, W, 1) or (H, W, 3)
-        float in [0, 1] (RGB order; the same policy as for input, `mfif.stack.to_unit_float`),
-        or uint8/uint16 written as they are.
-    suffix : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-    bit_depth : {8, 16, 32}, optional
-        Sample depth of the file for float input (default 8); 32 writes float32 TIFF. Integer
-        images keep their own depth.
-    metadata_from : path-like, optional
-        An image file whose EXIF, IPTC, XMP and ICC profile the output carries (TIFF, PNG and
-        JPEG; `mfif.metadata`).
-
-    Raises
-    ------
-    OutputError
-        A shape or sample type that is not an image, or a depth the format cannot hold.
-    StackError
-        Float samples that are NaN, infinite, or outside [0, 1].
-    """
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise OutputError(
-            f"Cannot write an array of shape {image.shape} as an image; expected (H, W), "
-            "(H, W, 1) or (H, W, 3)."
-        )
-    if image.size == 0:
-        raise OutputError(f"Cannot write an empty image (shape {image.shape}).")
-    if image.dtype in (np.uint8, np.uint16):
-        bit_depth = 8 if image.dtype == np.uint8 else 16
-        check_bit_depth(suffix, bit_depth)
-        samples = image
-    elif image.dtype == np.bool_ or np.issubdtype(image.dtype, np.floating):
-        bit_depth = 8 if bit_depth is None else bit_depth
-        check_bit_depth(suffix, bit_depth)
-        unit = to_unit_float(image, "The image to write")
-        samples = unit if bit_depth == 32 else to_integer(unit, bit_depth)
-    else:
-        raise OutputError(
-            f"Cannot write samples of type {image.dtype}; give uint8, uint16 or float in [0, 1]."
-        )
-    payload = _encode(samples, suffix.lower())
-    if metadata_from is not None:
-        payload = carry_metadata(payload, suffix, metadata_from, samples.shape[:2])
-    return payload
-
-
 def save_image(
     path: str | os.PathLike,
     image: np.ndarray,
@@ -475,30 +520,3 @@ def save_image(
         target = outputs.file(path)
         outputs.write_bytes(target, payload)
     return target
-
-
-def _encode(samples: np.ndarray, suffix: str) -> bytes:
-    if suffix in _TIFF_SUFFIXES:
-        import io as _bytes_io
-
-        import tifffile
-
-        buffer = _bytes_io.BytesIO()
-        photometric = "rgb" if samples.ndim == 3 else "minisblack"
-        # metadata=None: no shape description, which carried metadata could contradict.
-        tifffile.imwrite(
-            buffer, samples, photometric=photometric, compression="zlib", metadata=None
-        )
-        return buffer.getvalue()
-    import cv2
-
-    if suffix not in SUPPORTED_BIT_DEPTHS:
-        raise OutputError(
-            f"Cannot write a {suffix or 'suffix-less'} file; the file name must end in one of "
-            f"{', '.join(IMAGE_SUFFIXES)}."
-        )
-    bgr = samples[..., ::-1] if samples.ndim == 3 else samples
-    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(bgr))
-    if not ok:
-        raise OutputError(f"Cannot encode the result as {suffix}.")
-    return encoded.tobytes()

@@ -98,7 +98,7 @@ def _copied(pyexiv2, payload: bytes, suffix: str, source, size: tuple[int, int])
 
 
 def _describe_output(target, size: tuple[int, int], tiff: bool) -> None:
-    from . import __version__
+    from ._version import __version__
 
     exif = target.read_exif()
     changes: dict[str, str | None] = {

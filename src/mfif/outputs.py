@@ -21,11 +21,11 @@ from types import TracebackType
 
 import numpy as np
 
+from .codecs import IMAGE_SUFFIXES, encode_image
 from .errors import OutputError
 
 __all__ = ["OutputSet", "IMAGE_SUFFIXES", "same_file"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _TEMPORARY_PREFIX = ".mfif-"  # short, so a long output name still fits NAME_MAX
 _TEMPORARY_SUFFIX = ".part"
 
@@ -187,9 +187,7 @@ class OutputSet:
         bit_depth: int | None = None,
         metadata_from: Path | None = None,
     ) -> None:
-        """Encode ``image`` (see `mfif.io.encode_image`) into a reserved output."""
-        from .io import encode_image
-
+        """Encode ``image`` (see `mfif.codecs.encode_image`) into a reserved output."""
         payload = encode_image(
             image, target.suffix, bit_depth=bit_depth, metadata_from=metadata_from
         )

@@ -1,10 +1,15 @@
-"""The one pipeline: load -> align -> fuse (-> save), shared by `mfif.fuse`, ``mfif fuse`` and
-``mfif bench``.
+"""The one pipeline: load -> align -> fuse (-> save), shared by `mfif.fuse`, ``mfif fuse``,
+``mfif batch``, ``mfif bench``, training's validation and the benchmark scripts.
 
-Each stage is a method of `Pipeline` that can be called on its own, skipped (``align="none"``)
-or given its result from elsewhere (``alignment=`` applies a saved alignment), in the manner of
-focus-stack's stage objects. Saving is the caller's: the CLI writes every output together
-(`mfif.outputs.OutputSet`).
+`Pipeline.run` chooses where the frames live: in memory, or, for a stack too large for that
+and a method that reads frames one at a time, in a scratch file on disk (`mfif.scratch`). Both
+storages are `mfif.frames.FrameSource` s, so every stage after loading is the same code:
+alignment (`mfif.align.align_frames`), fusion (`mfif.fusion.Fuser.fuse_frames`), and the
+maps. `Pipeline.save` writes everything together (`mfif.files`).
+
+Each stage can also be called on its own (`Pipeline.align`, `Pipeline.fuse` on a `Stack`),
+skipped (``align="none"``) or given its result from elsewhere (``alignment=``), in the manner of
+focus-stack's stage objects.
 """
 
 from __future__ import annotations
@@ -14,49 +19,95 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .align import ALIGN_CHOICES, Alignment, align_stack
+from .align import ALIGN_CHOICES, Alignment, align_frames, align_stack, frame_summary
+from .decision import RunningWinner
 from .errors import OptionError, StackError
-from .frames import FrameStore
-from .fusion import Fuser, Fusion, WeightsCallback
-from .io import load_stack
+from .frames import ArrayFrames, FrameSource, ReadAhead
+from .fusion import Fuser, Fusion
 from .methods import DEFAULT_METHOD, create
 from .stack import Stack
 
-__all__ = ["Pipeline", "PipelineResult", "as_stack", "streams", "stream_fuse", "stream_threshold"]
+__all__ = [
+    "Pipeline",
+    "PipelineResult",
+    "STORAGES",
+    "as_stack",
+    "is_paths",
+    "stream_threshold",
+]
 
 _logger = logging.getLogger(__name__)
 
 ImagesOrPaths = Stack | Sequence[np.ndarray] | Sequence[str | os.PathLike] | str | os.PathLike
-_MIN_SIDE_TO_ALIGN = 32  # pixels; smaller images have too little structure to register
+STORAGES = ("auto", "memory", "disk")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PipelineResult:
-    """What a pipeline run produced.
+    """What a pipeline run produced. Close it (or use it as a context manager) to release the
+    frames' scratch files.
 
     Attributes
     ----------
     fusion : Fusion
-        The fused image (in the reference frame's coordinates, cropped unless asked not to).
-    stack : Stack
-        The stack that was fused: aligned, gain-matched and cropped.
+        The fused image, in the reference frame's coordinates (cropped unless asked not to).
+        Its ``weights`` are kept in memory only; from disk see ``weight_maps``.
+    frames : FrameSource
+        The frames that were fused: aligned, gain-matched, cropped, and without the frames
+        registration dropped. Open until the result is closed.
     alignment : Alignment or None
         The alignment estimated or applied; None when alignment was skipped.
+    storage : {"memory", "disk"}
+        Where the frames were kept.
+    inputs : tuple of Path
+        The files read (empty for arrays).
+    weight_maps : sequence of ndarray of shape (H, W), or None
+        Each source's weight map, when the run was asked for maps and the method has weights
+        (from disk, kept in a scratch file).
     seconds : dict of str to float
-        Time of each stage ("load", "align", "fuse").
+        Time of each stage ("load", "align", "fuse"); from disk, resampling happens as the
+        method reads, within "fuse".
     """
 
     fusion: Fusion
-    stack: Stack
+    frames: FrameSource
     alignment: Alignment | None
+    storage: str
+    inputs: tuple[Path, ...] = ()
+    weight_maps: Sequence[np.ndarray] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    _depth: np.ndarray | None = None
+
+    @property
+    def depth(self) -> np.ndarray | None:
+        """Index of the winning source per pixel (the first on ties), (H, W) int32; None for
+        methods without weights."""
+        return self._depth if self._depth is not None else self.fusion.depth
+
+    @property
+    def stack(self) -> Stack:
+        """The fused frames as an in-memory `Stack` (read from disk when they were there)."""
+        return self.frames.materialise()
+
+    def close(self) -> None:
+        """Release the scratch files of the frames and the weight maps."""
+        self.frames.close()
+        if isinstance(self.weight_maps, _StoredMaps):
+            self.weight_maps.close()
+
+    def __enter__(self) -> PipelineResult:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
 
 
 class Pipeline:
-    """load -> align -> fuse, with the method and the alignment chosen once.
+    """load -> align -> fuse, with the method, the alignment and the storage chosen once.
 
     Parameters
     ----------
@@ -75,6 +126,9 @@ class Pipeline:
         Drop frames that cannot be registered, with a warning, instead of failing.
     alignment : Alignment, optional
         A saved alignment to apply instead of estimating one.
+    storage : {"auto", "memory", "disk"}
+        Where `run` keeps the frames of files: "auto" (default) keeps them in memory unless the
+        float32 stack exceeds `stream_threshold` and the method reads frames one at a time.
     """
 
     def __init__(
@@ -87,11 +141,14 @@ class Pipeline:
         crop: bool = True,
         skip_bad_frames: bool = False,
         alignment: Alignment | None = None,
+        storage: str = "auto",
     ) -> None:
         if align not in ALIGN_CHOICES:
             raise OptionError(f"align must be one of {', '.join(ALIGN_CHOICES)}; got {align!r}.")
         if reference is not None and (isinstance(reference, bool) or reference < 0):
             raise OptionError(f"The reference frame must be an index ≥ 0; got {reference!r}.")
+        if storage not in STORAGES:
+            raise OptionError(f"storage must be one of {', '.join(STORAGES)}; got {storage!r}.")
         if isinstance(method, Fuser):
             if options:
                 raise OptionError("Options are given to a method by name, not to a built one.")
@@ -100,67 +157,165 @@ class Pipeline:
         else:
             self.fuser = create(method, **(options or {}))
             self.method = method
+        if storage == "disk" and self.fuser.needs_all_frames:
+            raise OptionError(
+                f"The method {self.method!r} needs every frame in memory at once; it cannot fuse "
+                "from disk."
+            )
         self.align_mode = align
         self.reference = reference
         self.crop = crop
         self.skip_bad_frames = skip_bad_frames
         self.alignment = alignment
+        self.storage = storage
+
+    # --- the stages, each on its own, in memory -----------------------------------------------
 
     def load(self, images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack:
-        """The stack of arrays, files, a folder, a glob or a multi-page TIFF."""
+        """The stack of arrays, files, a folder, a glob or a multi-page TIFF, in memory."""
         return as_stack(images_or_paths, progress=progress)
 
     def align(self, stack: Stack, *, crop: bool | None = None) -> tuple[Stack, Alignment | None]:
-        """The aligned stack and its alignment (see `mfif.align.align_stack`); ``crop``
-        overrides the pipeline's choice."""
-        if self.reference is not None and self.reference >= stack.count:
-            raise OptionError(
-                f"The reference frame must be from 0 to {stack.count - 1}; got {self.reference}."
-            )
-        if self.align_mode == "auto" and min(stack.shape) < _MIN_SIDE_TO_ALIGN:
-            return stack, None  # nothing to register on; tiny inputs pass through
-        return align_stack(
-            stack,
-            model=self.align_mode,
-            reference=self.reference,
-            crop=self.crop if crop is None else crop,
-            skip_bad_frames=self.skip_bad_frames,
-            alignment=self.alignment,
-        )
+        """The aligned stack and its alignment (`mfif.align.align_stack`); ``crop`` overrides
+        the pipeline's choice."""
+        options = self._align_options()
+        if crop is not None:
+            options["crop"] = crop
+        return align_stack(stack, **options)
 
     def fuse(self, stack: Stack) -> Fusion:
         """The method's fusion of an (aligned) stack."""
         return self.fuser.fuse(stack)
 
-    def run(self, images_or_paths: ImagesOrPaths, *, progress: bool = False) -> PipelineResult:
-        """load -> align -> fuse."""
-        seconds = {}
+    # --- the whole run -----------------------------------------------------------------------
+
+    def run(
+        self, images_or_paths: ImagesOrPaths, *, progress: bool = False, maps: bool = False
+    ) -> PipelineResult:
+        """load -> align -> fuse, with the frames in memory or on disk (see ``storage``).
+
+        Parameters
+        ----------
+        images_or_paths : Stack, sequence of ndarray, or path(s)
+            See `mfif.fuse`.
+        progress : bool
+            Progress bars on a terminal.
+        maps : bool
+            Keep each source's weight map (``PipelineResult.weight_maps``) and the depth map
+            on either storage, for methods that produce weights.
+
+        Returns
+        -------
+        PipelineResult
+            Close it when done (it holds the frames).
+        """
+        seconds: dict[str, float] = {}
         started = time.perf_counter()
-        stack = self.load(images_or_paths, progress=progress)
+        paths = _expanded(images_or_paths)
+        storage = self._storage_for(paths)
+        frames = self._load(images_or_paths, paths, storage, progress)
         seconds["load"] = time.perf_counter() - started
-        return self.run_stack(stack, seconds=seconds)
+        try:
+            started = time.perf_counter()
+            aligned, alignment = align_frames(frames, **self._align_options())
+            if storage == "memory" and aligned.array is None:
+                aligned = ArrayFrames(aligned.materialise())  # resampled once, not per read
+            seconds["align"] = time.perf_counter() - started
+            started = time.perf_counter()
+            fusion, weight_maps, depth = self._fuse(aligned, storage, maps)
+            seconds["fuse"] = time.perf_counter() - started
+        except BaseException:
+            frames.close()
+            raise
+        return PipelineResult(
+            fusion, aligned, alignment, storage, tuple(paths or ()), weight_maps, seconds, depth
+        )
 
-    def run_stack(self, stack: Stack, *, seconds: dict[str, float] | None = None) -> PipelineResult:
-        """align -> fuse on a stack already loaded."""
-        seconds = dict(seconds or {})
-        started = time.perf_counter()
-        aligned, alignment = self.align(stack)
-        seconds["align"] = time.perf_counter() - started
-        started = time.perf_counter()
-        fusion = self.fuse(aligned)
-        seconds["fuse"] = time.perf_counter() - started
-        return PipelineResult(fusion, aligned, alignment, seconds)
+    def _align_options(self) -> dict:
+        return {
+            "model": self.align_mode,
+            "reference": self.reference,
+            "crop": self.crop,
+            "skip_bad_frames": self.skip_bad_frames,
+            "alignment": self.alignment,
+        }
+
+    def _storage_for(self, paths: list[Path] | None) -> str:
+        """"disk" when the frames are files, the method reads them one at a time and their
+        float32 stack exceeds `stream_threshold` (or ``storage="disk"``); else "memory"."""
+        if paths is None or self.fuser.needs_all_frames or len(paths) < 2:
+            return "memory"
+        if self.storage != "auto":
+            return self.storage
+        from .io import image_header
+
+        header = image_header(paths[0]) if paths[0].is_file() else None
+        if header is None:
+            return "memory"
+        size = len(paths) * header.height * header.width * header.channels * 4
+        return "disk" if size > stream_threshold() else "memory"
+
+    def _load(self, inputs, paths, storage: str, progress: bool) -> FrameSource:
+        if paths is None:
+            return ArrayFrames(as_stack(inputs))
+        from .io import load_frames
+
+        # Registration's data is made while decoding, sparing a second read of every frame.
+        summarise = frame_summary if self.align_mode != "none" and self.alignment is None else None
+        return load_frames(paths, storage=storage, progress=progress, summarise=summarise)
+
+    def _fuse(
+        self, frames: FrameSource, storage: str, maps: bool
+    ) -> tuple[Fusion, Sequence[np.ndarray] | None, np.ndarray | None]:
+        """The fusion, and the weight and depth maps when asked: from disk, each weight map
+        goes to a scratch file as the method makes it, and the depth map is a running winner."""
+        if storage == "memory":
+            fusion = self.fuser.fuse_frames(frames)
+            return fusion, (fusion.weights if maps else None), None
+        stored = None
+        winner = RunningWinner()
+
+        def on_weights(k: int, weight: np.ndarray) -> None:
+            nonlocal stored
+            if stored is None:
+                stored = _StoredMaps(len(frames), weight.shape)
+            stored.write(k, weight)
+            winner.update(k, weight)
+
+        wanted = {"on_weights": on_weights} if maps and self.fuser.produces_weights else {}
+        if self.fuser.read_ahead:  # a frame ahead fits in memory
+            with ReadAhead(frames) as ahead:
+                fusion = self.fuser.fuse_frames(ahead, keep_weights=False, **wanted)
+        else:  # pyramids: a large working set per frame, so no frame more
+            fusion = self.fuser.fuse_frames(frames, keep_weights=False, **wanted)
+        return fusion, stored, winner.labels
 
 
-def streams(fuser: Fuser) -> bool:
-    """True when ``fuser`` can fuse frames read one at a time (``fuse_frames``)."""
-    return callable(getattr(fuser, "fuse_frames", None))
+class _StoredMaps:
+    """Weight maps (H, W) float32 in a scratch file, as a sequence."""
+
+    def __init__(self, count: int, shape: tuple[int, int]) -> None:
+        from .scratch import FrameStore
+
+        self._store = FrameStore(count, *shape, 1, bit_depth=32)
+
+    def write(self, index: int, weight: np.ndarray) -> None:
+        self._store.write(index, weight[..., None])
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self._store.read(index)[..., 0]
+
+    def close(self) -> None:
+        self._store.close()
 
 
 def stream_threshold() -> int:
     """Stacks larger than this many bytes as float32 are fused from disk when the method
-    streams: ``$MFIF_STREAM_ABOVE`` (bytes), default 256 MiB (in memory, some methods need
-    several times the stack)."""
+    reads frames one at a time: ``$MFIF_STREAM_ABOVE`` (bytes), default 256 MiB (in memory,
+    some methods need several times the stack)."""
     text = os.environ.get("MFIF_STREAM_ABOVE", "")
     try:
         return int(text) if text else 256 * 2**20
@@ -168,63 +323,34 @@ def stream_threshold() -> int:
         raise OptionError(f"MFIF_STREAM_ABOVE must be a number of bytes; got {text!r}.") from None
 
 
-def stream_fuse(
-    pipeline: Pipeline,
-    paths: Sequence[str | os.PathLike],
-    *,
-    progress: bool = False,
-    on_weights: WeightsCallback | None = None,
-) -> tuple[Fusion, FrameStore, Alignment | None, dict[str, float]]:
-    """load -> align -> fuse with the frames on disk (`mfif.streaming`): memory depends on the
-    frame size, not the frame count. Alignment is applied as the method reads each frame
-    (``seconds["fuse"]`` includes the resampling). For methods that `streams` accepts, with
-    cropping alignment, no saved alignment and no dropped frames. ``on_weights(k, weight)``
-    receives each source's weight map in turn, for methods that produce weights.
+def is_paths(images_or_paths: object) -> bool:
+    """True for a path, or a non-empty sequence of paths (files, folders, globs)."""
+    if isinstance(images_or_paths, (str, os.PathLike)):
+        return True
+    if isinstance(images_or_paths, (Stack, np.ndarray)) or not isinstance(
+        images_or_paths, Iterable
+    ):
+        return False
+    items = list(images_or_paths)
+    return bool(items) and all(isinstance(item, (str, os.PathLike)) for item in items)
 
-    Returns
-    -------
-    fusion : Fusion
-        Without weights.
-    frames : FrameStore
-        The frames as loaded (closed: names, shape and bit depth remain).
-    alignment : Alignment or None
-    seconds : dict of str to float
-    """
-    from .align import estimate_alignment, frame_summary
-    from .streaming import AlignedFrames, ReadAhead, load_frames
 
-    if not streams(pipeline.fuser) or pipeline.alignment is not None or not pipeline.crop:
-        raise OptionError("This pipeline cannot stream: run it in memory.")
-    seconds = {}
-    started = time.perf_counter()
-    aligning = pipeline.align_mode != "none"
-    summarise = frame_summary if aligning else None  # registration's data, made while decoding
-    with load_frames(paths, progress=progress, summarise=summarise) as frames:
-        seconds["load"] = time.perf_counter() - started
-        started = time.perf_counter()
-        alignment = None
-        aligned = None
-        if pipeline.align_mode != "none" and min(frames.shape[1:3]) >= _MIN_SIDE_TO_ALIGN:
-            model = "similarity" if pipeline.align_mode == "auto" else pipeline.align_mode
-            alignment, _ = estimate_alignment(frames, model=model, reference=pipeline.reference)
-            if not (pipeline.align_mode == "auto" and alignment.is_identity):
-                aligned = AlignedFrames(frames, alignment)  # resampled as the method reads
-        seconds["align"] = time.perf_counter() - started
-        started = time.perf_counter()
-        maps = {"on_weights": on_weights} if on_weights and pipeline.fuser.produces_weights else {}
-        source = aligned or frames
-        if getattr(pipeline.fuser, "read_ahead", False):  # a frame ahead fits in memory
-            with ReadAhead(source) as ahead:
-                fusion = pipeline.fuser.fuse_frames(ahead, keep_weights=False, **maps)
-        else:  # pyramids: a large working set per frame, so no frame more
-            fusion = pipeline.fuser.fuse_frames(source, keep_weights=False, **maps)
-        seconds["fuse"] = time.perf_counter() - started
-    return fusion, frames, alignment, seconds
+def _expanded(images_or_paths: ImagesOrPaths) -> list[Path] | None:
+    """The image files of paths (`mfif.io.expand_inputs`); None for arrays."""
+    if not is_paths(images_or_paths):
+        return None
+    from .io import expand_inputs
+
+    if isinstance(images_or_paths, (str, os.PathLike)):
+        images_or_paths = [images_or_paths]
+    return expand_inputs(images_or_paths)
 
 
 def as_stack(images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack:
     """Turn a `Stack`, a sequence of arrays, or paths (files, folders, globs, a multi-page TIFF)
     into a `Stack`."""
+    from .io import load_stack
+
     if isinstance(images_or_paths, Stack):
         return images_or_paths
     if isinstance(images_or_paths, np.ndarray):
@@ -234,12 +360,12 @@ def as_stack(images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack
                 f"got {images_or_paths.shape}."
             )
         return Stack.from_arrays(list(images_or_paths))
-    if isinstance(images_or_paths, (str, os.PathLike)):
+    if is_paths(images_or_paths):
         return load_stack(images_or_paths, progress=progress)
     items = list(images_or_paths) if isinstance(images_or_paths, Iterable) else None
     if items and all(isinstance(item, np.ndarray) for item in items):
         return Stack.from_arrays(items)
-    if items is None or not all(isinstance(item, (str, os.PathLike)) for item in items):
+    if items is None or items:
         kind = type(images_or_paths).__name__
         raise StackError(
             f"Give a Stack, a sequence of arrays, or image paths (files, folders, globs); got "

@@ -32,15 +32,9 @@ class BatchSettings:
     bit_depth: int | None = None
     metadata: bool = True
 
-    def pipeline(self):
-        """The `mfif.pipeline.Pipeline` these settings describe (created once per worker)."""
-        from .worker import pipeline_for
-
-        return pipeline_for(self)
-
     def digest(self) -> str:
         """What in the settings changes an output (the mfif version included)."""
-        from .. import __version__
+        from .._version import __version__
 
         described = {**asdict(self), "options": sorted(map(list, self.options)), "v": __version__}
         return json.dumps(described, sort_keys=True, default=repr)

@@ -15,7 +15,7 @@ from ..errors import OptionError
 from .discovery import find_stacks
 from .jobs import BatchSettings, BatchSummary, StackJob, StackOutcome
 from .resume import load_state, save_state, stack_digest, unchanged
-from .worker import fuse_job
+from .worker import fuse_job, pipeline_for
 
 # Peak memory of one worker fusing a 24-megapixel stack (README "Large stacks"), with margin.
 _MEMORY_PER_WORKER = 3 * 2**30
@@ -85,7 +85,7 @@ def batch(
         cannot be fused does not raise: its row says why.
     """
     settings = _settings(settings, fuse_options)
-    settings.pipeline()  # a bad method or option fails here, before any cluster starts
+    pipeline_for(settings)  # a bad method or option fails here, before any cluster starts
     out = _output_folder(out)
     jobs = (
         find_stacks(stacks, out, suffix=suffix, exclude=exclude)

@@ -66,7 +66,7 @@ def fuse_job(job: StackJob, settings: BatchSettings, digest: str) -> tuple[Stack
     frames, status, message = len(job.inputs), "failed", ""
     try:
         result = fuse_file(
-            settings.pipeline(), list(job.inputs), job.output, bit_depth=settings.bit_depth,
+            pipeline_for(settings), list(job.inputs), job.output, bit_depth=settings.bit_depth,
             metadata=settings.metadata,
         )  # fmt: skip
         frames, status = len(result.names), "fused"

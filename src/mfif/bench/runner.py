@@ -25,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import align as align_module
+from .. import warp as warp_module
 from ..data.scenes import Scene
 from ..errors import MfifError
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
-from ..metrics import METRICS, MetricError, compute, resolve
+from ..metrics import MetricError, resolve
 from ..pipeline import Pipeline
+from ..scoring import applicable_metrics, score_fused
 from ..stack import Stack
 
 __all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
@@ -90,7 +92,9 @@ def method_version(fuser: Fuser) -> str:
 
 
 # Scenes are aligned before fusing: a change to the alignment code recomputes every scene.
-_ALIGNMENT_VERSION = hashlib.sha256(Path(align_module.__file__).read_bytes()).hexdigest()[:8]
+_ALIGNMENT_VERSION = hashlib.sha256(
+    b"".join(Path(module.__file__).read_bytes() for module in (align_module, warp_module))
+).hexdigest()[:8]
 
 
 def _scene_version(scene: Scene) -> str:
@@ -99,18 +103,6 @@ def _scene_version(scene: Scene) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def _applicable(names: Sequence[str], source_count: int, has_truth: bool) -> list[str]:
-    usable = []
-    for name in names:
-        kind = METRICS[name].kind
-        if kind == "fusion" and source_count != 2:
-            continue
-        if kind == "reference" and not has_truth:
-            continue
-        usable.append(name)
-    return usable
 
 
 def run_benchmark(
@@ -135,22 +127,25 @@ def run_benchmark(
     metrics, the fusion metrics) use the full-resolution sources. Scenes without a ground
     truth are skipped.
 
-    Every scene goes through the shared pipeline's alignment stage once (``align``, default
-    "auto", which leaves registered stacks untouched); every method then fuses the aligned
-    stack and is scored against it. A method that raises on a scene is recorded as failed and
-    the run goes on; a scene whose images cannot form a stack (unreadable file, size mismatch,
-    frames that cannot be registered) is reported and skipped.
+    Every scene goes through the pipelines' alignment stage once (``align``, default "auto",
+    which leaves registered stacks untouched; pipelines given by the caller must share their
+    alignment settings); every method's pipeline then fuses the aligned stack, which it is
+    scored against (`mfif.scoring.score_fused`). A method that raises on a scene is recorded as
+    failed and the run goes on; a scene whose images cannot form a stack (unreadable file, size
+    mismatch, frames that cannot be registered) is reported and skipped.
     """
     out = Path(out)
     wanted = [resolve(name) for name in (metrics or DEFAULT_METRICS)]
-    if isinstance(methods, Mapping):  # built by the caller (their alignment setting wins)
+    if isinstance(methods, Mapping):  # built by the caller
         pipelines = dict(methods)
     else:
         pipelines = {name: Pipeline(name, align=align) for name in methods}
+    settings = {(p.align_mode, p.reference, p.alignment) for p in pipelines.values()}
+    if len(settings) > 1:
+        raise ValueError("The benchmarked pipelines must share their alignment settings.")
     methods = list(pipelines)
-    fusers = {name: pipeline.fuser for name, pipeline in pipelines.items()}
-    aligner = next(iter(pipelines.values()))
-    versions = {name: method_version(fuser) for name, fuser in fusers.items()}
+    aligner = next(iter(pipelines.values()))  # every pipeline aligns the same way
+    versions = {name: method_version(p.fuser) for name, p in pipelines.items()}
     records: list[Record] = []
     problems: list[str] = []
     jobs = [(scene, name) for scene in scenes for name in methods]
@@ -173,7 +168,7 @@ def run_benchmark(
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
             continue
-        usable = _applicable(wanted, stack.count, truth is not None)
+        usable = applicable_metrics(wanted, stack.count, truth is not None)
         for name in methods:
             bar.set_postfix_str(f"{scene.key} {name}", refresh=False)
             cache_file = (
@@ -181,7 +176,7 @@ def run_benchmark(
             )
             cached = _read_cache(cache_file, scene_version) if use_cache else None
             record = _run_one(
-                scene, name, fusers[name], stack, references, truth, usable, out, cached
+                scene, name, pipelines[name], stack, references, truth, usable, out, cached
             )
             _write_cache(cache_file, scene_version, record)
             records.append(record)
@@ -224,7 +219,7 @@ def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, St
     )
 
 
-def _run_one(scene, name, fuser, stack, references, truth, usable, out, cached) -> Record:
+def _run_one(scene, name, pipeline, stack, references, truth, usable, out, cached) -> Record:
     result_path = Path("images") / scene.dataset / scene.name / f"{name}.png"
     if cached and cached.status == "failed":
         return cached
@@ -235,7 +230,7 @@ def _run_one(scene, name, fuser, stack, references, truth, usable, out, cached) 
         record = Record(scene.dataset, scene.name, name, "ok", result=str(result_path))
         started = time.perf_counter()
         try:
-            fusion = fuser.fuse(stack)
+            fusion = pipeline.fuse(stack)
         except Exception as error:  # noqa: BLE001 - any failure of a method is recorded
             record.status, record.error = "failed", f"{type(error).__name__}: {error}"
             _logger.warning("%s failed on %s: %s", name, scene.key, error)
@@ -250,7 +245,7 @@ def _run_one(scene, name, fuser, stack, references, truth, usable, out, cached) 
             image = read_image(out / result_path)[0]
         for metric in missing:
             try:
-                record.metrics.update(compute([metric], image, list(references.images), truth))
+                record.metrics.update(score_fused(image, list(references.images), truth, [metric]))
             except MetricError as error:
                 record.metrics[metric] = None
                 _logger.warning("%s of %s on %s: %s", metric, name, scene.key, error)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..fusion import Fuser, Fusion
+from ..fusion import Fuser, Fusion, WholeStackFuser
 from ..stack import Stack
 
-__all__ = ["INTERPOLATIONS", "UpsampledFuser"]
+__all__ = ["INTERPOLATIONS", "UpsampledFuser", "benchmark_pipelines"]
 
 # OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations.
 INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 
 
-class UpsampledFuser(Fuser):
+class UpsampledFuser(WholeStackFuser):
     """``inner`` fuses at the stack's size, then its image (and weights) are enlarged ``scale``
     times by ``interpolation``.
 
@@ -39,7 +39,7 @@ class UpsampledFuser(Fuser):
         self.produces_weights = inner.produces_weights  # type: ignore[misc]
         self.parameter_count = inner.parameter_count  # type: ignore[misc]
 
-    def fuse(self, stack: Stack) -> Fusion:
+    def fuse_stack(self, stack: Stack) -> Fusion:
         fusion = self.inner.fuse(stack)
         image = self._enlarge(fusion.image)
         weights = None
@@ -56,3 +56,24 @@ class UpsampledFuser(Fuser):
         size = (width * self.scale, height * self.scale)
         enlarged = cv2.resize(image, size, interpolation=INTERPOLATIONS[self.interpolation])
         return np.clip(enlarged.reshape(size[1], size[0], -1), 0.0, 1.0)
+
+
+def benchmark_pipelines(methods: list[str], align: str, scale: int) -> dict:
+    """One pipeline per benchmarked method; with ``scale`` > 1, a super-resolving method runs
+    with ``scale`` and every other one twice, followed by bicubic and by Lanczos ×scale."""
+    from ..methods import create
+    from ..pipeline import Pipeline
+
+    pipelines = {}
+    for name in methods:
+        if scale == 1:
+            pipelines[name] = Pipeline(name, align=align)
+            continue
+        fuser = create(name)
+        if "scale" in fuser.options:
+            pipelines[name] = Pipeline(name, {"scale": scale}, align=align)
+            continue
+        for interpolation in INTERPOLATIONS:
+            upsampled = UpsampledFuser(fuser, scale, interpolation)
+            pipelines[upsampled.name] = Pipeline(upsampled, align=align)
+    return pipelines

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..align import Alignment, FrameTransform, largest_rectangle
+from ..align import Alignment, FrameTransform
+from ..warp import largest_rectangle
 
 __all__ = ["Misalignment", "misalign", "known_alignment"]
 

@@ -17,18 +17,20 @@ import numpy as np
 from ..color import luminance
 from ..decision import FILL_MODES, one_hot, segment_decision
 from ..focus import double_reblur
-from ..fusion import Fuser, Fusion
+from ..fusion import Fusion, WholeStackFuser
 from ..options import Option
 from ..stack import Stack
 from ..tiling import run_tiled
 from .network import select_device
+from .registry import register
 
 __all__ = ["DFPFuser"]
 
 _logger = logging.getLogger(__name__)
 
 
-class DFPFuser(Fuser):
+@register
+class DFPFuser(WholeStackFuser):
     """DFP (Deep Fusion Prior): dataset-free multi-focus fusion and super-resolution.
 
     1. DoubleReblur (`mfif.focus.double_reblur`, eqs. (11)-(16)) scores the sources, and the
@@ -94,7 +96,8 @@ class DFPFuser(Fuser):
     """
 
     name = "dfp"
-    summary = "DFP (Deep Fusion Prior): per-stack deep prior, DoubleReblur map, fusion + ×s SR"
+    summary = "DFP (Deep Fusion Prior): per-stack deep prior on DoubleReblur's map, fusion + ×s SR"
+    slow = True
     produces_weights = True
     parameter_count = 0  # nothing learned in advance
     options = {
@@ -180,7 +183,7 @@ class DFPFuser(Fuser):
         """SKIPnet's channels per scale, finest first."""
         return tuple(min(64, self.width * 2**level) for level in range(self.depth))
 
-    def fuse(self, stack: Stack) -> Fusion:
+    def fuse_stack(self, stack: Stack) -> Fusion:
         images = stack.images  # (N, H, W, C)
         luma = luminance(images)
         scores = double_reblur(luma, gaussian_size=self.gaussian_size)

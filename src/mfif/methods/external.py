@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import MfifError, OptionError
-from ..fusion import Fuser, Fusion
+from ..fusion import Fusion, WholeStackFuser
 from ..stack import Stack
-from . import register
+from .registry import register
 
 __all__ = ["ExternalCommandFuser", "EnfuseFuser"]
 
 
-class ExternalCommandFuser(Fuser):
+class ExternalCommandFuser(WholeStackFuser):
     """Fuse by running ``command``: ``{inputs}`` expands to the source files, ``{output}`` to
     the file to write (a TIFF).
 
@@ -46,7 +46,7 @@ class ExternalCommandFuser(Fuser):
         self.command = list(command)
         self.label = label
 
-    def fuse(self, stack: Stack) -> Fusion:
+    def fuse_stack(self, stack: Stack) -> Fusion:
         from ..io import read_image, save_image
 
         with tempfile.TemporaryDirectory(prefix="mfif-external-") as folder:

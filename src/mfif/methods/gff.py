@@ -5,18 +5,15 @@ Li, Kang & Hu, IEEE TIP 22(7), 2013, doi:10.1109/TIP.2013.2244222.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
 
-from ..color import luminance
-from ..decision import guided_filter, normalise_weights, winner_take_all
+from ..decision import RunningWinner, guided_filter
 from ..focus import laplacian_energy
+from ..frames import FrameSource
 from ..fusion import Fuser, Fusion, WeightsCallback
 from ..options import Option
-from ..stack import Stack
-from . import register
+from .registry import register
 
 __all__ = ["GuidedFilterFuser"]
 
@@ -73,46 +70,27 @@ class GuidedFilterFuser(Fuser):
 
     def fuse_frames(
         self,
-        frames: Sequence[np.ndarray],
+        frames: FrameSource,
         *,
         keep_weights: bool = True,
         on_weights: WeightsCallback | None = None,
     ) -> Fusion:
-        """Fuse frames read three times each (saliency; weight totals; blend; the first two
-        only their luminance when ``frames`` offers it), holding a few full-size planes
-        whatever the number of frames. The same result as `fuse`, within rounding.
-
-        Parameters
-        ----------
-        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
-        keep_weights : bool
-            Keep the detail weights (N x H x W) in `Fusion.weights`, as `fuse` does.
-        on_weights : callable, optional
-            Called as ``on_weights(k, detail_weight)`` for each source in turn.
+        """`Fuser.fuse_frames`: frames read three times each (saliency; weight totals;
+        blend; the first two their luminance only), holding a few full-size planes whatever
+        the number of frames. ``Fusion.weights`` and ``on_weights`` get the detail weights.
         """
-        count = len(frames)
-        height, width, channels = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
-        # The first two reads need the luminance only: a source with a luminance read of its
-        # own serves it (one plane instead of C), and then so it does for the blend, so that
-        # the saliency compared with the best is the same number.
-        own_luminance = callable(getattr(frames, "luminance", None))
+        count, height, width, channels = frames.shape
+        # The frame's own luminance read serves all three passes (one plane instead of C from
+        # disk), so that the saliency compared with the best is the same number each time.
+        luma_of = frames.luminance
 
-        def luma_of(k: int, frame: np.ndarray | None = None) -> np.ndarray:
-            if own_luminance:
-                return frames.luminance(k)
-            return luminance(frames[k] if frame is None else frame)
-
-        best = np.full((height, width), -1.0, np.float32)
-        ties = np.zeros((height, width), np.float32)
+        winner = RunningWinner(labels=False, ties=True)
         for k in range(count):  # eqs. (4), (5): the winner, ties shared
-            saliency = laplacian_energy(luma_of(k)[None], sigma=5.0, radius=5)[0]
-            ties[saliency > best] = 0
-            ties += saliency >= best
-            np.maximum(best, saliency, out=best)
+            winner.update(k, laplacian_energy(luma_of(k)[None], sigma=5.0, radius=5)[0])
 
         def weights_of(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             saliency = laplacian_energy(luma[None], sigma=5.0, radius=5)[0]
-            decision = (saliency == best).astype(np.float32) / ties
+            decision = (saliency == winner.best).astype(np.float32) / winner.ties
             return self._refined(luma, decision)
 
         totals = [np.zeros((height, width), np.float32) for _ in range(2)]
@@ -125,19 +103,17 @@ class GuidedFilterFuser(Fuser):
         fused = np.zeros((height, width, channels), np.float32)
         kept = np.empty((count, height, width), np.float32) if keep_weights else None
         for k in range(count):
-            # With a luminance read of its own, the frame is read after the filtering: one
-            # full-size frame less in memory while it runs.
-            frame = None if own_luminance else frames[k]
             normalised = []
-            layers = weights_of(luma_of(k, frame))
+            layers = weights_of(luma_of(k))
             for weight, total, nothing in zip(layers, totals, empty, strict=True):
                 weight = np.maximum(weight, 0.0)
                 weight[nothing] = 1.0
                 normalised.append(weight / total)
             del layers
-            frame = frames[k] if frame is None else frame
-            # Frames read from disk are the caller's own copies: the detail may replace it.
-            fused += self._layers(frame, *normalised, scratch=getattr(frames, "fresh", False))
+            # The frame is read after the filtering: one full-size frame less in memory while
+            # it runs. Copies read from disk are ours: the detail may replace it.
+            frame = frames[k]
+            fused += self._layers(frame, *normalised, scratch=frames.reads_are_copies)
             del frame
             if kept is not None:
                 kept[k] = normalised[1]
@@ -169,18 +145,3 @@ class GuidedFilterFuser(Fuser):
         detail *= detail_weight[..., None]
         base += detail
         return base
-
-    def fuse(self, stack: Stack) -> Fusion:
-        images = stack.images
-        luma = luminance(images)
-        decision = winner_take_all(laplacian_energy(luma, sigma=5.0, radius=5))  # eqs. (4), (5)
-        base_weights = np.empty_like(decision)
-        detail_weights = np.empty_like(decision)
-        for k in range(stack.count):  # eq. (6), each decision guided by its own source
-            base_weights[k], detail_weights[k] = self._refined(luma[k], decision[k])
-        base_weights = normalise_weights(base_weights)
-        detail_weights = normalise_weights(detail_weights)
-        fused = np.zeros(images.shape[1:], dtype=np.float32)
-        for k, image in enumerate(images):
-            fused += self._layers(image, base_weights[k], detail_weights[k])
-        return Fusion(image=np.clip(fused, 0.0, 1.0), weights=detail_weights)

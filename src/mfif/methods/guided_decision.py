@@ -13,16 +13,16 @@ import numpy as np
 from ..concurrency import ordered_map
 from ..decision import GuidedFilter, RunningWinner, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
-from ..frames import FrameStore, ScratchSpaceError
-from ..fusion import StreamingWeightedFuser
+from ..fusion import WeightedFuser
 from ..options import Option
-from . import register
+from ..scratch import FrameStore, ScratchSpaceError
+from .registry import register
 
 __all__ = ["GuidedDecisionFuser"]
 
 
 @register
-class GuidedDecisionFuser(StreamingWeightedFuser):
+class GuidedDecisionFuser(WeightedFuser):
     """Decision-map fusion with consistency checks, boundary re-decision and guided refinement.
 
     1. Focus measure: the window mean of the detail a re-blur removes
@@ -105,7 +105,7 @@ class GuidedDecisionFuser(StreamingWeightedFuser):
         """The full-resolution weight map of each source in turn, from ``luma_of(k)`` (H, W):
         each source is read once for the focus measure and once more if it wins anywhere.
         Large stacks keep half-resolution luminance planes in a scratch file
-        (`mfif.frames.FrameStore`)."""
+        (`mfif.scratch.FrameStore`)."""
         height, width = shape
         small = (max(1, width // 2), max(1, height // 2))
 

@@ -6,15 +6,16 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ..decision import RunningWinner
 from ..focus import gradient_magnitude
-from ..fusion import StreamingWeightedFuser
-from . import register
+from ..fusion import WeightedFuser
+from .registry import register
 
 __all__ = ["MaxGradientFuser"]
 
 
 @register
-class MaxGradientFuser(StreamingWeightedFuser):
+class MaxGradientFuser(WeightedFuser):
     """Each pixel comes from the source with the largest gradient magnitude there.
 
     UDPNet eq. (3) prints M_k = sgn(max(|∇S_1|, |∇S_2|) - |∇S_k|), which is 0 at the winner;
@@ -37,14 +38,9 @@ class MaxGradientFuser(StreamingWeightedFuser):
         """UDPNet eq. (3) for N sources (`mfif.decision.winner_take_all` of the gradient
         magnitudes), two reads per source: the best magnitude and how many sources reach it
         first, then each source's share."""
-        best = np.full(shape, -1.0, dtype=np.float32)
-        ties = np.zeros(shape, dtype=np.float32)
+        winner = RunningWinner(labels=False, ties=True)
+        for k in range(count):
+            winner.update(k, gradient_magnitude(luma_of(k)[None])[0])
         for k in range(count):
             magnitude = gradient_magnitude(luma_of(k)[None])[0]
-            better = magnitude > best
-            ties[better] = 0
-            ties += magnitude >= best  # counts the new best, or one more tie
-            np.maximum(best, magnitude, out=best)
-        for k in range(count):
-            magnitude = gradient_magnitude(luma_of(k)[None])[0]
-            yield (magnitude == best).astype(np.float32) / ties
+            yield (magnitude == winner.best).astype(np.float32) / winner.ties

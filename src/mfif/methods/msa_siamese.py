@@ -10,17 +10,19 @@ import numpy as np
 
 from ..color import luminance
 from ..decision import hard_decision
-from ..fusion import Fusion, WeightedFuser, blend
+from ..fusion import Fusion, WholeStackFuser, blend
 from ..options import Option
 from ..stack import Stack
 from .network import NetworkFuser
+from .registry import register
 
 __all__ = ["MSASiameseFuser"]
 
 _PAIRS_PER_BATCH = 8  # decoder passes batched together on a tile
 
 
-class MSASiameseFuser(NetworkFuser, WeightedFuser):
+@register
+class MSASiameseFuser(NetworkFuser, WholeStackFuser):
     """MSA-Siamese (Zhai et al.): Siamese decision-map network with multi-scale dilated
     attention.
 
@@ -60,6 +62,7 @@ class MSASiameseFuser(NetworkFuser, WeightedFuser):
 
     name = "msa-siamese"
     summary = "MSA-Siamese (Zhai et al.): Siamese decision-map network, multi-scale attention"
+    produces_weights = True
     pretrained = "msa_siamese.cpu"
     network = "MSA-Siamese"
     options = {
@@ -161,7 +164,7 @@ class MSASiameseFuser(NetworkFuser, WeightedFuser):
             weights = np.concatenate([weights * pair[0], pair[1:]])
         return weights
 
-    def fuse(self, stack: Stack) -> Fusion:
+    def fuse_stack(self, stack: Stack) -> Fusion:
         images = stack.images
         rgb = np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
         weights = self._weights(rgb, luminance(images))

@@ -7,28 +7,19 @@ every colour channel, so colour follows the same decisions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from ..color import luminance
-from ..decision import winner_take_all
-from ..fusion import Fuser, Fusion
+from ..decision import RunningWinner
+from ..frames import FrameSource
+from ..fusion import Fuser, Fusion, WeightsCallback
 from ..options import Option
-from ..stack import Stack
-from . import register
+from .registry import register
 
 __all__ = ["LaplacianPyramidFuser", "WaveletFuser"]
-
-
-def _select_max_abs(coefficients: np.ndarray, luma_coefficients: np.ndarray) -> np.ndarray:
-    """Per coefficient, the channels of the source whose luminance coefficient is largest.
-
-    coefficients: (N, H, W, C); luma_coefficients: (N, H, W). Ties average.
-    """
-    choice = winner_take_all(np.abs(luma_coefficients))
-    return np.einsum("nhwc,nhw->hwc", coefficients, choice, optimize=True)
 
 
 def _with_luminance(frame: np.ndarray) -> np.ndarray:
@@ -38,32 +29,27 @@ def _with_luminance(frame: np.ndarray) -> np.ndarray:
 
 
 class _RunningMaxAbs:
-    """`_select_max_abs` one source at a time: the coefficients of the source whose luminance
-    coefficient is largest in magnitude, ties averaged."""
+    """Per coefficient, the channels of the source whose luminance coefficient is largest in
+    magnitude ("max-abs"), one source at a time; ties average."""
 
     def __init__(self) -> None:
-        self.best: np.ndarray | None = None
+        self.winner = RunningWinner(labels=False, ties=True)
         self.total: np.ndarray | None = None
-        self.ties: np.ndarray | None = None
 
     def update(self, coefficients: np.ndarray, luma_coefficients: np.ndarray) -> None:
         """coefficients (H, W, C), luma_coefficients (H, W) of one source."""
         magnitude = np.abs(luma_coefficients)
-        if self.best is None:
-            self.best = magnitude
+        if self.total is None:
+            self.winner.update(0, magnitude)
             self.total = coefficients.astype(np.float32, copy=True)
-            self.ties = np.ones(magnitude.shape, np.float32)
             return
-        better = magnitude > self.best
-        tied = magnitude == self.best
+        tied = magnitude == self.winner.best
+        better = self.winner.update(1, magnitude)
         self.total[better] = coefficients[better]
-        self.ties[better] = 1
         self.total[tied] += coefficients[tied]
-        self.ties[tied] += 1
-        np.maximum(self.best, magnitude, out=self.best)
 
     def result(self) -> np.ndarray:
-        return self.total / self.ties[..., None]
+        return self.total / self.winner.ties[..., None]
 
 
 def _discrete_wavelets() -> tuple[str, ...]:
@@ -101,20 +87,17 @@ class LaplacianPyramidFuser(Fuser):
     def __init__(self, levels: int | None = 6) -> None:
         self.levels = levels
 
-    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
-        """Fuse frames read once each: the pyramids are combined as they come, so memory
-        does not grow with the number of frames (`mfif.fusion.StreamingWeightedFuser`'s
-        contract; this method has no weights). The same result as `fuse`, within rounding.
-
-        Parameters
-        ----------
-        frames : sequence of ndarray of shape (H, W, C), float32 in [0, 1]
-        keep_weights : bool
-            Ignored: the method has no weight maps.
-        """
-        count = len(frames)
-        shape = frames.shape[1:] if hasattr(frames, "shape") else frames[0].shape
-        levels = _pyramid_levels(shape[0], shape[1], self.levels)
+    def fuse_frames(
+        self,
+        frames: FrameSource,
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
+        """`Fuser.fuse_frames`: frames read once each, their pyramids combined as they come,
+        so memory does not grow with the number of frames (no weight maps)."""
+        count, height, width = frames.shape[:3]
+        levels = _pyramid_levels(height, width, self.levels)
         selections = [_RunningMaxAbs() for _ in range(levels - 1)]
         base = None
         for k in range(count):
@@ -131,43 +114,10 @@ class LaplacianPyramidFuser(Fuser):
         image = _collapse(fused_levels)
         return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
 
-    def fuse(self, stack: Stack) -> Fusion:
-        height, width = stack.shape
-        levels = _pyramid_levels(height, width, self.levels)
-        luma = luminance(stack.images)
-        # Y is a linear function of RGB, so carry it as an extra channel through the pyramid.
-        planes = [
-            np.concatenate([img, y[..., None]], axis=-1)
-            for img, y in zip(stack.images, luma, strict=True)
-        ]
-        pyramids = [_laplacian_pyramid(plane, levels) for plane in planes]
-        fused_levels = []
-        for level in range(levels):
-            coefficients = np.stack([pyramid[level] for pyramid in pyramids])
-            if level == levels - 1:
-                fused_levels.append(coefficients.mean(axis=0))
-            else:
-                fused_levels.append(_select_max_abs(coefficients[..., :-1], coefficients[..., -1]))
-        fused_levels[-1] = fused_levels[-1][..., :-1]
-        image = _collapse(fused_levels)
-        return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
-
-
-def _laplacian_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
-    pyramid = []
-    current = image
-    for _ in range(levels - 1):
-        smaller = cv2.pyrDown(current, borderType=cv2.BORDER_REFLECT_101)
-        expanded = cv2.pyrUp(smaller, dstsize=(current.shape[1], current.shape[0]))
-        pyramid.append(current - _channels_last(expanded, current))
-        current = _channels_last(smaller, current)
-    pyramid.append(current)
-    return pyramid
-
-
 def _laplacian_levels(image: np.ndarray, levels: int) -> Iterator[np.ndarray]:
-    """`_laplacian_pyramid` one level at a time, finest first; ``image`` is overwritten (each
-    detail level is computed in the place of the image it comes from)."""
+    """The Laplacian pyramid of ``image`` (H, W, C), one level at a time, finest first, the
+    coarsest last; ``image`` is overwritten (each detail level is computed in the place of the
+    image it comes from)."""
     current = image
     for _ in range(levels - 1):
         smaller = _channels_last(cv2.pyrDown(current, borderType=cv2.BORDER_REFLECT_101), current)
@@ -226,13 +176,18 @@ class WaveletFuser(Fuser):
         self.wavelet = wavelet
         self.levels = levels
 
-    def fuse_frames(self, frames: Sequence[np.ndarray], *, keep_weights: bool = True) -> Fusion:
-        """Fuse frames read once each, the decompositions combined as they come (as
-        `LaplacianPyramidFuser.fuse_frames`); the same result as `fuse`, within rounding."""
+    def fuse_frames(
+        self,
+        frames: FrameSource,
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
+        """`Fuser.fuse_frames`: frames read once each, their decompositions combined as they
+        come (no weight maps)."""
         import pywt
 
-        count = len(frames)
-        height, width = frames.shape[1:3] if hasattr(frames, "shape") else frames[0].shape[:2]
+        count, height, width = frames.shape[:3]
         wavelet = pywt.Wavelet(self.wavelet)
         levels = max(1, min(self.levels, pywt.dwtn_max_level((height, width), wavelet)))
         approximation = None
@@ -252,21 +207,5 @@ class WaveletFuser(Fuser):
                     selection.update(band[..., :-1], band[..., -1])
         fused = [(approximation / np.float32(count))[..., :-1]]
         fused += [tuple(selection.result() for selection in running) for running in selections]
-        image = pywt.waverec2(fused, wavelet, mode="symmetric", axes=(0, 1))[:height, :width]
-        return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
-
-    def fuse(self, stack: Stack) -> Fusion:
-        import pywt
-
-        height, width = stack.shape
-        wavelet = pywt.Wavelet(self.wavelet)
-        levels = max(1, min(self.levels, pywt.dwtn_max_level((height, width), wavelet)))
-        luma = luminance(stack.images)
-        planes = np.concatenate([stack.images, luma[..., None]], axis=-1)
-        # Decompose all sources and channels at once over the spatial axes.
-        coefficients = pywt.wavedec2(planes, wavelet, mode="symmetric", level=levels, axes=(1, 2))
-        fused = [coefficients[0].mean(axis=0)[..., :-1]]
-        for details in coefficients[1:]:
-            fused.append(tuple(_select_max_abs(band[..., :-1], band[..., -1]) for band in details))
         image = pywt.waverec2(fused, wavelet, mode="symmetric", axes=(0, 1))[:height, :width]
         return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))

@@ -124,6 +124,7 @@ class NetworkFuser(Fuser):
 
     pretrained: ClassVar[str]
     network: ClassVar[str]
+    needs_all_frames = True  # networks see every source at once
 
     def __init__(
         self,

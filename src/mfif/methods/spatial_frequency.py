@@ -9,15 +9,15 @@ import cv2
 import numpy as np
 
 from ..decision import winner_take_all
-from ..fusion import StreamingWeightedFuser
+from ..fusion import WeightedFuser
 from ..options import Option
-from . import register
+from .registry import register
 
 __all__ = ["SpatialFrequencyFuser"]
 
 
 @register
-class SpatialFrequencyFuser(StreamingWeightedFuser):
+class SpatialFrequencyFuser(WeightedFuser):
     """Split the image into blocks; each block comes from the source of highest spatial frequency.
 
     Blocks whose best and second-best spatial frequencies differ by less than ``threshold``

@@ -12,10 +12,12 @@ from ..decision import guided_filter, hard_decision, normalise_weights
 from ..fusion import WeightedFuser
 from ..options import Option
 from .network import NetworkFuser
+from .registry import register
 
 __all__ = ["UDPNetFuser", "UDPNetPaperFuser"]
 
 
+@register
 class UDPNetFuser(NetworkFuser, WeightedFuser):
     """UDPNet (Quan et al.): unsupervised dual-path network; fuses with the image fuser G's
     masks (or, for a mask-predictor-only checkpoint, F's refined masks).
@@ -134,6 +136,7 @@ class UDPNetFuser(NetworkFuser, WeightedFuser):
         )
 
 
+@register
 class UDPNetPaperFuser(UDPNetFuser):
     """UDPNet exactly as the paper gives it: weights trained on eq. (3)'s gradient masks,
     inference by eq. (1) with G's soft masks. Same options as `UDPNetFuser`."""

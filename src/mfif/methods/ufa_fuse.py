@@ -7,17 +7,19 @@ import os
 
 import numpy as np
 
-from ..fusion import Fusion
+from ..fusion import Fusion, WholeStackFuser
 from ..options import Option
 from ..stack import Stack
 from .network import NetworkFuser
+from .registry import register
 
 __all__ = ["UFAFuseFuser", "UFAFusePaperFuser"]
 
 GROUP = 3  # the most sources at once the shipped weights saw in training
 
 
-class UFAFuseFuser(NetworkFuser):
+@register
+class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     """UFA-Fuse (Zang et al.): supervised end-to-end fusion with unity fusion attention; the
     shipped weights (``ufa_fuse.cpu-residual``) add the attention-weighted sources to the
     reconstruction (`mfif.models.ufa_fuse`), `UFAFusePaperFuser` is the paper's network.
@@ -89,7 +91,7 @@ class UFAFuseFuser(NetworkFuser):
         fused = self.run_tiled(forward, planes, tile=self.tile, overlap=overlap)
         return fused.transpose(1, 2, 0)
 
-    def fuse(self, stack: Stack) -> Fusion:
+    def fuse_stack(self, stack: Stack) -> Fusion:
         images = stack.images
         grey = images.shape[-1] == 1
         if grey:
@@ -103,6 +105,7 @@ class UFAFuseFuser(NetworkFuser):
         return Fusion(image=np.clip(fused, 0.0, 1.0).astype(np.float32))
 
 
+@register
 class UFAFusePaperFuser(UFAFuseFuser):
     """UFA-Fuse as the paper gives it (Table II): the reconstruction redraws the whole image
     through a sigmoid, with no residual over the sources. Its weights (``ufa_fuse.cpu``) are

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .structural import _GAUSS11, _ssim_maps
+from .structural import GAUSSIAN_WINDOW_11, ssim_maps
 
 __all__ = ["peak_signal_to_noise_ratio", "structural_similarity"]
 
@@ -26,7 +26,7 @@ def structural_similarity(fused: np.ndarray, reference: np.ndarray) -> float:
     11 x 11 Gaussian window σ 1.5, K = (0.01, 0.03), L = 255, mean over windows inside the
     image. Range [-1, 1]; higher is better."""
     c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
-    ssim_map = _ssim_maps(
-        np.asarray(fused, np.float64), np.asarray(reference, np.float64), _GAUSS11, c1, c2
+    ssim_map = ssim_maps(
+        np.asarray(fused, np.float64), np.asarray(reference, np.float64), GAUSSIAN_WINDOW_11, c1, c2
     )[0]
     return float(np.mean(ssim_map))

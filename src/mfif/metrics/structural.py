@@ -32,11 +32,14 @@ __all__ = [
     "piella_zheng_liu",
     "cvejic",
     "yang",
+    "ssim_maps",
+    "Window",
+    "GAUSSIAN_WINDOW_11",
 ]
 
 
 @dataclass(frozen=True)
-class _Window:
+class Window:
     """A local window: 'box' of side ``size`` or a Gaussian of ``size`` and ``sigma``."""
 
     size: int
@@ -49,13 +52,13 @@ class _Window:
         return filter2_valid(image, kernel, kernel)
 
 
-_BOX8 = _Window(8)
-_GAUSS11 = _Window(11, 1.5)
-_GAUSS7 = _Window(7, 1.5)
+_BOX8 = Window(8)
+GAUSSIAN_WINDOW_11 = Window(11, 1.5)
+_GAUSS7 = Window(7, 1.5)
 
 
-def _ssim_maps(
-    first: np.ndarray, second: np.ndarray, window: _Window, c1: float, c2: float
+def ssim_maps(
+    first: np.ndarray, second: np.ndarray, window: Window, c1: float, c2: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """SSIM map, σ_1², σ_2² and σ_12 (Wang et al. ssim_index.m, 'valid' windows)."""
     if min(first.shape) < window.size:
@@ -89,13 +92,13 @@ def _piella_terms(
     first: np.ndarray,
     second: np.ndarray,
     fused: np.ndarray,
-    window: _Window,
+    window: Window,
     c: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray]:
-    _, sigma1_sq, sigma2_sq, _ = _ssim_maps(first, second, window, *c)
+    _, sigma1_sq, sigma2_sq, _ = ssim_maps(first, second, window, *c)
     weight, sigma1_sq, sigma2_sq = _saliency(sigma1_sq, sigma2_sq)
-    ssim1 = _ssim_maps(fused, first, window, *c)[0]
-    ssim2 = _ssim_maps(fused, second, window, *c)[0]
+    ssim1 = ssim_maps(fused, first, window, *c)[0]
+    ssim2 = ssim_maps(fused, second, window, *c)[0]
     local_quality = weight * ssim1 + (1.0 - weight) * ssim2
     salience = np.maximum(sigma1_sq, sigma2_sq)
     return local_quality, salience / salience.sum()
@@ -115,7 +118,7 @@ def _piella(
     sources: Sequence[np.ndarray],
     fused: np.ndarray,
     variant: str,
-    window: _Window,
+    window: Window,
     c: tuple[float, float],
 ) -> float:
     first, second = sources
@@ -155,7 +158,8 @@ def piella_zheng_liu(
     if variant not in ("S", "W"):
         raise ValueError(f"variant must be 'S' or 'W'; got {variant!r}.")
     c = ((0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2)
-    return require_finite(_piella(sources, fused, variant, _GAUSS11, c), f"Q_{variant}_ZL")
+    quality = _piella(sources, fused, variant, GAUSSIAN_WINDOW_11, c)
+    return require_finite(quality, f"Q_{variant}_ZL")
 
 
 _TINY_C = 2e-16  # ssim_yang's C1 = C2
@@ -172,8 +176,8 @@ def cvejic(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
     Gaussian window is numerically ill-posed in flat regions and is not offered.)
     """
     first, second = sources
-    ssim_af, _, _, sigma_af = _ssim_maps(first, fused, _BOX8, _TINY_C, _TINY_C)
-    ssim_bf, _, _, sigma_bf = _ssim_maps(second, fused, _BOX8, _TINY_C, _TINY_C)
+    ssim_af, _, _, sigma_af = ssim_maps(first, fused, _BOX8, _TINY_C, _TINY_C)
+    ssim_bf, _, _, sigma_bf = ssim_maps(second, fused, _BOX8, _TINY_C, _TINY_C)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = sigma_af / (sigma_af + sigma_bf)
     undefined = np.isnan(share)
@@ -196,9 +200,9 @@ def yang(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
     pitfall 2), so it is not offered.
     """
     first, second = sources
-    ssim_ab, sigma_a, sigma_b, _ = _ssim_maps(first, second, _GAUSS7, _TINY_C, _TINY_C)
-    ssim_af = _ssim_maps(first, fused, _GAUSS7, _TINY_C, _TINY_C)[0]
-    ssim_bf = _ssim_maps(second, fused, _GAUSS7, _TINY_C, _TINY_C)[0]
+    ssim_ab, sigma_a, sigma_b, _ = ssim_maps(first, second, _GAUSS7, _TINY_C, _TINY_C)
+    ssim_af = ssim_maps(first, fused, _GAUSS7, _TINY_C, _TINY_C)[0]
+    ssim_bf = ssim_maps(second, fused, _GAUSS7, _TINY_C, _TINY_C)[0]
     weight = _saliency(sigma_a, sigma_b)[0]
     quality = np.where(
         ssim_ab >= 0.75, weight * ssim_af + (1.0 - weight) * ssim_bf, np.maximum(ssim_af, ssim_bf)

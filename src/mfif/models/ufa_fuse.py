@@ -42,10 +42,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["UFAFuse", "UnityFusionAttention", "REDUCTIONS"]
+__all__ = ["UFAFuse", "UnityFusionAttention", "REDUCTIONS", "LEAKY_SLOPE"]
 
 REDUCTIONS = ("mean", "sum", "concat")
-_SLOPE = 0.2  # LeakyReLU's negative slope; Table II names the activation only
+LEAKY_SLOPE = 0.2  # LeakyReLU's negative slope; Table II names the activation only
 
 
 def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
@@ -148,14 +148,14 @@ class UFAFuse(nn.Module):
         self.residual = residual
         extraction: list[nn.Module] = []
         for block in range(7):  # FEB1..FEB7
-            extraction += [_conv(3 if block == 0 else width, width, 3), nn.LeakyReLU(_SLOPE)]
+            extraction += [_conv(3 if block == 0 else width, width, 3), nn.LeakyReLU(LEAKY_SLOPE)]
         self.extraction = nn.Sequential(*extraction)
         self.attention = UnityFusionAttention(channel_attention, spatial_attention)
         fused_channels = width * (sources if reduction == "concat" else 1)
         self.feature_fusion = nn.Conv2d(fused_channels, width, 1)  # FFB, no activation
         reconstruction: list[nn.Module] = []
         for _ in range(3):  # ICB1..ICB3
-            reconstruction += [_conv(width, width, 3), nn.LeakyReLU(_SLOPE)]
+            reconstruction += [_conv(width, width, 3), nn.LeakyReLU(LEAKY_SLOPE)]
         reconstruction.append(_conv(width, 3, 3))  # ICB4
         if not residual:
             reconstruction.append(nn.Sigmoid())  # no parameters: both variants share keys

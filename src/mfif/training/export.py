@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import importlib
 import io
 import json
 import shlex
@@ -18,20 +17,24 @@ from pathlib import Path
 from ..weights import PretrainedConfig, Score, manifest_with
 from .validation import score_sets
 
-__all__ = ["manifest_entry", "shipping_method"]
+__all__ = ["weights_bytes", "manifest_entry", "shipping_method"]
+
+
+def weights_bytes(model) -> bytes:
+    """The bytes of a weights file of ``model``: its own ``state()`` (config and weights) when
+    it has one, else its ``state_dict``, as `torch.save` writes them."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.state() if hasattr(model, "state") else model.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def shipping_method(trainer, name: str) -> type:
     """The Fuser class whose shipped weights are ``name``, else the trainer's first method."""
-    from ..methods import _lookup
+    from ..methods import method_class
 
-    classes = []
-    for method in trainer.methods:
-        target = _lookup(method).target
-        if isinstance(target, str):
-            module, _, attribute = target.partition(":")
-            target = getattr(importlib.import_module(module), attribute)
-        classes.append(target)
+    classes = [method_class(method) for method in trainer.methods]
     return next((c for c in classes if c.pretrained == name), classes[0])
 
 
@@ -64,7 +67,7 @@ def manifest_entry(
     model,
     history,
     record: dict,
-    weights: io.BytesIO,
+    weights: bytes,
 ) -> bytes:
     """The manifest beside ``args.export`` with this run's entry added or replaced."""
     name = f"{trainer.architecture}.{args.tag}"
@@ -85,7 +88,7 @@ def manifest_entry(
         name=name,
         architecture=f"{type(model).__module__}.{type(model).__qualname__}",
         file=Path(args.export).name,
-        sha256=hashlib.sha256(weights.getvalue()).hexdigest(),
+        sha256=hashlib.sha256(weights).hexdigest(),
         parameters=int(fuser.parameter_count),
         recipe={"name": args.recipe, **asdict(recipe)},
         command=_command_line(),

@@ -12,7 +12,7 @@ import torch
 
 from ..data.focus_stacks import StackSampler
 from ..data.natural import natural_items
-from ..models.ufa_fuse import _SLOPE, UFAFuse
+from ..models.ufa_fuse import LEAKY_SLOPE, UFAFuse
 from .fit import Schedule
 from .natural_runs import fit_on_natural, one_data_folder
 from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
@@ -132,7 +132,7 @@ def _hinge_curve(count: int) -> tuple[np.ndarray, np.ndarray, float]:
     lower = count // 2
 
     def leaky(values):
-        return np.where(values >= 0, values, _SLOPE * values)
+        return np.where(values >= 0, values, LEAKY_SLOPE * values)
 
     def basis(knots):
         hinges = [leaky(leaky(leaky(knot - grid))) for knot in knots[:lower]]

@@ -1,5 +1,6 @@
 """Validation and export scores with the inference a method ships: its Fuser around the
-model being trained (`NetworkFuser.from_model`), fused images against ground truths."""
+model being trained (`NetworkFuser.from_model`), scored by `mfif.scoring` like every other
+number (the ground-truth sets are registered, so the pipeline aligns nothing)."""
 
 from __future__ import annotations
 
@@ -8,43 +9,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..data.scenes import find_scenes
-from ..errors import StackError
-from ..io import load_stack
+from ..pipeline import Pipeline
+from ..scoring import ground_truth_cases, mean_scores
 
 __all__ = ["ground_truth_cases", "mean_psnr", "scenes_validation", "score_sets"]
 
 
-def ground_truth_cases(
-    roots: Sequence[str | os.PathLike], limit: int | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(sources (K, H, W, C), truth (H, W, C)) float32 of the scenes with a GT under ``roots``.
-
-    Raises
-    ------
-    StackError
-        No scene there has a ground truth.
-    """
-    scenes = [s for s in find_scenes(roots)[0] if s.ground_truth is not None][:limit]
-    if not scenes:
-        raise StackError(
-            f"No scenes with a ground truth (GT image) to validate on under "
-            f"{', '.join(map(str, roots))}."
-        )
-    cases = []
-    for scene in scenes:
-        stack = load_stack(scene.sources)
-        truth = load_stack([scene.ground_truth, scene.ground_truth]).images[0]
-        cases.append((stack.images, truth))
-    return cases
-
-
 def mean_psnr(fuser, cases: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
     """Mean PSNR (dB, 8-bit) of ``fuser`` over ``cases``."""
-    from ..metrics import psnr
-    from ..stack import Stack
-
-    return float(np.mean([psnr(fuser.fuse(Stack(images=s)).image, t) for s, t in cases]))
+    return mean_scores(Pipeline(fuser, align="none"), cases, ["PSNR"])["PSNR"]
 
 
 def scenes_validation(
@@ -60,31 +33,10 @@ def scenes_validation(
 
 def score_sets(fuser, roots: Sequence[str | os.PathLike]) -> list[dict]:
     """PSNR and SSIM of ``fuser`` on each set of scenes with GT (one dict per root)."""
-    from ..metrics import psnr, ssim
-    from ..stack import Stack
-
     scores = []
     for root in roots:
         cases = ground_truth_cases([root])
-        fused = [fuser.fuse(Stack(images=s)).image for s, _ in cases]
-        scores.append(
-            {
-                "set": str(root),
-                "scenes": len(cases),
-                "metrics": {
-                    "PSNR": round(
-                        float(
-                            np.mean([psnr(f, t) for f, (_, t) in zip(fused, cases, strict=True)])
-                        ),
-                        3,
-                    ),
-                    "SSIM": round(
-                        float(
-                            np.mean([ssim(f, t) for f, (_, t) in zip(fused, cases, strict=True)])
-                        ),
-                        5,
-                    ),
-                },
-            }
-        )
+        means = mean_scores(Pipeline(fuser, align="none"), cases)
+        metrics = {"PSNR": round(means["PSNR"], 3), "SSIM": round(means["SSIM"], 5)}
+        scores.append({"set": str(root), "scenes": len(cases), "metrics": metrics})
     return scores

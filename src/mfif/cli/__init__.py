@@ -1,0 +1,123 @@
+"""Command line: ``mfif fuse | batch | methods | demo | metrics | synth | bench | train``, one
+module per command, each with its parser (``add_parser``) beside what it runs (``run``).
+
+Exit statuses: 0 success; 2 bad input (one sentence on stderr: a wrong file, option or
+argument, not enough memory for the input); 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM); 1 internal error (a bug: one sentence, the traceback with ``MFIF_DEBUG=1``). Every
+command writes all of its outputs or none of them (`mfif.outputs.OutputSet`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+
+from ..errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    MfifError,
+)
+from ..terminal import Terminated, quiet_native_stderr, sigterm_raises
+from . import batch, bench, demo, fuse, methods, metrics, synth, train
+from .arguments import Parser, say
+
+__all__ = ["main"]
+
+_logger = logging.getLogger("mfif")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mfif`` console script; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)  # a bad argument: one line, SystemExit(2)
+    except KeyboardInterrupt:  # Ctrl-C while the parser is built (it imports the methods)
+        say("interrupted")
+        return EXIT_INTERRUPTED
+    debug = bool(os.environ.get("MFIF_DEBUG"))
+    verbose = bool(getattr(args, "verbose", False))
+    with quiet_native_stderr(enabled=not (verbose or debug)), sigterm_raises():
+        with _log_to_stderr(verbose):
+            return _run(args, debug)
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
+    try:
+        return int(args.run(args) or EXIT_OK)
+    except MfifError as error:
+        say(f"error: {error}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        say("interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        say("terminated")
+        return EXIT_TERMINATED
+    except MemoryError:
+        say(
+            "error: not enough memory for this input; use fewer or smaller images, or a "
+            "machine with more memory."
+        )
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader of stdout went away (mfif methods | head -1)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as error:  # the system refused something: a full disk, a permission
+        where = f"{error.filename}: " if error.filename else ""
+        say(f"error: {where}{(error.strerror or str(error)).rstrip('.')}.")
+        return EXIT_BAD_INPUT
+    except Exception as error:  # noqa: BLE001 - a bug: one sentence, the traceback on request
+        if debug:
+            traceback.print_exc()
+        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        say(
+            f"internal error ({type(error).__name__}: {detail}); this is a bug in mfif, please "
+            "report it with the command you ran (MFIF_DEBUG=1 prints the traceback)."
+        )
+        return EXIT_INTERNAL
+
+
+@contextlib.contextmanager
+def _log_to_stderr(verbose: bool) -> Iterator[None]:
+    """mfif's log messages to the (current) stderr while a command runs; other libraries'
+    log records (tifffile's warnings about a corrupt file, say) are not shown."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mfif: %(message)s"))
+    level, propagate = _logger.level, _logger.propagate
+    root = logging.getLogger()
+    silence = logging.NullHandler() if not root.handlers else None
+    if silence is not None:  # else logging's last resort prints them on stderr
+        root.addHandler(silence)
+    _logger.addHandler(handler)
+    _logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    _logger.propagate = False
+    try:
+        yield
+    finally:
+        _logger.removeHandler(handler)
+        if silence is not None:
+            root.removeHandler(silence)
+        _logger.setLevel(level)
+        _logger.propagate = propagate
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="mfif",
+        description="Multi-focus image fusion: merge photos focused at different depths into one "
+        "image that is sharp everywhere.",
+    )
+    common = Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="report what is done")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for command in (fuse, batch, methods, demo, metrics, synth, bench, train):
+        command.add_parser(commands, common)
+    return parser

@@ -1,0 +1,142 @@
+"""What the commands share: the one-line argument errors, typed number arguments, the fusing
+options of ``fuse`` and ``batch``, and ``--option NAME=VALUE`` pairs."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from ..errors import EXIT_BAD_INPUT, OptionError
+
+__all__ = ["Parser", "integer", "number", "fusing_arguments", "parse_options", "say"]
+
+
+def say(message: str) -> None:
+    """One line on stderr, prefixed with 'mfif: '."""
+    print("mfif: " + " ".join(message.split()), file=sys.stderr, flush=True)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line ("mfif: error: ...") and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split()).rstrip(".")
+        self.exit(
+            EXIT_BAD_INPUT, f"mfif: error: {self.prog}: {message}; see '{self.prog} --help'.\n"
+        )
+
+
+def integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"≥ {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}; got {text!r}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float | None = None, *, low_open: bool = False):
+    """An argparse type: a finite number above ``low`` (or from it) up to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        below = value <= low if low_open else value < low
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            bound = f"{'>' if low_open else '≥'} {low:g}"
+            if high is not None:
+                bound += f" and ≤ {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {bound}; got {text!r}")
+        return value
+
+    return parse
+
+
+def fusing_arguments() -> argparse.ArgumentParser:
+    """Method, alignment and output options that `fuse` and `batch` share."""
+    from ..align import ALIGN_CHOICES as align_choices
+    from ..methods import DEFAULT_METHOD as default_method
+
+    fusing = Parser(add_help=False)
+    fusing.add_argument(
+        "-m",
+        "--method",
+        default=default_method,
+        help=f"fusion method (default: {default_method}; see 'mfif methods')",
+    )
+    fusing.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a method option, e.g. --option radius=8 (repeatable)",
+    )
+    fusing.add_argument(
+        "--align",
+        choices=align_choices,
+        default="auto",
+        help="register the frames before fusing (default auto: similarity, and already "
+        "registered stacks are left untouched)",
+    )
+    fusing.add_argument(
+        "--reference",
+        type=integer(0),
+        metavar="N",
+        help="reference frame of the alignment (default: the middle one); its metadata is "
+        "carried to the output",
+    )
+    fusing.add_argument(
+        "--no-crop",
+        action="store_true",
+        help="keep the reference frame's size: borders not every frame covers are filled from "
+        "the frames that cover them (default: crop to the region all frames cover)",
+    )
+    fusing.add_argument(
+        "--skip-bad-frames",
+        action="store_true",
+        help="drop frames that cannot be registered, with a warning, instead of failing",
+    )
+    fusing.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16, 32),
+        help="bit depth of the output: 8, 16, or 32 (float32 TIFF) (default: that of the "
+        "inputs, as far as the output format holds it)",
+    )
+    fusing.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="do not carry the reference frame's EXIF, IPTC, XMP and ICC profile to the output",
+    )
+    return fusing
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, object]:
+    """``NAME=VALUE`` pairs to a dict; values are Python literals where they parse, else text
+    (the method's option specification converts and checks them)."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        name, separator, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not separator or not name:
+            raise OptionError(f"Options are written NAME=VALUE; got {pair!r}.")
+        if name in options:
+            raise OptionError(f"The option {name} is given twice.")
+        try:
+            options[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            options[name] = text
+    return options

@@ -1,0 +1,128 @@
+"""``mfif synth mask|depth``: focus stacks with ground truth, made from sharp images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .arguments import integer, number
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands, common: argparse.ArgumentParser) -> None:
+    """``mfif synth mask IMAGES MASKS OUT`` and ``mfif synth depth IMAGES DEPTHS OUT``."""
+    synth = commands.add_parser(
+        "synth",
+        help="make focus stacks with ground truth from sharp images",
+        description="Write OUT/<scene>/{A,B[,C...],GT}.png and OUT/synth.json.",
+    )
+    kinds = synth.add_subparsers(title="kinds", metavar="KIND", required=True)
+    mask = kinds.add_parser(
+        "mask",
+        parents=[common],
+        help="object/background pairs from images and object masks",
+        description="One source has the masked object sharp, the other the background "
+        "(UFA-Fuse eq. (11)); blur kind and strength are drawn per scene from the seed.",
+    )
+    mask.add_argument("images", help="folder (or glob) of sharp images")
+    mask.add_argument("masks", help="folder of masks named like the images (non-zero = object)")
+    mask.add_argument("out", help="output folder")
+    mask.add_argument("--psf", default="gaussian,mean,disk", help="blur kinds to draw from")
+    mask.add_argument(
+        "--transition", type=number(0, 100), default=1.5, help="soft edge σ in pixels"
+    )
+    _add_common(mask)
+    mask.set_defaults(run=_run_mask)
+    depth = kinds.add_parser(
+        "depth",
+        parents=[common],
+        help="thin-lens stacks from images and disparity maps",
+        description="Blur radius k·|d - d_focus| with N focus planes spread over the scene's "
+        "disparities, disk point-spread function; unknown disparities (0) are filled first.",
+    )
+    depth.add_argument("images", help="folder (or glob) of sharp images")
+    depth.add_argument("depths", help="folder of disparity maps named like the images")
+    depth.add_argument("out", help="output folder")
+    depth.add_argument(
+        "--planes", type=integer(2, 26), default=2, help="number of focus planes (default 2)"
+    )
+    depth.add_argument(
+        "--max-blur",
+        type=number(0, 100, low_open=True),
+        default=8.0,
+        help="blur radius in pixels across the whole disparity range (default 8)",
+    )
+    _add_common(depth)
+    depth.set_defaults(run=_run_depth)
+
+
+def _misalignment(args: argparse.Namespace):
+    from ..data.misalign import Misalignment
+
+    return Misalignment(args.breathing, args.shift, args.rotation, args.gain)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    misaligned = parser.add_argument_group(
+        "misalignment",
+        "move the frames as a real stack moves (the middle frame stays put; "
+        "the ground truth is cropped to the region every frame covers)",
+    )
+    for flag, high, metavar, description in (
+        ("--breathing", 30, "PCT", "largest scale change from the first to the last frame, in "
+         "percent (drawn per scene between a quarter of it and all of it)"),
+        ("--shift", 100, "PX", "largest drift of a frame, in pixels"),
+        ("--rotation", 10, "DEG", "largest rotation of a frame, in degrees"),
+        ("--gain", 50, "PCT", "largest exposure change of a frame, in percent"),
+    ):  # fmt: skip
+        misaligned.add_argument(
+            flag, type=number(0, high), default=0.0, metavar=metavar, help=description
+        )
+    parser.add_argument("--seed", type=integer(0), default=0, help="seed of every random draw")
+    parser.add_argument(
+        "--noise", type=number(0, 255), default=0.0, help="sensor noise σ, 8-bit levels"
+    )
+    parser.add_argument("--limit", type=integer(1), help="at most this many scenes")
+
+
+def _report(manifest: dict, out: str) -> int:
+    print(f"wrote {len(manifest['scenes'])} scenes to {out}")
+    for scene, reason in manifest["skipped"].items():
+        print(f"mfif: skipped {scene}: {reason}", file=sys.stderr)
+    return 0
+
+
+def _run_mask(args: argparse.Namespace) -> int:
+    from ..data.synth import synthesize_from_masks
+
+    kinds = [kind.strip() for kind in args.psf.split(",") if kind.strip()]
+    manifest = synthesize_from_masks(
+        [args.images],
+        args.masks,
+        args.out,
+        seed=args.seed,
+        kinds=kinds,
+        transition=args.transition,
+        noise=args.noise,
+        limit=args.limit,
+        misalignment=_misalignment(args),
+    )
+    return _report(manifest, args.out)
+
+
+def _run_depth(args: argparse.Namespace) -> int:
+    from ..data.synth import synthesize_from_depth
+
+    manifest = synthesize_from_depth(
+        [args.images],
+        args.depths,
+        args.out,
+        planes=args.planes,
+        max_blur=args.max_blur,
+        seed=args.seed,
+        noise=args.noise,
+        limit=args.limit,
+        misalignment=_misalignment(args),
+    )
+    return _report(manifest, args.out)

@@ -1,0 +1,118 @@
+"""Scoring fused stacks against their sources and ground truths: the one place the benchmark
+(``mfif bench``), the export command's ``--score``, training's validation and the benchmark
+scripts get their numbers from, so that the same weights get the same numbers everywhere.
+
+Every stack goes through a `mfif.pipeline.Pipeline` (its alignment setting included), and
+only the metrics the inputs allow are computed (fusion metrics need two sources, reference
+metrics a ground truth).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .errors import StackError
+from .metrics import METRICS, compute, resolve
+from .pipeline import Pipeline
+from .stack import Stack
+
+__all__ = ["applicable_metrics", "score_fused", "ground_truth_cases", "mean_scores"]
+
+
+def applicable_metrics(names: Sequence[str], source_count: int, has_truth: bool) -> list[str]:
+    """The metrics of ``names`` that ``source_count`` sources (and a ground truth, if any)
+    allow, in the order given."""
+    usable = []
+    for name in map(resolve, names):
+        kind = METRICS[name].kind
+        if kind == "fusion" and source_count != 2:
+            continue
+        if kind == "reference" and not has_truth:
+            continue
+        usable.append(name)
+    return usable
+
+
+def score_fused(
+    image: np.ndarray,
+    sources: Sequence[np.ndarray],
+    truth: np.ndarray | None,
+    names: Sequence[str],
+) -> dict[str, float]:
+    """`mfif.metrics.compute` of the applicable metrics of ``names``.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, C), float32 in [0, 1]
+        The fused image.
+    sources : sequence of ndarray of shape (H, W, C)
+        The sources it was fused from (aligned as fused).
+    truth : ndarray of shape (H, W, C) or None
+        The all-in-focus ground truth.
+    names : sequence of str
+        Metric names or aliases.
+    """
+    usable = applicable_metrics(names, len(sources), truth is not None)
+    return compute(usable, image, list(sources), truth)
+
+
+def ground_truth_cases(
+    roots: Sequence[str | os.PathLike], limit: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(sources (K, H, W, C), truth (H, W, C)) float32 of the scenes with a GT under ``roots``.
+
+    Raises
+    ------
+    StackError
+        No scene there has a ground truth.
+    """
+    from .data.scenes import find_scenes
+    from .io import load_stack, read_image
+
+    scenes = [s for s in find_scenes(roots)[0] if s.ground_truth is not None][:limit]
+    if not scenes:
+        raise StackError(
+            f"No scenes with a ground truth (GT image) to validate on under "
+            f"{', '.join(map(str, roots))}."
+        )
+    cases = []
+    for scene in scenes:
+        stack = load_stack(scene.sources)
+        truth = read_image(scene.ground_truth)[0]
+        cases.append((stack.images, truth if truth.ndim == 3 else truth[..., None]))
+    return cases
+
+
+def mean_scores(
+    pipeline: Pipeline,
+    cases: Sequence[tuple[np.ndarray, np.ndarray]],
+    names: Sequence[str] = ("PSNR", "SSIM"),
+    *,
+    measures: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None,
+) -> dict[str, float]:
+    """The mean of each metric of ``names`` over ``cases`` fused by ``pipeline``.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Its alignment applies; ground-truth sets are registered, so ``align="none"`` scores the
+        method alone.
+    cases : sequence of (ndarray of shape (K, H, W, C), ndarray of shape (H, W, C))
+        Sources and ground truth, float32 in [0, 1] (`ground_truth_cases`).
+    names : sequence of str
+        Metric names or aliases.
+    measures : callable, optional
+        More numbers of each case, ``measures(fused, truth) -> {name: value}``, averaged too.
+    """
+    rows = []
+    for sources, truth in cases:
+        with pipeline.run(Stack(images=sources)) as result:
+            fused = result.fusion.image
+            aligned = result.frames.materialise().images
+        rows.append(score_fused(fused, list(aligned), truth, names))
+        if measures is not None:
+            rows[-1].update(measures(fused, truth))
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}

@@ -1,0 +1,158 @@
+"""The one pipeline: memory or disk is a storage choice, so every option gives the same files
+on both; the storage is chosen by size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import mfif
+from mfif.errors import OptionError
+from mfif.files import SaveTargets, save
+from mfif.fusion import Fusion, WholeStackFuser
+from mfif.methods import list_methods, method_class
+from mfif.outputs import OutputSet
+from mfif.pipeline import Pipeline
+from test_align import misaligned_stack, motion
+
+STREAMING = [
+    name
+    for name in list_methods(include_external=False, include_slow=False)
+    if not method_class(name).needs_all_frames
+]
+
+
+def frames_on_disk(folder: Path, moved: bool, count: int = 3) -> list[Path]:
+    motions = [motion(1, 0, (0, 0))] * count
+    if moved:
+        motions = [motion(1.01, 0.3, (2.5, -1.5)), motion(1, 0, (0, 0)), motion(0.99, 0, (-2, 1))]
+    stack, _ = misaligned_stack(motions)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [mfif.save_image(folder / f"{k}.png", image) for k, image in enumerate(stack.images)]
+
+
+def written(pipeline: Pipeline, paths: list[Path], folder: Path, **targets) -> dict:
+    """Every file a run writes (as ``mfif fuse`` does), by name: its bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with OutputSet(protected=paths) as outputs:
+        reserved = SaveTargets.reserve(outputs, folder / "fused.png", **targets)
+        with pipeline.run(paths, maps=reserved.wants_maps) as result:
+            save(result, outputs, reserved, reference=pipeline.reference)
+            storage = result.storage
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*.png")}
+    return {"storage": storage, **files}
+
+
+def test_every_streaming_method_is_known():
+    assert {"guided-decision", "gff", "laplacian-pyramid", "dwt", "maxgrad", "sf"} <= set(STREAMING)
+
+
+@pytest.mark.parametrize("method", STREAMING)
+def test_memory_and_disk_write_the_same_files(tmp_path, method):
+    """Registered stacks give the same bytes from memory and from disk, maps included."""
+    paths = frames_on_disk(tmp_path / "in", moved=False)
+    maps = {"depth": "depth.png", "weights": "weights"}
+    if not method_class(method).produces_weights:
+        maps = {}
+    runs = {}
+    for storage in ("memory", "disk"):
+        folder = tmp_path / storage
+        targets = {key: folder / value for key, value in maps.items()}
+        runs[storage] = written(Pipeline(method, storage=storage), paths, folder, **targets)
+    assert runs["memory"].pop("storage") == "memory" and runs["disk"].pop("storage") == "disk"
+    assert runs["disk"] == runs["memory"]
+    if maps:
+        assert sum(name.startswith("weights") for name in runs["disk"]) == 3
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"crop": False},
+        {"reference": 0},
+        {"align": "translation"},
+    ],
+    ids=["auto", "no-crop", "reference-0", "translation"],
+)
+def test_alignment_options_work_the_same_on_both_storages(tmp_path, options):
+    """Moved frames: the same crop on both storages; from disk a frame is resampled a region
+    at a time where it wins, which rounds sample coordinates differently: a level at most,
+    on few samples."""
+    paths = frames_on_disk(tmp_path / "in", moved=True)
+    images = {}
+    for storage in ("memory", "disk"):
+        folder = tmp_path / storage
+        run = written(
+            Pipeline("guided-decision", storage=storage, **options), paths, folder,
+            depth=folder / "depth.png", aligned=folder / "aligned",
+        )  # fmt: skip
+        images[storage] = run
+    memory, disk = images["memory"], images["disk"]
+    assert sorted(memory) == sorted(disk)
+    assert sum(name.startswith("aligned") for name in disk) == 3
+    for name in memory:
+        if name.startswith("aligned"):
+            assert memory[name] == disk[name]  # the same resampling, whole frames
+    decoded = {
+        key: cv2.imdecode(np.frombuffer(run["fused.png"], np.uint8), -1).astype(int)
+        for key, run in images.items()
+    }
+    assert decoded["memory"].shape == decoded["disk"].shape
+    difference = np.abs(decoded["memory"] - decoded["disk"])
+    assert difference.max() <= 1 and np.mean(difference > 0) < 1e-3
+
+
+def test_a_frame_that_cannot_be_registered_is_dropped_on_both_storages(tmp_path):
+    paths = frames_on_disk(tmp_path / "in", moved=False)
+    other = np.random.default_rng(9).random((288, 384, 3)).astype(np.float32)
+    paths.append(mfif.save_image(tmp_path / "in" / "3.png", other))
+    for storage in ("memory", "disk"):
+        pipeline = Pipeline("guided-decision", storage=storage, skip_bad_frames=True)
+        with pipeline.run(paths) as result:
+            assert result.frames.names == ("0.png", "1.png", "2.png")
+        with pytest.raises(mfif.MfifError, match="3.png"):
+            Pipeline("guided-decision", storage=storage).run(paths)
+
+
+def test_the_storage_is_chosen_by_size(tmp_path, monkeypatch):
+    paths = frames_on_disk(tmp_path / "in", moved=False)
+    monkeypatch.setenv("MFIF_STREAM_ABOVE", "0")
+    with Pipeline("gff").run(paths) as result:
+        assert result.storage == "disk"
+    with Pipeline("gff", storage="memory").run(paths) as result:
+        assert result.storage == "memory"
+    monkeypatch.setenv("MFIF_STREAM_ABOVE", str(2**62))
+    with Pipeline("gff").run(paths) as result:
+        assert result.storage == "memory"
+
+
+class MeanOfAll(WholeStackFuser):
+    name = "mean-of-all"
+    summary = "the mean of every frame, all in memory at once"
+
+    def fuse_stack(self, stack):
+        return Fusion(image=stack.images.mean(axis=0))
+
+
+def test_a_method_that_needs_every_frame_keeps_them_in_memory(tmp_path, monkeypatch):
+    with pytest.raises(OptionError, match="every frame in memory"):
+        Pipeline(MeanOfAll(), storage="disk")
+    monkeypatch.setenv("MFIF_STREAM_ABOVE", "0")
+    paths = frames_on_disk(tmp_path, moved=False)
+    with Pipeline(MeanOfAll()).run(paths) as result:
+        assert result.storage == "memory"
+
+
+def test_a_report_names_the_storage(tmp_path):
+    paths = frames_on_disk(tmp_path / "in", moved=False)
+    for storage in ("memory", "disk"):
+        folder = tmp_path / storage
+        written(Pipeline("sf", storage=storage), paths, folder, report=folder / "report.json")
+        report = json.loads((folder / "report.json").read_text())
+        assert report.get("streamed", False) == (storage == "disk")
+        assert report["frames"] == ["0.png", "1.png", "2.png"]

@@ -145,9 +145,9 @@ def speed(datasets: Path, repeats: int) -> None:
         program = shutil.which("focus-stack")
         peer = timed([program, *frames, f"--output={scratch}/f.jpg"]) if program else None
     stack = mfif.load_stack(frames)
-    megapixels = stack.shape[0] * stack.shape[1] / 1e6
+    megapixels = stack.size[0] * stack.size[1] / 1e6
     print(
-        f"\npetteri__pcb, {stack.count} frames of {stack.shape[1]}x{stack.shape[0]}, "
+        f"\npetteri__pcb, {stack.count} frames of {stack.size[1]}x{stack.size[0]}, "
         f"whole process, median of {repeats}:"
     )
     print(f"  mfif fuse (align auto + fuse)  {auto:.2f} s")

@@ -125,7 +125,7 @@ def test_alignment_undoes_the_motion_and_crops_to_the_covered_region() -> None:
     stack, truth = misaligned_stack(BREATHING)
     aligned, alignment = align_stack(stack, model="similarity")
     assert aligned.valid is None and aligned.count == 3
-    height, width = aligned.shape
+    height, width = aligned.size
     assert 0.9 * HEIGHT < height < HEIGHT and 0.9 * WIDTH < width < WIDTH
     # The aligned frames agree where each is sharp: fusing them gives the scene.
     fused = mfif.fuse(aligned, align="none").image
@@ -144,7 +144,7 @@ def _offset(image: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
 def test_without_crop_borders_come_from_frames_that_cover_them() -> None:
     stack, _ = misaligned_stack(BREATHING)
     aligned, _ = align_stack(stack, model="similarity", crop=False)
-    assert aligned.shape == (HEIGHT, WIDTH) and aligned.valid is not None
+    assert aligned.size == (HEIGHT, WIDTH) and aligned.valid is not None
     assert 0.8 < aligned.valid.mean() < 1.0
     # The reference covers every pixel, so nothing is left black.
     assert aligned.images.max(axis=-1).min() > 0

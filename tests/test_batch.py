@@ -63,6 +63,7 @@ def summary_rows(path: Path) -> dict[str, dict[str, str]]:
     return {row["stack"]: row for row in csv.DictReader(io.StringIO(path.read_text()))}
 
 
+@pytest.mark.slow
 def test_batch_equals_fuse_reports_the_broken_stack_and_resumes(tmp_path: Path, client) -> None:
     root, out = make_root(tmp_path / "root"), tmp_path / "out"
     summary = mfif.batch(root, out, client=client)
@@ -86,6 +87,7 @@ def test_batch_equals_fuse_reports_the_broken_stack_and_resumes(tmp_path: Path, 
     assert [row.status for row in again.rows] == ["failed"] + ["skipped"] * 4
 
 
+@pytest.mark.slow
 def test_resuming_goes_by_content_not_time(tmp_path: Path, client) -> None:
     root, out = make_root(tmp_path / "root", broken=False), tmp_path / "out"
     mfif.batch(root, out, client=client, method="sf")
@@ -104,6 +106,7 @@ def test_resuming_goes_by_content_not_time(tmp_path: Path, client) -> None:
     assert other.counts()["fused"] == 4  # other options, other results
 
 
+@pytest.mark.slow
 def test_csv_of_stacks_and_outputs(tmp_path: Path, client) -> None:
     root = make_root(tmp_path / "root", broken=False)
     table = root / "stacks.csv"

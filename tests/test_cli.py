@@ -84,6 +84,7 @@ def test_methods_lists_every_method_with_a_summary() -> None:
     assert "(default)" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [[], ["fuse"], ["methods"], ["demo"]])
 def test_help(command: list[str]) -> None:
     result = run(*command, "--help")

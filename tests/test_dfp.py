@@ -13,14 +13,13 @@ import mfif
 from mfif.cli import main
 from mfif.decision import segment_decision
 from mfif.focus import double_reblur
-from mfif.tiling import run_tiled
 
 from conftest import complementary_stack
 
 torch = pytest.importorskip("torch")
 
+from mfif import deep_prior as dfp  # noqa: E402
 from mfif.models.dfp import SkipNet  # noqa: E402
-from mfif.training import dfp  # noqa: E402
 
 QUICK = {"iterations": 4, "embedding_iterations": 3}
 
@@ -110,6 +109,7 @@ def test_straight_through_binarisation_is_hard_forward_and_passes_gradients() ->
     assert logits.grad is not None and float(logits.grad.abs().sum()) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [1, 2])
 def test_tiny_run_gives_the_right_size_range_and_is_seeded(scale: int) -> None:
     sources, _, _ = complementary_stack(2, color=True, height=24, width=32)
@@ -126,6 +126,7 @@ def test_tiny_run_gives_the_right_size_range_and_is_seeded(scale: int) -> None:
     assert not np.array_equal(other_seed.image, fusion.image)
 
 
+@pytest.mark.slow
 def test_tiles_cover_a_larger_input_and_grey_works() -> None:
     sources, _, _ = complementary_stack(3, color=False, height=40, width=150)
     stack = mfif.Stack.from_arrays(list(sources[..., 0]))
@@ -134,6 +135,7 @@ def test_tiles_cover_a_larger_input_and_grey_works() -> None:
     assert np.isfinite(fusion.image).all()
 
 
+@pytest.mark.slow
 def test_a_short_fit_improves_on_fusion_then_bicubic_at_x2() -> None:
     """At ×2, on a pair made by the same Lanczos-2 downsampling, a short fit beats fusing at
     low resolution and enlarging bicubically."""
@@ -159,16 +161,7 @@ def test_options_are_checked() -> None:
         mfif.create("dfp", input="zeros")
 
 
-def test_run_tiled_with_a_scale_places_each_tile_at_scale() -> None:
-    image = np.random.default_rng(0).random((2, 50, 70)).astype(np.float32)
-
-    def nearest(part: np.ndarray) -> np.ndarray:
-        return part.repeat(2, axis=1).repeat(2, axis=2)
-
-    result = run_tiled(nearest, image, tile=24, overlap=6, scale=2)
-    np.testing.assert_allclose(result, nearest(image), atol=1e-6)
-
-
+@pytest.mark.slow
 def test_cli_fuse_at_x2_writes_every_output_at_the_output_size(tmp_path: Path) -> None:
     sources, _, _ = complementary_stack(2, color=True, height=24, width=32)
     paths = []
@@ -191,6 +184,7 @@ def test_cli_fuse_at_x2_writes_every_output_at_the_output_size(tmp_path: Path) -
     assert report["size"] == [32, 24] and report["output_size"] == [64, 48]
 
 
+@pytest.mark.slow
 def test_bench_at_x2_scores_against_the_full_resolution_truth(tmp_path: Path) -> None:
     root = tmp_path / "data" / "toy"
     for k in range(2):

@@ -94,7 +94,7 @@ def test_a_frame_that_wins_nowhere_is_not_blended():
 
 def test_streamed_fusion_from_a_frame_store(tmp_path):
     stack = band_stack(4, 3)
-    with FrameStore(4, *stack.shape, 3, bit_depth=32, directory=tmp_path) as store:
+    with FrameStore(*stack.shape, bit_depth=32, directory=tmp_path) as store:
         for k, image in enumerate(stack.images):
             store.write(k, image)
         streamed = mfif.create("guided-decision").fuse_frames(store, keep_weights=False)

@@ -6,18 +6,25 @@ import numpy as np
 import pytest
 
 import mfif
-from mfif.methods import is_trained
+from mfif.methods import is_trained, method_class
 from mfif.metrics import psnr
 
 from conftest import complementary_stack
 
-# Network methods take part once their weights ship (test_ufa_fuse checks that an untrained
-# one says so); dfp, minutes per stack, has its own tests (test_dfp).
+# Every method but external programs; dfp, minutes per stack, has its own tests (test_dfp).
+# Networks take seconds per stack on a CPU: marked slow (CI runs them).
+NAMES = mfif.list_methods(include_external=False, include_slow=False)
 METHODS = [
-    m for m in mfif.list_methods(include_external=False, include_slow=False) if is_trained(m)
+    pytest.param(name, marks=pytest.mark.slow) if method_class(name).needs_all_frames else name
+    for name in NAMES
 ]
 # methods whose output is regressed by a network rather than blended from the sources
 REDRAWING = {"ufa-fuse", "ufa-fuse-paper"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_network_method_ships_its_weights(method: str) -> None:
+    assert is_trained(method), f"{method} is registered but its weights are not shipped"
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -47,7 +54,14 @@ def test_shapes_dtypes_and_weights(method: str, color: bool) -> None:
         assert set(np.unique(result.depth)) <= {0, 1, 2}
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if mfif.create(m).produces_weights])
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if method_class(name).needs_all_frames else name
+        for name in NAMES
+        if method_class(name).produces_weights
+    ],
+)
 def test_weights_find_the_sharp_band(method: str) -> None:
     sources, _, labels = complementary_stack(3, color=False, width=192)
     result = mfif.fuse(list(sources[..., 0]), method=method)
@@ -109,12 +123,12 @@ def test_bad_option_is_a_clear_error() -> None:
 def test_every_method_has_a_summary() -> None:
     from mfif.methods import summary
 
-    for method in METHODS:
+    for method in NAMES:
         assert 10 < len(summary(method)) < 100
 
 
 def test_default_method_is_registered() -> None:
-    assert mfif.DEFAULT_METHOD in METHODS
+    assert mfif.DEFAULT_METHOD in NAMES
 
 
 def test_an_external_command_is_a_method(tmp_path) -> None:

@@ -234,6 +234,7 @@ def test_loss_leaves_out_the_transition_band() -> None:
 # -- training and weights ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_training_learns_and_resumes_to_the_same_weights(
     natural_root: Path, tmp_path: Path
 ) -> None:
@@ -252,6 +253,7 @@ def test_training_learns_and_resumes_to_the_same_weights(
     assert record["split"]["train"]
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_a_run_without_progress(natural_root: Path, tmp_path: Path) -> None:
     recipe = replace(TINY, steps=50, patience=2, learning_rate=1e-12)  # no progress possible
     _, history, _ = train_msa_siamese(
@@ -267,6 +269,7 @@ def test_early_stopping_ends_a_run_without_progress(natural_root: Path, tmp_path
     assert len(again.losses) == len(history.losses)
 
 
+@pytest.mark.slow
 def test_train_export_and_fuse_from_the_command_line(natural_root: Path, tmp_path: Path) -> None:
     from mfif.cli import main
 

@@ -167,7 +167,7 @@ def test_misaligned_stacks_record_motions_that_undo_exactly(inputs) -> None:
     np.testing.assert_array_equal(truth, image[top : top + height, left : left + width])
     # Undoing the known motions registers the frames: the reference's sharp plane matches.
     stack = mfif.load_stack(sorted(p for p in folder.iterdir() if p.stem in "ABC"))
-    undone = apply_alignment(stack, known_alignment(record, stack.shape, 3), crop=False)
+    undone = apply_alignment(stack, known_alignment(record, stack.size, 3), crop=False)
     window = undone.images[:, top : top + height, left : left + width]
     fused = mfif.fuse(list(window), align="none").image
     assert psnr(fused, truth) > 30

@@ -11,7 +11,6 @@ import torch
 
 import mfif
 from mfif.models.udpnet import UDPNet, compose, initial_masks
-from mfif.tiling import run_tiled, tile_starts
 from mfif.training.recipes import UDPNetRecipe
 from mfif.training.udpnet import blind_spot, train_udpnet, udpnet_loss
 
@@ -126,6 +125,7 @@ def test_losses_are_finite_and_backpropagate(recipe: UDPNetRecipe) -> None:
     assert all(p.grad is not None for p in model.predictor.parameters())
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(stacks_root: Path, tmp_path: Path) -> None:
     whole, _, _ = train_udpnet(
         [stacks_root],
@@ -153,6 +153,7 @@ def test_interrupted_run_resumes_to_the_same_weights(stacks_root: Path, tmp_path
     assert [step for step, _ in history.losses] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_other_settings_is_refused(stacks_root: Path, tmp_path: Path) -> None:
     train_udpnet([stacks_root], tmp_path / "c.pt", recipe=replace(TINY, steps=1), progress=False)
     with pytest.raises(ValueError, match="other settings"):
@@ -164,27 +165,7 @@ def test_a_checkpoint_with_other_settings_is_refused(stacks_root: Path, tmp_path
         )
 
 
-@pytest.mark.parametrize("length", [1, 100, 128, 129, 520, 1000, 4001])
-@pytest.mark.parametrize(("tile", "overlap"), [(128, 16), (264, 33), (64, 8)])
-def test_tiles_cover_the_image_with_the_fewest_equal_tiles(length, tile, overlap) -> None:
-    starts, size = tile_starts(length, tile, overlap)
-    assert size <= tile and starts[0] == 0 and starts[-1] + size == length
-    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:], strict=False))
-    fewer = len(starts) - 1  # one tile less must not be enough
-    assert fewer == 0 or fewer * tile - (fewer - 1) * overlap < length
-
-
-def test_tiling_matches_whole_image_for_local_functions() -> None:
-    image = np.random.default_rng(0).random((2, 150, 211)).astype(np.float32)
-    np.testing.assert_allclose(
-        run_tiled(lambda x: x * 2, image, tile=64, overlap=8), image * 2, rtol=1e-6
-    )
-    # With a progress bar (25 tiles; shown only on a terminal) the result is the same.
-    np.testing.assert_allclose(
-        run_tiled(lambda x: x * 2, image, tile=48, overlap=8, description="t"), image * 2, rtol=1e-6
-    )
-
-
+@pytest.mark.slow
 def test_fuser_with_a_checkpoint(stacks_root: Path, tmp_path: Path) -> None:
     train_udpnet([stacks_root], tmp_path / "f.pt", recipe=replace(TINY, steps=1), progress=False)
     sources, _, _ = complementary_stack(3, color=True, height=70, width=90)

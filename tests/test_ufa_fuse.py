@@ -226,6 +226,7 @@ def test_the_same_generator_draws_the_same_stack(natural_root: Path) -> None:
 # -- training and weights ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_training_resumes_to_the_same_weights(natural_root: Path, tmp_path: Path) -> None:
     # Validation runs between steps (and must not change what later steps compute).
     settings = {"validate": True, "validate_every": 1, "progress": False}
@@ -242,6 +243,7 @@ def test_training_resumes_to_the_same_weights(natural_root: Path, tmp_path: Path
     assert record["split"]["train"]
 
 
+@pytest.mark.slow
 def test_train_export_writes_weights_and_their_manifest_entry(
     natural_root: Path, tmp_path: Path
 ) -> None:

@@ -63,7 +63,7 @@ def run_demo(out: Path, *, method: str) -> None:
         outputs.write_image(truth_file, ground_truth)
         outputs.write_image(fused_file, fusion.image)
     print(
-        f"Demo stack: {stack.count} sources of {stack.shape[1]}x{stack.shape[0]}, written to {out}/"
+        f"Demo stack: {stack.count} sources of {stack.size[1]}x{stack.size[0]}, written to {out}/"
     )
     print("PSNR against the ground truth (8-bit luminance):")
     for name, source in zip(stack.names, stack.images, strict=True):

@@ -217,7 +217,8 @@ def _write_maps(
 
 
 def file_stem(name: str) -> str:
-    """A frame's name as part of a file name (a page of a TIFF, ``a.tif[2]``, as ``a-2``)."""
+    """A frame's name as part of a file name: its stem, brackets made dashes (``b[1].png`` as
+    ``b-1``; the pages of ``a.tif``, named ``a.tif[k]``, as ``a``)."""
     return Path(name).stem.replace("[", "-").replace("]", "")
 
 

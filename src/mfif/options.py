@@ -1,9 +1,12 @@
-"""Typed, ranged method options, checked when a method is created (API and CLI alike).
+"""Typed, ranged settings: the one vocabulary of method options, command-line flags and
+training-recipe fields.
 
 Each `Fuser` lists its options in ``Fuser.options``, a dict from the constructor's keyword to an
 `Option`. `check_options` converts and checks the values a user gave and names the option,
 the value and what is allowed when one is wrong. Values from the command line arrive as
 Python literals or plain strings, so ``"true"``, ``"false"`` and ``"none"`` are understood too.
+The command line's typed flags (`Option.argument_type`) and the fields of the training recipes
+(`mfif.training.recipes`) are `Option` s as well.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class Option:
 
     Attributes
     ----------
-    kind : {"int", "float", "bool", "str", "path"}
+    kind : {"int", "float", "bool", "str", "path", "text"}
+        "str" is one of ``choices``; "text" any string.
     low, high : float, optional
         Bounds of a number; inclusive unless ``low_open`` / ``high_open``.
     choices : tuple of str, or a callable returning one, optional
@@ -52,6 +56,8 @@ class Option:
             text = "true or false"
         elif self.kind == "path":
             text = "a file path"
+        elif self.kind == "text":
+            text = "text"
         elif self.kind == "str":
             text = "one of " + ", ".join(repr(c) for c in self._choices())
         else:
@@ -70,7 +76,40 @@ class Option:
             self._refuse(method, name, value)
         return converted
 
+    def parse(self, text: str) -> object:
+        """A command-line word converted to the option's type and checked.
+
+        Raises
+        ------
+        ValueError
+            Saying what is allowed ("must be an integer ≥ 1; got 'x'").
+        """
+        value: object = text
+        if self.kind in ("int", "float"):
+            try:
+                value = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                value = _INVALID
+        converted = _INVALID if value is _INVALID else self._convert(value)
+        if converted is _INVALID:
+            raise ValueError(f"must be {self.describe()}; got {text!r}")
+        return converted
+
+    def argument_type(self) -> Callable[[str], object]:
+        """`parse` as an argparse ``type``: a bad value is argparse's one-line error."""
+        import argparse
+
+        def parse(text: str) -> object:
+            try:
+                return self.parse(text)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        return parse
+
     def _convert(self, value: object) -> object:
+        if self.kind == "text":
+            return value if isinstance(value, str) else _INVALID
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value

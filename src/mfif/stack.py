@@ -63,7 +63,12 @@ class Stack:
         return int(self.images.shape[0])
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, int, int, int]:
+        """(N, H, W, C), as a frame source's."""
+        return tuple(int(n) for n in self.images.shape)  # type: ignore[return-value]
+
+    @property
+    def size(self) -> tuple[int, int]:
         """Spatial size (H, W)."""
         return int(self.images.shape[1]), int(self.images.shape[2])
 

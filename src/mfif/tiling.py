@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["tile_starts", "run_tiled"]
+__all__ = ["tile_starts", "run_tiled", "default_overlap"]
+
+
+def default_overlap(tile: int) -> int:
+    """The overlap of tiles of side ``tile`` unless a method says otherwise: a quarter of the
+    tile, at most 32 pixels (beyond which the blend gains nothing measurable)."""
+    return min(32, tile // 4)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
@@ -47,7 +53,7 @@ def run_tiled(
     image: np.ndarray,
     *,
     tile: int = 128,
-    overlap: int = 16,
+    overlap: int | None = None,
     description: str | None = None,
     scale: int = 1,
 ) -> np.ndarray:
@@ -59,7 +65,8 @@ def run_tiled(
         Maps an array (C, h, w) to an array (C', scale·h, scale·w).
     image : ndarray of shape (C, H, W)
     tile, overlap : int
-        Largest tile side and smallest overlap, in pixels (see `tile_starts`).
+        Largest tile side and smallest overlap, in pixels (see `tile_starts`); the overlap
+        defaults to `default_overlap` of the tile.
     description : str, optional
         Label of a progress bar over the tiles, shown on a terminal when there are more than
         16 tiles; None shows none.
@@ -70,6 +77,7 @@ def run_tiled(
     -------
     ndarray of shape (C', scale·H, scale·W), float32
     """
+    overlap = default_overlap(tile) if overlap is None else overlap
     _, height, width = image.shape
     (rows, tile_height), (cols, tile_width) = (
         tile_starts(height, tile, overlap),

@@ -202,11 +202,11 @@ def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, St
     a multiple of ``scale``."""
     from ..resample import lanczos2_downsample
 
-    height, width = (side - side % scale for side in stack.shape[:2])
-    if truth.shape[:2] != stack.shape[:2]:
+    height, width = (side - side % scale for side in stack.size)
+    if truth.shape[:2] != stack.size:
         raise MfifError(
             f"the ground truth is {truth.shape[1]}x{truth.shape[0]} but the sources are "
-            f"{stack.shape[1]}x{stack.shape[0]}."
+            f"{stack.size[1]}x{stack.size[0]}."
         )
     if min(height, width) < 4 * scale:
         raise MfifError(f"the images are too small to downsample ×{scale}.")

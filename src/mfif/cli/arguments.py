@@ -1,18 +1,18 @@
-"""What the commands share: the one-line argument errors, typed number arguments, the fusing
+"""What the commands share: the one-line argument errors, the fusing
 options of ``fuse`` and ``batch``, and ``--option NAME=VALUE`` pairs."""
 
 from __future__ import annotations
 
 import argparse
 import ast
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from ..errors import EXIT_BAD_INPUT, OptionError
+from ..options import Option
 
-__all__ = ["Parser", "integer", "number", "fusing_arguments", "parse_options", "say"]
+__all__ = ["Parser", "fusing_arguments", "parse_options", "say"]
 
 
 def say(message: str) -> None:
@@ -28,41 +28,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(
             EXIT_BAD_INPUT, f"mfif: error: {self.prog}: {message}; see '{self.prog} --help'.\n"
         )
-
-
-def integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer from ``low`` (to ``high``)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"≥ {low}"
-            raise argparse.ArgumentTypeError(f"must be an integer {bound}; got {text!r}")
-        return value
-
-    return parse
-
-
-def number(low: float, high: float | None = None, *, low_open: bool = False):
-    """An argparse type: a finite number above ``low`` (or from it) up to ``high``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        below = value <= low if low_open else value < low
-        if not math.isfinite(value) or below or (high is not None and value > high):
-            bound = f"{'>' if low_open else '≥'} {low:g}"
-            if high is not None:
-                bound += f" and ≤ {high:g}"
-            raise argparse.ArgumentTypeError(f"must be a number {bound}; got {text!r}")
-        return value
-
-    return parse
 
 
 def fusing_arguments() -> argparse.ArgumentParser:
@@ -93,7 +58,7 @@ def fusing_arguments() -> argparse.ArgumentParser:
     )
     fusing.add_argument(
         "--reference",
-        type=integer(0),
+        type=Option("int", low=0).argument_type(),
         metavar="N",
         help="reference frame of the alignment (default: the middle one); its metadata is "
         "carried to the output",

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from ..errors import EXIT_OK, EXIT_STACK_FAILED
-from .arguments import fusing_arguments, integer, parse_options
+from ..options import Option
+from .arguments import fusing_arguments, parse_options
 
 __all__ = ["add_parser", "run"]
 
@@ -48,7 +49,7 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     )
     batch.add_argument(
         "--workers",
-        type=integer(1),
+        type=Option("int", low=1).argument_type(),
         metavar="N",
         help="worker processes of the local cluster (default: one per core, as memory allows)",
     )

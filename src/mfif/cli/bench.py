@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import OptionError, StackError
-from .arguments import integer
+from ..options import Option
 
 __all__ = ["add_parser", "run"]
 
@@ -44,7 +44,7 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     )
     bench.add_argument(
         "--scale",
-        type=integer(1),
+        type=Option("int", low=1).argument_type(),
         default=1,
         metavar="S",
         help="benchmark fusion with ×S super-resolution: scenes with a ground truth, sources "
@@ -54,7 +54,7 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     )
     bench.add_argument(
         "--report-scenes",
-        type=integer(0),
+        type=Option("int", low=0).argument_type(),
         default=3,
         metavar="N",
         help="scenes per dataset shown in report.html (default 3)",

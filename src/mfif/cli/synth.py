@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .arguments import integer, number
+from ..options import Option
 
 __all__ = ["add_parser"]
 
@@ -30,7 +30,10 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     mask.add_argument("out", help="output folder")
     mask.add_argument("--psf", default="gaussian,mean,disk", help="blur kinds to draw from")
     mask.add_argument(
-        "--transition", type=number(0, 100), default=1.5, help="soft edge σ in pixels"
+        "--transition",
+        type=Option("float", low=0, high=100).argument_type(),
+        default=1.5,
+        help="soft edge σ in pixels",
     )
     _add_common(mask)
     mask.set_defaults(run=_run_mask)
@@ -45,11 +48,14 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     depth.add_argument("depths", help="folder of disparity maps named like the images")
     depth.add_argument("out", help="output folder")
     depth.add_argument(
-        "--planes", type=integer(2, 26), default=2, help="number of focus planes (default 2)"
+        "--planes",
+        type=Option("int", low=2, high=26).argument_type(),
+        default=2,
+        help="number of focus planes (default 2)",
     )
     depth.add_argument(
         "--max-blur",
-        type=number(0, 100, low_open=True),
+        type=Option("float", low=0, high=100, low_open=True).argument_type(),
         default=8.0,
         help="blur radius in pixels across the whole disparity range (default 8)",
     )
@@ -77,13 +83,27 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         ("--gain", 50, "PCT", "largest exposure change of a frame, in percent"),
     ):  # fmt: skip
         misaligned.add_argument(
-            flag, type=number(0, high), default=0.0, metavar=metavar, help=description
+            flag,
+            type=Option("float", low=0, high=high).argument_type(),
+            default=0.0,
+            metavar=metavar,
+            help=description,
         )
-    parser.add_argument("--seed", type=integer(0), default=0, help="seed of every random draw")
     parser.add_argument(
-        "--noise", type=number(0, 255), default=0.0, help="sensor noise σ, 8-bit levels"
+        "--seed",
+        type=Option("int", low=0).argument_type(),
+        default=0,
+        help="seed of every random draw",
     )
-    parser.add_argument("--limit", type=integer(1), help="at most this many scenes")
+    parser.add_argument(
+        "--noise",
+        type=Option("float", low=0, high=255).argument_type(),
+        default=0.0,
+        help="sensor noise σ, 8-bit levels",
+    )
+    parser.add_argument(
+        "--limit", type=Option("int", low=1).argument_type(), help="at most this many scenes"
+    )
 
 
 def _report(manifest: dict, out: str) -> int:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import OptionError, OutputError
-from .arguments import integer, number
+from ..options import Option
 
 __all__ = ["add_parser", "run"]
 
@@ -41,7 +41,9 @@ def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
         default=trainer.default_recipe,
         help=f"named settings; a flag below overrides one (default {trainer.default_recipe})",
     )
-    parser.add_argument("--seed", type=integer(0), default=0, help="seed of every draw")
+    parser.add_argument(
+        "--seed", type=Option("int", low=0).argument_type(), default=0, help="seed of every draw"
+    )
     parser.add_argument(
         "--validate",
         nargs="+",
@@ -51,9 +53,14 @@ def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-validate", action="store_true", help="skip validation")
     parser.add_argument(
-        "--validate-every", type=integer(0), default=250, help="steps between validations"
+        "--validate-every",
+        type=Option("int", low=0).argument_type(),
+        default=250,
+        help="steps between validations",
     )
-    parser.add_argument("--checkpoint-every", type=integer(1), default=100)
+    parser.add_argument(
+        "--checkpoint-every", type=Option("int", low=1).argument_type(), default=100
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
     parser.add_argument("--export", metavar="PATH", help="also write the bare weights here")
     parser.add_argument(
@@ -76,24 +83,14 @@ def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
 
 
 def _add_recipe_flag(group, setting) -> None:
+    """A recipe field's flag, typed and ranged by its `mfif.options.Option`."""
     flag = "--" + setting.name.replace("_", "-")
-    info = setting.metadata
-    if setting.type in (bool, "bool"):
-        group.add_argument(flag, action=argparse.BooleanOptionalAction, help=info["help"])
-    elif setting.type in (int, "int"):
-        group.add_argument(
-            flag, type=integer(info.get("low", 0), info.get("high")), help=info["help"]
-        )
-    elif setting.type in (float, "float"):
-        group.add_argument(
-            flag,
-            type=number(
-                info.get("low", 0.0), info.get("high"), low_open=info.get("low_open", False)
-            ),
-            help=info["help"],
-        )
+    option, help_text = setting.metadata["option"], setting.metadata["help"]
+    if option.kind == "bool":
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
     else:
-        group.add_argument(flag, choices=info.get("choices"), help=info["help"])
+        choices = option.choices if option.kind == "str" else None
+        group.add_argument(flag, type=option.argument_type(), choices=choices, help=help_text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,23 +1,15 @@
 """Fusion methods, one module each, registered by name (`mfif.methods.registry`).
 
-Importing this package imports every method module, which registers its classes; none imports
-torch until a network method is created, so the classical path stays fast.
+Importing this package imports every module in it, which registers its classes with the
+`register` decorator: a new method is a new module here and nothing else. No method module
+imports torch until a network method is created, so the classical path stays fast.
 """
 
 from __future__ import annotations
 
-from . import (  # noqa: F401  (importing a method module registers its classes)
-    dfp,
-    external,
-    gff,
-    guided_decision,
-    maxgrad,
-    msa_siamese,
-    multiscale,
-    spatial_frequency,
-    udpnet,
-    ufa_fuse,
-)
+import importlib
+import pkgutil
+
 from .registry import (
     DEFAULT_METHOD,
     create,
@@ -39,3 +31,6 @@ __all__ = [
     "pretrained_name",
     "is_trained",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

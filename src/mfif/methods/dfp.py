@@ -9,6 +9,7 @@ The output is ``scale`` times larger than the sources.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 
@@ -16,12 +17,12 @@ import numpy as np
 
 from ..color import luminance
 from ..decision import FILL_MODES, one_hot, segment_decision
+from ..devices import select_device
 from ..focus import double_reblur
 from ..fusion import Fusion, WholeStackFuser
 from ..options import Option
 from ..stack import Stack
 from ..tiling import run_tiled
-from .network import select_device
 from .registry import register
 
 __all__ = ["DFPFuser"]
@@ -176,7 +177,7 @@ class DFPFuser(WholeStackFuser):
         self.min_region = min_region
         self.tile = tile
         self.seed = seed
-        self.device = select_device(device, self.name)
+        self.device = select_device(device, method=self.name)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -205,12 +206,11 @@ class DFPFuser(WholeStackFuser):
                 _deficit(scores),
             ]
         )
-        tiles = iter(range(1_000_000))
+        tiles = itertools.count()  # each tile's index seeds its draws
         result = run_tiled(
             lambda part: self._fuse_tile(part, count, channels, next(tiles)),
             planes,
             tile=self.tile,
-            overlap=min(32, self.tile // 4),
             description=self.name,
             scale=self.scale,
         )
@@ -224,7 +224,7 @@ class DFPFuser(WholeStackFuser):
         import torch
         from torch.nn import functional as F
 
-        from ..training import dfp
+        from .. import deep_prior as dfp
 
         tensor = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device)
         height, width = planes.shape[1:]

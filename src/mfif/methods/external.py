@@ -69,7 +69,7 @@ class ExternalCommandFuser(WholeStackFuser):
             image, _ = read_image(output)
         if image.ndim == 2:
             image = image[..., None]
-        if image.shape[:2] != stack.shape or image.shape[2] != stack.images.shape[3]:
+        if image.shape[:2] != stack.size or image.shape[2] != stack.images.shape[3]:
             raise MfifError(f"{self.label} wrote an image of another size or channel count.")
         return Fusion(image=image)
 

@@ -114,8 +114,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         """
         count, height, width, _ = images.shape
         planes = images.transpose(0, 3, 1, 2).reshape(count * 3, height, width)
-        overlap = min(32, self.tile // 4)
-        return self.run_tiled(self._tile_scores, planes, tile=self.tile, overlap=overlap)
+        return self.run_tiled(self._tile_scores, planes, tile=self.tile)
 
     def _tile_scores(self, tensor):
         import torch

@@ -14,29 +14,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import MfifError, OptionError
+from ..devices import select_device
+from ..errors import MfifError
 from ..fusion import Fuser
 from ..tiling import run_tiled
 
-__all__ = ["NetworkFuser", "load_weights", "select_device"]
-
-
-def select_device(device: str | None, method: str) -> str:
-    """``device``, or CUDA when available, else CPU.
-
-    Raises
-    ------
-    OptionError
-        CUDA was asked for and there is none.
-    """
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError(
-            f"The option device of method '{method}' is 'cuda', but no CUDA device is "
-            "available; use device=cpu."
-        )
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+__all__ = ["NetworkFuser", "load_weights"]
 
 
 def load_weights(path: str | os.PathLike, build: Callable[[dict], object], network: str):
@@ -137,7 +120,7 @@ class NetworkFuser(Fuser):
 
         from ..weights import weights_file
 
-        self.device = select_device(device, self.name)
+        self.device = select_device(device, method=self.name)
         self.weights_sha256 = None
         if model is None:
             if weights is None or _names_shipped_weights(weights, self.pretrained):
@@ -174,7 +157,7 @@ class NetworkFuser(Fuser):
         array: np.ndarray,
         *,
         tile: int,
-        overlap: int,
+        overlap: int | None = None,
     ) -> np.ndarray:
         """Apply ``forward`` (a (1, C, h, w) tensor -> a (1, C', h, w) tensor) to overlapping
         tiles of ``array`` (C, H, W) and blend them; returns (C', H, W) float32."""

@@ -87,8 +87,7 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
             _, channels, h, w = tensor.shape
             return self.model(tensor.reshape(1, channels // 3, 3, h, w))
 
-        overlap = min(32, self.tile // 4)
-        fused = self.run_tiled(forward, planes, tile=self.tile, overlap=overlap)
+        fused = self.run_tiled(forward, planes, tile=self.tile)
         return fused.transpose(1, 2, 0)
 
     def fuse_stack(self, stack: Stack) -> Fusion:

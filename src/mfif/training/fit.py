@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import select_device
 from ..errors import OptionError
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "History",
     "fit",
     "step_generators",
-    "choose_device",
     "recipe_settings",
 ]
 
@@ -118,21 +118,6 @@ class History:
         return len(scores) - 1 - max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
-def choose_device(device: str | None = None) -> str:
-    """``device``, or "cuda" when a CUDA device is available and "cpu" otherwise.
-
-    Raises
-    ------
-    OptionError
-        "cuda" was asked for and there is none.
-    """
-    if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError("The device is 'cuda', but no CUDA device is available; use cpu.")
-    if device not in (None, "cpu", "cuda"):
-        raise OptionError(f"The device must be 'cpu' or 'cuda'; got {device!r}.")
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def recipe_settings(recipe) -> dict:
     """A recipe's settings as a checkpoint records them: every field but ``steps``, the run's
     length, which is not a setting of what is learned (a run may be extended)."""
@@ -185,7 +170,7 @@ def fit(
     """
     from tqdm import tqdm
 
-    device = choose_device(config.device)
+    device = select_device(config.device)
     model.to(device)
     optimizer = schedule.build(model.parameters())
     history = History()

@@ -1,13 +1,16 @@
 """Training recipes of mfif's networks: typed settings, named variants, and what
 ``mfif train NETWORK`` needs to build its flags. No torch here, so the command line starts fast.
 
-A recipe field's ``metadata`` gives its flag's help and range: ``help``, and ``low``/``high``
-for numbers or ``choices`` for strings. Booleans become ``--name/--no-name``.
+A recipe field's ``metadata`` gives its flag's ``help`` and its type and range, an
+`mfif.options.Option` (``option``; numbers are ≥ 0 unless said otherwise). Booleans become
+``--name/--no-name``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+
+from ..options import Option
 
 __all__ = [
     "UDPNetRecipe",
@@ -25,7 +28,16 @@ _UFA_EPOCH = 10_553
 
 
 def _setting(default, help: str, **limits):
-    return field(default=default, metadata={"help": help, **limits})
+    """A recipe field: its default, its flag's help, and an `Option` of the default's type
+    with ``limits`` (``low``, ``high``, ``low_open``, ``choices``)."""
+    if isinstance(default, bool):
+        option = Option("bool")
+    elif isinstance(default, (int, float)):
+        kind = "int" if isinstance(default, int) else "float"
+        option = Option(kind, **{"low": 0, **limits})
+    else:
+        option = Option("str", **limits) if "choices" in limits else Option("text")
+    return field(default=default, metadata={"help": help, "option": option})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """DFP's per-stack fitting (Algorithms 1 and 2): a SKIPnet is fitted to one stack, no dataset.
+It runs when a stack is fused (`mfif.methods.dfp`), so it lives outside `mfif.training`.
 
 This is not `mfif.training.fit`: there are no batches to draw, nothing is checkpointed and the
 run stops on a plateau of its own loss. What the two share is the optimiser (Adam) and the
@@ -17,8 +18,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..models.dfp import SkipNet
-from ..resample import lanczos2_downsample_torch
+from .models.dfp import SkipNet
+from .resample import lanczos2_downsample_torch
 
 __all__ = [
     "PlateauRule",

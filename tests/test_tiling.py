@@ -1,0 +1,49 @@
+"""Tiling: the fewest equal tiles cover an image, and a local function gives the same result
+tiled as on the whole image, at the input's scale or larger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfif.tiling import default_overlap, run_tiled, tile_starts
+
+
+@pytest.mark.parametrize("length", [1, 100, 128, 129, 520, 1000, 4001])
+@pytest.mark.parametrize(("tile", "overlap"), [(128, 16), (264, 33), (64, 8)])
+def test_tiles_cover_the_image_with_the_fewest_equal_tiles(length, tile, overlap) -> None:
+    starts, size = tile_starts(length, tile, overlap)
+    assert size <= tile and starts[0] == 0 and starts[-1] + size == length
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:], strict=False))
+    fewer = len(starts) - 1  # one tile less must not be enough
+    assert fewer == 0 or fewer * tile - (fewer - 1) * overlap < length
+
+
+def test_tiling_matches_whole_image_for_local_functions() -> None:
+    image = np.random.default_rng(0).random((2, 150, 211)).astype(np.float32)
+    np.testing.assert_allclose(
+        run_tiled(lambda x: x * 2, image, tile=64, overlap=8), image * 2, rtol=1e-6
+    )
+    # With a progress bar (25 tiles; shown only on a terminal) the result is the same.
+    np.testing.assert_allclose(
+        run_tiled(lambda x: x * 2, image, tile=48, overlap=8, description="t"), image * 2, rtol=1e-6
+    )
+
+
+def test_run_tiled_with_a_scale_places_each_tile_at_scale() -> None:
+    image = np.random.default_rng(0).random((2, 50, 70)).astype(np.float32)
+
+    def nearest(part: np.ndarray) -> np.ndarray:
+        return part.repeat(2, axis=1).repeat(2, axis=2)
+
+    result = run_tiled(nearest, image, tile=24, overlap=6, scale=2)
+    np.testing.assert_allclose(result, nearest(image), atol=1e-6)
+
+
+def test_the_default_overlap_is_a_quarter_tile_at_most_32_pixels() -> None:
+    assert [default_overlap(t) for t in (48, 128, 512)] == [12, 32, 32]
+    image = np.random.default_rng(1).random((1, 90, 90)).astype(np.float32)
+    np.testing.assert_array_equal(
+        run_tiled(lambda x: x + 1, image, tile=48),
+        run_tiled(lambda x: x + 1, image, tile=48, overlap=12),
+    )

@@ -25,8 +25,9 @@ import numpy as np
 
 import mfif
 from mfif.bench.upsampled import INTERPOLATIONS, UpsampledFuser
-from mfif.metrics import compute
+from mfif.pipeline import Pipeline
 from mfif.resample import lanczos2_downsample
+from mfif.scoring import score_fused
 from mfif.stack import Stack
 
 from _common import require_shared
@@ -92,9 +93,10 @@ def main() -> None:
                 low, full, reference = downsampled_case(sources, truth, scale)
                 for name, fuser in fusers.items():
                     started = time.perf_counter()
-                    fused = fuser.fuse(Stack(images=low)).image
+                    with Pipeline(fuser, align="none").run(Stack(images=low)) as result:
+                        fused = result.fusion.image
                     seconds = time.perf_counter() - started
-                    values = compute(METRICS, fused, list(full), reference)
+                    values = score_fused(fused, list(full), reference, METRICS)
                     values["seconds"] = seconds
                     rows[name].append(values)
                     if args.images:

@@ -22,6 +22,7 @@ import numpy as np
 
 import mfif
 from mfif.data.scenes import find_scenes
+from mfif.scoring import ground_truth_cases
 from mfif.stack import Stack
 
 from _common import real_stacks, require_shared
@@ -84,9 +85,10 @@ def main() -> None:
     }
     out = Path("build") / f"{args.method}-crops"
     for folder in ("middlebury-depth", "davis-mask"):
-        for scene in find_scenes([Path("build/ufa-test") / folder])[0]:
-            sources = mfif.load_stack(scene.sources).images
-            truth = mfif.load_stack([scene.ground_truth] * 2).images[0]
+        scenes = [s for s in find_scenes([Path("build/ufa-test") / folder])[0] if s.ground_truth]
+        for scene, (sources, truth) in zip(
+            scenes, ground_truth_cases([Path("build/ufa-test") / folder]), strict=True
+        ):
             crops_of(f"{folder}-{scene.name}", sources, truth, fusers, out)
     for name, paths in real_stacks(datasets, "lytro")[:2]:
         crops_of(name, mfif.load_stack(paths).images, None, fusers, out)

@@ -36,7 +36,8 @@ import numpy as np
 import mfif
 from mfif.bench import find_scenes
 from mfif.fusion import WeightedFuser
-from mfif.metrics import compute
+from mfif.pipeline import Pipeline
+from mfif.scoring import ground_truth_cases, mean_scores
 
 METRICS = ["PSNR", "SSIM", "Q_G", "NMI"]
 DEFAULT_TESTS = [
@@ -96,16 +97,13 @@ def main() -> None:
         if not scenes:
             print(f"(no scenes under {test}; build it first, see the docstring)")
             continue
-        cases = [(mfif.load_stack(s.sources), mfif.read_image(s.ground_truth)[0]) for s in scenes]
+        cases = ground_truth_cases([test])
         print(f"\n## {test} ({len(cases)} scenes, 8-bit luminance)\n")
         print("| variant | " + " | ".join(METRICS) + " |")
         print("|---" * (len(METRICS) + 1) + "|")
         for label, fuser in table.items():
-            scores = [
-                compute(METRICS, fuser.fuse(stack).image, list(stack.images), truth)
-                for stack, truth in cases
-            ]
-            means = [np.mean([s[m] for s in scores]) for m in METRICS]
+            scores = mean_scores(Pipeline(fuser, align="none"), cases, METRICS)
+            means = [scores[m] for m in METRICS]
             cells = [f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}" for v in means]
             print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 

@@ -207,7 +207,7 @@ def test_importing_the_command_line_is_light() -> None:
 def test_interrupt_while_the_parser_is_built_says_one_sentence(monkeypatch, capsys) -> None:
     from mfif import cli
 
-    def interrupted():
+    def interrupted(arguments):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_build_parser", interrupted)

@@ -19,8 +19,7 @@ from mfif.errors import MfifError
 from mfif.methods.msa_siamese import MSASiameseFuser
 from mfif.models.msa_siamese import ContentGuidedAttention, MSASiamese
 from mfif.stack import Stack
-from mfif.training.msa_siamese import decision_loss, train_msa_siamese
-from mfif.training.recipes import MSA_SIAMESE_RECIPES
+from mfif.training.msa_siamese import MSA_SIAMESE_RECIPES, decision_loss, train_msa_siamese
 
 from conftest import complementary_stack
 

@@ -13,7 +13,7 @@ from mfif.cli import main
 from mfif.devices import select_device
 from mfif.errors import OptionError
 from mfif.training.fit import Schedule
-from mfif.training.recipes import TRAINERS
+from mfif.training.recipes import trainers
 from mfif.weights import PretrainedConfig, Score, pretrained_config
 
 # Slow: trains networks from the command line; `pytest -m 'not slow'` leaves it out, CI runs it.
@@ -35,12 +35,12 @@ def test_asking_for_cuda_without_it_is_refused() -> None:
         select_device("cuda")
 
 
-@pytest.mark.parametrize("network", sorted(TRAINERS))
+@pytest.mark.parametrize("network", sorted(trainers()))
 def test_every_recipe_field_is_a_flag(network: str, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", network, "--help"])
     text = capsys.readouterr().out
-    recipe = next(iter(TRAINERS[network].recipes.values()))
+    recipe = next(iter(trainers()[network].recipes.values()))
     for setting in dataclasses.fields(recipe):
         assert "--" + setting.name.replace("_", "-") in text
 

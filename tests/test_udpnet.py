@@ -11,8 +11,7 @@ import torch
 
 import mfif
 from mfif.models.udpnet import UDPNet, compose, initial_masks
-from mfif.training.recipes import UDPNetRecipe
-from mfif.training.udpnet import blind_spot, train_udpnet, udpnet_loss
+from mfif.training.udpnet import UDPNetRecipe, blind_spot, train_udpnet, udpnet_loss
 
 from conftest import complementary_stack
 

@@ -17,8 +17,8 @@ from mfif.data.natural import natural_items, split_items
 from mfif.errors import MfifError
 from mfif.models.ufa_fuse import UFAFuse
 from mfif.stack import Stack
-from mfif.training.recipes import UFA_FUSE_RECIPES
 from mfif.training.ufa_fuse import (
+    UFA_FUSE_RECIPES,
     build_model,
     pass_through_start,
     train_ufa_fuse,

@@ -8,18 +8,23 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
 
-__all__ = ["ordered_map", "default_threads"]
+__all__ = ["ordered_map", "default_threads", "usable_cores"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def default_threads() -> int:
     """Threads for frame-level work: the cores this process may use, at most 2 (each thread
     holds a frame's planes; NumPy and OpenCV release the GIL, and OpenCV also splits each call
     over the cores)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(2, cores or 1))
+    return min(2, usable_cores())
 
 
 def ordered_map(

@@ -15,7 +15,7 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +24,7 @@ import numpy as np
 from .codecs import IMAGE_SUFFIXES, encode_image
 from .errors import OutputError
 
-__all__ = ["OutputSet", "IMAGE_SUFFIXES", "same_file"]
+__all__ = ["OutputSet", "IMAGE_SUFFIXES", "same_file", "replace_atomically"]
 
 _TEMPORARY_PREFIX = ".mfif-"  # short, so a long output name still fits NAME_MAX
 _TEMPORARY_SUFFIX = ".part"
@@ -246,6 +246,31 @@ class OutputSet:
             return self._temporaries[Path(target)]
         except KeyError:
             raise RuntimeError(f"{target} was not reserved as an output") from None
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """One file replaced as a whole: ``write(temporary)`` fills a temporary file beside
+    ``path``, which is then renamed over it, so a crash leaves the old file or the new one,
+    never half of one (for state a command keeps: checkpoints, caches; a command's outputs
+    go through `OutputSet`).
+
+    Parameters
+    ----------
+    path : path-like
+        Its folder is created if missing.
+    write : callable
+        Writes the whole new content into the path it is given.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(
+        f"{_TEMPORARY_PREFIX}{target.name}.{os.getpid()}{_TEMPORARY_SUFFIX}"
+    )
+    try:
+        write(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

@@ -15,25 +15,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import StackError
-from .metrics import METRICS, compute, resolve
 from .pipeline import Pipeline
 from .stack import Stack
 
-__all__ = ["applicable_metrics", "score_fused", "ground_truth_cases", "mean_scores"]
-
-
-def applicable_metrics(names: Sequence[str], source_count: int, has_truth: bool) -> list[str]:
-    """The metrics of ``names`` that ``source_count`` sources (and a ground truth, if any)
-    allow, in the order given."""
-    usable = []
-    for name in map(resolve, names):
-        kind = METRICS[name].kind
-        if kind == "fusion" and source_count != 2:
-            continue
-        if kind == "reference" and not has_truth:
-            continue
-        usable.append(name)
-    return usable
+__all__ = ["score_fused", "ground_truth_cases", "mean_scores"]
 
 
 def score_fused(
@@ -53,9 +38,12 @@ def score_fused(
     truth : ndarray of shape (H, W, C) or None
         The all-in-focus ground truth.
     names : sequence of str
-        Metric names or aliases.
+        Metric names or aliases; those the inputs do not allow are left out
+        (`mfif.metrics.available_metrics`).
     """
-    usable = applicable_metrics(names, len(sources), truth is not None)
+    from .metrics import available_metrics, compute  # scipy: imported when scoring
+
+    usable = available_metrics(len(sources), truth is not None, among=names)
     return compute(usable, image, list(sources), truth)
 
 

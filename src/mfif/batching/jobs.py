@@ -7,6 +7,8 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..methods.registry import DEFAULT_METHOD
+
 SUMMARY_COLUMNS = ("stack", "frames", "seconds", "peak_memory_mb", "status", "message", "output")
 
 
@@ -23,7 +25,7 @@ class StackJob:
 class BatchSettings:
     """How every stack of a batch is fused: the options of ``mfif fuse``."""
 
-    method: str = "guided-decision"
+    method: str = DEFAULT_METHOD
     options: tuple[tuple[str, object], ...] = ()
     align: str = "auto"
     reference: int | None = None

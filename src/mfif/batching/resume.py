@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..outputs import replace_atomically
 from .jobs import BatchSettings, StackJob
 
 _logger = logging.getLogger(__name__)
@@ -45,10 +46,8 @@ def load_state(out: Path) -> dict[str, dict[str, str]]:
 
 def save_state(out: Path, state: dict[str, dict[str, str]]) -> None:
     """Atomically: a crash leaves the previous state, never half of one."""
-    target = out / STATE_NAME
-    temporary = target.with_name(f"{STATE_NAME}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"version": 1, "outputs": state}, indent=0))
-    os.replace(temporary, target)
+    text = json.dumps({"version": 1, "outputs": state}, indent=0)
+    replace_atomically(out / STATE_NAME, lambda temporary: temporary.write_text(text))
 
 
 def unchanged(job: StackJob, digest: str, state: dict[str, dict[str, str]]) -> bool:

@@ -24,12 +24,13 @@ _MEMORY_PER_WORKER = 3 * 2**30
 def default_workers() -> int:
     """Worker processes of a local cluster: one per core, fewer when memory would not hold
     one large stack per worker."""
+    from ..concurrency import usable_cores
     from ..limits import available_memory
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     memory = available_memory()
     by_memory = max(1, memory // _MEMORY_PER_WORKER) if memory else cores
-    return int(max(1, min(cores or 1, by_memory)))
+    return int(max(1, min(cores, by_memory)))
 
 
 def batch(

@@ -30,9 +30,10 @@ from ..data.scenes import Scene
 from ..errors import MfifError
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
-from ..metrics import MetricError, resolve
+from ..metrics import MetricError, available_metrics, resolve
+from ..outputs import replace_atomically
 from ..pipeline import Pipeline
-from ..scoring import applicable_metrics, score_fused
+from ..scoring import score_fused
 from ..stack import Stack
 
 __all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
@@ -168,7 +169,7 @@ def run_benchmark(
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
             continue
-        usable = applicable_metrics(wanted, stack.count, truth is not None)
+        usable = available_metrics(stack.count, truth is not None, among=wanted)
         for name in methods:
             bar.set_postfix_str(f"{scene.key} {name}", refresh=False)
             cache_file = (
@@ -264,8 +265,5 @@ def _read_cache(path: Path, scene_version: str) -> Record | None:
 
 
 def _write_cache(path: Path, scene_version: str, record: Record) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"scene_version": scene_version, **record.__dict__}
-    temporary = path.with_suffix(".part")
-    temporary.write_text(json.dumps(payload, indent=1))
-    temporary.replace(path)
+    text = json.dumps({"scene_version": scene_version, **record.__dict__}, indent=1)
+    replace_atomically(path, lambda temporary: temporary.write_text(text))

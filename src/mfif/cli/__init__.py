@@ -36,8 +36,10 @@ _logger = logging.getLogger("mfif")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfif`` console script; returns the exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = _build_parser().parse_args(argv)  # a bad argument: one line, SystemExit(2)
+        # A bad argument: one line, SystemExit(2).
+        args = _build_parser(arguments).parse_args(arguments)
     except KeyboardInterrupt:  # Ctrl-C while the parser is built (it imports the methods)
         say("interrupted")
         return EXIT_INTERRUPTED
@@ -109,7 +111,9 @@ def _log_to_stderr(verbose: bool) -> Iterator[None]:
         _logger.propagate = propagate
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(arguments: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser of every command; the networks' training flags are built only for
+    ``mfif train`` (they import the training modules: a fifth of a second)."""
     parser = Parser(
         prog="mfif",
         description="Multi-focus image fusion: merge photos focused at different depths into one "
@@ -118,6 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="report what is done")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (fuse, batch, methods, demo, metrics, synth, bench, train):
+    for command in (fuse, batch, methods, demo, metrics, synth, bench):
         command.add_parser(commands, common)
+    named = next((word for word in arguments if not word.startswith("-")), None)
+    train.add_parser(commands, common, networks=named == "train")
     return parser

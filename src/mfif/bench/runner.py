@@ -33,7 +33,7 @@ from ..io import load_stack, read_image, save_image
 from ..metrics import MetricError, available_metrics, resolve
 from ..outputs import replace_atomically
 from ..pipeline import Pipeline
-from ..scoring import score_fused
+from ..scoring import region_masks, score_fused
 from ..stack import Stack
 
 __all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
@@ -170,6 +170,8 @@ def run_benchmark(
             bar.update(len(methods))
             continue
         usable = available_metrics(stack.count, truth is not None, among=wanted)
+        regions = _regions(scene, truth, scale)
+        usable += [m for m in regions if metrics is None or m in wanted]
         for name in methods:
             bar.set_postfix_str(f"{scene.key} {name}", refresh=False)
             cache_file = (
@@ -177,8 +179,9 @@ def run_benchmark(
             )
             cached = _read_cache(cache_file, scene_version) if use_cache else None
             record = _run_one(
-                scene, name, pipelines[name], stack, references, truth, usable, out, cached
-            )
+                scene, name, pipelines[name], stack, references, truth, usable, out, cached,
+                regions,
+            )  # fmt: skip
             _write_cache(cache_file, scene_version, record)
             records.append(record)
             bar.update(1)
@@ -220,7 +223,18 @@ def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, St
     )
 
 
-def _run_one(scene, name, pipeline, stack, references, truth, usable, out, cached) -> Record:
+def _regions(scene: Scene, truth: np.ndarray | None, scale: int) -> dict[str, np.ndarray]:
+    """The labelled regions of a scene (LABELS, in the truth's coordinates) by metric name."""
+    if scene.labels is None or truth is None or scale > 1:
+        return {}
+    labels = np.rint(read_image(scene.labels)[0] * 255).astype(np.uint8)
+    labels = labels if labels.ndim == 2 else labels[..., 0]
+    return region_masks(labels) if labels.shape == truth.shape[:2] else {}
+
+
+def _run_one(
+    scene, name, pipeline, stack, references, truth, usable, out, cached, regions
+) -> Record:
     result_path = Path("images") / scene.dataset / scene.name / f"{name}.png"
     if cached and cached.status == "failed":
         return cached
@@ -246,7 +260,11 @@ def _run_one(scene, name, pipeline, stack, references, truth, usable, out, cache
             image = read_image(out / result_path)[0]
         for metric in missing:
             try:
-                record.metrics.update(score_fused(image, list(references.images), truth, [metric]))
+                record.metrics.update(
+                    score_fused(
+                        image, list(references.images), truth, [metric], regions=regions
+                    )
+                )
             except MetricError as error:
                 record.metrics[metric] = None
                 _logger.warning("%s of %s on %s: %s", metric, name, scene.key, error)

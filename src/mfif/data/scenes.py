@@ -32,6 +32,9 @@ class Scene:
     misalignment : dict or None
         For scenes that ``mfif synth`` moved (its ``synth.json`` beside the scene folders): the
         known motions and ``crop``, the region of the reference frame the ground truth covers.
+    labels : Path or None
+        ``LABELS.*`` if present (``mfif synth layered``): 2 object, 1 halo band, 0 background,
+        in the ground truth's coordinates.
     """
 
     dataset: str
@@ -39,6 +42,7 @@ class Scene:
     sources: tuple[Path, ...]
     ground_truth: Path | None = None
     misalignment: dict | None = field(default=None, compare=False)
+    labels: Path | None = None
 
     @property
     def key(self) -> str:
@@ -66,7 +70,10 @@ def _scene(dataset: str, folder: Path, images: dict[str, Path]) -> Scene | str:
         return (
             f"{dataset}/{folder.name}: sources must be A, B, C, ... without gaps; found {letters}"
         )
-    return Scene(dataset, folder.name, sources, images.get("GT"), _misalignment_of(folder))
+    return Scene(
+        dataset, folder.name, sources, images.get("GT"), _misalignment_of(folder),
+        images.get("LABELS"),
+    )  # fmt: skip
 
 
 def _misalignment_of(folder: Path) -> dict | None:

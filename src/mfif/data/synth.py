@@ -19,11 +19,22 @@ import numpy as np
 from ..errors import ImageReadError, MfifError, OptionError, StackError
 from ..io import IMAGE_SUFFIXES, expand_inputs, output_bit_depth, read_image, to_integer
 from ..outputs import OutputSet
+from .camera import Capture
 from .masks import PSF_KINDS, draw_blur, mask_pair
 from .misalign import Misalignment, misalign
 from .synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
 
-__all__ = ["synthesize_from_masks", "synthesize_from_depth", "scene_rng"]
+__all__ = [
+    "synthesize_from_masks",
+    "synthesize_from_depth",
+    "synthesize_scenes",
+    "companions",
+    "check_common",
+    "size_mismatch",
+    "scene_rng",
+    "LABELS_NAME",
+    "SOURCE_NAMES",
+]
 
 SOURCE_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -33,7 +44,7 @@ def scene_rng(seed: int, scene: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(scene.encode("utf-8"))])
 
 
-def _companions(
+def companions(
     images: Sequence[str | os.PathLike], folder: str | os.PathLike, what: str
 ) -> tuple[list[tuple[str, Path, Path]], dict[str, str]]:
     """Pairs (scene, image, companion) matched by file stem; scenes without one are listed."""
@@ -55,19 +66,12 @@ def _companions(
     return pairs, missing
 
 
-def _size_mismatch(what: str, companion: np.ndarray, image: np.ndarray) -> str:
+def size_mismatch(what: str, companion: np.ndarray, image: np.ndarray) -> str:
+    """Why a scene is skipped when its companion (mask, disparity map) has another size."""
     return (
         f"the {what} is {companion.shape[1]}x{companion.shape[0]} but the image is "
         f"{image.shape[1]}x{image.shape[0]}"
     )
-
-
-def _add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian sensor noise of ``sigma`` 8-bit levels."""
-    if sigma <= 0:
-        return image
-    noisy = image + rng.normal(0.0, sigma / 255.0, image.shape).astype(np.float32)
-    return np.clip(noisy, 0.0, 1.0)
 
 
 def _write_scene(
@@ -77,30 +81,58 @@ def _write_scene(
     sources: Sequence[np.ndarray],
     truth: np.ndarray,
     bit_depth: int,
+    capture: Capture,
+    labels: np.ndarray | None = None,
 ) -> None:
     folder = outputs.folder(out / scene)
-    bit_depth = output_bit_depth(".png", bit_depth)
+    bit_depth = output_bit_depth(capture.suffix, bit_depth)
     for name, source in zip(SOURCE_NAMES, sources, strict=False):
-        outputs.write_image(outputs.file(folder / f"{name}.png"), source, bit_depth=bit_depth)
+        target = outputs.file(folder / f"{name}{capture.suffix}")
+        if capture.jpeg is None:
+            outputs.write_image(target, source, bit_depth=bit_depth)
+        else:
+            outputs.write_bytes(target, _jpeg(source, capture.jpeg))
     # The decoded input, written losslessly: bit for bit the sharp image.
     outputs.write_image(outputs.file(folder / "GT.png"), to_integer(truth, bit_depth))
+    if labels is not None:
+        outputs.write_image(outputs.file(folder / f"{LABELS_NAME}.png"), labels.astype(np.uint8))
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    """8-bit JPEG bytes of ``image`` (H, W[, C]) float32 in [0, 1] at ``quality``."""
+    import cv2
+
+    samples = to_integer(image, 8)
+    bgr = samples[..., ::-1] if samples.ndim == 3 else samples
+    ok, encoded = cv2.imencode(
+        ".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise StackError("A source could not be encoded as JPEG.")
+    return encoded.tobytes()
 
 
 SceneMaker = Callable[[str, Path, Path], "tuple[list[np.ndarray], np.ndarray, int, dict] | str"]
+# A scene's label image: 0 background, 1 the band around the object where its defocus spreads
+# (the halo band), 2 the object (`mfif synth layered`); benchmarks score each region.
+LABELS_NAME = "LABELS"
 
 
-def _synthesize(
+def synthesize_scenes(
     out: Path,
     pairs: list[tuple[str, Path, Path]],
     skipped: dict[str, str],
     make_scene: SceneMaker,
     header: dict,
-    misalignment: Misalignment | None = None,
+    misalignment: Misalignment | None,
+    capture: Capture,
 ) -> dict:
     """Make and write every scene, then OUT/synth.json; all together or nothing.
 
     ``make_scene(scene, image, companion)`` returns (sources, truth, bit depth, manifest entry)
-    or the reason the scene is skipped.
+    or the reason the scene is skipped; an entry may carry ``"labels"``, an (H, W) uint8 label
+    image (written as LABELS.png, cropped as the truth). The frames are moved (``misalignment``)
+    and then recorded (``capture``: sensor noise after the motion, as a camera adds it).
     """
     protected = [path for _, image, companion in pairs for path in (image, companion)]
     scenes = {}
@@ -115,10 +147,16 @@ def _synthesize(
                 skipped[scene] = made
                 continue
             sources, truth, bit_depth, entry = made
+            labels = entry.pop("labels", None)
             if misalignment is not None and misalignment.active:
                 rng = np.random.default_rng([header["seed"], zlib.crc32(scene.encode()), 1])
                 sources, truth, entry["misalignment"] = misalign(sources, truth, misalignment, rng)
-            _write_scene(outputs, out, scene, sources, truth, bit_depth)
+                if labels is not None:
+                    top, left, height, width = entry["misalignment"]["crop"]
+                    labels = labels[top : top + height, left : left + width]
+            rng = np.random.default_rng([header["seed"], zlib.crc32(scene.encode()), 2])
+            sources = [capture.add_noise(source, rng) for source in sources]
+            _write_scene(outputs, out, scene, sources, truth, bit_depth, capture, labels)
             scenes[scene] = entry
         if not scenes:
             first = next(iter(skipped.items()), ("", "no inputs"))
@@ -128,17 +166,17 @@ def _synthesize(
             )
         if misalignment is not None and misalignment.active:
             header = {**header, "misalignment": asdict(misalignment)}
+        header = {**header, "capture": capture.as_dict()}
         manifest = {**header, "scenes": scenes, "skipped": skipped}
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         outputs.write_text(outputs.file(out / "synth.json", image=False), text)
     return manifest
 
 
-def _check_common(seed: int, noise: float, limit: int | None) -> None:
+def check_common(seed: int, limit: int | None) -> None:
+    """`OptionError` for a negative seed or a limit below one scene."""
     if seed < 0:
         raise OptionError(f"seed must be ≥ 0; got {seed}.")
-    if not (0 <= noise <= 255):
-        raise OptionError(f"noise must be a σ in 8-bit levels from 0 to 255; got {noise}.")
     if limit is not None and limit < 1:
         raise OptionError(f"limit must be at least 1 scene; got {limit}.")
 
@@ -158,6 +196,7 @@ def synthesize_from_masks(
     kinds: Sequence[str] = PSF_KINDS,
     transition: float = 1.5,
     noise: float = 0.0,
+    jpeg: int | None = None,
     min_fraction: float = 0.01,
     max_fraction: float = 0.99,
     limit: int | None = None,
@@ -181,7 +220,10 @@ def synthesize_from_masks(
     transition : float
         σ in pixels of the soft transition at the mask boundary (0 = hard).
     noise : float
-        σ of Gaussian sensor noise added to the sources, in 8-bit levels (0 = none).
+        σ of the sensor noise at mid-grey, in 8-bit levels (0 = none): shot plus read noise,
+        added after any motion (`mfif.data.camera.Capture`).
+    jpeg : int, optional
+        Write the sources as JPEG of this quality.
     min_fraction, max_fraction : float
         Masks whose object covers less or more than this share of the image are skipped: one
         source would be nearly the ground truth and the pair would test nothing.
@@ -196,13 +238,14 @@ def synthesize_from_masks(
     dict
         The manifest written to ``OUT/synth.json``.
     """
-    _check_common(seed, noise, limit)
+    check_common(seed, limit)
+    capture = Capture(noise, jpeg)
     if not (transition >= 0 and np.isfinite(transition)):
         raise OptionError(f"transition must be a number of pixels ≥ 0; got {transition}.")
     unknown = set(kinds) - set(PSF_KINDS)
     if unknown or not kinds:
         raise OptionError(f"Blur kinds must be among {', '.join(PSF_KINDS)}; got {list(kinds)}.")
-    pairs, skipped = _companions(images, masks, "mask")
+    pairs, skipped = companions(images, masks, "mask")
     pairs = pairs[:limit] if limit else pairs
 
     def make_scene(scene: str, image_path: Path, mask_path: Path):
@@ -210,14 +253,13 @@ def synthesize_from_masks(
         mask_image, _ = read_image(mask_path)
         mask = (mask_image if mask_image.ndim == 2 else mask_image.mean(axis=2)) > 0.5
         if mask.shape != image.shape[:2]:
-            return _size_mismatch("mask", mask, image)
+            return size_mismatch("mask", mask, image)
         fraction = float(mask.mean())
         if not min_fraction <= fraction <= max_fraction:
             return f"object covers {fraction:.1%} of the image"
         rng = scene_rng(seed, scene)
         spec = draw_blur(rng, tuple(kinds))
         near, far = mask_pair(image, mask, spec, transition=transition)
-        near, far = _add_noise(near, noise, rng), _add_noise(far, noise, rng)
         entry = {
             "image": str(image_path),
             "mask": str(mask_path),
@@ -233,12 +275,11 @@ def synthesize_from_masks(
         "parameters": {
             "kinds": list(kinds),
             "transition": transition,
-            "noise": noise,
             "min_fraction": min_fraction,
             "max_fraction": max_fraction,
         },
     }
-    return _synthesize(Path(out), pairs, skipped, make_scene, header, misalignment)
+    return synthesize_scenes(Path(out), pairs, skipped, make_scene, header, misalignment, capture)
 
 
 def synthesize_from_depth(
@@ -250,6 +291,7 @@ def synthesize_from_depth(
     max_blur: float = 8.0,
     seed: int = 0,
     noise: float = 0.0,
+    jpeg: int | None = None,
     limit: int | None = None,
     misalignment: Misalignment | None = None,
 ) -> dict:
@@ -271,8 +313,8 @@ def synthesize_from_depth(
         constant is k = max_blur / (d_max - d_min) and a pixel's radius is k |d - d_focus|.
     seed : int
         Seed of the optional noise.
-    noise : float
-        σ of Gaussian sensor noise on the sources, in 8-bit levels.
+    noise, jpeg
+        As for `synthesize_from_masks`.
     limit : int, optional
         At most this many scenes.
     misalignment : Misalignment, optional
@@ -283,12 +325,13 @@ def synthesize_from_depth(
     dict
         The manifest written to ``OUT/synth.json``.
     """
-    _check_common(seed, noise, limit)
+    check_common(seed, limit)
+    capture = Capture(noise, jpeg)
     if not 2 <= planes <= len(SOURCE_NAMES):
         raise OptionError(f"planes must be between 2 and {len(SOURCE_NAMES)}; got {planes}.")
     if not (0 < max_blur <= 100):
         raise OptionError(f"max_blur must be a radius in pixels > 0 and ≤ 100; got {max_blur}.")
-    pairs, skipped = _companions(images, depths, "disparity map")
+    pairs, skipped = companions(images, depths, "disparity map")
     pairs = pairs[:limit] if limit else pairs
 
     def make_scene(scene: str, image_path: Path, depth_path: Path):
@@ -298,7 +341,7 @@ def synthesize_from_depth(
             return "disparity maps must hold 8- or 16-bit integers"
         raw = raw if raw.ndim == 2 else raw[..., 0]
         if raw.shape != image.shape[:2]:
-            return _size_mismatch("disparity map", raw, image)
+            return size_mismatch("disparity map", raw, image)
         disparity = raw.astype(np.float64) * (255.0 if depth_bits == 8 else 65535.0)
         known = disparity > 0
         if known.mean() < 0.5:
@@ -312,8 +355,6 @@ def synthesize_from_depth(
         sources = render_depth_stack(
             image, filled, focus, blur_per_disparity=k, max_radius=max_blur
         )
-        rng = scene_rng(seed, scene)
-        sources = [_add_noise(source, noise, rng) for source in sources]
         entry = {
             "image": str(image_path),
             "disparity": str(depth_path),
@@ -329,6 +370,6 @@ def synthesize_from_depth(
     header = {
         "kind": "depth",
         "seed": seed,
-        "parameters": {"planes": planes, "max_blur": max_blur, "noise": noise, "psf": "disk"},
+        "parameters": {"planes": planes, "max_blur": max_blur, "psf": "disk"},
     }
-    return _synthesize(Path(out), pairs, skipped, make_scene, header, misalignment)
+    return synthesize_scenes(Path(out), pairs, skipped, make_scene, header, misalignment, capture)

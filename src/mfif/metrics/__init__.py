@@ -42,6 +42,7 @@ __all__ = [
     "compute",
     "resolve",
     "psnr",
+    "region_psnr",
     "ssim",
 ]
 
@@ -54,8 +55,9 @@ class Metric:
     ----------
     name : str
         Registry name, as the papers print it (e.g. "Q_G").
-    kind : {"fusion", "reference", "image", "relative"}
-        What the metric compares the fused image with.
+    kind : {"fusion", "reference", "image", "relative", "region"}
+        What the metric compares the fused image with ("region": the ground truth over a
+        labelled region, `region_psnr`; `mfif bench` computes these on scenes with LABELS).
     function : callable
         ``f(sources, fused)``, ``f(fused, reference)``, ``f(fused)`` or
         ``f(references, fused)`` by kind, on float64 grey levels 0..255.
@@ -81,6 +83,26 @@ def _lpips(fused: np.ndarray, reference: np.ndarray) -> float:
     return lpips_distance(fused, reference)
 
 
+def region_psnr(
+    fused: np.ndarray, reference: np.ndarray, region: np.ndarray, *, color: str = "luminance"
+) -> float:
+    """PSNR of ``fused`` against ``reference`` over the pixels where ``region`` (H, W) bool is
+    true, on 8-bit luminance as `psnr` (the halo band around an object, say).
+
+    Raises
+    ------
+    MetricError
+        Images of other sizes, or an empty region.
+    """
+    grey = planes([fused, reference], ["fused image", "ground truth"], color)
+    region = np.asarray(region, bool)
+    if region.shape != grey[0][0].shape or not region.any():
+        raise MetricError("The region must be a non-empty mask of the images' size.")
+    errors = [float(np.mean((first[region] - second[region]) ** 2)) for first, second in grey]
+    mse = float(np.mean(errors))
+    return float("inf") if mse == 0.0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
 def _table(*entries: Metric) -> dict[str, Metric]:
     return {entry.name: entry for entry in entries}
 
@@ -90,6 +112,8 @@ METRICS: dict[str, Metric] = _table(
     Metric("PSNR", "reference", peak_signal_to_noise_ratio, "higher", "peak signal-to-noise ratio to the ground truth, dB"),
     Metric("SSIM", "reference", structural_similarity, "higher", "structural similarity to the ground truth (Wang et al. 2004)"),
     Metric("LPIPS", "reference", _lpips, "lower", "learned perceptual distance to the ground truth, AlexNet v0.1 (optional)", rgb=True),
+    Metric("PSNR_band", "region", region_psnr, "higher", "PSNR over the halo band around the object (scenes with LABELS), dB"),
+    Metric("PSNR_object", "region", region_psnr, "higher", "PSNR over the object (scenes with LABELS), dB"),
     Metric("MI", "fusion", information.mutual_information, "higher", "mutual information MI(A,F) + MI(B,F), bits"),
     Metric("NMI", "fusion", information.normalized_mutual_information, "higher", "normalised mutual information (Hossny et al. 2008)"),
     Metric("Q_NCIE", "fusion", information.ncie, "higher", "nonlinear correlation information entropy (Wang et al.)"),
@@ -227,6 +251,8 @@ def compute(
     results: dict[str, float] = {}
     for name in wanted:
         metric = METRICS[name]
+        if metric.kind == "region":
+            raise MetricError(f"{name} needs a label image of the scene; mfif bench computes it.")
         if metric.rgb:  # LPIPS is defined on RGB in [0, 1]
             rgb = [
                 to_levels(image, label) / 255.0 for image, label in zip(images, labels, strict=True)

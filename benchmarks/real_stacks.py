@@ -1,0 +1,194 @@
+"""A no-reference check of real stacks (no ground truth): where does a result keep less detail
+than the sharpest frame has, and does alignment make the reference frame win?
+
+For each stack of ``../shared/datasets/stacks`` (files named ``reference*`` are another tool's
+result, not frames):
+
+- **weak blocks**: the share of textured 32 x 32 blocks where a result keeps less than half the
+  detail of the sharpest aligned frame there. Detail is the block mean of the squared band-pass
+  of the luminance (the re-blur detail of `mfif.focus.reblur_detail`, σ 1.5); a block is
+  textured when its sharpest frame's detail is above the 75th percentile of the per-block
+  maximum over the stack, at least (2 levels)². Results: mfif's default (aligned), enfuse on
+  mfif's aligned frames (the same coordinates), and focus-stack when installed (its own
+  alignment; its result is registered onto mfif's before it is compared).
+- **reference share**: the share of mfif's depth map that the reference (middle) frame takes,
+  with the default alignment and with ``--align none``.
+- **crops**: for each stack, the three weakest blocks of mfif's result at 100 %, side by side
+  with the sharpest frame, enfuse and focus-stack: ``build/real-stacks/<stack>.png``. Look at
+  them.
+
+    .venv/bin/python benchmarks/real_stacks.py [--stacks NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import mfif
+from mfif.align import estimate_alignment
+from mfif.color import luminance
+from mfif.focus import reblur_detail
+from mfif.pipeline import Pipeline
+from mfif.stack import Stack
+from mfif.warp import apply_alignment
+
+from _common import ENFUSE_FLAGS, require_enfuse, require_shared
+
+BLOCK = 32
+WEAK = 0.5  # a result keeping less than this share of the sharpest frame's detail
+
+
+def frames_of(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+        and not p.stem.lower().startswith("reference")
+    )
+
+
+def block_detail(image: np.ndarray) -> np.ndarray:
+    """Mean squared band-pass detail of the luminance per block, in 8-bit levels²."""
+    luma = luminance(image if image.ndim == 3 else image[..., None])
+    detail = reblur_detail(luma[None], sigma=1.5)[0] * 255.0**2
+    rows, cols = detail.shape[0] // BLOCK, detail.shape[1] // BLOCK
+    cut = detail[: rows * BLOCK, : cols * BLOCK]
+    return cut.reshape(rows, BLOCK, cols, BLOCK).mean(axis=(1, 3))
+
+
+def weak_share(result: np.ndarray, best: np.ndarray, textured: np.ndarray) -> tuple[float, list]:
+    """Share of textured blocks where ``result`` keeps less than `WEAK` of ``best``, and the
+    blocks (row, col) in order of the least kept."""
+    kept = block_detail(result) / np.maximum(best, 1e-9)
+    weak = textured & (kept < WEAK)
+    order = np.argsort(np.where(textured, kept, np.inf), axis=None)
+    worst = [np.unravel_index(i, kept.shape) for i in order[:3] if textured.flat[i]]
+    return float(weak.sum() / max(textured.sum(), 1)), worst
+
+
+def registered_onto(image: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """``image`` resampled onto ``target`` (a similarity, ECC), after cutting or padding it to
+    ``target``'s size about its centre (peers crop differently); None when it fails."""
+    image = image if image.ndim == 3 else image[..., None]
+    target = target if target.ndim == 3 else target[..., None]
+    if image.shape[2] != target.shape[2]:
+        return None
+    for axis in (0, 1):
+        extra = image.shape[axis] - target.shape[axis]
+        if extra > 0:
+            image = np.take(image, range(extra // 2, extra // 2 + target.shape[axis]), axis=axis)
+        elif extra < 0:
+            padding = [(0, 0)] * 3
+            padding[axis] = (-extra // 2, -extra - (-extra // 2))
+            image = np.pad(image, padding, mode="reflect")
+    try:
+        stack = Stack(images=np.stack([target, image]))
+        alignment, _ = estimate_alignment(stack, model="similarity", reference=0)
+        return apply_alignment(stack, alignment, crop=False).images[1]
+    except mfif.MfifError:
+        return None
+
+
+def peers(frames: list[Path], aligned: np.ndarray, folder: Path) -> dict[str, np.ndarray]:
+    """enfuse on mfif's aligned frames; focus-stack on the files, when installed."""
+    results = {}
+    inputs = [mfif.save_image(folder / f"aligned-{k:02d}.tif", f, bit_depth=16)
+              for k, f in enumerate(aligned)]  # fmt: skip
+    subprocess.run(
+        [require_enfuse(), *ENFUSE_FLAGS, f"--output={folder}/enfuse.tif", *map(str, inputs)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    results["enfuse"] = mfif.read_image(folder / "enfuse.tif")[0]
+    if shutil.which("focus-stack"):
+        output = folder / "focus-stack.png"
+        subprocess.run(
+            ["focus-stack", f"--output={output}", *map(str, frames)], check=True,
+            capture_output=True,
+        )  # fmt: skip
+        results["focus-stack"] = mfif.read_image(output)[0]
+    return results
+
+
+def crops(images: dict[str, np.ndarray], sharpest, worst: list, path: Path) -> None:
+    """The blocks ``worst`` at 100 %, 128 px around each, one row per block: the sharpest
+    aligned frame there (``sharpest(row, col)``), then each image."""
+    rows = []
+    for row, col in worst:
+        centre = (row * BLOCK + BLOCK // 2, col * BLOCK + BLOCK // 2)
+        cells = []
+        for image in [sharpest(row, col), *images.values()]:
+            grey = image if image.ndim == 3 else image[..., None]
+            top = int(np.clip(centre[0] - 64, 0, grey.shape[0] - 128))
+            left = int(np.clip(centre[1] - 64, 0, grey.shape[1] - 128))
+            cell = grey[top : top + 128, left : left + 128]
+            cells.append(np.pad(cell, ((2, 2), (2, 2), (0, 0)), constant_values=1.0))
+        rows.append(np.concatenate(cells, axis=1))
+    if rows:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mfif.save_image(path, np.concatenate(rows, axis=0))
+
+
+def check(folder: Path, out: Path) -> dict:
+    frames = frames_of(folder)
+    with Pipeline().run(frames, maps=True) as result:
+        fused = result.fusion.image
+        aligned = result.frames.materialise().images
+        reference = result.alignment.reference if result.alignment else len(frames) // 2
+        share_aligned = float(np.mean(result.depth == reference))
+    with Pipeline(align="none").run(frames, maps=True) as unaligned:
+        share_unaligned = float(np.mean(unaligned.depth == len(frames) // 2))
+    details = np.stack([block_detail(frame) for frame in aligned])
+    best = details.max(axis=0)
+    textured = best > max(np.percentile(best, 75), 4.0)
+    row = {"frames": len(frames), "size": f"{fused.shape[1]}x{fused.shape[0]}",
+           "reference share": (share_aligned, share_unaligned)}  # fmt: skip
+    images = {"mfif": fused}
+    with tempfile.TemporaryDirectory() as scratch:
+        others = peers(frames, aligned, Path(scratch))
+    for name, image in others.items():
+        on_mfif = image if name == "enfuse" else registered_onto(image, fused)
+        if on_mfif is not None:
+            images[name] = on_mfif
+    weak, worst = {}, {}
+    for name, image in images.items():
+        weak[name], worst[name] = weak_share(image, best, textured)
+    row["weak"] = weak
+    sharpest = details.argmax(axis=0)
+    crops(images, lambda r, c: aligned[int(sharpest[r, c])], worst["mfif"],
+          out / f"{folder.name}.png")  # fmt: skip
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stacks", nargs="*", help="stack folder names (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("build/real-stacks"))
+    args = parser.parse_args()
+    root = require_shared() / "stacks"
+    folders = [f for f in sorted(root.iterdir()) if f.is_dir()]
+    if args.stacks:
+        folders = [f for f in folders if f.name in args.stacks]
+    print("| stack | frames | size | reference share, aligned / not | weak blocks: mfif | "
+          "enfuse | focus-stack |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for folder in folders:
+        row = check(folder, args.out)
+        weak = row["weak"]
+        cells = [f"{weak[n]:.1%}" if n in weak else "–" for n in ("mfif", "enfuse", "focus-stack")]
+        print(
+            f"| {folder.name} | {row['frames']} | {row['size']} | "
+            f"{row['reference share'][0]:.2f} / {row['reference share'][1]:.2f} | "
+            + " | ".join(cells) + " |",
+            flush=True,
+        )
+    print(f"\ncrops of the weakest blocks: {args.out}/<stack>.png (sharpest frame, mfif, peers)")
+
+
+if __name__ == "__main__":
+    main()

@@ -107,6 +107,7 @@ class SkipNet(nn.Module):
         self.sigmoid = sigmoid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) -> (B, out_channels, H, W), in (0, 1) with the sigmoid."""
         height, width = x.shape[-2:]
         multiple = 2**self.depth
         pad_bottom, pad_right = -height % multiple, -width % multiple

@@ -288,6 +288,8 @@ class MSASiamese(nn.Module):
         return self.head(torch.cat([upsampled, full_a, full_c], dim=1))
 
     def forward(self, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The probability (B, 1, H, W) that source ``a`` is sharper than source ``c`` at each
+        pixel; both (B, 3, H, W) in [0, 1]."""
         return torch.sigmoid(self.decide(self.encode(a, 0), self.encode(c, 1)))
 
     @property

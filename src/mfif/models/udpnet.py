@@ -69,6 +69,7 @@ class MaskPredictor(nn.Module):
         self.net = SkipUNet(1, 1, width, levels=levels)
 
     def forward(self, masks: torch.Tensor) -> torch.Tensor:
+        """Refined masks (B, K, H, W) in (0, 1) from initial masks (B, K, H, W) in [0, 1]."""
         batch, count, height, width = masks.shape
         flat = masks.reshape(batch * count, 1, height, width)
         return torch.sigmoid(self.net(flat)).reshape(batch, count, height, width)

@@ -191,6 +191,9 @@ class UFAFuse(nn.Module):
         return self.feature_fusion(merged), maps
 
     def forward(self, sources: torch.Tensor) -> torch.Tensor:
+        """The fused image (B, 3, H, W) from sources (B, K, 3, H, W) in [0, 1]: in (0, 1)
+        without the residual (a sigmoid), else the attended sources plus a correction (the
+        caller clips)."""
         fused, maps = self.fuse_features(sources)
         if not self.residual:
             return self.reconstruction(fused)

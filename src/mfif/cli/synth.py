@@ -95,10 +95,17 @@ def _add_layered(kinds, common: argparse.ArgumentParser) -> None:
     layered.set_defaults(run=_run_layered)
 
 
-def _misalignment(args: argparse.Namespace):
+def _common_options(args: argparse.Namespace) -> dict:
+    """The options every kind shares (`_add_common`): seed, capture, limit, motion."""
     from ..data.misalign import Misalignment
 
-    return Misalignment(args.breathing, args.shift, args.rotation, args.gain)
+    return {
+        "seed": args.seed,
+        "noise": args.noise,
+        "jpeg": args.jpeg,
+        "limit": args.limit,
+        "misalignment": Misalignment(args.breathing, args.shift, args.rotation, args.gain),
+    }
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -160,13 +167,9 @@ def _run_mask(args: argparse.Namespace) -> int:
         [args.images],
         args.masks,
         args.out,
-        seed=args.seed,
         kinds=kinds,
         transition=args.transition,
-        noise=args.noise,
-        jpeg=args.jpeg,
-        limit=args.limit,
-        misalignment=_misalignment(args),
+        **_common_options(args),
     )
     return _report(manifest, args.out)
 
@@ -180,11 +183,7 @@ def _run_depth(args: argparse.Namespace) -> int:
         args.out,
         planes=args.planes,
         max_blur=args.max_blur,
-        seed=args.seed,
-        noise=args.noise,
-        jpeg=args.jpeg,
-        limit=args.limit,
-        misalignment=_misalignment(args),
+        **_common_options(args),
     )
     return _report(manifest, args.out)
 
@@ -201,10 +200,6 @@ def _run_layered(args: argparse.Namespace) -> int:
         background_gain=args.background_gain,
         highlights=args.highlights,
         transition=args.transition,
-        seed=args.seed,
-        noise=args.noise,
-        jpeg=args.jpeg,
-        limit=args.limit,
-        misalignment=_misalignment(args),
+        **_common_options(args),
     )
     return _report(manifest, args.out)

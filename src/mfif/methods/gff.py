@@ -75,28 +75,46 @@ class GuidedFilterFuser(Fuser):
         keep_weights: bool = True,
         on_weights: WeightsCallback | None = None,
     ) -> Fusion:
-        """`Fuser.fuse_frames`: frames read three times each (saliency; weight totals;
-        blend; the first two their luminance only), holding a few full-size planes whatever
-        the number of frames. ``Fusion.weights`` and ``on_weights`` get the detail weights.
+        """`Fuser.fuse_frames`: from disk, frames read three times each (saliency; weight
+        totals; blend; the first two their luminance only), holding a few full-size planes
+        whatever the number of frames; in memory, each plane made once. ``Fusion.weights``
+        and ``on_weights`` get the detail weights.
         """
         count, height, width, channels = frames.shape
         # The frame's own luminance read serves all three passes (one plane instead of C from
         # disk), so that the saliency compared with the best is the same number each time.
         luma_of = frames.luminance
+        # In memory the planes of each pass are kept for the next (as many as the stack
+        # already holds); from disk they are made again, so memory stays a few planes.
+        in_memory = frames.array is not None
+        saliencies: dict[int, np.ndarray] = {}
+        refined: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+        def saliency_of(luma: np.ndarray) -> np.ndarray:
+            return laplacian_energy(luma[None], sigma=5.0, radius=5)[0]
 
         winner = RunningWinner(labels=False, ties=True)
         for k in range(count):  # eqs. (4), (5): the winner, ties shared
-            winner.update(k, laplacian_energy(luma_of(k)[None], sigma=5.0, radius=5)[0])
+            saliency = saliency_of(luma_of(k))
+            winner.update(k, saliency)
+            if in_memory:
+                saliencies[k] = saliency
 
-        def weights_of(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            saliency = laplacian_energy(luma[None], sigma=5.0, radius=5)[0]
+        def weights_of(k: int) -> tuple[np.ndarray, np.ndarray]:
+            if k in refined:
+                return refined.pop(k)
+            luma = luma_of(k)
+            saliency = saliencies.pop(k) if k in saliencies else saliency_of(luma)
             decision = (saliency == winner.best).astype(np.float32) / winner.ties
             return self._refined(luma, decision)
 
         totals = [np.zeros((height, width), np.float32) for _ in range(2)]
         for k in range(count):
-            for total, weight in zip(totals, weights_of(luma_of(k)), strict=True):
+            layers = weights_of(k)
+            for total, weight in zip(totals, layers, strict=True):
                 total += np.maximum(weight, 0.0)
+            if in_memory:
+                refined[k] = layers
         empty = [total <= 1e-12 for total in totals]  # as `normalise_weights`
         for total, nothing in zip(totals, empty, strict=True):
             total[nothing] = count
@@ -104,7 +122,7 @@ class GuidedFilterFuser(Fuser):
         kept = np.empty((count, height, width), np.float32) if keep_weights else None
         for k in range(count):
             normalised = []
-            layers = weights_of(luma_of(k))
+            layers = weights_of(k)
             for weight, total, nothing in zip(layers, totals, empty, strict=True):
                 weight = np.maximum(weight, 0.0)
                 weight[nothing] = 1.0

@@ -30,6 +30,7 @@ from .misalign import Misalignment
 from .synth import (
     SOURCE_NAMES,
     check_common,
+    check_render,
     companions,
     scene_rng,
     size_mismatch,
@@ -211,16 +212,11 @@ def synthesize_layered(
     """
     check_common(seed, limit)
     capture = Capture(noise, jpeg)
-    if not 2 <= planes <= len(SOURCE_NAMES):
-        raise OptionError(f"planes must be between 2 and {len(SOURCE_NAMES)}; got {planes}.")
-    if not (0 < max_blur <= 100):
-        raise OptionError(f"max_blur must be a radius in pixels > 0 and ≤ 100; got {max_blur}.")
+    check_render(planes=planes, max_blur=max_blur, transition=transition)
     if not (0 < background_gain <= 1):
         raise OptionError(f"background_gain must be > 0 and ≤ 1; got {background_gain}.")
     if not (0 <= highlights <= 50):
         raise OptionError(f"highlights must be from 0 to 50; got {highlights}.")
-    if not (transition >= 0 and np.isfinite(transition)):
-        raise OptionError(f"transition must be a number of pixels ≥ 0; got {transition}.")
     pairs, skipped = companions(images, masks, "mask")
     if len(pairs) < 2:
         raise OptionError("Layered scenes need at least 2 images: one lends its background.")

@@ -30,6 +30,7 @@ __all__ = [
     "synthesize_scenes",
     "companions",
     "check_common",
+    "check_render",
     "size_mismatch",
     "scene_rng",
     "LABELS_NAME",
@@ -173,6 +174,19 @@ def synthesize_scenes(
     return manifest
 
 
+def check_render(
+    *, planes: int | None = None, max_blur: float | None = None, transition: float | None = None
+) -> None:
+    """`OptionError` for a number of focus planes, a blur radius or a soft edge out of range
+    (None: not checked)."""
+    if planes is not None and not 2 <= planes <= len(SOURCE_NAMES):
+        raise OptionError(f"planes must be between 2 and {len(SOURCE_NAMES)}; got {planes}.")
+    if max_blur is not None and not (0 < max_blur <= 100):
+        raise OptionError(f"max_blur must be a radius in pixels > 0 and ≤ 100; got {max_blur}.")
+    if transition is not None and not (transition >= 0 and np.isfinite(transition)):
+        raise OptionError(f"transition must be a number of pixels ≥ 0; got {transition}.")
+
+
 def check_common(seed: int, limit: int | None) -> None:
     """`OptionError` for a negative seed or a limit below one scene."""
     if seed < 0:
@@ -240,8 +254,7 @@ def synthesize_from_masks(
     """
     check_common(seed, limit)
     capture = Capture(noise, jpeg)
-    if not (transition >= 0 and np.isfinite(transition)):
-        raise OptionError(f"transition must be a number of pixels ≥ 0; got {transition}.")
+    check_render(transition=transition)
     unknown = set(kinds) - set(PSF_KINDS)
     if unknown or not kinds:
         raise OptionError(f"Blur kinds must be among {', '.join(PSF_KINDS)}; got {list(kinds)}.")
@@ -327,10 +340,7 @@ def synthesize_from_depth(
     """
     check_common(seed, limit)
     capture = Capture(noise, jpeg)
-    if not 2 <= planes <= len(SOURCE_NAMES):
-        raise OptionError(f"planes must be between 2 and {len(SOURCE_NAMES)}; got {planes}.")
-    if not (0 < max_blur <= 100):
-        raise OptionError(f"max_blur must be a radius in pixels > 0 and ≤ 100; got {max_blur}.")
+    check_render(planes=planes, max_blur=max_blur)
     pairs, skipped = companions(images, depths, "disparity map")
     pairs = pairs[:limit] if limit else pairs
 

@@ -134,13 +134,47 @@ class ArrayFrames(FrameSource):
         return self.stack
 
 
-class ReadAhead(FrameSource):
+class _FramesOf(FrameSource):
+    """Frames of another source, frame ``k`` being its frame ``_source_index(k)``: every read
+    goes to it."""
+
+    def __init__(self, frames: FrameSource) -> None:
+        self._frames = frames
+        self.shape = frames.shape
+        self.names = frames.names
+        self.bit_depth = frames.bit_depth
+        self.reads_are_copies = frames.reads_are_copies
+
+    def _source_index(self, index: int) -> int:
+        return int(index)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self._frames[self._source_index(index)]
+
+    def samples(self, index: int) -> np.ndarray:
+        return self._frames.samples(self._source_index(index))
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        return self._frames.rows(self._source_index(index), start, stop)
+
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        return self._frames.region(self._source_index(index), rows, columns)
+
+    def luminance(self, index: int) -> np.ndarray:
+        return self._frames.luminance(self._source_index(index))
+
+    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
+        return self._frames.weighted_sum(self._source_index(index), coefficients)
+
+
+class ReadAhead(_FramesOf):
     """A frame source that prepares frame k + 1 on a background thread while frame k is used:
     the next frame's decoding and resampling overlap the method's work on the current one.
 
     Methods read frames in order (twice at most, the second time skipping frames), so the guess
     is usually right; a wrong guess costs one wasted read. Holds one frame more than the source
-    alone. Use as a context manager (or call `close`); it does not close the source.
+    alone; the other reads go to the source without reading ahead (safe from several threads).
+    Use as a context manager (or call `close`); it does not close the source.
 
     Parameters
     ----------
@@ -150,13 +184,9 @@ class ReadAhead(FrameSource):
     def __init__(self, frames: FrameSource) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._frames = frames
+        super().__init__(frames)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-read-ahead")
         self._ahead: tuple[int, object] | None = None  # (index, future)
-        self.shape = frames.shape
-        self.names = frames.names
-        self.bit_depth = frames.bit_depth
-        self.reads_are_copies = frames.reads_are_copies
 
     def __getitem__(self, index: int) -> np.ndarray:
         index = int(index)
@@ -171,22 +201,6 @@ class ReadAhead(FrameSource):
             self._ahead = (index + 1, self._pool.submit(self._frames.__getitem__, index + 1))
         return frame
 
-    # The other reads go to the source, without reading ahead (safe from several threads).
-    def samples(self, index: int) -> np.ndarray:
-        return self._frames.samples(index)
-
-    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
-        return self._frames.rows(index, start, stop)
-
-    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
-        return self._frames.region(index, rows, columns)
-
-    def luminance(self, index: int) -> np.ndarray:
-        return self._frames.luminance(index)
-
-    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
-        return self._frames.weighted_sum(index, coefficients)
-
     def close(self) -> None:
         """Stop reading ahead."""
         if self._ahead is not None:
@@ -195,7 +209,7 @@ class ReadAhead(FrameSource):
         self._pool.shutdown(wait=True)
 
 
-class SelectedFrames(FrameSource):
+class SelectedFrames(_FramesOf):
     """Some frames of a source (those registration kept), in order; closes the source.
 
     Parameters
@@ -205,32 +219,15 @@ class SelectedFrames(FrameSource):
     """
 
     def __init__(self, frames: FrameSource, indices: Sequence[int]) -> None:
-        self._frames = frames
+        super().__init__(frames)
         self._indices = [int(k) for k in indices]
         self.shape = (len(self._indices), *frames.shape[1:])  # type: ignore[assignment]
         self.names = tuple(frames.names[k] for k in self._indices)
-        self.bit_depth = frames.bit_depth
-        self.reads_are_copies = frames.reads_are_copies
         if frames.summaries is not None:
             self.summaries = [frames.summaries[k] for k in self._indices]
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        return self._frames[self._indices[index]]
-
-    def samples(self, index: int) -> np.ndarray:
-        return self._frames.samples(self._indices[index])
-
-    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
-        return self._frames.rows(self._indices[index], start, stop)
-
-    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
-        return self._frames.region(self._indices[index], rows, columns)
-
-    def luminance(self, index: int) -> np.ndarray:
-        return self._frames.luminance(self._indices[index])
-
-    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
-        return self._frames.weighted_sum(self._indices[index], coefficients)
+    def _source_index(self, index: int) -> int:
+        return self._indices[index]
 
     def close(self) -> None:
         self._frames.close()

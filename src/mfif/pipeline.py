@@ -214,8 +214,6 @@ class Pipeline:
         paths = _expanded(images_or_paths)
         storage = self._storage_for(paths)
         frames = self._load(images_or_paths, paths, storage, progress)
-        if frames.array is not None:  # a multi-page TIFF is always read into memory
-            storage = "memory"
         seconds["load"] = time.perf_counter() - started
         try:
             started = time.perf_counter()
@@ -243,8 +241,9 @@ class Pipeline:
         }
 
     def _storage_for(self, paths: list[Path] | None) -> str:
-        """"disk" when the frames are files, the method reads them one at a time and their
-        float32 stack exceeds `stream_threshold` (or ``storage="disk"``); else "memory"."""
+        """"disk" when the frames are two or more files (one file is a multi-page TIFF, read
+        into memory), the method reads them one at a time and their float32 stack exceeds
+        `stream_threshold` (or ``storage="disk"``); else "memory"."""
         if paths is None or self.fuser.needs_all_frames or len(paths) < 2:
             return "memory"
         if self.storage != "auto":

@@ -10,7 +10,7 @@ thread (`ReadAhead`) are all read through this one interface, and every method f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -18,7 +18,19 @@ import numpy as np
 from .color import luminance
 from .stack import Stack
 
-__all__ = ["FrameSource", "ArrayFrames", "SelectedFrames", "ReadAhead"]
+__all__ = [
+    "FrameSource",
+    "ArrayFrames",
+    "SelectedFrames",
+    "ReadAhead",
+    "HeldFrames",
+    "SourceLuminance",
+    "Measure",
+]
+
+# A focus measure: luminance (H, W) float32 in [0, 1] and an output size (width, height) ->
+# float32 maps of that size, each a local average (smooth at the scale of a pixel).
+Measure = Callable[[np.ndarray, tuple[int, int]], list[np.ndarray]]
 
 
 class FrameSource(ABC):
@@ -82,6 +94,17 @@ class FrameSource(ABC):
 
         return cv2.transform(self[index], np.asarray(coefficients, np.float64).reshape(1, -1))
 
+    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+        """The maps ``measure`` makes of frame ``index``'s luminance, in this source's
+        coordinates, each (size[1], size[0]) float32.
+
+        A source that resamples its frames (`mfif.warp.AlignedFrames`) measures each frame in
+        its own coordinates and resamples the maps instead: resampling softens a frame's finest
+        detail, and its noise, but not a map that is already a local average, so no frame is
+        measured as less sharp for having been moved.
+        """
+        return measure(self.luminance(index), size)
+
     @property
     def array(self) -> np.ndarray | None:
         """All frames as one (N, H, W, C) float32 array when they are held in memory, else
@@ -134,6 +157,28 @@ class ArrayFrames(FrameSource):
         return self.stack
 
 
+class HeldFrames(ArrayFrames):
+    """Another source's frames read once into memory (a resampling source is then not
+    resampled at every read); `measured` still goes to that source, which may measure its
+    frames as stored (`FrameSource.measured`).
+
+    Parameters
+    ----------
+    frames : FrameSource
+        Kept, and closed with this source.
+    """
+
+    def __init__(self, frames: FrameSource) -> None:
+        super().__init__(frames.materialise())
+        self._frames = frames
+
+    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+        return self._frames.measured(index, measure, size)
+
+    def close(self) -> None:
+        self._frames.close()
+
+
 class _FramesOf(FrameSource):
     """Frames of another source, frame ``k`` being its frame ``_source_index(k)``: every read
     goes to it."""
@@ -165,6 +210,9 @@ class _FramesOf(FrameSource):
 
     def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
         return self._frames.weighted_sum(self._source_index(index), coefficients)
+
+    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+        return self._frames.measured(self._source_index(index), measure, size)
 
 
 class ReadAhead(_FramesOf):
@@ -231,3 +279,30 @@ class SelectedFrames(_FramesOf):
 
     def close(self) -> None:
         self._frames.close()
+
+
+class SourceLuminance:
+    """What a `mfif.fusion.WeightedFuser` reads of its sources: called with ``k``, source k's
+    luminance (H, W) float32 in [0, 1]; `measured` for focus maps made in each source's own
+    coordinates (`FrameSource.measured`).
+
+    Parameters
+    ----------
+    frames : FrameSource
+    read : callable, optional
+        ``read(k)`` -> the luminance of source k, when the caller has a cheaper way to it
+        (a frame it keeps anyway); default ``frames.luminance``.
+    """
+
+    def __init__(
+        self, frames: FrameSource, read: Callable[[int], np.ndarray] | None = None
+    ) -> None:
+        self.frames = frames
+        self._read = frames.luminance if read is None else read
+
+    def __call__(self, index: int) -> np.ndarray:
+        return self._read(index)
+
+    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+        """`FrameSource.measured` of source ``index``."""
+        return self.frames.measured(index, measure, size)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .color import luminance
 from .concurrency import default_threads
-from .frames import ArrayFrames, FrameSource
+from .frames import ArrayFrames, FrameSource, SourceLuminance
 from .options import Option
 from .stack import Stack
 
@@ -153,7 +153,7 @@ class WeightedFuser(Fuser):
 
     def stream_weights(
         self,
-        luma_of: Callable[[int], np.ndarray],
+        luma_of: SourceLuminance,
         count: int,
         shape: tuple[int, int],
         *,
@@ -161,16 +161,16 @@ class WeightedFuser(Fuser):
     ) -> Iterator[np.ndarray]:
         """Each source's weight map (H, W) in turn, from ``luma_of(k)``, the luminance (H, W)
         float32 of source k (each call may read the frame again: call it as few times as
-        the method allows). With ``threads`` > 1, ``luma_of`` may be called from that many
-        threads at once; the result must not depend on it."""
+        the method allows), or from maps ``luma_of.measured`` makes in each source's own
+        coordinates. With ``threads`` > 1, ``luma_of`` may be called from that many threads
+        at once; the result must not depend on it."""
         yield from self.weights(np.stack([luma_of(k) for k in range(count)]))
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
         """Weights (N, H, W) summing to 1 from the luminance stack (N, H, W) in [0, 1]."""
         count, height, width = luma.shape
-        maps = self.stream_weights(
-            lambda k: luma[k], count, (height, width), threads=default_threads()
-        )
+        planes = SourceLuminance(ArrayFrames(luma[..., None]), read=luma.__getitem__)
+        maps = self.stream_weights(planes, count, (height, width), threads=default_threads())
         return np.stack(list(maps))
 
     def fuse_frames(
@@ -195,10 +195,11 @@ class WeightedFuser(Fuser):
         if self.luminance_first or frames.array is not None:
             # One plane read per source, several at once; frames are read for the blend only.
             maps = self.stream_weights(
-                frames.luminance, count, (height, width), threads=default_threads()
+                SourceLuminance(frames), count, (height, width), threads=default_threads()
             )
         else:
-            maps = self.stream_weights(lambda k: luminance(frame(k)), count, (height, width))
+            luma_of = SourceLuminance(frames, read=lambda k: luminance(frame(k)))
+            maps = self.stream_weights(luma_of, count, (height, width))
         if frames.array is not None:  # in memory: one pass over all sources
             weights = np.stack(list(maps))
             for k, weight in enumerate(weights if on_weights is not None else ()):

@@ -26,7 +26,7 @@ import numpy as np
 from .align import ALIGN_CHOICES, Alignment, align_frames, align_stack, frame_summary
 from .decision import RunningWinner
 from .errors import OptionError, StackError
-from .frames import ArrayFrames, FrameSource, ReadAhead
+from .frames import ArrayFrames, FrameSource, HeldFrames, ReadAhead
 from .fusion import Fuser, Fusion
 from .methods import DEFAULT_METHOD, create
 from .stack import Stack
@@ -219,7 +219,7 @@ class Pipeline:
             started = time.perf_counter()
             aligned, alignment = align_frames(frames, **self._align_options())
             if storage == "memory" and aligned.array is None:
-                aligned = ArrayFrames(aligned.materialise())  # resampled once, not per read
+                aligned = HeldFrames(aligned)  # resampled once, not per read
             seconds["align"] = time.perf_counter() - started
             started = time.perf_counter()
             fusion, weight_maps, depth = self._fuse(aligned, storage, maps)
@@ -241,7 +241,7 @@ class Pipeline:
         }
 
     def _storage_for(self, paths: list[Path] | None) -> str:
-        """"disk" when the frames are two or more files (one file is a multi-page TIFF, read
+        """ "disk" when the frames are two or more files (one file is a multi-page TIFF, read
         into memory), the method reads them one at a time and their float32 stack exceeds
         `stream_threshold` (or ``storage="disk"``); else "memory"."""
         if paths is None or self.fuser.needs_all_frames or len(paths) < 2:

@@ -2,8 +2,10 @@
 to the region every frame covers (or filled there from their neighbours).
 
 `AlignedFrames` is the one implementation, frame by frame as a method reads them; an in-memory
-aligned stack is the same frames read once (`apply_alignment`). Resampling is bilinear in
-float32 (16-bit stacks keep their precision).
+aligned stack is the same frames read once (`apply_alignment`). Pixels are resampled
+bicubically, clamped so that no edge overshoots (`resample`), in float32 (16-bit stacks keep
+their precision). Focus is measured on each frame as stored, and the maps are resampled
+(`AlignedFrames.measured`): a resampled frame is never the less sharp for it.
 
 Conventions (`mfif.align`): a transform is a 3x3 matrix that maps pixel coordinates of the
 reference frame to those of the frame, so that ``aligned(x) = frame(T x)``.
@@ -21,7 +23,7 @@ import numpy as np
 
 from .color import LUMA_WEIGHTS
 from .errors import AlignmentError, OptionError, StackError
-from .frames import ArrayFrames, FrameSource
+from .frames import ArrayFrames, FrameSource, Measure
 from .stack import Stack
 
 __all__ = [
@@ -156,7 +158,6 @@ class Alignment:
         return cls.from_dict(data.get("alignment", data))
 
 
-
 class AlignedFrames(FrameSource):
     """Frames resampled into the reference frame and gain-matched when read.
 
@@ -234,7 +235,7 @@ class AlignedFrames(FrameSource):
     def _gained(self, index: int) -> np.ndarray:
         transform = self._transforms[index]
         image = resample(
-            self._frames[self._kept[index]], transform.matrix @ self._offset, self.shape[1:3]
+            self._frames[self._kept[index]], self._matrix(index), self.shape[1:3], sharp=True
         )
         apply_gains(image, transform.gains)
         return np.clip(image, 0.0, 1.0, out=image)
@@ -266,6 +267,36 @@ class AlignedFrames(FrameSource):
         saturates a channel)."""
         if not self.crop:
             return super().luminance(index)
+        plane = self._own_luminance(index, clip=False)
+        warped = resample(plane[..., None], self._matrix(index), self.shape[1:3], sharp=True)
+        return np.clip(warped[..., 0], 0.0, 1.0)
+
+    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+        """`FrameSource.measured`: ``measure`` applied to the gained luminance of the frame as
+        stored, at the same scale relative to it, and the maps resampled into the aligned
+        frame. Without crop, a map is zero where the frame covers nothing (its neighbours'
+        pixels there are not its own detail)."""
+        height, width = self.shape[1:3]
+        source_height, source_width = self._frames.shape[1:3]
+        scale_x, scale_y = size[0] / width, size[1] / height
+        own_size = (max(1, round(source_width * scale_x)), max(1, round(source_height * scale_y)))
+        maps = measure(self._own_luminance(index, clip=True), own_size)
+        # Map pixel centres: aligned map -> aligned frame -> frame -> the frame's map.
+        into_frame = _scaling(size, (width, height), inverse=True)
+        into_map = _scaling(own_size, (source_width, source_height))
+        matrix = into_map @ self._matrix(index) @ into_frame
+        border = cv2.BORDER_REPLICATE if self.crop else cv2.BORDER_CONSTANT
+        return [
+            resample(plane[..., None], matrix, (size[1], size[0]), border=border)[..., 0]
+            for plane in maps
+        ]
+
+    def _matrix(self, index: int) -> np.ndarray:
+        """Aligned pixel coordinates -> pixel coordinates of the frame as stored."""
+        return self._transforms[index].matrix @ self._offset
+
+    def _own_luminance(self, index: int, *, clip: bool) -> np.ndarray:
+        """The gained luminance of frame ``index`` as stored (not resampled), (H, W) float32."""
         transform = self._transforms[index]
         source = self._kept[index]
         channels = self.shape[3]
@@ -274,24 +305,25 @@ class AlignedFrames(FrameSource):
             plane = self._frames.weighted_sum(source, LUMA_WEIGHTS.astype(np.float64) * gains)
         else:
             plane = self._frames[source][..., 0] * np.float32(gains[0])
-        warped = resample(plane[..., None], transform.matrix @ self._offset, self.shape[1:3])
-        return np.clip(warped[..., 0], 0.0, 1.0)
+        return np.clip(plane, 0.0, 1.0, out=plane) if clip else plane
 
     def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
-        """``self[index][rows, columns]``; cropped, it resamples only that region from the
-        source rows it needs (a frame that wins a small area costs a small read).
+        """``self[index][rows, columns]``; cropped, it resamples only those rows from the
+        source rows they need (a frame that wins a small area costs a small read).
 
-        The same samples as from the whole frame within float rounding of the coordinates:
-        OpenCV maps each pixel from the region's corner instead of the frame's.
+        The same samples as from the whole frame: whole rows are resampled, so that OpenCV's
+        fixed-point sample positions, which it steps along a row from its first pixel, are
+        the frame's own.
         """
         if not self.crop:
             return super().region(index, rows, columns)
         transform = self._transforms[index]
-        height, width = rows.stop - rows.start, columns.stop - columns.start
-        band = transform.matrix @ self._offset @ _translation(columns.start, rows.start)
+        height, width = rows.stop - rows.start, self.shape[2]
+        band = self._matrix(index) @ _translation(0, rows.start)
         top, bottom = _source_rows(band, height, width, self._frames.shape[1])
         samples = self._frames.rows(self._kept[index], top, bottom)
-        image = resample(samples, _translation(0, -top) @ band, (height, width))
+        image = resample(samples, _translation(0, -top) @ band, (height, width), sharp=True)
+        image = np.ascontiguousarray(image[:, columns])
         apply_gains(image, transform.gains)
         return np.clip(image, 0.0, 1.0, out=image)
 
@@ -323,17 +355,58 @@ def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) ->
     return AlignedFrames(ArrayFrames(stack), alignment, crop=crop).materialise()
 
 
-def resample(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resample(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    border: int = cv2.BORDER_CONSTANT,
+    sharp: bool = False,
+) -> np.ndarray:
     """``image`` (H, W, C) resampled into reference coordinates, out(x) = image(matrix x), as
-    (shape[0], shape[1], C) of the same dtype."""
+    (shape[0], shape[1], C) of the same dtype; outside the image per OpenCV ``border`` (zero
+    by default).
+
+    Bilinear by default: right for maps, which are smooth. ``sharp`` resamples pixels with a
+    bicubic kernel clamped to the range of the pixels around each sample point, so it keeps
+    the detail bilinear interpolation softens (a half-pixel shift takes 30 % of the contrast
+    of a 4-pixel period; this keeps 97 %) without the kernel's overshoot at edges; borders
+    are replicated. On the realistic misaligned set it gains 1.1 dB over bilinear (Lanczos-4:
+    0.13 dB more, at 4 times the cost).
+    """
     height, width = shape
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if sharp:
+        border = cv2.BORDER_REPLICATE
+    warped = _warp(
+        image, matrix, (width, height), cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR, border
+    )
+    warped = warped.reshape(height, width, image.shape[2])
+    if sharp:
+        _clamp_to_neighbours(warped, image, matrix)
+    return warped
+
+
+def _warp(image, matrix, size, interpolation, border):
+    flags = interpolation | cv2.WARP_INVERSE_MAP
     if abs(matrix[2, 0]) < 1e-12 and abs(matrix[2, 1]) < 1e-12:
         affine = (matrix[:2] / matrix[2, 2]).astype(np.float64)
-        warped = cv2.warpAffine(image, affine, (width, height), flags=flags)
-    else:
-        warped = cv2.warpPerspective(image, matrix.astype(np.float64), (width, height), flags=flags)
-    return warped.reshape(height, width, image.shape[2])
+        return cv2.warpAffine(image, affine, size, flags=flags, borderMode=border)
+    return cv2.warpPerspective(
+        image, matrix.astype(np.float64), size, flags=flags, borderMode=border
+    )
+
+
+def _clamp_to_neighbours(warped: np.ndarray, image: np.ndarray, matrix: np.ndarray) -> None:
+    """Clip ``warped`` in place to the range of the source around each sample point: the 3 x 3
+    minimum and maximum of the source, interpolated bilinearly at the sample point (a bound
+    that moves smoothly with it, so that resampling a region and the whole frame agree, and
+    that an edge's ringing cannot cross: beside a step both sides are in the window)."""
+    kernel = np.ones((3, 3), np.uint8)
+    size = (warped.shape[1], warped.shape[0])
+    for morphology, limit in ((cv2.erode, np.maximum), (cv2.dilate, np.minimum)):
+        bound = morphology(image, kernel, borderType=cv2.BORDER_REPLICATE)
+        bound = _warp(bound, matrix, size, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+        limit(warped, bound.reshape(warped.shape), out=warped)
 
 
 def coverage(
@@ -387,13 +460,26 @@ def largest_rectangle(mask: np.ndarray) -> tuple[int, int, int, int]:
     return best
 
 
+def _scaling(
+    size: tuple[int, int], full_size: tuple[int, int], *, inverse: bool = False
+) -> np.ndarray:
+    """Pixel centres of an image of ``full_size`` (width, height) -> those of the same image
+    area-resized to ``size``, or back with ``inverse``."""
+    scale_x, scale_y = size[0] / full_size[0], size[1] / full_size[1]
+    forward = np.array(
+        [[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5], [0, 0, 1.0]]
+    )
+    return np.linalg.inv(forward) if inverse else forward
+
+
 def _translation(x: float, y: float) -> np.ndarray:
     return np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
 
 
 def _source_rows(matrix: np.ndarray, height: int, width: int, rows: int) -> tuple[int, int]:
     """The source rows a (height, width) output maps into through ``matrix``, with a margin
-    for the interpolation footprint, clamped to the frame."""
+    for the interpolation footprint (bicubic: 1 pixel before the sample point, 2 after; the
+    clamp's 3 x 3 window one more), clamped to the frame."""
     corners = np.array(
         [[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]
     )

@@ -261,9 +261,7 @@ def _run_one(
         for metric in missing:
             try:
                 record.metrics.update(
-                    score_fused(
-                        image, list(references.images), truth, [metric], regions=regions
-                    )
+                    score_fused(image, list(references.images), truth, [metric], regions=regions)
                 )
             except MetricError as error:
                 record.metrics[metric] = None

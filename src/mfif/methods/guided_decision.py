@@ -5,7 +5,7 @@ refinement. Designed here as the classical default (the README gives the benchma
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -13,6 +13,7 @@ import numpy as np
 from ..concurrency import ordered_map
 from ..decision import GuidedFilter, RunningWinner, majority_vote, remove_small_regions
 from ..focus import reblur_detail, window_mean
+from ..frames import SourceLuminance
 from ..fusion import WeightedFuser
 from ..options import Option
 from ..scratch import FrameStore, ScratchSpaceError
@@ -96,7 +97,7 @@ class GuidedDecisionFuser(WeightedFuser):
 
     def stream_weights(
         self,
-        luma_of: Callable[[int], np.ndarray],
+        luma_of: SourceLuminance,
         count: int,
         shape: tuple[int, int],
         *,
@@ -121,16 +122,21 @@ class GuidedDecisionFuser(WeightedFuser):
         shrunk_lumas = {} if cache else _disk_planes(count, small)
         keep_shrunk = shrunk_lumas is not None
 
-        def measure(k: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-            luma = luma_of(k)
-            shrunk = None
-            if keep_shrunk:
-                shrunk = cv2.resize(luma, small, interpolation=cv2.INTER_AREA)
-            detail = reblur_detail(luma[None], sigma=self.sigma, output_size=small)
-            focus = window_mean(detail, halve(self.focus_window))[0]
-            edges = None
+        def maps_of(luma: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
+            detail = reblur_detail(luma[None], sigma=self.sigma, output_size=size)
+            maps = [window_mean(detail, halve(self.focus_window))[0]]
             if self.boundary_band > 0:
-                edges = window_mean(detail, halve(self.boundary_window))[0]
+                maps.append(window_mean(detail, halve(self.boundary_window))[0])
+            if keep_shrunk:
+                maps.append(cv2.resize(luma, size, interpolation=cv2.INTER_AREA))
+            return maps
+
+        def measure(k: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+            # Measured in the source's own coordinates (an aligned frame is not softened).
+            maps = luma_of.measured(k, maps_of, small)
+            focus = maps.pop(0)
+            edges = maps.pop(0) if self.boundary_band > 0 else None
+            shrunk = maps.pop(0) if keep_shrunk else None
             return shrunk, focus, edges
 
         # Sources are measured on several threads; the winners are updated in order.

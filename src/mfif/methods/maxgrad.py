@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from ..decision import RunningWinner
 from ..focus import gradient_magnitude
+from ..frames import SourceLuminance
 from ..fusion import WeightedFuser
 from .registry import register
 
@@ -29,7 +30,7 @@ class MaxGradientFuser(WeightedFuser):
 
     def stream_weights(
         self,
-        luma_of: Callable[[int], np.ndarray],
+        luma_of: SourceLuminance,
         count: int,
         shape: tuple[int, int],
         *,

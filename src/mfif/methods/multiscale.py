@@ -114,6 +114,7 @@ class LaplacianPyramidFuser(Fuser):
         image = _collapse(fused_levels)
         return Fusion(image=np.clip(image, 0.0, 1.0).astype(np.float32))
 
+
 def _laplacian_levels(image: np.ndarray, levels: int) -> Iterator[np.ndarray]:
     """The Laplacian pyramid of ``image`` (H, W, C), one level at a time, finest first, the
     coarsest last; ``image`` is overwritten (each detail level is computed in the place of the

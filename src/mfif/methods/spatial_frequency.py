@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from ..decision import winner_take_all
+from ..frames import SourceLuminance
 from ..fusion import WeightedFuser
 from ..options import Option
 from .registry import register
@@ -45,7 +46,7 @@ class SpatialFrequencyFuser(WeightedFuser):
 
     def stream_weights(
         self,
-        luma_of: Callable[[int], np.ndarray],
+        luma_of: SourceLuminance,
         count: int,
         shape: tuple[int, int],
         *,

@@ -1,22 +1,25 @@
 """Alignment: quality on misaligned stacks with ground truth, and speed on a real stack.
 
-Quality: ``mfif synth depth`` renders Middlebury 2006 scenes as 4-frame thin-lens stacks and
-moves the frames as a real stack moves (2-8 % breathing, up to 4 px drift, 0.25 deg rotation,
-3 % exposure flicker). Each scene is fused
+Quality: ``mfif synth depth`` renders the 22 Middlebury 2006 scenes as 4-frame thin-lens stacks
+and moves the frames as a real stack moves (2-8 % breathing, up to 4 px drift, 0.25 deg
+rotation, 3 % exposure flicker), then adds camera noise (shot + read, `mfif.data.camera`): two
+sets, **misaligned** (σ 1 level at mid-grey: slight) and **noisy** (σ 3 levels). Each scene is
+fused
 
 - by the default ``mfif fuse`` pipeline (alignment ``auto``),
-- by the same fuser after perfect alignment (the known transforms and gains undone),
+- by the same pipeline given the perfect alignment (the known transforms and gains),
 - by the same fuser without alignment,
 - by focus-stack (its own ECC alignment), when installed,
 
-and scored by PSNR (8-bit luminance) on the region every frame covers. focus-stack writes its
-result in its own crop, so its output is first registered onto the ground truth (similarity,
-mfif.align) and scored where it covers it.
+each through `mfif.pipeline.Pipeline.run` without crop, as ``mfif fuse --no-crop`` does, the
+result cut to the region every frame covers, and scored by PSNR (8-bit luminance) there.
+focus-stack writes its result in its own crop, so its output is first registered onto the
+ground truth (similarity, mfif.align) and scored where it covers it.
 
 Speed: align + fuse of ``petteri__pcb`` (7 x 3 MP) as a whole ``mfif fuse`` process against
 focus-stack in the same run, and the alignment time per frame per megapixel.
 
-    .venv/bin/python benchmarks/alignment.py [--repeats 3]
+    .venv/bin/python benchmarks/alignment.py [--repeats 3] [--sets misaligned noisy]
 """
 
 from __future__ import annotations
@@ -42,25 +45,32 @@ from mfif.stack import Stack
 from _common import require_shared
 
 ROOT = Path(__file__).resolve().parents[1]
-SET = ROOT / "build" / "synthetic-misaligned" / "middlebury2006-misaligned"
+SETS = {"misaligned": 1.0, "noisy": 3.0}  # camera noise σ at mid-grey, 8-bit levels
 SYNTH = [
     "synth", "depth", "{natural}/middlebury2006/images", "{natural}/middlebury2006/depth",
-    str(SET), "--planes", "4", "--max-blur", "8", "--breathing", "8", "--shift", "4",
-    "--rotation", "0.25", "--gain", "3", "--seed", "1",
+    "{folder}", "--planes", "4", "--max-blur", "8", "--breathing", "8", "--shift", "4",
+    "--rotation", "0.25", "--gain", "3", "--noise", "{noise}", "--seed", "2",
 ]  # fmt: skip
 
 
-def make_set(natural: Path) -> dict:
-    if not (SET / "synth.json").exists():
-        arguments = [part.format(natural=natural) for part in SYNTH]
+def make_set(natural: Path, name: str) -> tuple[Path, dict]:
+    folder = ROOT / "build" / "realistic" / name
+    if not (folder / "synth.json").exists():
+        values = {"natural": natural, "folder": folder, "noise": SETS[name]}
+        arguments = [part.format(**values) for part in SYNTH]
         subprocess.run([str(ROOT / ".venv/bin/mfif"), *arguments], check=True)
-    return json.loads((SET / "synth.json").read_text())
+    return folder, json.loads((folder / "synth.json").read_text())
 
 
-def cut(stack: Stack, crop: list[int]) -> Stack:
+def cut(image: np.ndarray, crop: list[int]) -> np.ndarray:
     top, left, height, width = crop
-    images = np.ascontiguousarray(stack.images[:, top : top + height, left : left + width])
-    return Stack(images=images, bit_depth=stack.bit_depth, names=stack.names)
+    return np.ascontiguousarray(image[..., top : top + height, left : left + width, :])
+
+
+def fused(pipeline: Pipeline, stack: Stack, crop: list[int]) -> np.ndarray:
+    """``pipeline`` run on ``stack`` without crop, the result cut to ``crop``."""
+    with pipeline.run(stack) as result:
+        return cut(result.fusion.image, crop)
 
 
 def focus_stack_psnr(folder: Path, truth: np.ndarray) -> float | None:
@@ -87,29 +97,27 @@ def focus_stack_psnr(folder: Path, truth: np.ndarray) -> float | None:
     return psnr(result, truth.reshape(*truth.shape[:2], -1)[box])
 
 
-def quality(natural: Path) -> None:
-    manifest = make_set(natural)
-    pipeline = Pipeline()  # the default method, alignment auto: what `mfif fuse` does
-    none = Pipeline(align="none")
+def quality(natural: Path, name: str) -> None:
+    set_folder, manifest = make_set(natural, name)
     rows = []
     for scene, entry in sorted(manifest["scenes"].items()):
-        folder = SET / scene
+        folder = set_folder / scene
         frames = sorted(p for p in folder.iterdir() if len(p.stem) == 1)
         truth = mfif.read_image(folder / "GT.png")[0]
         record = entry["misalignment"]
         stack = mfif.load_stack(frames)
         crop = record["crop"]
-        auto, _ = pipeline.align(stack, crop=False)
-        default = pipeline.fuse(cut(auto, crop)).image
         perfect_alignment = known_alignment(record, stack.shape, stack.images.shape[3])
         perfect = apply_alignment(stack, perfect_alignment, crop=False)
-        perfect_fused = pipeline.fuse(cut(perfect, crop)).image
-        unaligned = none.fuse(cut(stack, crop)).image
         scores = {
-            "mfif fuse (auto)": psnr(default, truth),
-            "perfect alignment": psnr(perfect_fused, truth),
-            "no alignment": psnr(unaligned, truth),
-            "best frame": max(psnr(f, truth) for f in cut(perfect, crop).images),
+            # What `mfif fuse` does (auto alignment), without the crop so that it is scored
+            # on the truth's region.
+            "mfif fuse (auto)": psnr(fused(Pipeline(crop=False), stack, crop), truth),
+            "perfect alignment": psnr(
+                fused(Pipeline(alignment=perfect_alignment, crop=False), stack, crop), truth
+            ),
+            "no alignment": psnr(fused(Pipeline(align="none"), stack, crop), truth),
+            "best frame": max(psnr(f, truth) for f in cut(perfect.images, crop)),
         }
         peer = focus_stack_psnr(folder, truth)
         if peer is not None:
@@ -119,7 +127,7 @@ def quality(natural: Path) -> None:
             f"{scene:16s} breathing {record['breathing_percent']:+.2f}% "
             + "  ".join(f"{k} {v:6.2f}" for k, v in scores.items())
         )
-    print(f"\nMean PSNR over {len(rows)} scenes (8-bit luminance, covered region):")
+    print(f"\n{name}: mean PSNR over {len(rows)} scenes (8-bit luminance, covered region):")
     for key in rows[0]:
         print(f"  {key:20s} {statistics.mean(r[key] for r in rows):6.2f} dB")
 
@@ -166,9 +174,11 @@ def speed(datasets: Path, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
     args = parser.parse_args()
     datasets = require_shared()
-    quality(datasets / "natural")
+    for name in args.sets:
+        quality(datasets / "natural", name)
     speed(datasets, args.repeats)
 
 

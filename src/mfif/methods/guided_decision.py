@@ -5,7 +5,7 @@ refinement. Designed here as the classical default (the README gives the benchma
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -30,7 +30,7 @@ class GuidedDecisionFuser(WeightedFuser):
        (`mfif.focus.reblur_detail`).
     2. Decision: the best-focused source per pixel.
     3. Consistency: a majority vote in a window, then regions smaller than a fraction of the
-       image are handed to their surroundings.
+       image are handed to their surroundings, except where they are clearly sharper.
     4. Boundaries: a window-averaged measure lets a sharp region spill over its border by half
        a window. In a band around every decision boundary the winner is decided again with a
        small window.
@@ -51,6 +51,9 @@ class GuidedDecisionFuser(WeightedFuser):
         Window of the majority vote.
     min_region : float
         Smallest region kept, as a fraction of the image area.
+    keep_ratio : float
+        A smaller region is kept where its focus measure is at least this many times that of
+        the source that would replace it; 0 removes every small region.
     boundary_band : int
         Half-width of the band around decision boundaries that is decided again; 0 disables.
     boundary_window : int
@@ -69,6 +72,7 @@ class GuidedDecisionFuser(WeightedFuser):
         "focus_window": Option("int", low=1, high=1001),
         "vote_window": Option("int", low=1, high=1001),
         "min_region": Option("float", low=0, high=1, high_open=True),
+        "keep_ratio": Option("float", low=0, high=1000),
         "boundary_band": Option("int", low=0, high=1000),
         "boundary_window": Option("int", low=1, high=1001),
         "radius": Option("int", low=1, high=1000),
@@ -81,6 +85,7 @@ class GuidedDecisionFuser(WeightedFuser):
         focus_window: int = 9,
         vote_window: int = 15,
         min_region: float = 0.002,
+        keep_ratio: float = 2.0,
         boundary_band: int = 8,
         boundary_window: int = 5,
         radius: int = 4,
@@ -90,6 +95,7 @@ class GuidedDecisionFuser(WeightedFuser):
         self.focus_window = focus_window
         self.vote_window = vote_window
         self.min_region = min_region
+        self.keep_ratio = keep_ratio
         self.boundary_band = boundary_band
         self.boundary_window = boundary_window
         self.radius = radius
@@ -140,9 +146,11 @@ class GuidedDecisionFuser(WeightedFuser):
             return shrunk, focus, edges
 
         # Sources are measured on several threads; the winners are updated in order.
+        focus_maps: dict[int, np.ndarray] = {}
         for k, (shrunk, focus, edges) in enumerate(ordered_map(measure, range(count), threads)):
             if cache:
                 shrunk_lumas[k] = shrunk
+                focus_maps[k] = focus
             elif shrunk_lumas is not None:
                 shrunk_lumas.write(k, shrunk)
             coarse.update(k, focus)
@@ -151,7 +159,14 @@ class GuidedDecisionFuser(WeightedFuser):
         labels = majority_vote(coarse.labels, count, window=halve(self.vote_window))
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
-            labels = remove_small_regions(labels, count, min_area=min_area)
+            voted = labels
+            labels = remove_small_regions(voted, count, min_area=min_area)
+            if self.keep_ratio > 0:
+
+                def focus_of(k: int) -> np.ndarray:
+                    return focus_maps[k] if k in focus_maps else measure(k)[1]
+
+                _keep_clear_winners(voted, labels, coarse.best, focus_of, self.keep_ratio)
         if self.boundary_band > 0:
             band = _boundary_band(labels, self.boundary_band // 2)
             labels = np.where(band, fine.labels, labels)
@@ -226,6 +241,25 @@ def _refined_weights(
         plane = np.maximum(plane, 0.0)
         plane[empty] = 1.0
         yield plane / total
+
+
+def _keep_clear_winners(
+    voted: np.ndarray,
+    labels: np.ndarray,
+    best: np.ndarray,
+    focus_of: Callable[[int], np.ndarray],
+    ratio: float,
+) -> None:
+    """Give back to a small region the pixels where its focus measure ``best`` is at least
+    ``ratio`` times that of the source that would replace it (``labels`` is changed in
+    place): small-region removal is meant for decisions noise made, not for a small part
+    that is clearly sharp in one frame (the lead of a chip among a board focused in another
+    frame), which it would blur."""
+    changed = voted != labels
+    for k in np.unique(labels[changed]):
+        taken = changed & (labels == k)
+        clear = taken & (best >= ratio * focus_of(int(k)))
+        labels[clear] = voted[clear]
 
 
 def _boundary_band(labels: np.ndarray, half_width: int) -> np.ndarray:

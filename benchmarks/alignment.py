@@ -107,7 +107,7 @@ def quality(natural: Path, name: str) -> None:
         record = entry["misalignment"]
         stack = mfif.load_stack(frames)
         crop = record["crop"]
-        perfect_alignment = known_alignment(record, stack.shape, stack.images.shape[3])
+        perfect_alignment = known_alignment(record, stack.size, stack.images.shape[3])
         perfect = apply_alignment(stack, perfect_alignment, crop=False)
         scores = {
             # What `mfif fuse` does (auto alignment), without the crop so that it is scored

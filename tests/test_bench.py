@@ -67,10 +67,10 @@ def test_run_cache_and_failures(data: Path, tmp_path: Path, monkeypatch) -> None
     # A rerun reads the cache: even a method that would now fail is not called.
     from mfif.methods.spatial_frequency import SpatialFrequencyFuser
 
-    def broken(self, stack):
+    def broken(self, frames, **options):
         raise RuntimeError("should not run")
 
-    monkeypatch.setattr(SpatialFrequencyFuser, "fuse", broken)
+    monkeypatch.setattr(SpatialFrequencyFuser, "fuse_frames", broken)
     again, _ = run_benchmark(
         scenes, ["guided-decision", "sf"], out, metrics=METRICS, progress=False
     )

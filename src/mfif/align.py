@@ -354,7 +354,7 @@ def align_frames(
     *,
     model: str = "auto",
     reference: int | None = None,
-    crop: bool = True,
+    crop: bool | tuple[int, int, int, int] = True,
     skip_bad_frames: bool = False,
     alignment: Alignment | None = None,
 ) -> tuple[FrameSource, Alignment | None]:
@@ -370,8 +370,8 @@ def align_frames(
         "none" skips alignment.
     reference : int, optional
         Reference frame; default the middle one.
-    crop : bool
-        See `mfif.warp.AlignedFrames`.
+    crop : bool or (top, left, height, width)
+        See `mfif.warp.AlignedFrames` (a stack left untouched is not cropped).
     skip_bad_frames : bool
         See `estimate_alignment`.
     alignment : Alignment, optional

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import ALIGN_CHOICES, Alignment, align_frames, align_stack, frame_summary
+from .align import ALIGN_CHOICES, Alignment, align_frames, frame_summary
 from .decision import RunningWinner
 from .errors import OptionError, StackError
 from .frames import ArrayFrames, FrameSource, HeldFrames, ReadAhead
@@ -175,17 +175,25 @@ class Pipeline:
         """The stack of arrays, files, a folder, a glob or a multi-page TIFF, in memory."""
         return as_stack(images_or_paths, progress=progress)
 
-    def align(self, stack: Stack, *, crop: bool | None = None) -> tuple[Stack, Alignment | None]:
-        """The aligned stack and its alignment (`mfif.align.align_stack`); ``crop`` overrides
-        the pipeline's choice."""
+    def align(
+        self, frames: Stack | FrameSource, *, crop: bool | tuple[int, int, int, int] | None = None
+    ) -> tuple[FrameSource, Alignment | None]:
+        """The pipeline's alignment stage on frames in memory (`mfif.align.align_frames`): the
+        aligned frames, read once and held (`mfif.frames.HeldFrames`, so that a method can
+        still measure focus on the frames as stored), and the alignment. ``crop`` overrides
+        the pipeline's choice (a box: see `mfif.warp.AlignedFrames`)."""
         options = self._align_options()
         if crop is not None:
             options["crop"] = crop
-        return align_stack(stack, **options)
+        source = ArrayFrames(frames) if isinstance(frames, Stack) else frames
+        aligned, alignment = align_frames(source, **options)
+        return (aligned if aligned.array is not None else HeldFrames(aligned)), alignment
 
-    def fuse(self, stack: Stack) -> Fusion:
-        """The method's fusion of an (aligned) stack."""
-        return self.fuser.fuse(stack)
+    def fuse(self, frames: Stack | FrameSource) -> Fusion:
+        """The method's fusion of (aligned) frames."""
+        if isinstance(frames, Stack):
+            return self.fuser.fuse(frames)
+        return self.fuser.fuse_frames(frames)
 
     # --- the whole run -----------------------------------------------------------------------
 

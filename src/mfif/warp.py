@@ -170,11 +170,13 @@ class AlignedFrames(FrameSource):
     kept : sequence of int, optional
         The indices in ``frames`` of the frames the alignment holds (registration may drop
         some); default all.
-    crop : bool
-        Crop to the largest rectangle every frame covers (default). Otherwise keep the
-        reference frame's size and fill each frame's uncovered pixels from the nearest frame (in
-        focus order) that covers them, never from reflected or extrapolated pixels; ``valid``
-        then marks the pixels every frame covers.
+    crop : bool or (top, left, height, width)
+        Crop to the largest rectangle every frame covers (default), or to this box of the
+        reference frame (the region a ground truth covers, say; where a frame does not
+        quite cover it, its border pixels are repeated).
+        False keeps the reference frame's size and fills each frame's uncovered pixels from
+        the nearest frame (in focus order) that covers them, never from reflected or
+        extrapolated pixels; ``valid`` then marks the pixels every frame covers.
 
     Raises
     ------
@@ -192,7 +194,7 @@ class AlignedFrames(FrameSource):
         alignment: Alignment,
         *,
         kept: Sequence[int] | None = None,
-        crop: bool = True,
+        crop: bool | tuple[int, int, int, int] = True,
     ) -> None:
         count, height, width, channels = frames.shape
         self._kept = list(range(count)) if kept is None else list(kept)
@@ -204,15 +206,18 @@ class AlignedFrames(FrameSource):
             )
         self._frames = frames
         self._transforms = alignment.frames
-        self.crop = crop
+        self.crop = crop is not False
         self.names = tuple(frames.names[k] for k in self._kept)
         self.bit_depth = frames.bit_depth
         self.valid: np.ndarray | None = None
         covered = np.ones((height, width), bool)
         for transform in self._transforms:  # the covered region first, from geometry alone
             covered &= coverage((height, width), transform.matrix, (height, width))
-        if crop:
+        if isinstance(crop, tuple):
+            top, left, crop_height, crop_width = crop
+        elif crop:
             top, left, crop_height, crop_width = largest_rectangle(covered)
+        if self.crop:
             if crop_height < _MIN_SIDE or crop_width < _MIN_SIDE:
                 raise AlignmentError("The frames have too little area in common to fuse.")
             self._offset = _translation(left, top)

@@ -28,6 +28,7 @@ from .. import align as align_module
 from .. import warp as warp_module
 from ..data.scenes import Scene
 from ..errors import MfifError
+from ..frames import ArrayFrames, FrameSource
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
 from ..metrics import MetricError, available_metrics, resolve
@@ -162,14 +163,14 @@ def run_benchmark(
                     raise MfifError(f"×{scale} needs a ground truth and this scene has none.")
             stack = _aligned_scene(aligner, scene)
             truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
-            references = stack
+            references = stack.materialise()
             if scale > 1:
-                stack, references, truth = _downsampled(stack, truth, scale)
+                stack, references, truth = _downsampled(references, truth, scale)
         except (MfifError, OSError) as error:  # the scene itself is unusable
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
             continue
-        usable = available_metrics(stack.count, truth is not None, among=wanted)
+        usable = available_metrics(len(stack), truth is not None, among=wanted)
         regions = _regions(scene, truth, scale)
         usable += [m for m in regions if metrics is None or m in wanted]
         for name in methods:
@@ -189,16 +190,21 @@ def run_benchmark(
     return records, problems
 
 
-def _aligned_scene(aligner: Pipeline, scene: Scene) -> Stack:
-    """The scene's stack after the alignment stage; for a scene ``mfif synth`` moved, in the
-    reference frame's coordinates and cut to the region its ground truth covers."""
+def _aligned_scene(aligner: Pipeline, scene: Scene) -> FrameSource:
+    """The scene's frames after the alignment stage, in memory; for a scene ``mfif synth``
+    moved, in the reference frame's coordinates and cut to the region its ground truth
+    covers. Resampled frames are held with the frames as stored, on which methods measure
+    focus (`mfif.frames.FrameSource.measured`), as ``mfif fuse`` does."""
     stack = load_stack(scene.sources)
     if scene.misalignment is None:
         return aligner.align(stack)[0]
-    aligned, _ = aligner.align(stack, crop=False)
-    top, left, height, width = scene.misalignment["crop"]
-    images = aligned.images[:, top : top + height, left : left + width]
-    return replace(aligned, images=np.ascontiguousarray(images), valid=None)
+    box = tuple(int(side) for side in scene.misalignment["crop"])
+    aligned, _ = aligner.align(stack, crop=box)
+    if aligned.size == box[2:]:
+        return aligned
+    top, left, height, width = box  # left untouched (`auto` found no motion): cut it here
+    images = aligned.materialise().images[:, top : top + height, left : left + width]
+    return ArrayFrames(replace(stack, images=np.ascontiguousarray(images), valid=None))
 
 
 def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, Stack, np.ndarray]:

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import OptionError, StackError
+from ..io import to_integer
 
 __all__ = ["Capture", "READ_NOISE_SHARE"]
 
@@ -62,3 +63,27 @@ class Capture:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "noise_model": "shot + read, σ_r = σ/4"}
+
+
+def jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
+    """8-bit JPEG bytes of ``image`` (H, W[, C]) float32 in [0, 1] at ``quality`` (1-100)."""
+    import cv2
+
+    samples = to_integer(image, 8)
+    bgr = samples[..., ::-1] if samples.ndim == 3 else samples
+    ok, encoded = cv2.imencode(
+        ".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise StackError("A source could not be encoded as JPEG.")
+    return encoded.tobytes()
+
+
+def through_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (H, W, 3) float32 in [0, 1] as a camera storing JPEG of ``quality`` returns
+    it: encoded and decoded, float32 (H, W, 3)."""
+    import cv2
+
+    encoded = np.frombuffer(jpeg_bytes(image, quality), np.uint8)
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
+    return decoded.astype(np.float32) / 255.0

@@ -23,8 +23,10 @@ import cv2
 import numpy as np
 
 from ..io import read_image
+from .layered import render_layers
 from .masks import PSF_KINDS, blur, draw_blur
 from .natural import NaturalItem
+from .realism import Realism
 from .synthetic import fill_unknown_disparity, render_depth_stack
 
 __all__ = ["StackSampler", "random_smooth_mask", "SOURCE_WEIGHTS", "MASK_SETS"]
@@ -78,6 +80,9 @@ class StackSampler:
     kinds : tuple of str
         Blur kinds of the mask-based stacks (`mfif.data.masks.PSF_KINDS`); depth renders are
         always disks.
+    realism : Realism, optional
+        Noise, JPEG, alignment residue and layered occlusion (`mfif.data.realism`); none by
+        default.
     """
 
     def __init__(
@@ -88,7 +93,9 @@ class StackSampler:
         max_blur: float = 8.0,
         grey_probability: float = 0.1,
         kinds: tuple[str, ...] = PSF_KINDS,
+        realism: Realism | None = None,
     ) -> None:
+        self.realism = realism or Realism()
         self.by_source: dict[str, list[NaturalItem]] = {}
         for item in items:
             self.by_source.setdefault(item.source, []).append(item)
@@ -116,6 +123,7 @@ class StackSampler:
             + "; depth renders: disk, strongest radius 2 to max_blur",
             "transitions": "hard or Gaussian sigma 0.5-3 px, half each",
             "crops": "random square crops with a 16 px margin for the blur, horizontal flips",
+            **({"realism": self.realism.as_dict()} if self.realism.active else {}),
         }
 
     def _load(self, item: NaturalItem) -> _Loaded:
@@ -175,17 +183,23 @@ class StackSampler:
         if rng.random() < self.grey_probability:
             grey = image @ np.array([0.299, 0.587, 0.114], np.float32)
             image = np.repeat(grey[..., None], 3, axis=2)
+        truth = image
+        layered = self.realism.layered
         if item.kind == "depth":
             sources, shares = self._depth_sources(image, companion, rng, count)
         else:
             mask = companion if item.kind == "mask" else random_smooth_mask(rng, image.shape[:2])
-            sources, shares = _mask_sources(
-                image, np.ascontiguousarray(mask), rng, count, self.kinds
-            )
+            mask = np.ascontiguousarray(mask)
+            if layered > 0 and rng.random() < layered:
+                sources, shares, truth = _layered_sources(image, mask, rng, count, self.max_blur)
+            else:
+                sources, shares = _mask_sources(image, mask, rng, count, self.kinds)
+        if self.realism.active:
+            sources = self.realism.degrade(sources, rng)
         inner = slice(_MARGIN, _MARGIN + size)
         drawn = (
             np.ascontiguousarray(sources[:, inner, inner]),
-            np.ascontiguousarray(image[inner, inner]),
+            np.ascontiguousarray(truth[inner, inner]),
         )
         if targets:
             drawn += (np.ascontiguousarray(shares[:, inner, inner], dtype=np.float32),)
@@ -236,6 +250,28 @@ def _sharpest_shares(radii: np.ndarray, tolerance: float = 0.5) -> np.ndarray:
     ``tolerance`` pixels of the smallest radius share a pixel equally when there are several."""
     near_best = radii <= radii.min(axis=0, keepdims=True) + tolerance
     return (near_best / near_best.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def _layered_sources(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, count: int, max_blur: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K occlusion-aware sources of the masked object in front of the image
+    (`mfif.data.layered.render_layers`: the object sharp in the first, its blur spreading over
+    the background in the others, the background never sharp), their shares and the truth (the
+    sharp object over the background at its least blur). Per pixel the source closest to the
+    truth takes the share, sources within a level of it sharing equally: near the object no
+    source is right, and this is what the decision should pick there."""
+    softness = float(rng.uniform(0.5, 1.5))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), softness)
+    strongest = float(rng.uniform(2.0, max_blur))
+    frames, truth, _ = render_layers(image, alpha, image, planes=count, max_blur=strongest)
+    sources = np.stack(frames)
+    errors = np.stack(
+        [cv2.GaussianBlur(np.abs(frame - truth).mean(axis=2), (0, 0), 2.0) for frame in frames]
+    )
+    near = errors <= errors.min(axis=0) + 1.0 / 255.0
+    shares = near / near.sum(axis=0)
+    return sources, shares.astype(np.float32), truth
 
 
 def _mask_sources(

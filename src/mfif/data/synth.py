@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ImageReadError, MfifError, OptionError, StackError
 from ..io import IMAGE_SUFFIXES, expand_inputs, output_bit_depth, read_image, to_integer
 from ..outputs import OutputSet
-from .camera import Capture
+from .camera import Capture, jpeg_bytes
 from .masks import PSF_KINDS, draw_blur, mask_pair
 from .misalign import Misalignment, misalign
 from .synthetic import fill_unknown_disparity, focus_planes, render_depth_stack
@@ -92,25 +92,11 @@ def _write_scene(
         if capture.jpeg is None:
             outputs.write_image(target, source, bit_depth=bit_depth)
         else:
-            outputs.write_bytes(target, _jpeg(source, capture.jpeg))
+            outputs.write_bytes(target, jpeg_bytes(source, capture.jpeg))
     # The decoded input, written losslessly: bit for bit the sharp image.
     outputs.write_image(outputs.file(folder / "GT.png"), to_integer(truth, bit_depth))
     if labels is not None:
         outputs.write_image(outputs.file(folder / f"{LABELS_NAME}.png"), labels.astype(np.uint8))
-
-
-def _jpeg(image: np.ndarray, quality: int) -> bytes:
-    """8-bit JPEG bytes of ``image`` (H, W[, C]) float32 in [0, 1] at ``quality``."""
-    import cv2
-
-    samples = to_integer(image, 8)
-    bgr = samples[..., ::-1] if samples.ndim == 3 else samples
-    ok, encoded = cv2.imencode(
-        ".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise StackError("A source could not be encoded as JPEG.")
-    return encoded.tobytes()
 
 
 SceneMaker = Callable[[str, Path, Path], "tuple[list[np.ndarray], np.ndarray, int, dict] | str"]

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,8 +125,14 @@ class History:
 
 def recipe_settings(recipe) -> dict:
     """A recipe's settings as a checkpoint records them: every field but ``steps``, the run's
-    length, which is not a setting of what is learned (a run may be extended)."""
-    return {k: v for k, v in asdict(recipe).items() if k != "steps"}
+    length, which is not a setting of what is learned (a run may be extended), and but the
+    fields added later that keep their default (`mfif.training.recipes.recipe_field`)."""
+    settings = asdict(recipe)
+    for item in fields(recipe):
+        if item.metadata.get("added_later") and settings[item.name] == item.default:
+            del settings[item.name]
+    settings.pop("steps", None)
+    return settings
 
 
 def step_generators(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:

@@ -18,9 +18,11 @@ from ..options import Option
 __all__ = ["recipe_field", "Trainer", "register_trainer", "trainers", "NATURAL_LICENCE"]
 
 
-def recipe_field(default, help: str, **limits):
+def recipe_field(default, help: str, *, added_later: bool = False, **limits):
     """A recipe field: its default, its flag's help, and an `Option` of the default's type
-    with ``limits`` (``low``, ``high``, ``low_open``, ``choices``)."""
+    with ``limits`` (``low``, ``high``, ``low_open``, ``choices``). A field ``added_later``
+    than checkpoints already shipped is left out of a checkpoint's settings while it has its
+    default (`mfif.training.fit.recipe_settings`), so that those checkpoints still resume."""
     if isinstance(default, bool):
         option = Option("bool")
     elif isinstance(default, (int, float)):
@@ -28,7 +30,8 @@ def recipe_field(default, help: str, **limits):
         option = Option(kind, **{"low": 0, **limits})
     else:
         option = Option("str", **limits) if "choices" in limits else Option("text")
-    return field(default=default, metadata={"help": help, "option": option})
+    metadata = {"help": help, "option": option, "added_later": added_later}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class GuidedDecisionFuser(WeightedFuser):
         keep_ratio: float = 2.0,
         boundary_band: int = 8,
         boundary_window: int = 5,
-        radius: int = 4,
+        radius: int = 2,
         eps: float = 1e-3,
     ) -> None:
         self.sigma = sigma

@@ -171,6 +171,13 @@ def test_misaligned_stacks_record_motions_that_undo_exactly(inputs) -> None:
     window = undone.images[:, top : top + height, left : left + width]
     fused = mfif.fuse(list(window), align="none").image
     assert psnr(fused, truth) > 30
+    # Validation and the export's --score read such scenes registered the same way.
+    from mfif.scoring import ground_truth_cases
+
+    sources, case_truth = ground_truth_cases([inputs["out"]])[0]  # scene0 comes first
+    assert sources.shape == (3, height, width, 3)
+    np.testing.assert_allclose(sources, window, atol=1e-6)
+    np.testing.assert_array_equal(case_truth, truth)
 
 
 def test_bench_scores_misaligned_scenes_on_the_covered_region(inputs, tmp_path: Path) -> None:

@@ -66,7 +66,9 @@ def region_masks(labels: np.ndarray) -> dict[str, np.ndarray]:
 def ground_truth_cases(
     roots: Sequence[str | os.PathLike], limit: int | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(sources (K, H, W, C), truth (H, W, C)) float32 of the scenes with a GT under ``roots``.
+    """(sources (K, H, W, C), truth (H, W, C)) float32 of the scenes with a GT under ``roots``;
+    the sources of a scene ``mfif synth`` moved are registered by its known motion and cut to
+    the truth's region.
 
     Raises
     ------
@@ -84,10 +86,24 @@ def ground_truth_cases(
         )
     cases = []
     for scene in scenes:
-        stack = load_stack(scene.sources)
+        images = load_stack(scene.sources).images
+        if scene.misalignment is not None:  # moved by `mfif synth`: undone exactly, then cut
+            images = _registered(images, scene.misalignment)
         truth = read_image(scene.ground_truth)[0]
-        cases.append((stack.images, truth if truth.ndim == 3 else truth[..., None]))
+        cases.append((images, truth if truth.ndim == 3 else truth[..., None]))
     return cases
+
+
+def _registered(images: np.ndarray, record: dict) -> np.ndarray:
+    """Frames (K, H, W, C) that `mfif.data.misalign.misalign` moved, moved back by the known
+    transforms and cut to the region their ground truth covers."""
+    from .data.misalign import known_alignment
+    from .warp import apply_alignment
+
+    alignment = known_alignment(record, images.shape[1:3], images.shape[3])
+    aligned = apply_alignment(Stack(images=images), alignment, crop=False).images
+    top, left, height, width = record["crop"]
+    return np.ascontiguousarray(aligned[:, top : top + height, left : left + width])
 
 
 def mean_scores(

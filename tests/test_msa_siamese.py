@@ -290,7 +290,7 @@ def test_train_export_and_fuse_from_the_command_line(natural_root: Path, tmp_pat
 def test_shipped_weights_load_or_say_they_are_not_trained() -> None:
     from mfif.weights import pretrained_config
 
-    if pretrained_config("msa_siamese.cpu") is None:
+    if pretrained_config("msa_siamese.cpu-realistic") is None:
         with pytest.raises(MfifError, match="No trained weights"):
             mfif.create("msa-siamese")
     else:

@@ -63,7 +63,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
     name = "msa-siamese"
     summary = "MSA-Siamese (Zhai et al.): Siamese decision-map network, multi-scale attention"
     produces_weights = True
-    pretrained = "msa_siamese.cpu"
+    pretrained = "msa_siamese.cpu-realistic"
     network = "MSA-Siamese"
     options = {
         "weights": Option("path", optional=True),

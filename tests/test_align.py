@@ -232,3 +232,32 @@ def test_the_pipeline_leaves_registered_stacks_exactly_as_before() -> None:
     with_auto = mfif.fuse(stack).image
     without = mfif.fuse(stack, align="none").image
     np.testing.assert_array_equal(with_auto, without)
+
+
+def test_auto_tells_defocus_from_motion() -> None:
+    """A bright object over a dark background, 4 frames, blur up to 16 px, rendered without
+    motion: registration reports 1-1.4 px, within three times its own uncertainty, so `auto`
+    leaves the stack untouched; the same stack moved by 3 px and 1 % is registered."""
+    from mfif.align import align_frames
+    from mfif.data.layered import render_layers
+    from mfif.frames import ArrayFrames
+    from mfif.warp import resample
+
+    foreground = sharp_image(240, 320, color=True, seed=2)
+    background = sharp_image(240, 320, color=True, seed=12) * 0.3
+    mask = np.zeros((240, 320), np.float32)
+    cv2.ellipse(mask, (150, 120), (70, 50), 20, 0, 360, 1.0, -1)
+    frames, _, _ = render_layers(
+        foreground, cv2.GaussianBlur(mask, (0, 0), 1.0), background, planes=4, max_blur=16
+    )
+    still = np.stack(frames).astype(np.float32)
+    _, found = align_frames(ArrayFrames(Stack(images=still)))
+    height, width = found.shape
+    assert max(f.displacement(height, width) for f in found.frames) > 1.0  # what it reports
+    assert found.is_identity
+    moved = still.copy()
+    for k in (0, 3):
+        motion = np.array([[1.01, 0, 3.0 - 1.6 * k], [0, 1.01, -2.0], [0, 0, 1]])
+        moved[k] = resample(still[k], motion, (height, width), sharp=True)
+    _, found = align_frames(ArrayFrames(Stack(images=moved)))
+    assert not found.is_identity

@@ -82,6 +82,7 @@ def estimate_alignment(
     model: str = "similarity",
     reference: int | None = None,
     skip_bad_frames: bool = False,
+    uncertainty: bool = False,
 ) -> tuple[Alignment, list[int]]:
     """Register every frame of ``stack`` to the reference, through its neighbours.
 
@@ -95,6 +96,11 @@ def estimate_alignment(
         Index of the reference frame; default the middle one, N // 2.
     skip_bad_frames : bool
         Drop a frame that cannot be registered (with a warning) instead of raising.
+    uncertainty : bool
+        Also register each pair again on a lower band, from the first result, and record how
+        far the two disagree at the image corners (`FrameTransform.uncertainty`): under
+        strong defocus differences registration finds motions of a pixel or two that did
+        not happen, and its two bands then disagree by as much.
 
     Returns
     -------
@@ -126,8 +132,9 @@ def estimate_alignment(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV frees the GIL
         summaries = list(pool.map(summarise, range(count)))
-        pyramids = [pyramid for pyramid, _ in summaries]
-        thumbnails = np.stack([thumbnail for _, thumbnail in summaries])
+        pyramids = [pyramid for pyramid, _, _ in summaries]
+        thumbnails = np.stack([thumbnail for _, thumbnail, _ in summaries])
+        checks = [check for _, _, check in summaries]
         del summaries
         # Neighbour pairs are independent: register them all at once, compose afterwards.
         pairs = [
@@ -135,7 +142,44 @@ def estimate_alignment(
         ]
         results = pool.map(lambda pair: _try_register(pyramids, *pair, model), pairs)
         found = dict(zip(pairs, results, strict=True))
+    matrices, checked, correlations, dropped = _composed(
+        found, pyramids, checks if uncertainty else None, reference, model, names,
+        skip_bad_frames,
+    )  # fmt: skip
+    kept = sorted(matrices)
+    if len(kept) < 2:
+        raise AlignmentError("Fewer than 2 frames could be registered; nothing to fuse.")
+    new_reference = kept.index(reference)
+    gains = _gains(thumbnails[kept], [matrices[k] for k in kept], new_reference, stride)
+    transforms = tuple(
+        FrameTransform(
+            matrices[k], gains[i], correlations[k],
+            _corner_distance(matrices[k], checked[k], height, width) if uncertainty else 0.0,
+        )
+        for i, k in enumerate(kept)
+    )  # fmt: skip
+    return Alignment(model, new_reference, (height, width), transforms), dropped
+
+
+def _composed(
+    found: dict,
+    pyramids: list,
+    checks: list | None,
+    reference: int,
+    model: str,
+    names: Sequence[str],
+    skip_bad_frames: bool,
+) -> tuple[dict, dict, dict, list[int]]:
+    """The neighbour registrations ``found`` composed into reference -> frame transforms,
+    outwards from the reference (a frame that failed is registered to the last one kept on
+    its side, or dropped); with ``checks``, the same chain registered again on them.
+
+    Returns matrices, checked matrices, correlations (each by frame index) and the dropped
+    frames.
+    """
+    count = len(pyramids)
     matrices: dict[int, np.ndarray] = {reference: np.eye(3)}
+    checked: dict[int, np.ndarray] = {reference: np.eye(3)}  # the same chain on another band
     correlations: dict[int, float] = {reference: 1.0}
     dropped: list[int] = []
     for direction in (1, -1):
@@ -155,16 +199,12 @@ def estimate_alignment(
             step, correlation = result
             matrices[k] = step @ matrices[anchor]  # reference -> anchor -> k
             correlations[k] = correlation
+            if checks is not None:
+                (scale, fixed), (_, image) = checks[anchor], checks[k]
+                again = _refined(fixed, image, step, model, scale)
+                checked[k] = again @ checked[anchor]
             anchor = k
-    kept = sorted(matrices)
-    if len(kept) < 2:
-        raise AlignmentError("Fewer than 2 frames could be registered; nothing to fuse.")
-    new_reference = kept.index(reference)
-    gains = _gains(thumbnails[kept], [matrices[k] for k in kept], new_reference, stride)
-    transforms = tuple(
-        FrameTransform(matrices[k], gains[i], correlations[k]) for i, k in enumerate(kept)
-    )
-    return Alignment(model, new_reference, (height, width), transforms), dropped
+    return matrices, checked, correlations, dropped
 
 
 def thumbnail_stride(height: int, width: int) -> int:
@@ -172,14 +212,15 @@ def thumbnail_stride(height: int, width: int) -> int:
     return max(1, round(max(height, width) / 512))
 
 
-def frame_summary(frame: np.ndarray) -> tuple[list, np.ndarray]:
+def frame_summary(frame: np.ndarray) -> tuple[list, np.ndarray, tuple[float, np.ndarray]]:
     """What registration needs of one frame (H, W, C), float32 in [0, 1] or its samples as
-    stored (uint8, uint16): its band-pass pyramid and a thumbnail. A frame source may offer
-    them precomputed (``summaries``, as `mfif.io.load_frames` makes them while
-    decoding)."""
+    stored (uint8, uint16): its band-pass pyramid, a thumbnail, and (scale, image) on a lower
+    band (`estimate_alignment`'s ``uncertainty``). A frame source may offer them
+    precomputed (``summaries``, as `mfif.io.load_frames` makes them while decoding)."""
     stride = thumbnail_stride(*frame.shape[:2])
     thumbnail = to_unit_float(np.ascontiguousarray(frame[::stride, ::stride]), "frame")
-    return _signal_pyramid(sample_luminance(frame)), thumbnail
+    pyramid, check = _signal_pyramid(sample_luminance(frame))
+    return pyramid, thumbnail, check
 
 
 def _try_register(
@@ -191,8 +232,10 @@ def _try_register(
         return error
 
 
-def _signal_pyramid(plane: np.ndarray) -> list[tuple[float, np.ndarray]]:
-    """(scale, band-passed image) from coarse to fine.
+def _signal_pyramid(
+    plane: np.ndarray,
+) -> tuple[list[tuple[float, np.ndarray]], tuple[float, np.ndarray]]:
+    """(scale, band-passed image) from coarse to fine, and (scale, image) on a lower band.
 
     The difference of two Gaussians keeps structure that survives defocus (coarse edges) and
     drops the fine detail only one frame has sharp, and the flat shading where ECC has nothing
@@ -214,7 +257,12 @@ def _signal_pyramid(plane: np.ndarray) -> list[tuple[float, np.ndarray]]:
         low = cv2.GaussianBlur(small, (0, 0), 8.0)
         band = cv2.GaussianBlur(small, (0, 0), 1.0) - low
         pyramid.append((scale, np.ascontiguousarray(band, dtype=np.float32)))
-    return pyramid
+    # A lower band for the uncertainty check, at half the finest scale (a quarter of the cost;
+    # the same band as 3 and 16 pixels at the finest).
+    size = (max(8, round(width * scale / 2)), max(8, round(height * scale / 2)))
+    half = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+    check = cv2.GaussianBlur(half, (0, 0), 1.5) - cv2.GaussianBlur(half, (0, 0), 8.0)
+    return pyramid, (size[0] / width, np.ascontiguousarray(check, dtype=np.float32))
 
 
 def _register(
@@ -256,6 +304,33 @@ def _register(
         raise AlignmentError(f"they do not match (correlation {correlation:.2f})")
     _check_plausible(warp, template[-1][1].shape, template[-1][0])
     return _rescale(warp, 1.0 / template[-1][0]), float(correlation)
+
+
+def _refined(
+    fixed: np.ndarray, image: np.ndarray, step: np.ndarray, model: str, scale: float
+) -> np.ndarray:
+    """``step`` (full-resolution template -> frame) registered again on the lower band
+    (images at ``scale``), from itself; ``step`` when ECC does not converge there."""
+    motion = _ECC_MOTION[model]
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+    start = _rescale(step.astype(np.float32), scale)
+    try:
+        _, found = cv2.findTransformECC(
+            fixed, image, _ecc_matrix(start, motion), motion, criteria, None, 3
+        )
+    except cv2.error:
+        return step
+    warp = _as_3x3(found)
+    if model == "similarity":
+        warp = _nearest_similarity(warp)
+    return _rescale(warp.astype(np.float64), 1.0 / scale)
+
+
+def _corner_distance(first: np.ndarray, second: np.ndarray, height: int, width: int) -> float:
+    """Largest distance, in pixels, between where two transforms take an image corner."""
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], float)
+    a, b = corners @ first.T, corners @ second.T
+    return float(np.abs(a[:, :2] / a[:, 2:] - b[:, :2] / b[:, 2:]).max())
 
 
 def _retry_ecc(fixed, image, warp, motion, criteria) -> tuple[float, np.ndarray]:
@@ -396,6 +471,7 @@ def align_frames(
         model="similarity" if model == "auto" else model,
         reference=reference,
         skip_bad_frames=skip_bad_frames,
+        uncertainty=model == "auto",
     )
     kept = [k for k in range(len(frames)) if k not in dropped]
     if model == "auto" and estimated.is_identity:

@@ -170,7 +170,7 @@ def run_benchmark(
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
             continue
-        usable = available_metrics(len(stack), truth is not None, among=wanted)
+        usable = available_metrics(references.count, truth is not None, among=wanted)
         regions = _regions(scene, truth, scale)
         usable += [m for m in regions if metrics is None or m in wanted]
         for name in methods:

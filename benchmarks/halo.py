@@ -27,7 +27,9 @@ import cv2
 import numpy as np
 
 import mfif
+from mfif.color import luminance as luma
 from mfif.data.scenes import find_scenes
+from mfif.metrics import psnr, region_psnr
 from mfif.pipeline import Pipeline
 
 from _common import ENFUSE_FLAGS, require_shared
@@ -36,17 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CROP = 96
 
 
-def luma(image: np.ndarray) -> np.ndarray:
-    image = image if image.ndim == 3 else image[..., None]
-    if image.shape[2] == 1:
-        return image[..., 0]
-    return image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def psnr(fused: np.ndarray, truth: np.ndarray, where: np.ndarray | None = None) -> float:
-    error = (np.round(luma(fused) * 255) - np.round(luma(truth) * 255)) ** 2
-    mse = float(error[where].mean() if where is not None else error.mean())
-    return 10 * np.log10(255**2 / max(mse, 1e-10))
+def score(fused: np.ndarray, truth: np.ndarray, region: np.ndarray | None = None) -> float:
+    """PSNR on 8-bit luminance, over ``region`` when given (`mfif.metrics`)."""
+    return psnr(fused, truth) if region is None else region_psnr(fused, truth, region)
 
 
 SETS = {
@@ -91,8 +85,8 @@ def peer(program: str, frames: list[Path], scratch: Path) -> np.ndarray | None:
 
 def worst_band_crop(fused: np.ndarray, truth: np.ndarray, band: np.ndarray) -> tuple[slice, ...]:
     error = np.abs(luma(fused) - luma(truth)) * band
-    score = cv2.blur(error.astype(np.float32), (CROP // 2, CROP // 2))
-    y, x = np.unravel_index(int(np.argmax(score)), score.shape)
+    spread = cv2.blur(error.astype(np.float32), (CROP // 2, CROP // 2))
+    y, x = np.unravel_index(int(np.argmax(spread)), spread.shape)
     top = int(np.clip(y - CROP // 2, 0, truth.shape[0] - CROP))
     left = int(np.clip(x - CROP // 2, 0, truth.shape[1] - CROP))
     return slice(top, top + CROP), slice(left, left + CROP)
@@ -113,7 +107,8 @@ def report(folder: Path, limit: int | None) -> None:
     rows: dict[str, list[tuple[float, float, float]]] = {}
     for scene in find_scenes([folder])[0][:limit]:
         truth = mfif.read_image(scene.ground_truth)[0]
-        labels = np.rint(luma(mfif.read_image(scene.labels)[0]) * 255).astype(np.uint8)
+        labels = mfif.read_image(scene.labels)[0]
+        labels = np.rint((labels if labels.ndim == 2 else labels[..., 0]) * 255).astype(np.uint8)
         regions = (None, labels == 1, labels == 2)
         frames = mfif.load_stack(scene.sources).images
         results = {}
@@ -129,10 +124,10 @@ def report(folder: Path, limit: int | None) -> None:
                     results[program] = image
         errors = np.stack([(luma(f) - luma(truth)) ** 2 for f in frames])
         oracle = np.take_along_axis(frames, errors.argmin(axis=0)[None, ..., None], 0)[0]
-        best = max(frames, key=lambda f: psnr(f, truth, labels == 1))
+        best = max(frames, key=lambda f: score(f, truth, labels == 1))
         results.update({"best single frame (band)": best, "per-pixel oracle": oracle})
         for name, image in results.items():
-            rows.setdefault(name, []).append(tuple(psnr(image, truth, r) for r in regions))
+            rows.setdefault(name, []).append(tuple(score(image, truth, r) for r in regions))
         crop = worst_band_crop(results["mfif (default)"], truth, labels == 1)
         tiles = [truth, results["mfif (default)"], results.get("enfuse", truth), frames[0]]
         strip = np.concatenate([np.clip(t[crop], 0, 1) for t in tiles], axis=1)

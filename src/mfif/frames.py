@@ -178,6 +178,11 @@ class HeldFrames(ArrayFrames):
     def close(self) -> None:
         self._frames.close()
 
+    @classmethod
+    def of(cls, frames: FrameSource) -> FrameSource:
+        """``frames`` in memory: themselves when they already are, else held."""
+        return frames if frames.array is not None else cls(frames)
+
 
 class _FramesOf(FrameSource):
     """Frames of another source, frame ``k`` being its frame ``_source_index(k)``: every read

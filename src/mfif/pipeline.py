@@ -187,7 +187,7 @@ class Pipeline:
             options["crop"] = crop
         source = ArrayFrames(frames) if isinstance(frames, Stack) else frames
         aligned, alignment = align_frames(source, **options)
-        return (aligned if aligned.array is not None else HeldFrames(aligned)), alignment
+        return HeldFrames.of(aligned), alignment
 
     def fuse(self, frames: Stack | FrameSource) -> Fusion:
         """The method's fusion of (aligned) frames."""
@@ -226,8 +226,8 @@ class Pipeline:
         try:
             started = time.perf_counter()
             aligned, alignment = align_frames(frames, **self._align_options())
-            if storage == "memory" and aligned.array is None:
-                aligned = HeldFrames(aligned)  # resampled once, not per read
+            if storage == "memory":
+                aligned = HeldFrames.of(aligned)  # resampled once, not per read
             seconds["align"] = time.perf_counter() - started
             started = time.perf_counter()
             fusion, weight_maps, depth = self._fuse(aligned, storage, maps)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import OptionError
+from ..warp import resample
 from .camera import Capture, through_jpeg
 
 __all__ = ["Realism"]
@@ -60,8 +61,6 @@ class Realism:
     def degrade(self, sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``sources`` (K, H, W, 3) float32 in [0, 1] as an alignment and a camera leave them:
         the residue first, then noise, then JPEG; a new array."""
-        from ..warp import resample
-
         degraded = np.array(sources, dtype=np.float32, copy=True)
         if self.residue > 0:
             kept = int(rng.integers(len(degraded)))

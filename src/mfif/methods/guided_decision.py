@@ -4,6 +4,7 @@ refinement. Designed here as the classical default (the README gives the benchma
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -128,9 +129,13 @@ class GuidedDecisionFuser(WeightedFuser):
         shrunk_lumas = {} if cache else _disk_planes(count, small)
         keep_shrunk = shrunk_lumas is not None
 
-        def maps_of(luma: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
+        def maps_of(
+            luma: np.ndarray, size: tuple[int, int], *, focus_only: bool = False
+        ) -> list[np.ndarray]:
             detail = reblur_detail(luma[None], sigma=self.sigma, output_size=size)
             maps = [window_mean(detail, halve(self.focus_window))[0]]
+            if focus_only:
+                return maps
             if self.boundary_band > 0:
                 maps.append(window_mean(detail, halve(self.boundary_window))[0])
             if keep_shrunk:
@@ -164,7 +169,10 @@ class GuidedDecisionFuser(WeightedFuser):
             if self.keep_ratio > 0:
 
                 def focus_of(k: int) -> np.ndarray:
-                    return focus_maps[k] if k in focus_maps else measure(k)[1]
+                    if k in focus_maps:
+                        return focus_maps[k]
+                    only = functools.partial(maps_of, focus_only=True)
+                    return luma_of.measured(k, only, small)[0]
 
                 _keep_clear_winners(voted, labels, coarse.best, focus_of, self.keep_ratio)
         if self.boundary_band > 0:

@@ -205,6 +205,7 @@ def assert_one_sentence(stderr: str, fragment: str) -> None:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     assert lines[0].startswith("mfif: error: "), lines[0]
+    assert "error: mfif" not in lines[0], lines[0]  # one prefix
     assert fragment in lines[0], lines[0]
     assert lines[0].endswith("."), lines[0]
 
@@ -478,6 +479,17 @@ REFUSED = {
     "text-file": Case(("fuse", "A.png", "notes.png", "-o", "o.png"), "not a readable"),
     "corrupt-tiff": Case(("fuse", "A.png", "garbage.tif", "-o", "o.png"), "garbage.tif"),
     "missing-file": Case(("fuse", "A.png", "nope.png", "-o", "o.png"), "does not exist"),
+    "missing-folder": Case(("fuse", "no-such-folder", "-o", "o.png"), "no-such-folder does not"),
+    "exclude-leaves-nothing": Case(
+        ("fuse", "A.png", "B.png", "--exclude", "*.png", "-o", "o.png"), "leaves no image"
+    ),
+    "method-typo": Case((*FUSE, "-o", "o.png", "-m", "gfff"), "did you mean 'gff'"),
+    "command-typo": Case(("fuze", "A.png"), "did you mean 'fuse'"),
+    "choice-typo": Case((*FUSE, "-o", "o.png", "--align", "autoo"), "did you mean 'auto'"),
+    "metric-typo": Case(
+        ("metrics", "A.png", "--sources", "A.png", "B.png", "--metrics", "Q_GG"),
+        "did you mean 'Q_G'",
+    ),
     "fifo-input": Case(("fuse", "A.png", "fifo.png", "-o", "o.png"), "is not a file"),
     "device-input": Case(("fuse", "A.png", "/dev/null", "-o", "o.png"), "is not a file"),
     "input-name-too-long": Case(("fuse", "A.png", LONG_NAME, "-o", "o.png"), "too long"),

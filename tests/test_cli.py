@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -229,3 +230,39 @@ def test_classical_path_does_not_import_torch(tmp_path: Path, pair: list[Path]) 
 def test_output_folder_must_exist(tmp_path: Path, pair: list[Path]) -> None:
     result = run("fuse", *map(str, pair), "-o", str(tmp_path / "no" / "such" / "out.png"))
     assert_one_sentence_error(result, "does not exist")
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mfif {mfif.__version__}"
+
+
+def test_method_names_ignore_case(tmp_path: Path, pair: list[Path]) -> None:
+    result = run("fuse", *map(str, pair), "-m", "GFF", "-o", str(tmp_path / "o.png"))
+    assert result.returncode == 0, result.stderr
+    assert mfif.create("Guided-Decision").name == "guided-decision"
+
+
+def test_a_result_among_the_frames_is_named_and_can_be_excluded(
+    tmp_path: Path, pair: list[Path]
+) -> None:
+    """A folder with the frames and another tool's result: the result is named in a warning,
+    and ``--exclude`` leaves it out (then nothing is said)."""
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    for path in pair:
+        path.rename(folder / path.name)
+    cv2.imwrite(str(folder / "reference.png"), cv2.imread(str(folder / "A.png")))
+    warned = run(
+        "fuse", str(folder), "-o", str(tmp_path / "all.png"), "--report", str(tmp_path / "a.json")
+    )
+    assert warned.returncode == 0, warned.stderr
+    assert "reference.png" in warned.stderr and "--exclude" in warned.stderr, warned.stderr
+    assert json.loads((tmp_path / "a.json").read_text())["frames"][-1] == "reference.png"
+    quiet = run(
+        "fuse", str(folder), "--exclude", "reference.*", "-o", str(tmp_path / "two.png"),
+        "--report", str(tmp_path / "b.json"),
+    )  # fmt: skip
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["frames"] == ["A.png", "B.png"]

@@ -14,6 +14,7 @@ __all__ = [
     "OptionError",
     "AlignmentError",
     "MetricError",
+    "did_you_mean",
     "EXIT_OK",
     "EXIT_INTERNAL",
     "EXIT_BAD_INPUT",
@@ -21,6 +22,9 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
 ]
+
+import difflib
+from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -63,3 +67,12 @@ class AlignmentError(MfifError):
 
 class MetricError(MfifError, ValueError):
     """A metric is undefined for the given images (sizes, count, or degenerate content)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'gff'?)"`` for the closest of ``choices`` to a mistyped ``word``
+    (case ignored), or "" when none is close."""
+    choices = list(choices)
+    folded = {choice.casefold(): choice for choice in choices}
+    close = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""

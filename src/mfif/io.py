@@ -7,6 +7,7 @@ in the target folder, then a rename) and refuse to overwrite an input of the sta
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import logging
 import os
@@ -80,11 +81,20 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return _unit_float(pages[0], Path(path)), bit_depth
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike], *, exclude: Sequence[str] = ()
+) -> list[Path]:
     """Turn files, folders and glob patterns into a sorted-per-item list of image files.
 
     A folder contributes its image files (by suffix) in name order; a pattern that is not an
-    existing path is expanded as a glob. Order between items is kept.
+    existing path is expanded as a glob. Order between items is kept. Files whose name matches
+    one of the ``exclude`` patterns (``fnmatch``, e.g. ``"reference.*"``) are left out.
+
+    Raises
+    ------
+    ImageReadError
+        A path that does not exist, a folder without images, a pattern that matches nothing,
+        or nothing left after ``exclude``.
     """
     paths: list[Path] = []
     for item in inputs:
@@ -102,9 +112,51 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             if not found:
                 raise ImageReadError(f"The pattern {text} matches no file.")
             paths.extend(found)
+        elif _missing(path):
+            raise ImageReadError(f"The file or folder {text} does not exist.")
         else:
             paths.append(path)
-    return paths
+    kept = [path for path in paths if not is_excluded(path, exclude)]
+    if paths and not kept:
+        raise ImageReadError(f"--exclude {' '.join(exclude)} leaves no image of {len(paths)}.")
+    return kept
+
+
+def _missing(path: Path) -> bool:
+    """Whether nothing is at ``path`` (other failures, a name too long, say, are reported
+    where the file is read)."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def is_excluded(path: Path, patterns: Sequence[str]) -> bool:
+    """Whether the file name of ``path`` matches one of ``patterns`` (``fnmatch``)."""
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+
+
+# Names other tools give their results: a frame so named is probably not a frame.
+_RESULT_WORDS = ("reference", "fused", "stacked", "result", "output")
+
+
+def warn_result_like(paths: Sequence[Path]) -> None:
+    """Log a warning naming the inputs whose names say they are a result, not a frame (a
+    folder holding the frames and another tool's result, say)."""
+    suspects = [
+        path.name for path in paths if any(word in path.stem.lower() for word in _RESULT_WORDS)
+    ]
+    if suspects and len(suspects) < len(paths):
+        _logger.warning(
+            "%s %s named like a result, not a frame; it is fused as a frame "
+            "(--exclude '%s' leaves it out).",
+            ", ".join(suspects),
+            "is" if len(suspects) == 1 else "are",
+            suspects[0],
+        )
 
 
 def load_frames(
@@ -155,6 +207,7 @@ def load_frames(
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = expand_inputs(inputs)
+    warn_result_like(paths)
     if len(paths) == 1 and paths[0].suffix.lower() in TIFF_SUFFIXES:
         return ArrayFrames(_multipage_stack(paths[0]))
     if len(paths) < 2:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import fnmatch
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,14 +63,14 @@ def find_stacks(
 
 
 def _frames_of(folder: Path, exclude: Sequence[str]) -> list[Path]:
-    from ..io import INPUT_SUFFIXES
+    from ..io import INPUT_SUFFIXES, is_excluded
 
     return sorted(
         path
         for path in folder.iterdir()
         if path.is_file()
         and path.suffix.lower() in INPUT_SUFFIXES
-        and not any(fnmatch.fnmatch(path.name, pattern) for pattern in exclude)
+        and not is_excluded(path, exclude)
     )
 
 
@@ -118,7 +117,11 @@ def _jobs_from_csv(table: Path, out: Path, suffix, exclude) -> list[StackJob]:
         if not text:
             raise StackError(f"Row {number} of {table} names no stack.")
         where = table.parent / text
-        frames = _frames_of(where, exclude) if where.is_dir() else expand_inputs([str(where)])
+        frames = (
+            _frames_of(where, exclude)
+            if where.is_dir()
+            else expand_inputs([str(where)], exclude=exclude)
+        )
         name = text
         written = (row.get("output") or "").strip()
         if written:

@@ -119,6 +119,9 @@ def _build_parser(arguments: Sequence[str] = ()) -> argparse.ArgumentParser:
         description="Multi-focus image fusion: merge photos focused at different depths into one "
         "image that is sharp everywhere.",
     )
+    from .._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"mfif {__version__}")
     common = Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="report what is done")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)

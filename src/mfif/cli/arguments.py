@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..errors import EXIT_BAD_INPUT, OptionError
+from ..errors import EXIT_BAD_INPUT, OptionError, did_you_mean
 from ..options import Option
 
 __all__ = ["Parser", "fusing_arguments", "parse_options", "say"]
@@ -21,13 +22,19 @@ def say(message: str) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line ("mfif: error: ...") and exit status 2."""
+    """argparse, but a bad argument is one line ("mfif: error: ...") and exit status 2, and
+    a mistyped choice gets a suggestion."""
 
     def error(self, message: str) -> NoReturn:
         message = " ".join(message.split()).rstrip(".")
-        self.exit(
-            EXIT_BAD_INPUT, f"mfif: error: {self.prog}: {message}; see '{self.prog} --help'.\n"
-        )
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:
+            choices = re.findall(r"'([^']*)'", wrong.group(2))
+            message = message[: wrong.end(1) + 1] + did_you_mean(wrong.group(1), choices)
+            message += f" (choose from {', '.join(choices)})"
+        command = self.prog.removeprefix("mfif").strip()  # "fuse", or "" for mfif itself
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_BAD_INPUT, f"mfif: error: {where}{message}; see '{self.prog} --help'.\n")
 
 
 def fusing_arguments() -> argparse.ArgumentParser:
@@ -48,6 +55,13 @@ def fusing_arguments() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="a method option, e.g. --option radius=8 (repeatable)",
+    )
+    fusing.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="file names that are not frames, e.g. --exclude 'reference.*' (repeatable)",
     )
     fusing.add_argument(
         "--align",

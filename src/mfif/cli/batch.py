@@ -36,13 +36,6 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
         help="output format, e.g. .tif (default: that of each stack's frames; TIFF for RAW)",
     )
     batch.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="file names that are not frames, e.g. --exclude 'reference.*' (repeatable)",
-    )
-    batch.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",

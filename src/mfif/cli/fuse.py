@@ -67,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if (args.weights or args.depth) and not pipeline.fuser.produces_weights:
         raise OptionError(
-            f"The method {args.method!r} produces no weight maps, so --weights and --depth "
+            f"The method {pipeline.fuser.name!r} produces no weight maps, so --weights and --depth "
             "are not available with it."
         )
-    paths = expand_inputs(args.inputs)
+    paths = expand_inputs(args.inputs, exclude=args.exclude)
     started = time.perf_counter()
     # Every output is checked and reserved before any work: all are written, or none.
     with OutputSet(protected=paths) as outputs:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         with pipeline.run(paths, progress=True, maps=targets.wants_maps) as result:
             written = save(
-                result, outputs, targets, method=args.method, reference=pipeline.reference
+                result, outputs, targets, method=pipeline.fuser.name, reference=pipeline.reference
             )
     if written.alignment is not None:
         _logger.info("alignment: %s", json.dumps(written.alignment.to_dict()))
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         len(written.names),
         written.shape[1],
         written.shape[0],
-        args.method,
+        pipeline.fuser.name,
         " from disk" if written.streamed else "",
         time.perf_counter() - started,
         written.output,

@@ -4,7 +4,7 @@ whether it is ``slow`` are attributes of the class, written once."""
 
 from __future__ import annotations
 
-from ..errors import UnknownMethodError
+from ..errors import UnknownMethodError, did_you_mean
 from ..fusion import Fuser
 from ..options import check_options
 
@@ -40,11 +40,15 @@ def method_class(name: str) -> type[Fuser]:
     UnknownMethodError
         No method of that name.
     """
-    try:
+    if name in _registry:
         return _registry[name]
-    except KeyError:
-        known = ", ".join(list_methods())
-        raise UnknownMethodError(f"Unknown method {name!r}; choose one of: {known}.") from None
+    folded = {known.casefold(): cls for known, cls in _registry.items()}
+    if name.strip().casefold() in folded:  # GFF, Guided-Decision
+        return folded[name.strip().casefold()]
+    raise UnknownMethodError(
+        f"Unknown method {name!r}{did_you_mean(name, list_methods())}; choose one of: "
+        f"{', '.join(list_methods())}."
+    )
 
 
 def is_trained(name: str) -> bool:

@@ -26,6 +26,7 @@ from functools import partial
 
 import numpy as np
 
+from ..errors import did_you_mean
 from . import features, information, perception, phase_congruency, relative, statistics, structural
 from ._common import MetricError
 from ._inputs import COLOR_MODES, planes, to_levels
@@ -170,7 +171,10 @@ def resolve(name: str) -> str:
             return known
     if upper in ALIASES:
         return ALIASES[upper]
-    raise MetricError(f"Unknown metric {name!r}; choose from: {', '.join(METRICS)}.")
+    raise MetricError(
+        f"Unknown metric {name!r}{did_you_mean(name, [*METRICS, *ALIASES])}; choose from: "
+        f"{', '.join(METRICS)}."
+    )
 
 
 def require_installed(names: Sequence[str]) -> None:

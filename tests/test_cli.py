@@ -266,3 +266,24 @@ def test_a_result_among_the_frames_is_named_and_can_be_excluded(
     )  # fmt: skip
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     assert json.loads((tmp_path / "b.json").read_text())["frames"] == ["A.png", "B.png"]
+
+
+def test_metrics_of_a_cropped_fusion_use_its_report(tmp_path: Path) -> None:
+    """Alignment crops the result; without the fusion's report the sizes differ and the
+    message says what to give; with it the sources are aligned and cropped as fused."""
+    scene = sharp_image(160, 200, color=True, seed=8)
+    moved = cv2.warpAffine(scene, np.float32([[1.02, 0, -4.5], [0, 1.02, 3.2]]), (200, 160))
+    frames = [cv2.GaussianBlur(scene, (0, 0), 2.0), moved]
+    paths = [mfif.save_image(tmp_path / f"{n}.png", f) for n, f in zip("AB", frames, strict=True)]
+    out, report = tmp_path / "o.png", tmp_path / "r.json"
+    fused = run("fuse", *map(str, paths), "-o", str(out), "--report", str(report))
+    assert fused.returncode == 0, fused.stderr
+    crop = json.loads(report.read_text())["crop"]
+    assert crop is not None and mfif.read_image(out)[0].shape[:2] == tuple(crop[2:])
+    bare = run("metrics", str(out), "--sources", *map(str, paths), "--metrics", "Q_G")
+    assert_one_sentence_error(bare, "--report")
+    scored = run(
+        "metrics", str(out), "--sources", *map(str, paths), "--report", str(report), "--json"
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert 0 < json.loads(scored.stdout)["Q_G"] <= 1

@@ -120,11 +120,16 @@ def test_mismatched_sizes(pair) -> None:
         compute(["Q_G"], fused[:50], sources)
 
 
-def test_fusion_metrics_need_two_sources(pair) -> None:
+def test_fusion_metrics_of_more_sources_are_the_mean_over_pairs(pair) -> None:
     sources, _, fused = pair
-    with pytest.raises(MetricError, match="defined for two sources; got 3"):
-        compute(["Q_G"], fused, [*sources, sources[0]])
-    with pytest.raises(MetricError, match="got 1"):
+    third = np.clip(sources[0] * 0.5 + sources[1] * 0.5, 0, 1)
+    three = [*sources, third]
+    pairs = [[sources[0], sources[1]], [sources[0], third], [sources[1], third]]
+    expected = np.mean([compute(["Q_G"], fused, p)["Q_G"] for p in pairs])
+    assert compute(["Q_G"], fused, three)["Q_G"] == pytest.approx(expected, rel=1e-12)
+    assert "Q_G" not in available_metrics(3, False)  # not by default: a pass per pair
+    assert "Q_G" in available_metrics(3, False, among=["Q_G"])
+    with pytest.raises(MetricError, match="needs two or more sources; got 1"):
         compute(["NMI"], fused, sources[:1])
 
 
@@ -182,7 +187,9 @@ def test_cli_table_json_and_errors(tmp_path, pair) -> None:
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "Unknown metric 'magic'" in unknown.stderr and "Traceback" not in unknown.stderr
     lonely = run(f, "--sources", a, "--metrics", "Q_G")
-    assert lonely.returncode == 2 and "defined for two sources" in lonely.stderr
+    assert lonely.returncode == 2 and "two or more sources" in lonely.stderr
+    three = run(f, "--sources", a, b, a)
+    assert three.returncode == 0 and "left out for 3 sources: MI" in three.stderr
 
 
 def test_lpips_without_its_optional_package_explains_how_to_install(monkeypatch) -> None:

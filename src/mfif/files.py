@@ -169,13 +169,16 @@ def save(
         _write_aligned(outputs, targets.aligned, frames)
     _write_maps(outputs, targets, result, frames.names)
     if targets.report is not None:
+        height, width = result.alignment.shape if result.alignment is not None else frames.size
         report = {
             "inputs": [str(p) for p in result.inputs],
             "frames": list(frames.names),
             "method": method,
             "output": str(targets.image),
-            "size": [frames.size[1], frames.size[0]],
+            # The frames' size as read; the output's, smaller when cropped, and where it lies.
+            "size": [width, height],
             "output_size": [image.shape[1], image.shape[0]],
+            "crop": list(frames.crop_box) if frames.crop_box is not None else None,
             "align_seconds": round(result.seconds.get("align", 0.0), 4),
             **({"streamed": True} if result.storage == "disk" else {}),
             "alignment": result.alignment.to_dict() if result.alignment is not None else None,

@@ -51,12 +51,16 @@ class FrameSource(ABC):
     summaries : list or None
         What registration needs of each frame (`mfif.align.frame_summary`), made while the
         frames were decoded; None (or None for a frame) when it was not.
+    crop_box : (top, left, height, width) or None
+        Where these frames lie in the frames they were resampled from, when alignment cropped
+        them to the region every frame covers; None when they were not cropped.
     """
 
     shape: tuple[int, int, int, int]
     names: tuple[str, ...]
     bit_depth: int = 8
     summaries: list | None = None
+    crop_box: tuple[int, int, int, int] | None = None
     # Every read returns a new array the caller owns and may overwrite.
     reads_are_copies: ClassVar[bool] = False
 
@@ -171,6 +175,7 @@ class HeldFrames(ArrayFrames):
     def __init__(self, frames: FrameSource) -> None:
         super().__init__(frames.materialise())
         self._frames = frames
+        self.crop_box = frames.crop_box
 
     def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
         return self._frames.measured(index, measure, size)
@@ -194,6 +199,7 @@ class _FramesOf(FrameSource):
         self.names = frames.names
         self.bit_depth = frames.bit_depth
         self.reads_are_copies = frames.reads_are_copies
+        self.crop_box = frames.crop_box
 
     def _source_index(self, index: int) -> int:
         return int(index)

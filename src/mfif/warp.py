@@ -236,6 +236,7 @@ class AlignedFrames(FrameSource):
                 raise AlignmentError("The frames have too little area in common to fuse.")
             self._offset = _translation(left, top)
             self.shape = (len(self._kept), crop_height, crop_width, channels)
+            self.crop_box = (int(top), int(left), int(crop_height), int(crop_width))
         else:
             self._offset = np.eye(3)
             self.shape = (len(self._kept), height, width, channels)

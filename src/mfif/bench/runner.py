@@ -31,7 +31,7 @@ from ..errors import MfifError
 from ..frames import ArrayFrames, FrameSource
 from ..fusion import Fuser
 from ..io import load_stack, read_image, save_image
-from ..metrics import MetricError, available_metrics, resolve
+from ..metrics import METRICS, MetricError, available_metrics, resolve
 from ..outputs import replace_atomically
 from ..pipeline import Pipeline
 from ..scoring import region_masks, score_fused
@@ -150,6 +150,7 @@ def run_benchmark(
     versions = {name: method_version(p.fuser) for name, p in pipelines.items()}
     records: list[Record] = []
     problems: list[str] = []
+    left_out: set[str] = set()
     jobs = [(scene, name) for scene in scenes for name in methods]
     from tqdm import tqdm
 
@@ -170,7 +171,12 @@ def run_benchmark(
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
             continue
-        usable = available_metrics(references.count, truth is not None, among=wanted)
+        # The default metrics leave out the two-source ones on larger stacks (a pass per
+        # pair of sources); named with --metrics, they are the mean over the pairs.
+        usable = available_metrics(
+            references.count, truth is not None, among=wanted, pairs=metrics is not None
+        )
+        left_out.update(m for m in wanted if m not in usable and METRICS[m].kind == "fusion")
         regions = _regions(scene, truth, scale)
         usable += [m for m in regions if metrics is None or m in wanted]
         for name in methods:
@@ -187,6 +193,13 @@ def run_benchmark(
             records.append(record)
             bar.update(1)
     bar.close()
+    if left_out:
+        _logger.warning(
+            "%s left out on the stacks of more than 2 sources: two-source metrics, which cost a "
+            "pass per pair of sources there; name them with --metrics for the mean over the "
+            "pairs.",
+            ", ".join(m for m in wanted if m in left_out),
+        )
     return records, problems
 
 

@@ -24,6 +24,12 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     metrics.add_argument("--sources", nargs="+", default=[], metavar="IMAGE", help="source images")
     metrics.add_argument("--gt", metavar="IMAGE", help="all-in-focus ground truth (PSNR, SSIM)")
     metrics.add_argument(
+        "--report",
+        metavar="FILE",
+        help="the fusion's report (mfif fuse --report): the sources are aligned and cropped as "
+        "the fusion saw them",
+    )
+    metrics.add_argument(
         "--metrics",
         metavar="NAMES",
         help="comma-separated names (default: every metric the inputs allow)",
@@ -58,12 +64,23 @@ def run(args: argparse.Namespace) -> int:
         if not names:
             raise OptionError("--metrics names no metric; give comma-separated metric names.")
     fused = read_image(args.fused)[0]
-    sources = [read_image(path)[0] for path in args.sources]
+    if args.report:
+        sources = _as_fused(args.sources, args.report)
+    else:
+        sources = [read_image(path)[0] for path in args.sources]
+        _check_not_cropped(fused, sources)
     truth = read_image(args.gt)[0] if args.gt else None
     compute([], fused, sources, truth, color=args.color)  # sizes and channels, checked once
     requested = names
     if names is None:
         names = available_metrics(len(sources), truth is not None)
+        if len(sources) > 2:
+            pairs = len(sources) * (len(sources) - 1) // 2
+            left = [name for name, metric in METRICS.items() if metric.kind == "fusion"]
+            say(
+                f"left out for {len(sources)} sources: {', '.join(left)} (two-source metrics; "
+                f"name them with --metrics for the mean over the {pairs} pairs of sources)."
+            )
     values: dict[str, float] = {}
     failures: dict[str, str] = {}
     for name in names:
@@ -90,3 +107,39 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         say(f"left out, undefined for these images: {detail}.")
     return 0
+
+
+def _as_fused(paths: list[str], report_file: str) -> list:
+    """The sources as the fusion saw them: resampled by the report's alignment and cut to its
+    crop box."""
+    import json
+    from pathlib import Path
+
+    from ..io import load_frames
+    from ..warp import AlignedFrames, Alignment
+
+    try:
+        report = json.loads(Path(report_file).read_text())
+    except (OSError, ValueError) as error:
+        raise OptionError(f"Cannot read the report {report_file}: {error}.") from None
+    if not isinstance(report, dict):
+        raise OptionError(f"{report_file} is not a report of mfif fuse --report.")
+    with load_frames(paths) as frames:
+        if report.get("alignment") is None:
+            return [frames[k] for k in range(len(frames))]
+        crop = tuple(report["crop"]) if report.get("crop") else False
+        aligned = AlignedFrames(frames, Alignment.from_dict(report["alignment"]), crop=crop)
+        return [aligned[k] for k in range(len(aligned))]
+
+
+def _check_not_cropped(fused, sources: list) -> None:
+    """A fused image smaller than its sources was cropped by alignment: say how to score it."""
+    if sources and all(s.shape[:2] == sources[0].shape[:2] for s in sources):
+        (height, width), (source_height, source_width) = fused.shape[:2], sources[0].shape[:2]
+        if height < source_height and width < source_width:
+            raise OptionError(
+                f"The fused image is {width}x{height} and the sources {source_width}x"
+                f"{source_height}: alignment cropped it to the region every frame covers. "
+                "Give the fusion's report (mfif fuse --report FILE, then --report FILE here) "
+                "to score the sources aligned and cropped as the fusion saw them."
+            )

@@ -20,6 +20,7 @@ Zheng Liu toolbox version. Likewise Piella's ``Q_S``/``Q_W``/``Q_E`` use UIQI on
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +40,7 @@ __all__ = [
     "Metric",
     "MetricError",
     "available_metrics",
+    "N_SOURCE_FORM",
     "require_installed",
     "compute",
     "resolve",
@@ -102,6 +104,12 @@ def region_psnr(
     errors = [float(np.mean((first[region] - second[region]) ** 2)) for first, second in grey]
     mse = float(np.mean(errors))
     return float("inf") if mse == 0.0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+N_SOURCE_FORM = (
+    "a two-source fusion metric Q(A, B, F) of N > 2 sources is the mean of Q over the "
+    "N(N-1)/2 pairs of sources"
+)
 
 
 def _table(*entries: Metric) -> dict[str, Metric]:
@@ -187,13 +195,23 @@ def require_installed(names: Sequence[str]) -> None:
 
 
 def available_metrics(
-    source_count: int, has_ground_truth: bool, *, among: Sequence[str] | None = None
+    source_count: int,
+    has_ground_truth: bool,
+    *,
+    among: Sequence[str] | None = None,
+    pairs: bool | None = None,
 ) -> list[str]:
     """Names of every metric that ``source_count`` sources and an optional ground truth allow,
     in table order; with ``among`` (names or aliases), those of them the inputs allow, in the
-    order given (an optional metric asked for is kept: computing it says how to install it)."""
+    order given (an optional metric asked for is kept: computing it says how to install it).
+
+    Two-source fusion metrics of more than two sources (`N_SOURCE_FORM`) cost a pass per pair
+    of sources: they are allowed when ``pairs`` is true, by default only when ``among`` names
+    the metrics wanted.
+    """
+    pairs = among is not None if pairs is None else pairs
     kinds = {"image"}
-    if source_count == 2:
+    if source_count == 2 or (source_count > 2 and pairs):
         kinds |= {"fusion", "relative"}
     elif source_count:
         kinds.add("relative")
@@ -225,7 +243,9 @@ def compute(
     fused : ndarray of shape (H, W) or (H, W, 3)
         float in [0, 1], uint8 or uint16.
     sources : sequence of ndarray
-        The source images, same size and channels. Fusion metrics need exactly two.
+        The source images, same size and channels. Fusion metrics need two or more; with N > 2
+        a two-source metric Q(A, B, F) is the mean of Q over the N(N-1)/2 pairs of sources
+        (`N_SOURCE_FORM`).
     ground_truth : ndarray, optional
         The all-in-focus ground truth, for PSNR and SSIM.
     color : {"luminance", "mean"}, keyword-only
@@ -284,9 +304,11 @@ def _apply(metric: Metric, plane: list[np.ndarray], source_count: int, has_truth
     fused, *rest = plane
     sources = rest[:source_count]
     if metric.kind == "fusion":
-        if source_count != 2:
-            raise MetricError(f"{metric.name} is defined for two sources; got {source_count}.")
-        return metric.function(sources, fused)
+        if source_count < 2:
+            raise MetricError(f"{metric.name} needs two or more sources; got {source_count}.")
+        # N sources: the mean over the N(N-1)/2 pairs of sources (`N_SOURCE_FORM`).
+        pairs = itertools.combinations(sources, 2)
+        return float(np.mean([metric.function(list(pair), fused) for pair in pairs]))
     if metric.kind == "relative":
         if source_count == 0:
             raise MetricError(f"{metric.name} needs the sources as references.")

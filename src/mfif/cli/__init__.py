@@ -124,6 +124,12 @@ def _build_parser(arguments: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mfif {__version__}")
     common = Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="report what is done")
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no summary line on success (it is printed only on a terminal)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for command in (fuse, batch, methods, demo, metrics, synth, bench):
         command.add_parser(commands, common)

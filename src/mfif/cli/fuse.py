@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import sys
 import time
 
 from ..errors import OptionError
@@ -83,16 +83,55 @@ def run(args: argparse.Namespace) -> int:
             written = save(
                 result, outputs, targets, method=pipeline.fuser.name, reference=pipeline.reference
             )
-    if written.alignment is not None:
-        _logger.info("alignment: %s", json.dumps(written.alignment.to_dict()))
-    _logger.info(
-        "fused %d images of %dx%d with %s%s in %.2f s -> %s",
-        len(written.names),
-        written.shape[1],
-        written.shape[0],
-        pipeline.fuser.name,
-        " from disk" if written.streamed else "",
-        time.perf_counter() - started,
-        written.output,
-    )
+    for line in _alignment_lines(written.alignment, written.names):
+        _logger.info("%s", line)
+    seconds = time.perf_counter() - started
+    _logger.info("fused in %.2f s%s", seconds, " from disk" if written.streamed else "")
+    if not args.quiet and sys.stderr.isatty():  # off a terminal: nothing but errors
+        print(f"mfif: {_summary(written, pipeline.fuser.name, seconds)}", file=sys.stderr)
     return 0
+
+
+def _summary(written, method: str, seconds: float) -> str:
+    """One line: frames, method, motion, crop, output size and file, time."""
+    parts = [f"fused {len(written.names)} frames with {method} in {seconds:.1f} s"]
+    alignment = written.alignment
+    if alignment is None:
+        parts.append("not aligned")
+    elif alignment.is_identity:
+        parts.append("no motion found")
+    else:
+        height, width = alignment.shape
+        moved = max(frame.displacement(height, width) for frame in alignment.frames)
+        parts.append(f"motion up to {moved:.1f} px")
+        if tuple(written.shape) != (height, width):
+            parts.append(f"cropped from {width}x{height} to {written.shape[1]}x{written.shape[0]}")
+    image_height, image_width = written.fusion.image.shape[:2]
+    return ", ".join(parts) + f": {image_width}x{image_height} -> {written.output}"
+
+
+def _alignment_lines(alignment, names) -> list[str]:
+    """The alignment as -v prints it, a line per frame (the JSON is in --report)."""
+    if alignment is None:
+        return ["alignment: skipped"]
+    import numpy as np
+
+    height, width = alignment.shape
+    lines = [
+        f"alignment ({alignment.model}): "
+        + ("no motion found, frames left as they are" if alignment.is_identity else "applied")
+    ]
+    for k, (name, frame) in enumerate(zip(names, alignment.frames, strict=True)):
+        if k == alignment.reference:
+            lines.append(f"  frame {k} ({name}): the reference")
+            continue
+        linear = frame.matrix[:2, :2]
+        scale = float(np.sqrt(abs(np.linalg.det(linear))))
+        degrees = float(np.degrees(np.arctan2(linear[1, 0], linear[0, 0])))
+        gains = ", ".join(f"{gain:.3f}" for gain in frame.gains)
+        lines.append(
+            f"  frame {k} ({name}): moved {frame.displacement(height, width):.2f} px "
+            f"(scale {scale:.4f}, rotation {degrees:+.3f} deg), uncertainty "
+            f"{frame.uncertainty:.2f} px, gain {gains}, correlation {frame.correlation:.3f}"
+        )
+    return lines

@@ -112,3 +112,35 @@ def natural_root(tmp_path_factory) -> Path:
             _write(root / f"middlebury2006/images/{scene}_{view}.png", _textured(rng, 120, 160))
             _write(root / f"middlebury2006/depth/{scene}_{view}.png", disparity)
     return root
+
+
+def on_a_terminal(command: list[str]) -> tuple[int, str]:
+    """Run ``command`` with stderr on a pseudo-terminal of 30 x 120: (exit status, what it
+    printed there)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    main, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    try:
+        result = subprocess.run(
+            command, stderr=secondary, stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300,
+        )  # fmt: skip
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal is closed and read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(main)
+    return result.returncode, b"".join(chunks).decode(errors="replace")

@@ -14,7 +14,7 @@ import pytest
 
 import mfif
 
-from conftest import complementary_stack, sharp_image
+from conftest import complementary_stack, on_a_terminal, sharp_image
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -289,40 +289,20 @@ def test_metrics_of_a_cropped_fusion_use_its_report(tmp_path: Path) -> None:
     assert 0 < json.loads(scored.stdout)["Q_G"] <= 1
 
 
-def _on_a_terminal(*args: str) -> tuple[int, str]:
-    """``mfif ARGS`` with stderr on a pseudo-terminal: (exit status, what it printed there)."""
-    import pty
-
-    main, secondary = pty.openpty()
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "mfif", *args], stderr=secondary, stdout=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300,
-        )  # fmt: skip
-        os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # the terminal is closed and read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(main)
-    return result.returncode, b"".join(chunks).decode(errors="replace")
-
-
 def test_a_summary_line_on_a_terminal_and_readable_verbose_lines(
     tmp_path: Path, pair: list[Path]
 ) -> None:
-    status, printed = _on_a_terminal("fuse", *map(str, pair), "-o", str(tmp_path / "o.png"))
+    status, printed = on_a_terminal(
+        [sys.executable, "-m", "mfif", "fuse", *map(str, pair), "-o", str(tmp_path / "o.png")]
+    )
     assert status == 0, printed
-    summary = [line for line in printed.splitlines() if line.startswith("mfif: fused 2 frames")]
+    lines = printed.replace("\r", "\n").splitlines()  # a bar redraws its line with \r
+    summary = [line for line in lines if line.startswith("mfif: fused 2 frames")]
     assert len(summary) == 1 and "guided-decision" in summary[0], printed
     assert "96" in summary[0] and "o.png" in summary[0], summary
-    status, printed = _on_a_terminal("fuse", *map(str, pair), "-q", "-o", str(tmp_path / "q.png"))
+    status, printed = on_a_terminal(
+        [sys.executable, "-m", "mfif", "fuse", *map(str, pair), "-q", "-o", str(tmp_path / "q.png")]
+    )
     assert status == 0 and "fused" not in printed, printed
     verbose = run("fuse", *map(str, pair), "-v", "-o", str(tmp_path / "v.png"))
     assert verbose.returncode == 0 and "mfif: alignment" in verbose.stderr, verbose.stderr

@@ -220,13 +220,10 @@ def load_frames(
     in_memory = None if storage == "memory" else _FRAMES_IN_MEMORY_FROM_DISK
     _check_before_decoding(paths, frames_in_memory=in_memory)
     decoded = _decoded(paths, raw_develop_of(paths), summarise)
-    if progress and len(paths) >= 8:  # short stacks load too fast for a bar to help
-        from tqdm import tqdm
+    if progress:
+        from .progress import progress_bar
 
-        # disable=None: only on a terminal, so logs and pipes stay clean.
-        decoded = tqdm(
-            decoded, total=len(paths), desc="reading", unit="image", leave=False, disable=None
-        )
+        decoded = progress_bar(decoded, total=len(paths), label="load", unit="frame")
     frames: _Frames | None = None
     try:
         for k, path, page, summary in decoded:

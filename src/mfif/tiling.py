@@ -86,11 +86,10 @@ def run_tiled(
     out = None
     total = np.zeros((scale * height, scale * width), np.float32)
     corners = [(top, left) for top in rows for left in cols]
-    if description is not None and len(corners) > 16:
-        from tqdm import tqdm
+    if description is not None:
+        from .progress import progress_bar
 
-        # disable=None: only on a terminal, so logs and pipes stay clean.
-        corners = tqdm(corners, desc=description, unit="tile", leave=False, disable=None)
+        corners = progress_bar(corners, label=description, unit="tile")
     for top, left in corners:
         bottom, right = top + tile_height, left + tile_width
         result = function(image[:, top:bottom, left:right])

@@ -207,7 +207,8 @@ def _run_on_cluster(
     progress,
 ) -> None:  # fmt: skip
     from distributed import as_completed
-    from tqdm import tqdm
+
+    from ..progress import progress_bar
 
     client, closing = _client(client, scheduler, workers, threads_per_worker)
     with closing:
@@ -216,7 +217,9 @@ def _run_on_cluster(
             future = client.submit(fuse_job, job, settings, digest, pure=False,
                                    key=f"mfif-fuse-{index}-{digest[:16]}")  # fmt: skip
             futures[future] = (index, job)
-        bar = tqdm(total=len(work), desc="stacks", unit="stack", disable=None if progress else True)
+        bar = progress_bar(
+            total=len(work), label="batch", unit="stack", enabled=progress, leave=True
+        )
         try:
             for future in as_completed(futures):
                 index, job = futures[future]

@@ -152,9 +152,9 @@ def run_benchmark(
     problems: list[str] = []
     left_out: set[str] = set()
     jobs = [(scene, name) for scene in scenes for name in methods]
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    bar = tqdm(total=len(jobs), desc="bench", unit="run", disable=None if progress else True)
+    bar = progress_bar(total=len(jobs), label="bench", unit="run", enabled=progress, leave=True)
     for scene in scenes:
         try:
             scene_version = f"{_scene_version(scene)}-align-{align}-{_ALIGNMENT_VERSION}"

@@ -182,9 +182,9 @@ def check_common(seed: int, limit: int | None) -> None:
 
 
 def _progress(items: list, description: str):
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(items, desc=description, unit="scene", disable=None)
+    return progress_bar(items, label=description, unit="scene", leave=True)
 
 
 def synthesize_from_masks(

@@ -287,9 +287,9 @@ def _deficit(scores: np.ndarray) -> np.ndarray:
 def _progress_bar(description: str, total: int) -> Iterator[Callable[[int, float], None]]:
     """A progress callback drawing a tqdm bar with ETA against ``total`` iterations (on a
     terminal only); a fit that stops early on its plateau closes the bar there."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    with tqdm(total=total, desc=description, unit="it", leave=False, disable=None) as bar:
+    with progress_bar(total=total, label=description, unit="iteration") as bar:
 
         def update(iteration: int, loss: float) -> None:
             bar.update(1)

@@ -182,7 +182,8 @@ def fit(
         The model ends on the CPU, in eval mode.
     """
     import torch
-    from tqdm import tqdm
+
+    from ..progress import progress_bar
 
     device = select_device(config.device)
     model.to(device)
@@ -191,12 +192,8 @@ def fit(
     start = 0
     if config.checkpoint.exists():
         start, history = _resume(config.checkpoint, model, optimizer, metadata)
-    bar = tqdm(
-        total=config.steps,
-        initial=start,
-        desc="train",
-        unit="step",
-        disable=None if progress else True,
+    bar = progress_bar(
+        total=config.steps, initial=start, label="train", unit="step", enabled=progress, leave=True
     )
     started = time.perf_counter()
     last = start if history.stopped_early is not None else config.steps

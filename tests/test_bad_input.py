@@ -243,9 +243,9 @@ REFUSED = {
         ("synth", "mask", "natural/images", "natural/masks", "grey.png"), "is a file"
     ),
     "demo-out-is-a-file": Case(("demo", "--out", "grey.png"), "is a file"),
-    "depth-equals-output": Case((*FUSE, "-o", "o.png", "--depth", "o.png"), "same path"),
+    "depth-equals-output": Case((*FUSE, "-o", "o.png", "--depth-index", "o.png"), "same path"),
     "depth-equals-output-spelled-otherwise": Case(
-        (*FUSE, "-o", "o.png", "--depth", "./empty-folder/../o.png"), "same path"
+        (*FUSE, "-o", "o.png", "--depth-index", "./empty-folder/../o.png"), "same path"
     ),
     "weights-folder-equals-output": Case((*FUSE, "-o", "o.png", "--weights", "o.png"), "same path"),
     "output-inside-weights": Case(
@@ -253,7 +253,7 @@ REFUSED = {
     ),
     "output-is-an-input": Case((*FUSE, "-o", "B.png"), "Refusing to overwrite the input"),
     "depth-is-an-input": Case(
-        (*FUSE, "-o", "o.png", "--depth", "A.png"), "Refusing to overwrite the input"
+        (*FUSE, "-o", "o.png", "--depth-index", "A.png"), "Refusing to overwrite the input"
     ),
     "output-is-a-folder": Case((*FUSE, "-o", "folder.png"), "is a folder"),
     "export-equals-checkpoint": Case((*TRAIN, "--export", "run.ckpt"), "different files"),
@@ -265,7 +265,7 @@ REFUSED = {
     "output-in-proc": Case((*FUSE, "-o", "/proc/o.png"), "Cannot write /proc/o.png"),
     "output-in-sys": Case((*FUSE, "-o", "/sys/o.png"), "Cannot write /sys/o.png"),
     "depth-unwritable-after-a-good-output": Case(
-        (*FUSE, "-o", "o.png", "--depth", "/proc/d.png"), "Cannot write /proc/d.png"
+        (*FUSE, "-o", "o.png", "--depth-index", "/proc/d.png"), "Cannot write /proc/d.png"
     ),
     "weights-folder-unwritable": Case(
         (*FUSE, "-o", "o.png", "--weights", "/proc/w"), "Cannot create the folder /proc/w"
@@ -287,7 +287,9 @@ REFUSED = {
     "output-without-suffix": Case((*FUSE, "-o", "fused"), "must end in one of"),
     "sixteen-bit-jpeg": Case((*FUSE, "-o", "o.jpg", "--bit-depth", "16"), "cannot hold 16-bit"),
     "float-png": Case((*FUSE, "-o", "o.png", "--bit-depth", "32"), "cannot hold 32-bit float"),
-    "jpeg-depth-map": Case((*FUSE, "-o", "o.png", "--depth", "d.jpg"), "losslessly"),
+    "jpeg-depth-map": Case((*FUSE, "-o", "o.png", "--depth-index", "d.jpg"), "losslessly"),
+    "depth-not-tiff": Case((*FUSE, "-o", "o.png", "--depth", "d.png"), "float32 TIFF"),
+    "depth-view-is-the-output": Case((*FUSE, "-o", "d-view.png", "--depth", "d.tif"), "same path"),
     # 5. method options
     "option-not-a-number": Case((*FUSE, "-o", "o.png", "--option", "sigma=abc"), "sigma"),
     "option-negative": Case((*FUSE, "-o", "o.png", "--option", "sigma=-1"), "got -1"),
@@ -565,7 +567,7 @@ def test_read_only_folder(workspace: Path) -> None:
     (workspace / "locked").chmod(0o555)
     before = snapshot(workspace)
     try:
-        result = run_mfif([*FUSE, "-o", "o.png", "--depth", "locked/d.png"], workspace)
+        result = run_mfif([*FUSE, "-o", "o.png", "--depth-index", "locked/d.png"], workspace)
     finally:
         (workspace / "locked").chmod(0o755)
     assert result.returncode == 2
@@ -599,7 +601,7 @@ def test_a_full_disk_leaves_nothing(workspace: Path, full_disk: Path) -> None:
             "noise-2.png",
             "-o",
             f"{full_disk}/o.png",
-            "--depth",
+            "--depth-index",
             f"{full_disk}/d.png",
         ],
         workspace,
@@ -650,7 +652,7 @@ def _new_files(before: dict[str, str], root: Path) -> dict[str, str]:
 def test_outputs_get_the_mode_the_umask_gives(workspace: Path, umask: int) -> None:
     before = snapshot(workspace)
     result = run_mfif(
-        [*FUSE, "-o", "o.png", "--depth", "d.png", "--weights", "w"], workspace, umask=umask
+        [*FUSE, "-o", "o.png", "--depth-index", "d.png", "--weights", "w"], workspace, umask=umask
     )
     assert result.returncode == 0 and result.stderr == "", result.stderr
     created = _new_files(before, workspace)
@@ -794,7 +796,7 @@ def _run_with_patch(patch: str, args: list[str], cwd: Path) -> subprocess.Comple
 )
 def test_interrupt_leaves_nothing(workspace: Path, patch: str) -> None:
     before = snapshot(workspace)
-    result = _run_with_patch(patch, [*FUSE, "-o", "o.png", "--depth", "d.png"], workspace)
+    result = _run_with_patch(patch, [*FUSE, "-o", "o.png", "--depth-index", "d.png"], workspace)
     assert result.returncode == 130, result.stderr
     assert result.stderr.strip() == "mfif: interrupted"
     assert snapshot(workspace) == before
@@ -816,7 +818,7 @@ def test_a_real_signal_leaves_all_outputs_or_none(
             *(f"big-{k}.png" for k in range(6)),
             "-o",
             "o.png",
-            "--depth",
+            "--depth-index",
             "d.png",
             "--weights",
             "w",

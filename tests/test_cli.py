@@ -52,7 +52,7 @@ def test_fuse_writes_image_weights_and_depth(tmp_path: Path, pair: list[Path]) -
         str(out),
         "--weights",
         str(tmp_path / "w"),
-        "--depth",
+        "--depth-index",
         str(tmp_path / "depth.png"),
     )
     assert result.returncode == 0, result.stderr
@@ -160,7 +160,7 @@ def test_weights_from_a_method_without_them(tmp_path: Path, pair: list[Path]) ->
         str(tmp_path / "o.png"),
         "-m",
         "dwt",
-        "--depth",
+        "--depth-index",
         str(tmp_path / "d.png"),
     )
     assert_one_sentence_error(result, "produces no weight maps")

@@ -20,7 +20,7 @@ from conftest import complementary_stack
 def test_a_depth_map_must_be_lossless_and_bit_depths_fit_the_format(tmp_path):
     with OutputSet() as outputs:
         with pytest.raises(OutputError, match="losslessly"):
-            SaveTargets.reserve(outputs, tmp_path / "a.png", depth=tmp_path / "d.jpg")
+            SaveTargets.reserve(outputs, tmp_path / "a.png", depth_index=tmp_path / "d.jpg")
         outputs.abort()
     with OutputSet() as outputs:
         with pytest.raises(OutputError, match="16"):
@@ -37,7 +37,7 @@ def test_save_writes_every_asked_output(tmp_path):
     pipeline = Pipeline("guided-decision", align="none")
     with OutputSet(protected=paths) as outputs:
         targets = SaveTargets.reserve(
-            outputs, out / "fused.png", depth=out / "depth.png", weights=out / "weights",
+            outputs, out / "fused.png", depth_index=out / "depth.png", weights=out / "weights",
             aligned=out / "aligned", report=out / "report.json",
         )  # fmt: skip
         assert targets.wants_maps

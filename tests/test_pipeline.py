@@ -43,7 +43,11 @@ def written(pipeline: Pipeline, paths: list[Path], folder: Path, **targets) -> d
         with pipeline.run(paths, maps=reserved.wants_maps) as result:
             save(result, outputs, reserved, reference=pipeline.reference)
             storage = result.storage
-    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*.png")}
+    files = {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.suffix in (".png", ".tif")
+    }
     return {"storage": storage, **files}
 
 
@@ -55,9 +59,10 @@ def test_every_streaming_method_is_known():
 def test_memory_and_disk_write_the_same_files(tmp_path, method):
     """Registered stacks give the same bytes from memory and from disk, maps included."""
     paths = frames_on_disk(tmp_path / "in", moved=False)
-    maps = {"depth": "depth.png", "weights": "weights"}
+    maps = {"depth_index": "depth.png", "weights": "weights"}
     if not method_class(method).produces_weights:
         maps = {}
+    maps["depth"] = "depth.tif"  # depth from focus: for every method
     runs = {}
     for storage in ("memory", "disk"):
         folder = tmp_path / storage
@@ -65,8 +70,9 @@ def test_memory_and_disk_write_the_same_files(tmp_path, method):
         runs[storage] = written(Pipeline(method, storage=storage), paths, folder, **targets)
     assert runs["memory"].pop("storage") == "memory" and runs["disk"].pop("storage") == "disk"
     assert runs["disk"] == runs["memory"]
-    if maps:
+    if "weights" in maps:
         assert sum(name.startswith("weights") for name in runs["disk"]) == 3
+    assert {"depth.tif", "depth-view.png", "depth-confidence.png"} <= set(runs["disk"])
 
 
 @pytest.mark.parametrize(
@@ -89,7 +95,8 @@ def test_alignment_options_work_the_same_on_both_storages(tmp_path, options):
         folder = tmp_path / storage
         run = written(
             Pipeline("guided-decision", storage=storage, **options), paths, folder,
-            depth=folder / "depth.png", aligned=folder / "aligned",
+            depth_index=folder / "depth.png", depth=folder / "depth.tif",
+            aligned=folder / "aligned",
         )  # fmt: skip
         images[storage] = run
     memory, disk = images["memory"], images["disk"]

@@ -38,7 +38,12 @@ class SaveTargets:
     metadata : bool
         Carry the reference frame's EXIF, IPTC, XMP and ICC profile.
     depth : Path or None
+        The depth from focus (`mfif.depth`): a float32 TIFF in frame units; beside it
+        ``<stem>-view.png`` (colour-mapped) and ``<stem>-confidence.png``.
+    depth_index : Path or None
         The index of the winning source per pixel (8-bit up to 256 sources).
+    depth_preview : Path or None
+        A shaded 3-D preview of the fused image over the depth.
     weights : Path or None
         A folder for one 16-bit weight map per source.
     aligned : Path or None
@@ -54,6 +59,8 @@ class SaveTargets:
     weights: Path | None = None
     aligned: Path | None = None
     report: Path | None = None
+    depth_index: Path | None = None
+    depth_preview: Path | None = None
 
     @classmethod
     def reserve(
@@ -67,6 +74,8 @@ class SaveTargets:
         weights: str | os.PathLike | None = None,
         aligned: str | os.PathLike | None = None,
         report: str | os.PathLike | None = None,
+        depth_index: str | os.PathLike | None = None,
+        depth_preview: str | os.PathLike | None = None,
     ) -> SaveTargets:
         """Check and reserve every output known before the stack is read.
 
@@ -82,21 +91,42 @@ class SaveTargets:
         target = outputs.file(image)
         if bit_depth:
             check_bit_depth(target.suffix, bit_depth)
-        depth_file = outputs.file(depth) if depth else None
-        if depth_file is not None and depth_file.suffix.lower() in (".jpg", ".jpeg"):
+        depth_file = None
+        if depth:
+            if Path(depth).suffix.lower() not in (".tif", ".tiff"):
+                raise OutputError(
+                    f"--depth writes the depth as a float32 TIFF in frame units; give it a .tif "
+                    f"name, not {Path(depth).name} (--depth-index writes the winning frame's "
+                    "index as an image)."
+                )
+            depth_file = outputs.file(depth)
+            for companion in depth_companions(depth_file):
+                outputs.file(companion)
+        index_file = outputs.file(depth_index) if depth_index else None
+        if index_file is not None and index_file.suffix.lower() in (".jpg", ".jpeg"):
             raise OutputError(
-                f"A depth map must be stored losslessly; {depth_file.name} is a JPEG (use .png "
+                f"A depth map must be stored losslessly; {index_file.name} is a JPEG (use .png "
                 "or .tif)."
             )
+        preview_file = outputs.file(depth_preview) if depth_preview else None
         report_file = outputs.file(report, image=False) if report else None
         return cls(
-            target, bit_depth, metadata, depth_file, weights_folder, aligned_folder, report_file
-        )
+            target, bit_depth, metadata, depth_file, weights_folder, aligned_folder, report_file,
+            index_file, preview_file,
+        )  # fmt: skip
 
     @property
     def wants_maps(self) -> bool:
-        """True when the depth or weight maps are asked for."""
-        return self.depth is not None or self.weights is not None
+        """True when the method's weight maps, or the index of the winner, are asked for."""
+        return self.depth_index is not None or self.weights is not None
+
+
+def depth_companions(depth: Path) -> tuple[Path, Path]:
+    """The colour view and the confidence map written beside a depth TIFF."""
+    return (
+        depth.with_name(f"{depth.stem}-view.png"),
+        depth.with_name(f"{depth.stem}-confidence.png"),
+    )
 
 
 @dataclass(frozen=True)
@@ -211,12 +241,29 @@ def _write_maps(
         for k, name in enumerate(names):
             path = outputs.file(targets.weights / f"weights-{k:02d}-{file_stem(name)}.png")
             outputs.write_image(path, result.weight_maps[k], bit_depth=16)
-    depth = result.depth if targets.depth is not None else None
-    if depth is None:
+    index = result.depth if targets.depth_index is not None else None
+    if index is not None:
+        if len(names) > 256:
+            check_bit_depth(targets.depth_index.suffix, 16)
+        outputs.write_image(
+            targets.depth_index, index.astype(np.uint8 if len(names) <= 256 else np.uint16)
+        )
+    if targets.depth is None and targets.depth_preview is None:
         return
-    if len(names) > 256:
-        check_bit_depth(targets.depth.suffix, 16)
-    outputs.write_image(targets.depth, depth.astype(np.uint8 if len(names) <= 256 else np.uint16))
+    from .depth import depth_colours, depth_tiff, estimate_depth, shaded_relief
+
+    found = estimate_depth(result.frames)
+    if targets.depth is not None:
+        view, confidence = depth_companions(targets.depth)
+        outputs.write_bytes(targets.depth, depth_tiff(found))
+        outputs.write_image(view, depth_colours(found))
+        outputs.write_image(confidence, found.confidence)
+    if targets.depth_preview is not None:
+        image = result.fusion.image
+        if image.shape[:2] == found.depth.shape:  # not for super-resolved outputs
+            outputs.write_image(targets.depth_preview, shaded_relief(found, image))
+        else:
+            raise OutputError("--depth-preview needs an output of the frames' size.")
 
 
 def file_stem(name: str) -> str:

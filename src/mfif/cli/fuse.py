@@ -31,8 +31,21 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     fuse.add_argument("--weights", metavar="DIR", help="also write per-source weight maps here")
     fuse.add_argument(
         "--depth",
+        metavar="FILE.tif",
+        help="also write the depth from focus: a float32 TIFF in frame units (0 = first frame, "
+        "between frames where the focus allows), with FILE-view.png (colour-mapped) and "
+        "FILE-confidence.png beside it",
+    )
+    fuse.add_argument(
+        "--depth-index",
         metavar="FILE",
-        help="also write the depth map: index of the winning source per pixel (0 = first)",
+        help="also write the index of the winning source per pixel (0 = first), for methods "
+        "with weight maps",
+    )
+    fuse.add_argument(
+        "--depth-preview",
+        metavar="FILE",
+        help="also write a shaded 3-D preview of the result over the depth",
     )
     fuse.add_argument("--save-aligned", metavar="DIR", help="also write the aligned frames here")
     fuse.add_argument(
@@ -65,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
         skip_bad_frames=args.skip_bad_frames,
         alignment=Alignment.load(args.alignment) if args.alignment else None,
     )
-    if (args.weights or args.depth) and not pipeline.fuser.produces_weights:
+    if (args.weights or args.depth_index) and not pipeline.fuser.produces_weights:
         raise OptionError(
-            f"The method {pipeline.fuser.name!r} produces no weight maps, so --weights and --depth "
+            f"The method {pipeline.fuser.name!r} produces no weight maps, so --weights and "
+            "--depth-index "
             "are not available with it."
         )
     paths = expand_inputs(args.inputs, exclude=args.exclude)
@@ -77,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         targets = SaveTargets.reserve(
             outputs, args.output, bit_depth=args.bit_depth, metadata=not args.no_metadata,
             depth=args.depth, weights=args.weights, aligned=args.save_aligned,
-            report=args.report,
+            report=args.report, depth_index=args.depth_index, depth_preview=args.depth_preview,
         )  # fmt: skip
         with pipeline.run(paths, progress=True, maps=targets.wants_maps) as result:
             written = save(

@@ -12,7 +12,10 @@ map (0-255 over the frames, scaled to frame units; it keeps the frame size with
 whose scale is not the frame index). Writes the colour views of the first scenes to build/depth/ for
 looking at.
 
-    .venv/bin/python benchmarks/depth.py [--limit N]
+``--real`` instead writes, for each shared real stack, mfif's depth view beside focus-stack's
+depth map (the same colour map) to build/depth/real/<stack>.png. Look at them.
+
+    .venv/bin/python benchmarks/depth.py [--limit N] [--real]
 """
 
 from __future__ import annotations
@@ -71,10 +74,39 @@ def focus_stack_depth(frames: list[Path], count: int) -> np.ndarray | None:
     return levels / 255.0 * (count - 1)
 
 
+def real_stacks(datasets: Path) -> None:
+    """mfif's depth view beside focus-stack's depth map, per shared real stack."""
+    from mfif.io import expand_inputs
+    from mfif.pipeline import Pipeline
+
+    out = ROOT / "build" / "depth" / "real"
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in sorted(p for p in (datasets / "stacks").iterdir() if p.is_dir()):
+        paths = expand_inputs([folder], exclude=["reference*"])
+        with Pipeline(crop=False).run(paths) as result:
+            found = estimate_depth(result.frames)
+        tiles = [depth_colours(found)]
+        peer = focus_stack_depth(paths, len(paths))
+        if peer is not None:
+            levels = np.round(peer / max(len(paths) - 1, 1) * 255).astype(np.uint8)
+            colours = cv2.applyColorMap(levels, cv2.COLORMAP_TURBO)[..., ::-1] / 255.0
+            tiles.append(cv2.resize(colours, tiles[0].shape[1::-1]).astype(np.float32))
+        view = np.concatenate(tiles, axis=1)
+        scale = min(1.0, 1600 / view.shape[1])
+        view = cv2.resize(view, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / f"{folder.name}.png"), (view[..., ::-1] * 255 + 0.5).astype(np.uint8))
+        print(f"{folder.name}: {len(paths)} frames, mean confidence {found.confidence.mean():.2f}")
+    print(f"views (mfif, focus-stack): {out}/<stack>.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--real", action="store_true", help="views of the shared real stacks")
     args = parser.parse_args()
+    if args.real:
+        real_stacks(require_shared())
+        return
     natural = require_shared() / "natural"
     if not (SET / "synth.json").exists():
         command = [str(ROOT / ".venv/bin/mfif"), *(p.format(natural=natural) for p in SYNTH)]

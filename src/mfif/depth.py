@@ -6,9 +6,10 @@ frame index. Its peak is found one frame at a time, keeping only the best frame 
 neighbours' measures, and placed between frames by fitting a Gaussian through the three
 (a parabola through their logarithms): a surface half-way between two focus planes reads
 k + 0.5. The confidence is how far the peak stands above the curve's mean (0: every frame
-alike, as on a flat wall; 1: one frame alone is sharp). The depth is then smoothed with the
-confidence as weight (normalised convolution), so flat regions take the depth of the textured
-ones around them instead of noise.
+alike, as on a flat wall; 1: one frame alone is sharp), times how far the peak stands above
+the stack's noise floor (what the most blurred frame still shows). The depth is then smoothed
+with the confidence as weight (normalised convolution), so flat regions take the depth of the
+textured ones around them instead of noise.
 """
 
 from __future__ import annotations
@@ -82,15 +83,17 @@ def estimate_depth(
         detail = reblur_detail(luma[None], sigma=sigma, output_size=measure_size)
         return [window_mean(detail, small_window)[0]]
 
-    best = before = after = total = previous = None
+    best = before = after = total = previous = lowest = None
     index = None
     for k in range(count):
         focus = np.maximum(frames.measured(k, measure, size)[0], 1e-12)
         if best is None:
             best, index = focus.copy(), np.zeros(focus.shape, np.int32)
             before, after, total = focus.copy(), np.zeros_like(focus), focus.copy()
+            lowest = focus.copy()
         else:
             total += focus
+            np.minimum(lowest, focus, out=lowest)
             follows = index == k - 1  # the frame after the best so far
             after[follows] = focus[follows]
             better = focus > best
@@ -102,7 +105,12 @@ def estimate_depth(
     offset = _peak_offset(before, best, after, index, count)
     depth = index + offset
     mean = total / count
-    confidence = np.clip((1.0 - mean / best) * count / (count - 1), 0.0, 1.0)
+    peaked = np.clip((1.0 - mean / best) * count / (count - 1), 0.0, 1.0)
+    # The stack's floor: what the most blurred frame still shows (noise, mostly). A peak of a
+    # few times that is noise choosing a frame, not focus.
+    floor = float(np.median(lowest))
+    textured = np.clip(1.0 - _FLOOR_TIMES * floor / best, 0.0, 1.0)
+    confidence = peaked * textured
     depth = _smoothed(depth.astype(np.float32), confidence, smoothing * scale)
     full = (width, height)
     return DepthMap(
@@ -111,6 +119,9 @@ def estimate_depth(
         index=cv2.resize(index, full, interpolation=cv2.INTER_NEAREST),
         count=count,
     )
+
+
+_FLOOR_TIMES = 3.0
 
 
 def _peak_offset(

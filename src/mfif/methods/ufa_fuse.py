@@ -50,7 +50,7 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     summary = (
         "UFA-Fuse (Zang et al.), mfif's: unity fusion attention, residual over attended sources"
     )
-    pretrained = "ufa_fuse.cpu-residual"
+    pretrained = "ufa_fuse.cpu-realistic"
     network = "UFA-Fuse"
     options = {
         "weights": Option("path", optional=True),

@@ -20,10 +20,9 @@ import numpy as np
 
 from ..data.focus_stacks import MASK_SETS, SOURCE_WEIGHTS, StackSampler
 from ..data.natural import natural_items
-from ..data.realism import Realism
 from .fit import Schedule
 from .natural_runs import fit_on_natural, one_data_folder
-from .recipes import NATURAL_LICENCE, Trainer, recipe_field, register_trainer
+from .recipes import NATURAL_LICENCE, RealismFields, Trainer, recipe_field, register_trainer
 
 if TYPE_CHECKING:  # torch is imported when training runs, not when its flags are built
     import torch
@@ -48,7 +47,7 @@ _MSA_EPOCH = 363
 
 
 @dataclass(frozen=True)
-class MSASiameseRecipe:
+class MSASiameseRecipe(RealismFields):
     """Settings of an MSA-Siamese training run. The defaults are the paper's (section 4.1.3)."""
 
     width: int = recipe_field(32, "channels of the half-resolution features", low=4, high=256)
@@ -83,18 +82,6 @@ class MSASiameseRecipe:
         6, "stop after this many validations without a better score (0: never)", low=0
     )
     grey_share: float = recipe_field(0.1, "share of grey stacks", low=0.0, high=1.0)
-    # What real stacks add (`mfif.data.realism`); off in the paper's recipe.
-    noise: float = recipe_field(
-        0.0, "largest camera noise, sigma at mid-grey in 8-bit levels", high=255.0,
-        added_later=True,
-    )  # fmt: skip
-    jpeg: float = recipe_field(0.0, "share of JPEG stacks", high=1.0, added_later=True)
-    residue: float = recipe_field(
-        0.0, "largest alignment residue, pixels", high=8.0, added_later=True
-    )
-    layered: float = recipe_field(
-        0.0, "share of mask stacks rendered with layered occlusion", high=1.0, added_later=True
-    )
     start_from: str = recipe_field(
         "", "shipped weights (architecture.tag) to start from instead of a fresh draw",
         added_later=True,
@@ -187,7 +174,7 @@ def sampler_of(items, recipe: MSASiameseRecipe) -> StackSampler:
         weights=MASK_SETS if recipe.material == "masks" else SOURCE_WEIGHTS,
         grey_probability=recipe.grey_share,
         kinds=("gaussian",) if recipe.blurs == "gaussian" else ("gaussian", "mean", "disk"),
-        realism=Realism(recipe.noise, recipe.jpeg, recipe.residue, recipe.layered),
+        realism=recipe.realism(),
     )
 
 

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 from ..options import Option
 
-__all__ = ["recipe_field", "Trainer", "register_trainer", "trainers", "NATURAL_LICENCE"]
+__all__ = [
+    "recipe_field",
+    "RealismFields",
+    "Trainer",
+    "register_trainer",
+    "trainers",
+    "NATURAL_LICENCE",
+]
 
 
 def recipe_field(default, help: str, *, added_later: bool = False, **limits):
@@ -32,6 +39,31 @@ def recipe_field(default, help: str, *, added_later: bool = False, **limits):
         option = Option("str", **limits) if "choices" in limits else Option("text")
     metadata = {"help": help, "option": option, "added_later": added_later}
     return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RealismFields:
+    """Recipe fields for what real stacks add (`mfif.data.realism`), shared by the recipes
+    of the supervised networks; all off by default (the papers' recipes). Their fields come
+    first in a recipe that derives from this class."""
+
+    noise: float = recipe_field(
+        0.0, "largest camera noise, sigma at mid-grey in 8-bit levels", high=255.0,
+        added_later=True,
+    )  # fmt: skip
+    jpeg: float = recipe_field(0.0, "share of JPEG stacks", high=1.0, added_later=True)
+    residue: float = recipe_field(
+        0.0, "largest alignment residue, pixels", high=8.0, added_later=True
+    )
+    layered: float = recipe_field(
+        0.0, "share of mask stacks rendered with layered occlusion", high=1.0, added_later=True
+    )
+
+    def realism(self):
+        """The `mfif.data.realism.Realism` of these fields."""
+        from ..data.realism import Realism
+
+        return Realism(self.noise, self.jpeg, self.residue, self.layered)
 
 
 @dataclass(frozen=True)

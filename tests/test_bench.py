@@ -12,6 +12,7 @@ import pytest
 import mfif
 from mfif.bench import average_ranks, find_scenes, run_benchmark
 from mfif.bench.ranks import metric_ranks
+from mfif.bench.runner import BEST_SOURCE
 from mfif.errors import MfifError
 
 from conftest import complementary_stack
@@ -58,8 +59,12 @@ def test_run_cache_and_failures(data: Path, tmp_path: Path, monkeypatch) -> None
         scenes, ["guided-decision", "sf"], out, metrics=METRICS, progress=False
     )
     assert len(skipped) == 1 and "odd-sizes" in skipped[0] and "same size" in skipped[0]
-    assert len(records) == 6 and all(r.status == "ok" for r in records)
+    # 2 methods x 3 scenes, and the best single source of the 2 scenes with a ground truth
+    assert len(records) == 8 and all(r.status == "ok" for r in records)
+    best = [r for r in records if r.method == BEST_SOURCE]
+    assert {r.scene for r in best} == {"scene0", "scene1"} and best[0].seconds is None
     pair = next(r for r in records if r.scene == "scene0" and r.method == "sf")
+    assert pair.metrics["PSNR"] > next(r for r in best if r.scene == "scene0").metrics["PSNR"]
     assert set(pair.metrics) == set(METRICS)
     triple = next(r for r in records if r.scene == "triple")
     # No ground truth; the fusion metrics, named, are the mean over the 3 pairs of sources.
@@ -136,7 +141,7 @@ def test_cli_outputs(data: Path, tmp_path: Path) -> None:
     )
     with (out / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 6
+    assert len(rows) == 8  # with the best single source of each scene with a ground truth
     assert list(rows[0])[:5] == ["dataset", "scene", "method", "status", "seconds"]
     assert set(METRICS) <= set(rows[0])
     summary = (out / "summary.md").read_text()

@@ -37,7 +37,7 @@ from ..pipeline import Pipeline
 from ..scoring import region_masks, score_fused
 from ..stack import Stack
 
-__all__ = ["DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
+__all__ = ["BEST_SOURCE", "DEFAULT_METRICS", "Record", "method_version", "run_benchmark"]
 
 _logger = logging.getLogger(__name__)
 
@@ -70,6 +70,20 @@ class Record:
     metrics: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
     result: str | None = None  # path of the fused image, relative to the output folder
+
+
+BEST_SOURCE = "best single source"  # the baseline record of each scene with a ground truth
+
+
+def _best_single_source(scene, references, truth, usable, regions) -> Record:
+    """The aligned source closest to the truth (PSNR), scored as a method would be."""
+    from ..metrics import psnr
+
+    frames = list(references.images)
+    best = max(frames, key=lambda frame: psnr(frame, truth))
+    record = Record(scene.dataset, scene.name, BEST_SOURCE, "ok")
+    record.metrics.update(score_fused(best, frames, truth, usable, regions=regions))
+    return record
 
 
 def method_version(fuser: Fuser) -> str:
@@ -117,6 +131,7 @@ def run_benchmark(
     progress: bool = True,
     align: str = "auto",
     scale: int = 1,
+    best_source: bool = True,
 ) -> tuple[list[Record], list[str]]:
     """Run ``methods`` on ``scenes``; return the records and one sentence per skipped scene.
 
@@ -135,6 +150,10 @@ def run_benchmark(
     scored against (`mfif.scoring.score_fused`). A method that raises on a scene is recorded as
     failed and the run goes on; a scene whose images cannot form a stack (unreadable file, size
     mismatch, frames that cannot be registered) is reported and skipped.
+
+    With ``best_source``, each scene with a ground truth at its own scale also gets a record
+    of the baseline `BEST_SOURCE`: the aligned source closest to the truth (PSNR), scored like
+    the methods.
     """
     out = Path(out)
     wanted = [resolve(name) for name in (metrics or DEFAULT_METRICS)]
@@ -192,6 +211,8 @@ def run_benchmark(
             _write_cache(cache_file, scene_version, record)
             records.append(record)
             bar.update(1)
+        if best_source and truth is not None and scale == 1:
+            records.append(_best_single_source(scene, references, truth, usable, regions))
     bar.close()
     if left_out:
         _logger.warning(

@@ -4,6 +4,8 @@ HTML reports."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,8 +31,9 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     bench.add_argument("roots", nargs="+", metavar="DATA_ROOT", help="folders of scenes or sets")
     bench.add_argument(
         "--methods",
-        help="comma-separated (default: every method but external programs, networks not "
-        "trained yet and per-stack optimisations such as dfp)",
+        help="comma-separated (default: every trained method but per-stack optimisations "
+        "such as dfp, and enfuse when it is installed); scenes with a ground truth also get "
+        "the best single source as a baseline",
     )
     bench.add_argument("--out", required=True, metavar="DIR", help="output folder")
     bench.add_argument("--metrics", help="comma-separated (default: PSNR, SSIM + UDPNet's ten)")
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
         if args.methods
         else [m for m in list_methods(include_external=False, include_slow=False) if is_trained(m)]
+        + (["enfuse"] if shutil.which("enfuse") else [])  # the peer, when installed
     )
     if not methods:
         raise OptionError("--methods names no method; give comma-separated method names.")
@@ -122,7 +126,13 @@ def run(args: argparse.Namespace) -> int:
             render_csv(records),
             render_markdown(summaries, args.title),
             render_html(
-                out, args.title, used, records, summaries, scenes_per_dataset=args.report_scenes
+                out,
+                args.title,
+                used,
+                records,
+                summaries,
+                scenes_per_dataset=args.report_scenes,
+                command=" ".join(["mfif", *map(shlex.quote, sys.argv[1:])]),
             ),
         )
         for path, text in zip(report_files, texts, strict=True):

@@ -151,9 +151,8 @@ def run_benchmark(
     failed and the run goes on; a scene whose images cannot form a stack (unreadable file, size
     mismatch, frames that cannot be registered) is reported and skipped.
 
-    With ``best_source``, each scene with a ground truth at its own scale also gets a record
-    of the baseline `BEST_SOURCE`: the aligned source closest to the truth (PSNR), scored like
-    the methods.
+    With ``best_source``, each scene with a ground truth at its scale also gets a record of
+    the baseline `BEST_SOURCE`, the aligned source closest to the truth, scored likewise.
     """
     out = Path(out)
     wanted = [resolve(name) for name in (metrics or DEFAULT_METRICS)]

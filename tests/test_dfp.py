@@ -171,12 +171,14 @@ def test_cli_fuse_at_x2_writes_every_output_at_the_output_size(tmp_path: Path) -
     options = ["--option", "scale=2"] + [f"--option={k}={v}" for k, v in QUICK.items()]
     code = main(
         ["fuse", *map(str, paths), "-m", "dfp", *options, "-o", str(tmp_path / "out.png"),
-         "--weights", str(tmp_path / "w"), "--depth", str(tmp_path / "depth.png"),
-         "--report", str(tmp_path / "report.json"), "--align", "none"]
+         "--weights", str(tmp_path / "w"), "--depth-index", str(tmp_path / "depth.png"),
+         "--depth", str(tmp_path / "depth.tif"), "--report", str(tmp_path / "report.json"),
+         "--align", "none"]
     )  # fmt: skip
     assert code == 0
     assert mfif.read_image(tmp_path / "out.png")[0].shape == (48, 64, 3)
     assert mfif.read_image(tmp_path / "depth.png")[0].shape[:2] == (48, 64)
+    assert mfif.read_image(tmp_path / "depth-view.png")[0].shape[:2] == (48, 64)
     assert all(
         mfif.read_image(path)[0].shape[:2] == (48, 64) for path in (tmp_path / "w").iterdir()
     )

@@ -47,6 +47,16 @@ class DepthMap:
     index: np.ndarray
     count: int
 
+    def resized(self, shape: tuple[int, int]) -> DepthMap:
+        """The same maps at ``shape`` (height, width): a super-resolved output's size."""
+        size = (shape[1], shape[0])
+        return DepthMap(
+            cv2.resize(self.depth, size, interpolation=cv2.INTER_LINEAR),
+            cv2.resize(self.confidence, size, interpolation=cv2.INTER_LINEAR),
+            cv2.resize(self.index, size, interpolation=cv2.INTER_NEAREST),
+            self.count,
+        )
+
 
 def estimate_depth(
     frames: FrameSource,

@@ -253,17 +253,15 @@ def _write_maps(
     from .depth import depth_colours, depth_tiff, estimate_depth, shaded_relief
 
     found = estimate_depth(result.frames)
+    if result.fusion.image.shape[:2] != found.depth.shape:  # a super-resolved output
+        found = found.resized(result.fusion.image.shape[:2])
     if targets.depth is not None:
         view, confidence = depth_companions(targets.depth)
         outputs.write_bytes(targets.depth, depth_tiff(found))
         outputs.write_image(view, depth_colours(found))
         outputs.write_image(confidence, found.confidence)
     if targets.depth_preview is not None:
-        image = result.fusion.image
-        if image.shape[:2] == found.depth.shape:  # not for super-resolved outputs
-            outputs.write_image(targets.depth_preview, shaded_relief(found, image))
-        else:
-            raise OutputError("--depth-preview needs an output of the frames' size.")
+        outputs.write_image(targets.depth_preview, shaded_relief(found, result.fusion.image))
 
 
 def file_stem(name: str) -> str:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["DELAY", "progress_bar", "on_a_terminal"]
+__all__ = ["DELAY", "progress_bar", "on_a_terminal", "import_in_background"]
 
 DELAY = 0.5  # seconds of work before a bar appears
 
@@ -27,6 +27,19 @@ def on_a_terminal() -> bool:
         return False
 
 
+def import_in_background() -> None:
+    """On a terminal, import tqdm on a thread now (30 ms, mostly its version lookup), so that
+    the first bar does not wait for it while frames are decoded."""
+    if on_a_terminal():
+        import atexit
+        import importlib
+        import threading
+
+        thread = threading.Thread(target=importlib.import_module, args=("tqdm",), daemon=True)
+        thread.start()
+        atexit.register(thread.join, 2.0)  # a quick exit waits: no import cut by shutdown
+
+
 def progress_bar(
     iterable: Iterable | None = None,
     *,
@@ -36,6 +49,7 @@ def progress_bar(
     initial: int = 0,
     enabled: bool = True,
     leave: bool = False,
+    delay: float = DELAY,
 ) -> Any:
     """A progress bar over ``iterable`` (or one updated by hand up to ``total``).
 
@@ -55,6 +69,8 @@ def progress_bar(
         False: never drawn.
     leave : bool
         Keep the finished bar on the terminal (whole commands); inner bars vanish.
+    delay : float
+        Seconds of work before the bar appears (0: at once, for a step known to be long).
 
     Returns
     -------
@@ -74,7 +90,7 @@ def progress_bar(
         desc=f"mfif {label}",
         unit=unit,
         leave=leave,
-        delay=DELAY,
+        delay=delay,
         file=sys.stderr,
         ncols=columns,
         nrows=rows,

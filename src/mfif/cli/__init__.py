@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while the parser is built (it imports the methods)
         say("interrupted")
         return EXIT_INTERRUPTED
+    from ..progress import import_in_background
+
+    import_in_background()
     debug = bool(os.environ.get("MFIF_DEBUG"))
     verbose = bool(getattr(args, "verbose", False))
     with quiet_native_stderr(enabled=not (verbose or debug)), sigterm_raises():

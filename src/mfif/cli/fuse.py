@@ -68,21 +68,25 @@ def run(args: argparse.Namespace) -> int:
     from ..io import expand_inputs
     from ..outputs import OutputSet
     from ..pipeline import Pipeline
+    from ..progress import progress_bar
 
-    pipeline = Pipeline(
-        args.method,
-        parse_options(args.option),
-        align=args.align,
-        reference=args.reference,
-        crop=not args.no_crop,
-        skip_bad_frames=args.skip_bad_frames,
-        alignment=Alignment.load(args.alignment) if args.alignment else None,
-    )
+    # A network takes seconds to load (PyTorch, its weights): say so at once on a terminal.
+    network = _is_network(args.method)
+    with progress_bar(total=1, label="fuse", unit="step", enabled=network, delay=0) as loading:
+        loading.set_postfix_str(f"loading {args.method}")
+        pipeline = Pipeline(
+            args.method,
+            parse_options(args.option),
+            align=args.align,
+            reference=args.reference,
+            crop=not args.no_crop,
+            skip_bad_frames=args.skip_bad_frames,
+            alignment=Alignment.load(args.alignment) if args.alignment else None,
+        )
     if (args.weights or args.depth_index) and not pipeline.fuser.produces_weights:
         raise OptionError(
             f"The method {pipeline.fuser.name!r} produces no weight maps, so --weights and "
-            "--depth-index "
-            "are not available with it."
+            "--depth-index are not available with it."
         )
     paths = expand_inputs(args.inputs, exclude=args.exclude)
     started = time.perf_counter()
@@ -149,3 +153,14 @@ def _alignment_lines(alignment, names) -> list[str]:
             f"{frame.uncertainty:.2f} px, gain {gains}, correlation {frame.correlation:.3f}"
         )
     return lines
+
+
+def _is_network(method: str) -> bool:
+    """Whether ``method`` runs shipped network weights (False for an unknown name: building
+    the pipeline says so)."""
+    from ..methods import pretrained_name
+
+    try:
+        return pretrained_name(method) is not None
+    except KeyError:
+        return False

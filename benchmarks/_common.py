@@ -135,3 +135,18 @@ class TemporaryStack:
 
     def __exit__(self, *exc: object) -> None:
         self._folder.cleanup()
+
+
+def child_run(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of ``command`` run alone in a child."""
+    child = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", child, *command], check=True, capture_output=True, text=True
+    )
+    seconds, megabytes = output.stdout.split()
+    return float(seconds), float(megabytes)

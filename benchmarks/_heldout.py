@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +34,7 @@ from mfif.scoring import ground_truth_cases, mean_scores
 
 from _common import (
     ENFUSE_FLAGS,
+    child_run,
     median_seconds,
     real_stacks,
     require_enfuse,
@@ -146,21 +146,6 @@ def speed(datasets: Path, fusers: dict, repeats: int) -> None:
     print(f"\npeak resident memory of this process so far: {peak:.0f} MB")
 
 
-def _child_run(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of ``command`` run alone in a child."""
-    child = (
-        "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-        "print(time.perf_counter() - t, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", child, *command], check=True, capture_output=True, text=True
-    )
-    seconds, megabytes = output.stdout.split()
-    return float(seconds), float(megabytes)
-
-
 def large_image(datasets: Path, method: str, options: dict, side: int = 3000) -> None:
     """Time and peak memory of the whole `mfif fuse` process on a Lytro pair upscaled to
     ``side`` x ``side`` (bounded memory needs tiling), with enfuse's in the same run."""
@@ -174,8 +159,8 @@ def large_image(datasets: Path, method: str, options: dict, side: int = 3000) ->
         fuse = [str(Path(sys.executable).with_name("mfif")), "fuse", "-m", method]
         for key, value in options.items():
             fuse += ["--option", f"{key}={value}"]
-        ours = _child_run([*fuse, *map(str, large), "-o", str(Path(folder) / "ours.png")])
-        theirs = _child_run(
+        ours = child_run([*fuse, *map(str, large), "-o", str(Path(folder) / "ours.png")])
+        theirs = child_run(
             [require_enfuse(), *ENFUSE_FLAGS, f"--output={folder}/e.tif"] + [str(p) for p in large]
         )
     megapixels = side * side / 1e6

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import expand_inputs
     from ..outputs import OutputSet
     from ..pipeline import Pipeline
-    from ..progress import progress_bar
+    from ..progress import on_a_terminal, progress_bar
 
     # A network takes seconds to load (PyTorch, its weights): say so at once on a terminal.
     network = _is_network(args.method)
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         _logger.info("%s", line)
     seconds = time.perf_counter() - started
     _logger.info("fused in %.2f s%s", seconds, " from disk" if written.streamed else "")
-    if not args.quiet and sys.stderr.isatty():  # off a terminal: nothing but errors
+    if not args.quiet and on_a_terminal():  # off a terminal: nothing but errors
         print(f"mfif: {_summary(written, pipeline.fuser.name, seconds)}", file=sys.stderr)
     return 0
 

@@ -23,7 +23,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -31,7 +30,7 @@ import cv2
 from mfif.io import expand_inputs, load_frames
 from mfif.methods import list_methods
 
-from _common import ENFUSE_FLAGS, child_run, require_shared
+from _common import ENFUSE_FLAGS, child_run, median_seconds, require_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 MFIF = str(Path(sys.executable).with_name("mfif"))
@@ -66,12 +65,7 @@ def decode_seconds(paths: list[Path], repeats: int) -> float:
         with load_frames(paths):
             pass
 
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        read()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_seconds(read, repeats)
 
 
 def main() -> None:

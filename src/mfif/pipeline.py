@@ -220,36 +220,30 @@ class Pipeline:
         from .progress import progress_bar
 
         seconds: dict[str, float] = {}
-        stages = progress_bar(total=3, label="fuse", unit="stage", enabled=progress)
-        stages.set_postfix_str("load", refresh=False)
-        started = time.perf_counter()
-        paths = _expanded(images_or_paths)
-        storage = self._storage_for(paths)
-        try:
+        with progress_bar(total=3, label="fuse", unit="stage", enabled=progress) as stages:
+            stages.set_postfix_str("load", refresh=False)
+            started = time.perf_counter()
+            paths = _expanded(images_or_paths)
+            storage = self._storage_for(paths)
             frames = self._load(images_or_paths, paths, storage, progress)
-        except BaseException:
-            stages.close()
-            raise
-        seconds["load"] = time.perf_counter() - started
-        try:
-            stages.update(1)
-            stages.set_postfix_str("align", refresh=False)
-            started = time.perf_counter()
-            aligned, alignment = align_frames(frames, **self._align_options())
-            if storage == "memory":
-                aligned = HeldFrames.of(aligned)  # resampled once, not per read
-            seconds["align"] = time.perf_counter() - started
-            stages.update(1)
-            stages.set_postfix_str(self.fuser.name, refresh=False)
-            started = time.perf_counter()
-            fusion, weight_maps, depth = self._fuse(aligned, storage, maps)
-            seconds["fuse"] = time.perf_counter() - started
-            stages.update(1)
-        except BaseException:
-            frames.close()
-            raise
-        finally:
-            stages.close()
+            seconds["load"] = time.perf_counter() - started
+            try:
+                stages.update(1)
+                stages.set_postfix_str("align", refresh=False)
+                started = time.perf_counter()
+                aligned, alignment = align_frames(frames, **self._align_options())
+                if storage == "memory":
+                    aligned = HeldFrames.of(aligned)  # resampled once, not per read
+                seconds["align"] = time.perf_counter() - started
+                stages.update(1)
+                stages.set_postfix_str(self.fuser.name, refresh=False)
+                started = time.perf_counter()
+                fusion, weight_maps, depth = self._fuse(aligned, storage, maps)
+                seconds["fuse"] = time.perf_counter() - started
+                stages.update(1)
+            except BaseException:
+                frames.close()
+                raise
         return PipelineResult(
             fusion, aligned, alignment, storage, tuple(paths or ()), weight_maps, seconds, depth
         )

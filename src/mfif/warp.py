@@ -47,8 +47,8 @@ _IDENTITY_TOLERANCE = 1.0  # pixels, at the image corners
 _GAIN_TOLERANCE = 0.02
 # A motion smaller than this many times its uncertainty is not told from none. On layered
 # stacks rendered without motion (4 frames, blur up to 16 px) registration reported 1-2 px with
-# uncertainties of 0.3-0.6 px; every synthetic stack that moved (1-8 px) and 8 of the 9 shared
-# real stacks stay above it (shinestacker__amber_flies, 1-3 px against 0.5-2 px, does not).
+# uncertainties of 0.3-0.6 px; every synthetic stack that moved (1-8 px) and the 9 shared real
+# stacks stay above it.
 _UNCERTAINTIES = 4.0
 
 
@@ -354,7 +354,9 @@ class AlignedFrames(FrameSource):
         return Stack(stack.images, stack.bit_depth, stack.names, valid=self.valid)
 
 
-def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) -> Stack:
+def apply_alignment(
+    stack: Stack, alignment: Alignment, *, crop: bool | tuple[int, int, int, int] = True
+) -> Stack:
     """Resample every frame into the reference frame and match its gains (`AlignedFrames`,
     every frame read once).
 
@@ -363,7 +365,7 @@ def apply_alignment(stack: Stack, alignment: Alignment, *, crop: bool = True) ->
     stack : Stack
         The frames the alignment was estimated on (the kept ones, in order).
     alignment : Alignment
-    crop : bool
+    crop : bool or (top, left, height, width)
         See `AlignedFrames`.
 
     Returns

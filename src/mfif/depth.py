@@ -155,16 +155,11 @@ def _smoothed(depth: np.ndarray, confidence: np.ndarray, sigma: float) -> np.nda
         return depth
     weight = confidence.astype(np.float32) ** 2
     result = depth.copy()
-    for spread in (sigma, 4 * sigma):
+    for spread in (4 * sigma, sigma):  # the narrower one wins wherever it sees enough
         numerator = cv2.GaussianBlur(weight * depth, (0, 0), spread)
         denominator = cv2.GaussianBlur(weight, (0, 0), spread)
         known = denominator > 1e-3
-        if spread == sigma:
-            result[known] = numerator[known] / denominator[known]
-            missing = ~known
-        else:
-            fill = missing & known
-            result[fill] = numerator[fill] / denominator[fill]
+        result[known] = numerator[known] / denominator[known]
     return result
 
 

@@ -261,3 +261,35 @@ def test_auto_tells_defocus_from_motion() -> None:
         moved[k] = resample(still[k], motion, (height, width), sharp=True)
     _, found = align_frames(ArrayFrames(Stack(images=moved)))
     assert not found.is_identity
+
+
+def test_a_still_stack_passes_the_coarse_check_without_full_registration() -> None:
+    from mfif.align import align_frames
+    from mfif.frames import ArrayFrames
+
+    stack, _ = misaligned_stack([motion(1, 0, (0, 0))] * 3)
+    frames = ArrayFrames(stack)
+    aligned, found = align_frames(frames)
+    assert aligned is frames
+    assert found.is_identity
+    assert max(f.displacement(HEIGHT, WIDTH) for f in found.frames) < 0.5
+    # The check used one coarse level: the full pyramids were never made.
+    assert all(summary._levels is None for summary in frames.summaries)
+
+
+@pytest.mark.parametrize(
+    "motions, gains",
+    [
+        (BREATHING, None),
+        ([motion(1, 0, (0, 0)), motion(1, 0, (0, 0)), motion(1, 0, (1.0, 0))], None),
+        ([motion(1.003, 0, (0, 0)), motion(1, 0, (0, 0)), motion(1, 0, (0, 0))], None),
+        ([motion(1, 0, (0, 0))] * 3, [np.full(3, 1.04), np.ones(3), np.ones(3)]),
+    ],
+    ids=["breathing", "one-pixel-shift", "0.3%-scale", "4%-flicker"],
+)
+def test_the_coarse_check_does_not_call_a_moved_stack_still(motions, gains) -> None:
+    from mfif.align import still_alignment
+    from mfif.frames import ArrayFrames
+
+    stack, _ = misaligned_stack(motions, gains=gains)
+    assert still_alignment(ArrayFrames(stack)) is None

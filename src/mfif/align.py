@@ -13,7 +13,10 @@ frame (`mfif.warp`: bicubic, clamped, float32, so 16-bit stacks keep their preci
 brightness is matched to the reference by one gain per channel, and the region every frame
 covers is recorded (and by default cropped to).
 
-`auto` registers with the similarity model, registers each pair again on a lower band to
+`auto` first checks cheaply whether anything moved: each pair registered on one level 256
+pixels across (`still_alignment`); a stack whose frames all stayed within half a pixel, at
+the same brightness, is passed through untouched without further work. Otherwise it
+registers with the similarity model, registers each pair again on a lower band to
 measure how far registration can be trusted (`FrameTransform.uncertainty`), and passes the
 stack through untouched when every frame moved less than a pixel or less than 4 times that
 uncertainty, and every gain is within 2 % of 1 (`Alignment.is_identity`): under strong,
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -60,6 +64,7 @@ __all__ = [
     "apply_alignment",
     "align_frames",
     "align_stack",
+    "still_alignment",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -81,6 +86,11 @@ _BAND = (1.0, 8.0)  # Gaussians whose difference ECC registers on (pixels of eac
 _FINE_BAND = (0.7, 4.0)
 _MIN_CORRELATION = 0.3  # ECC correlation below this: the frames do not match
 _MIN_SIDE_TO_ALIGN = 32  # pixels; `auto` leaves smaller images alone (too little to register)
+# `auto`'s cheap check registers one level this many pixels across and passes the stack through
+# when no frame moved by more than _STILL_TOLERANCE pixels (at full size): half the identity
+# tolerance, since one coarse level measures a few tenths of a pixel less precisely.
+_STILL_CHECK_SIDE = 256
+_STILL_TOLERANCE = 0.5
 
 
 # --- estimation -----------------------------------------------------------------------------
@@ -133,24 +143,13 @@ def estimate_alignment(
     names = frames.names
     reference = _checked_reference(reference, count)
     stride = thumbnail_stride(height, width)
-    known = frames.summaries or [None] * count
-
-    def summarise(k: int) -> FrameSummary:
-        if known[k] is not None:  # made when the frame was decoded (`frame_summary`)
-            return known[k]
-        return frame_summary(frames.samples(k))  # one frame at a time (per thread), as stored
-
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV frees the GIL
-        summaries = list(pool.map(summarise, range(count)))
+        summaries = _summaries(frames, pool)
+        levels = list(pool.map(lambda summary: summary.levels, summaries))
         thumbnails = np.stack([summary.thumbnail for summary in summaries])
-        # Neighbour pairs are independent: register them all at once, compose afterwards.
-        pairs = [
-            (k - 1, k) if k > reference else (k + 1, k) for k in range(count) if k != reference
-        ]
-        results = pool.map(lambda pair: _try_register(summaries, *pair, model), pairs)
-        found = dict(zip(pairs, results, strict=True))
+        found = _register_neighbours(levels, reference, model, pool)
     matrices, checked, correlations, dropped = _composed(
-        found, summaries, reference, model, names, skip_bad_frames, check=uncertainty
+        found, levels, reference, model, names, skip_bad_frames, check=uncertainty
     )
     kept = sorted(matrices)
     if len(kept) < 2:
@@ -167,9 +166,34 @@ def estimate_alignment(
     return Alignment(model, new_reference, (height, width), transforms), dropped
 
 
+def _summaries(frames: FrameSource, pool: ThreadPoolExecutor) -> list[FrameSummary]:
+    """Each frame's `FrameSummary`: made while decoding when the source has them, else made
+    here (one frame at a time per thread, as stored) and kept on the source for later."""
+    known = frames.summaries or [None] * len(frames)
+    made = list(
+        pool.map(
+            lambda k: known[k] if known[k] is not None else frame_summary(frames.samples(k)),
+            range(len(frames)),
+        )
+    )
+    frames.summaries = made
+    return made
+
+
+def _register_neighbours(
+    levels: list[Levels], reference: int, model: str, pool: ThreadPoolExecutor
+) -> dict:
+    """Every frame registered to its neighbour towards the reference, all pairs at once (they
+    are independent): {(anchor, frame): (matrix, correlation) or AlignmentError}."""
+    count = len(levels)
+    pairs = [(k - 1, k) if k > reference else (k + 1, k) for k in range(count) if k != reference]
+    results = pool.map(lambda pair: _try_register(levels, *pair, model), pairs)
+    return dict(zip(pairs, results, strict=True))
+
+
 def _composed(
     found: dict,
-    summaries: list[FrameSummary],
+    levels: list[Levels],
     reference: int,
     model: str,
     names: Sequence[str],
@@ -185,7 +209,7 @@ def _composed(
     Returns matrices, checked matrices, correlations (each by frame index) and the dropped
     frames.
     """
-    count = len(summaries)
+    count = len(levels)
     matrices: dict[int, np.ndarray] = {reference: np.eye(3)}
     checked: dict[int, np.ndarray] = {reference: np.eye(3)}  # the same chain on another band
     correlations: dict[int, float] = {reference: 1.0}
@@ -193,7 +217,7 @@ def _composed(
     for direction in (1, -1):
         anchor = reference  # the last frame registered on this side
         for k in range(reference + direction, count if direction == 1 else -1, direction):
-            result = found.get((anchor, k)) or _try_register(summaries, anchor, k, model)
+            result = found.get((anchor, k)) or _try_register(levels, anchor, k, model)
             if isinstance(result, AlignmentError):
                 message = (
                     f"Frame {k} ({names[k]}) cannot be registered to frame {anchor} "
@@ -208,7 +232,7 @@ def _composed(
             matrices[k] = step @ matrices[anchor]  # reference -> anchor -> k
             correlations[k] = correlation
             if check:
-                (scale, fixed), (_, image) = summaries[anchor].check, summaries[k].check
+                (scale, fixed), (_, image) = levels[anchor].check, levels[k].check
                 again = _refined(fixed, image, step, model, scale)
                 checked[k] = again @ checked[anchor]
             anchor = k
@@ -220,39 +244,82 @@ def thumbnail_stride(height: int, width: int) -> int:
     return max(1, round(max(height, width) / 512))
 
 
-class FrameSummary(NamedTuple):
-    """What registration needs of one frame (`frame_summary`)."""
+class Levels(NamedTuple):
+    """The band-passed images registration works on (`_signal_pyramid`); scales are relative
+    to the full frame."""
 
     pyramid: list  # (scale, band-passed luminance) from coarse to fine, for ECC
-    thumbnail: np.ndarray  # (h, w, C) float32, for the gains
     check: tuple[float, np.ndarray]  # (scale, lower band): `estimate_alignment`'s uncertainty
     fine: np.ndarray  # the finest level on a finer band, for `refine_similarity`
+
+
+class FrameSummary:
+    """What registration needs of one frame (`frame_summary`): its luminance at the finest
+    registration scale and a thumbnail, made while the frame is decoded, and the band-passed
+    levels, made when registration first asks for them (a stack that `auto` finds still
+    never does).
+
+    Attributes
+    ----------
+    plane : ndarray (h, w) float32
+        Luminance resampled by ``scale`` (at most `_FINEST_SIDE` on the long side).
+    scale : float
+        ``plane``'s size relative to the frame's.
+    thumbnail : ndarray (h', w', C) float32
+        The frame subsampled by `thumbnail_stride`, for the gains.
+    """
+
+    def __init__(self, plane: np.ndarray, scale: float, thumbnail: np.ndarray) -> None:
+        self.plane, self.scale, self.thumbnail = plane, scale, thumbnail
+        self._levels: Levels | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def levels(self) -> Levels:
+        """The full pyramid (made once, on first use; safe across threads)."""
+        with self._lock:
+            if self._levels is None:
+                self._levels = _signal_pyramid(self.plane, self.scale)
+        return self._levels
+
+    def coarse(self) -> Levels:
+        """One level of at most `_STILL_CHECK_SIDE` pixels on the long side, for the cheap
+        check of whether anything moved (not kept)."""
+        height, width = self.plane.shape
+        factor = min(1.0, _STILL_CHECK_SIDE / max(height, width))
+        size = (max(8, round(width * factor)), max(8, round(height * factor)))
+        small = cv2.resize(self.plane, size, interpolation=cv2.INTER_AREA)
+        return _signal_pyramid(small, self.scale * size[0] / width)
 
 
 def frame_summary(frame: np.ndarray) -> FrameSummary:
     """What registration needs of one frame (H, W, C), float32 in [0, 1] or its samples as
     stored (uint8, uint16). A frame source may offer them precomputed (``summaries``, as
     `mfif.io.load_frames` makes them while decoding)."""
-    stride = thumbnail_stride(*frame.shape[:2])
+    height, width = frame.shape[:2]
+    stride = thumbnail_stride(height, width)
     thumbnail = to_unit_float(np.ascontiguousarray(frame[::stride, ::stride]), "frame")
-    pyramid, check, fine = _signal_pyramid(sample_luminance(frame))
-    return FrameSummary(pyramid, thumbnail, check, fine)
+    plane = sample_luminance(frame)
+    scale = min(1.0, _FINEST_SIDE / max(height, width))
+    if scale < 1:
+        size = (max(8, round(width * scale)), max(8, round(height * scale)))
+        plane = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+    return FrameSummary(np.ascontiguousarray(plane, dtype=np.float32), scale, thumbnail)
 
 
 def _try_register(
-    summaries: list[FrameSummary], anchor: int, k: int, model: str
+    levels: list[Levels], anchor: int, k: int, model: str
 ) -> tuple[np.ndarray, float] | AlignmentError:
     try:
-        return _register(summaries[anchor], summaries[k], model)
+        return _register(levels[anchor], levels[k], model)
     except AlignmentError as error:
         return error
 
 
-def _signal_pyramid(
-    plane: np.ndarray,
-) -> tuple[list[tuple[float, np.ndarray]], tuple[float, np.ndarray], np.ndarray]:
+def _signal_pyramid(plane: np.ndarray, plane_scale: float = 1.0) -> Levels:
     """(scale, band-passed image) from coarse to fine, (scale, image) on a lower band, and the
-    finest level on a finer band (`_FINE_BAND`).
+    finest level on a finer band (`_FINE_BAND`), of a luminance ``plane`` that is the frame
+    resampled by ``plane_scale`` (scales are relative to the frame).
 
     The difference of two Gaussians keeps structure that survives defocus (coarse edges) and
     drops the fine detail only one frame has sharp, and the flat shading where ECC has nothing
@@ -272,7 +339,7 @@ def _signal_pyramid(
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         small = cv2.resize(plane, size, interpolation=cv2.INTER_AREA) if scale < 1 else plane
         band = cv2.GaussianBlur(small, (0, 0), _BAND[0]) - cv2.GaussianBlur(small, (0, 0), _BAND[1])
-        pyramid.append((scale, np.ascontiguousarray(band, dtype=np.float32)))
+        pyramid.append((scale * plane_scale, np.ascontiguousarray(band, dtype=np.float32)))
     fine = cv2.GaussianBlur(small, (0, 0), _FINE_BAND[0]) - cv2.GaussianBlur(
         small, (0, 0), _FINE_BAND[1]
     )
@@ -281,19 +348,19 @@ def _signal_pyramid(
     size = (max(8, round(width * scale / 2)), max(8, round(height * scale / 2)))
     half = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
     check = cv2.GaussianBlur(half, (0, 0), 1.5) - cv2.GaussianBlur(half, (0, 0), 8.0)
-    return (
+    return Levels(
         pyramid,
-        (size[0] / width, np.ascontiguousarray(check, dtype=np.float32)),
+        (plane_scale * size[0] / width, np.ascontiguousarray(check, dtype=np.float32)),
         np.ascontiguousarray(fine, dtype=np.float32),
     )
 
 
 def _register(
-    template_summary: FrameSummary, moving_summary: FrameSummary, model: str
+    template_levels: Levels, moving_levels: Levels, model: str
 ) -> tuple[np.ndarray, float]:
     """3x3 transform from template coordinates to moving-frame coordinates, and the ECC
     correlation at the finest level."""
-    template, moving = template_summary.pyramid, moving_summary.pyramid
+    template, moving = template_levels.pyramid, moving_levels.pyramid
     warp = np.eye(3, dtype=np.float32)
     correlation = 0.0
     previous_scale = None
@@ -328,7 +395,7 @@ def _register(
         raise AlignmentError(f"they do not match (correlation {correlation:.2f})")
     _check_plausible(warp, template[-1][1].shape, template[-1][0])
     if model == "similarity":  # ECC's bilinear sampling biases it towards whole pixels
-        warp = refine_similarity(template_summary.fine, moving_summary.fine, warp)
+        warp = refine_similarity(template_levels.fine, moving_levels.fine, warp)
     return _rescale(warp, 1.0 / template[-1][0]), float(correlation)
 
 
@@ -445,7 +512,9 @@ def _gains(
         valid &= covered
     if valid.sum() < 16:
         return [tuple(1.0 for _ in range(small.shape[3]))] * len(small)
-    means = np.array([frame[valid].mean(axis=0) for frame in warped], dtype=np.float64)
+    mask = valid.view(np.uint8)
+    channels = small.shape[3]
+    means = np.array([cv2.mean(frame, mask)[:channels] for frame in warped], dtype=np.float64)
     gains = means[reference] / np.maximum(means, 1e-6)
     return [tuple(float(g) for g in row) for row in gains]
 
@@ -492,6 +561,11 @@ def align_frames(
         return AlignedFrames(frames, alignment, crop=crop), alignment
     if model == "none" or (model == "auto" and min(frames.size) < _MIN_SIDE_TO_ALIGN):
         return frames, None
+    if model == "auto":
+        still = still_alignment(frames, reference)
+        if still is not None:
+            _logger.info("nothing moved (coarse check); alignment left the stack unchanged")
+            return frames, still
     estimated, dropped = estimate_alignment(
         frames,
         model="similarity" if model == "auto" else model,
@@ -504,6 +578,49 @@ def align_frames(
         _logger.info("the stack is already registered; alignment left it unchanged")
         return (SelectedFrames(frames, kept) if dropped else frames), estimated
     return AlignedFrames(frames, estimated, kept=kept, crop=crop), estimated
+
+
+def still_alignment(frames: FrameSource, reference: int | None = None) -> Alignment | None:
+    """`auto`'s cheap check, before any full registration: did nothing move?
+
+    Each frame is registered to its neighbour on one coarse level (`_STILL_CHECK_SIDE` pixels
+    across, similarity); the stack is still when no frame's corners moved by
+    `_STILL_TOLERANCE` pixels at full size and every gain is within 2 % of 1.
+
+    Parameters
+    ----------
+    frames : FrameSource
+        N >= 2 frames in focus order (their summaries are made, and kept, when missing).
+    reference : int, optional
+        Default the middle frame.
+
+    Returns
+    -------
+    Alignment or None
+        The coarse alignment (``is_identity`` holds) when the stack is still; None when it
+        may have moved, or a pair could not be registered: register fully.
+    """
+    count, height, width = frames.shape[:3]
+    reference = _checked_reference(reference, count)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        summaries = _summaries(frames, pool)
+        found = _register_neighbours(
+            list(pool.map(FrameSummary.coarse, summaries)), reference, "similarity", pool
+        )
+    if any(isinstance(result, AlignmentError) for result in found.values()):
+        return None
+    matrices, correlations = {reference: np.eye(3)}, {reference: 1.0}
+    for (anchor, k), (step, correlation) in sorted(
+        found.items(), key=lambda item: abs(item[0][1] - reference)
+    ):  # outwards from the reference, so that every anchor is composed first
+        matrices[k], correlations[k] = step @ matrices[anchor], correlation
+    thumbnails = np.stack([summary.thumbnail for summary in summaries])
+    stride = thumbnail_stride(height, width)
+    gains = _gains(thumbnails, [np.eye(3)] * count, reference, stride)
+    transforms = tuple(FrameTransform(matrices[k], gains[k], correlations[k]) for k in range(count))
+    alignment = Alignment("similarity", reference, (height, width), transforms)
+    still = all(t.displacement(height, width) < _STILL_TOLERANCE for t in transforms)
+    return alignment if still and alignment.is_identity else None
 
 
 def align_stack(

@@ -36,8 +36,8 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         Weights written by ``mfif train msa-siamese --export``; default: the shipped weights.
     threshold : float
         Binarisation threshold of eq. (8) for a pair: A where the map exceeds it (Table 8:
-        0.5). With more than two sources and ``many="round-robin"`` the source with the
-        largest score wins and the threshold is not used.
+        0.5). With more than two sources the winner is decided by ``many`` and the
+        threshold is not used.
     min_region : float
         Eq. (9): connected regions smaller than this fraction of the image are flipped to
         their surroundings. Default 0 (every region kept): on the validation split the
@@ -48,12 +48,15 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         the binary map is guided-filtered along the image's edges with this radius first
         (as ``guided-decision`` and ``udpnet`` do), which softens the seam where the map
         cuts through a blurred transition.
-    many : {"round-robin", "fold"}
-        More than two sources. "round-robin" (default): every pair is decided once, a
-        source's score is its mean win probability against the others (the encoder runs
-        once per source; the decoder K(K-1) times), and the best score wins per pixel:
-        independent of the order of the sources. "fold": ((S1, S2), S3), ...: the fused
-        image meets the next source, K - 1 pair decisions.
+    many : {"running", "round-robin", "fold"}
+        More than two sources. "running" (default): a running contest in feature space;
+        each source is decided (both ways) against the best features so far and replaces
+        them where it wins: the encoder runs once per source, the decoder 2(K - 1) times,
+        so the cost grows linearly with K. "round-robin": every pair is decided, a source's
+        score is its mean win probability against the others, the best score wins: the
+        decoder runs K(K - 1) times, independent of the order of the sources, 0.01-0.2 dB
+        better on 3- and 4-source ground truth (README). "fold": ((S1, S2), S3), ...: the
+        fused image meets the next source, K - 1 pair decisions, re-encoded each time.
     tile : int
         Largest tile side of the network's inference.
     device : {"cpu", "cuda"}, optional
@@ -70,7 +73,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         "threshold": Option("float", low=0, high=1, low_open=True, high_open=True),
         "min_region": Option("float", low=0, high=1, high_open=True),
         "radius": Option("int", low=0, high=1000),
-        "many": Option("str", choices=("round-robin", "fold")),
+        "many": Option("str", choices=("round-robin", "running", "fold")),
         "tile": Option("int", low=32, high=4096),
         "device": Option("str", choices=("cpu", "cuda"), optional=True),
     }
@@ -81,7 +84,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         threshold: float = 0.5,
         min_region: float = 0.0,
         radius: int = 0,
-        many: str = "round-robin",
+        many: str = "running",
         tile: int = 256,
         device: str | None = None,
         *,
@@ -124,6 +127,8 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         sources = tensor.reshape(count, 3, height, width)
         first = self.model.encode(sources, 0)
         second = self.model.encode(sources, 1) if len(self.model.encoders) > 1 else first
+        if self.many == "running" and count > 2:
+            return self._running_best(first, second, count)
         ordered = [(i, j) for i in range(count) for j in range(count) if i != j]
         probability = {}
         for start in range(0, len(ordered), _PAIRS_PER_BATCH):
@@ -141,6 +146,34 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
                 wins[j] += 1.0 - win
         return (wins / (count - 1))[None]
 
+    def _running_best(self, first, second, count):
+        """One-hot scores (1, K, h, w) of the source that wins a running contest: each source
+        decided (both ways) against the best features so far, which it replaces where it wins;
+        2(K - 1) decoder passes."""
+        import torch
+        from torch.nn import functional as F
+
+        best_first = tuple(f[:1] for f in first)
+        best_second = tuple(f[:1] for f in second)
+        index = torch.zeros(first[0].shape[-2:], device=first[0].device)
+        for k in range(1, count):
+            own_first = tuple(f[k : k + 1] for f in first)
+            own_second = tuple(f[k : k + 1] for f in second)
+            logits = self.model.decide(
+                tuple(torch.cat([o, b]) for o, b in zip(own_first, best_first, strict=True)),
+                tuple(torch.cat([b, o]) for b, o in zip(best_second, own_second, strict=True)),
+            )
+            probability = torch.sigmoid(logits)[:, 0]
+            win = 0.5 * (probability[0] + 1.0 - probability[1])
+            take = win > 0.5
+            index[take] = k
+            half = F.adaptive_avg_pool2d(win[None, None], own_first[1].shape[-2:])[0, 0] > 0.5
+            for best, own in ((best_first, own_first), (best_second, own_second)):
+                best[0].copy_(torch.where(take, own[0], best[0]))
+                best[1].copy_(torch.where(half, own[1], best[1]))
+        scores = F.one_hot(index.long(), count).permute(2, 0, 1).float()
+        return scores[None]
+
     def _decide(self, images: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Weights (K, H, W) of eqs. (8)-(9) from all K sources at once."""
         scores = self.scores(images)
@@ -153,7 +186,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         return self._weights(np.repeat(luma[..., None], 3, axis=-1), luma)
 
     def _weights(self, images: np.ndarray, luma: np.ndarray) -> np.ndarray:
-        if self.many == "round-robin" or len(images) == 2:
+        if self.many in ("round-robin", "running") or len(images) == 2:
             return self._decide(images, luma)
         weights = self._decide(images[:2], luma[:2])
         for k in range(2, len(images)):

@@ -126,15 +126,18 @@ class NetworkFuser(Fuser):
             if weights is None or _names_shipped_weights(weights, self.pretrained):
                 name = self.pretrained if weights is None else str(weights)
                 weights, self.weights_sha256 = weights_file(name)
-            model = load_weights(weights, self.build_model, self.network)
+            model = load_weights(weights, self.build_model, self.network).eval()
+            self.parameter_count = self.count_parameters(model)  # as trained
+            if hasattr(model, "for_inference"):  # the same maps, computed faster
+                model = model.for_inference()
             # channels-last lets oneDNN skip layout reorders: about 30 % faster on CPU.
             model = model.to(self.device, memory_format=torch.channels_last)
         else:
             # A model in training keeps its layout: a validation that changed it would change
             # the arithmetic of later steps, and resumption would no longer be bit-exact.
             model = model.to(self.device)
+            self.parameter_count = self.count_parameters(model)
         self.model = model.eval()
-        self.parameter_count = self.count_parameters(self.model)
 
     @classmethod
     def from_model(cls, model, **options) -> NetworkFuser:

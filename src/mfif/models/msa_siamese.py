@@ -160,8 +160,30 @@ class ContentGuidedAttention(nn.Module):
         )
         self.spatial = _conv(2, 1, 7)  # W_s, eq. (5)
         self.refine = _conv(2 * channels, channels, 7, groups=channels)  # GC_7x7, eq. (7)
+        self.folded: nn.ModuleList | None = None
+
+    @torch.no_grad()
+    def fold(self) -> None:
+        """For inference: the coarse map is a per-channel constant plus one spatial map, so the
+        grouped 7x7 convolution over the shuffled pairs splits into a depthwise 7x7 of ``x``, a
+        1 -> C 7x7 of the spatial map and a constant per channel (reflected borders keep a
+        constant constant): no shuffled copy, no grouped convolution; the same output up to
+        rounding."""
+        channels = self.refine.out_channels
+        own = _conv(channels, channels, 7, groups=channels)
+        own.weight.copy_(self.refine.weight[:, :1])
+        own.bias.copy_(self.refine.bias)
+        spread = _conv(1, channels, 7, bias=False)
+        spread.weight.copy_(self.refine.weight[:, 1:].reshape(channels, 1, 7, 7))
+        self.folded = nn.ModuleList([own, spread])
+        self.register_buffer("coarse_gain", self.refine.weight[:, 1].sum(dim=(1, 2)).view(-1, 1, 1))
+        del self.refine
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.folded is not None:
+            own, spread = self.folded
+            constant = self.channel(x.mean(dim=(2, 3), keepdim=True)) * self.coarse_gain
+            return torch.sigmoid(own(x) + spread(self.spatial(_spatial_pool(x))) + constant)
         batch, channels, height, width = x.shape
         coarse = self.channel(x.mean(dim=(2, 3), keepdim=True)) + self.spatial(_spatial_pool(x))
         # CS([X, W_coa]): channel shuffle with two groups interleaves x_c with its coarse map.
@@ -201,9 +223,31 @@ class DilatedConvolutionAttention(nn.Module):
         )
         self.spatial = _conv(2, 1, 7)  # f^{7x7} of eq. (3)
         self.merge = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.ReLU(inplace=True))
+        self.folded: nn.ModuleList | None = None
+
+    @torch.no_grad()
+    def fold(self) -> None:
+        """For inference: the 1x1 mix is linear and follows the dilated convolutions without a
+        non-linearity between, so each dilated convolution absorbs its slice of it
+        (mix(cat(d1, d2, d4)) = Σ_i mix_i ∘ d_i); the output is unchanged up to rounding."""
+        mix = self.mix[0]
+        channels = mix.out_channels
+        folded = []
+        for i, conv in enumerate(self.dilated):
+            part = mix.weight[:, i * channels : (i + 1) * channels, 0, 0]  # (out, mid)
+            merged = _conv(conv.in_channels, channels, dilation=conv.dilation[0])
+            merged.weight.copy_(torch.einsum("om,mikl->oikl", part, conv.weight))
+            bias = part @ conv.bias
+            merged.bias.copy_(bias + mix.bias if i == 0 else bias)
+            folded.append(merged)
+        self.folded = nn.ModuleList(folded)
+        del self.dilated, self.mix
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.mix(torch.cat([conv(x) for conv in self.dilated], dim=1))
+        if self.folded is not None:  # the same map, without the concatenation
+            features = F.relu(sum(conv(x) for conv in self.folded))
+        else:
+            features = self.mix(torch.cat([conv(x) for conv in self.dilated], dim=1))
         average = self.mlp(features.mean(dim=(2, 3), keepdim=True))
         maximum = self.mlp(features.amax(dim=(2, 3), keepdim=True))
         features = torch.sigmoid(average + maximum) * features  # eqs. (1), (2)
@@ -291,6 +335,31 @@ class MSASiamese(nn.Module):
         """The probability (B, 1, H, W) that source ``a`` is sharper than source ``c`` at each
         pixel; both (B, 3, H, W) in [0, 1]."""
         return torch.sigmoid(self.decide(self.encode(a, 0), self.encode(c, 1)))
+
+    def for_inference(self) -> MSASiamese:
+        """This model, in place, in a form that computes the same maps faster (inference only;
+        it can no longer be trained or saved): each BatchNorm folded into the convolution
+        before it, each DCA's 1x1 mix into its dilated convolutions, each CGA's grouped
+        convolution split (`ContentGuidedAttention.fold`). Call after `eval`."""
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        def fold_batch_norms(module: nn.Module) -> None:
+            for child in module.children():
+                if isinstance(child, nn.Sequential):
+                    layers = list(child)
+                    for i in range(len(layers) - 1):
+                        if isinstance(layers[i], nn.Conv2d) and isinstance(
+                            layers[i + 1], nn.BatchNorm2d
+                        ):
+                            child[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                            child[i + 1] = nn.Identity()
+                fold_batch_norms(child)
+
+        fold_batch_norms(self)
+        for module in list(self.modules()):
+            if isinstance(module, (DilatedConvolutionAttention, ContentGuidedAttention)):
+                module.fold()
+        return self
 
     @property
     def parameter_count(self) -> int:

@@ -177,7 +177,9 @@ def test_n_sources_pick_each_band_from_its_sharp_source(count: int, many: str) -
 
 def test_round_robin_does_not_depend_on_the_order_of_the_sources() -> None:
     sources = complementary_stack(3, color=False, width=120)[0]
-    fuser = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", many="round-robin")
+    fuser = MSASiameseFuser(
+        model=_SharpnessOracle(), device="cpu", many="round-robin", precision="float32"
+    )
     reference = fuser.fuse(Stack(images=sources))
     for order in itertools.permutations(range(3)):
         fused = fuser.fuse(Stack(images=sources[list(order)]))
@@ -343,3 +345,22 @@ def test_the_inference_form_computes_the_same_map(config: dict) -> None:
     a, c = torch.rand(2, 3, 37, 45), torch.rand(2, 3, 37, 45)
     with torch.inference_mode():
         torch.testing.assert_close(fast(a, c), model(a, c), atol=1e-5, rtol=1e-4)
+
+
+def test_precision_resolves_and_bfloat16_stays_close_to_float32() -> None:
+    from mfif.methods.network import resolve_precision
+
+    assert resolve_precision("float32", "cpu") == "float32"
+    assert resolve_precision("bfloat16", "cpu") == "bfloat16"
+    assert resolve_precision("auto", "cuda") == "float32"
+    assert resolve_precision("auto", "cpu") in ("float32", "bfloat16")
+    with pytest.raises(mfif.OptionError):
+        mfif.create("msa-siamese", precision="float16")
+    sources = complementary_stack(2, color=True, width=96)[0]
+    exact = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", precision="float32")
+    rounded = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", precision="bfloat16")
+    assert rounded.precision == "bfloat16" and rounded._bfloat16
+    a = exact.scores(sources.astype(np.float32))
+    b = rounded.scores(sources.astype(np.float32))
+    assert b.dtype == np.float32
+    assert np.abs(a - b).mean() < 0.01  # rounding moves only near-ties

@@ -13,7 +13,7 @@ from ..decision import hard_decision
 from ..fusion import Fusion, WholeStackFuser, blend
 from ..options import Option
 from ..stack import Stack
-from .network import NetworkFuser
+from .network import PRECISION_OPTION, NetworkFuser
 from .registry import register
 
 __all__ = ["MSASiameseFuser"]
@@ -61,6 +61,9 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         Largest tile side of the network's inference.
     device : {"cpu", "cuda"}, optional
         Default CUDA when available.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        Default "auto": bfloat16 on a CPU with native bfloat16 (about 1.4 times faster;
+        within 0.01 dB on held-out ground truth, README), else float32.
     """
 
     name = "msa-siamese"
@@ -68,6 +71,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
     produces_weights = True
     pretrained = "msa_siamese.cpu-realistic"
     network = "MSA-Siamese"
+    default_precision = "auto"
     options = {
         "weights": Option("path", optional=True),
         "threshold": Option("float", low=0, high=1, low_open=True, high_open=True),
@@ -76,6 +80,7 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         "many": Option("str", choices=("round-robin", "running", "fold")),
         "tile": Option("int", low=32, high=4096),
         "device": Option("str", choices=("cpu", "cuda"), optional=True),
+        "precision": PRECISION_OPTION,
     }
 
     def __init__(
@@ -87,10 +92,11 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         many: str = "running",
         tile: int = 256,
         device: str | None = None,
+        precision: str | None = None,
         *,
         model=None,
     ) -> None:
-        super().__init__(weights, device, model=model)
+        super().__init__(weights, device, model=model, precision=precision)
         self.threshold = threshold
         self.min_region = min_region
         self.radius = radius

@@ -17,9 +17,25 @@ import numpy as np
 from ..devices import select_device
 from ..errors import MfifError
 from ..fusion import Fuser
+from ..options import Option
 from ..tiling import run_tiled
 
-__all__ = ["NetworkFuser", "load_weights"]
+__all__ = ["NetworkFuser", "load_weights", "PRECISION_OPTION", "resolve_precision"]
+
+PRECISION_OPTION = Option("str", choices=("auto", "float32", "bfloat16"), optional=True)
+
+
+def resolve_precision(precision: str, device) -> str:
+    """ "float32" or "bfloat16": what ``precision`` ("auto", "float32", "bfloat16") computes
+    in on ``device``. "auto" is bfloat16 on a CPU with native bfloat16 dot products
+    (AVX512-BF16 or AMX), where oneDNN runs convolutions about 1.5 times faster, else float32.
+    """
+    if precision != "auto":
+        return precision
+    import torch
+
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bfloat16" if str(device).startswith("cpu") and native else "float32"
 
 
 def load_weights(path: str | os.PathLike, build: Callable[[dict], object], network: str):
@@ -103,11 +119,16 @@ class NetworkFuser(Fuser):
     model : torch.nn.Module, optional
         An in-memory model instead of a file (validation during training); not an option of
         `mfif.create`.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        What the network computes in (`resolve_precision`); default the method's
+        ``default_precision``. Outputs are float32 either way.
     """
 
     pretrained: ClassVar[str]
     network: ClassVar[str]
     needs_all_frames = True  # networks see every source at once
+    # Methods whose results bfloat16 leaves within 0.05 dB on ground truth default to "auto".
+    default_precision: ClassVar[str] = "float32"
 
     def __init__(
         self,
@@ -115,12 +136,15 @@ class NetworkFuser(Fuser):
         device: str | None = None,
         *,
         model=None,
+        precision: str | None = None,
     ) -> None:
         import torch
 
         from ..weights import weights_file
 
         self.device = select_device(device, method=self.name)
+        self.precision = precision or self.default_precision
+        self._bfloat16 = resolve_precision(self.precision, self.device) == "bfloat16"
         self.weights_sha256 = None
         if model is None:
             if weights is None or _names_shipped_weights(weights, self.pretrained):
@@ -167,7 +191,12 @@ class NetworkFuser(Fuser):
         import torch
 
         def on_tile(part: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
+            with (
+                torch.inference_mode(),
+                torch.autocast(
+                    torch.device(self.device).type, torch.bfloat16, enabled=self._bfloat16
+                ),
+            ):
                 tensor = torch.from_numpy(np.ascontiguousarray(part, np.float32))[None]
                 tensor = tensor.to(self.device).contiguous(memory_format=torch.channels_last)
                 return forward(tensor)[0].float().cpu().numpy()
@@ -175,6 +204,6 @@ class NetworkFuser(Fuser):
         return run_tiled(on_tile, array, tile=tile, overlap=overlap, description=self.name)
 
     def __repr__(self) -> str:
-        hidden = {"model"}
+        hidden = {"model", "_bfloat16"}
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in hidden)
         return f"{type(self).__name__}({options})"

@@ -11,7 +11,7 @@ import numpy as np
 from ..decision import guided_filter, hard_decision, normalise_weights
 from ..fusion import WeightedFuser
 from ..options import Option
-from .network import NetworkFuser
+from .network import PRECISION_OPTION, NetworkFuser
 from .registry import register
 
 __all__ = ["UDPNetFuser", "UDPNetPaperFuser"]
@@ -50,6 +50,9 @@ class UDPNetFuser(NetworkFuser, WeightedFuser):
         With ``decision="hard"``: smallest region kept, as a fraction of the image area.
     device : str, optional
         "cuda" or "cpu"; default CUDA when available.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        Default float32; "bfloat16" (or "auto" on a CPU with native bfloat16) is about 1.4
+        times faster and 0.01-0.12 dB lower on held-out ground truth (README).
     """
 
     name = "udpnet"
@@ -62,6 +65,7 @@ class UDPNetFuser(NetworkFuser, WeightedFuser):
         "decision": Option("str", choices=("soft", "hard"), optional=True),
         "min_region": Option("float", low=0, high=1, high_open=True),
         "device": Option("str", choices=("cpu", "cuda"), optional=True),
+        "precision": PRECISION_OPTION,
     }
     pretrained = "udpnet.mfif"  # entry of weights/MANIFEST.json
     network = "UDPNet"
@@ -76,10 +80,11 @@ class UDPNetFuser(NetworkFuser, WeightedFuser):
         decision: str | None = None,
         min_region: float = 0.002,
         device: str | None = None,
+        precision: str | None = None,
         *,
         model=None,
     ) -> None:
-        super().__init__(weights, device, model=model)
+        super().__init__(weights, device, model=model, precision=precision)
         self.tile = tile
         self.scale = scale
         self.refine = refine

@@ -10,7 +10,7 @@ import numpy as np
 from ..fusion import Fusion, WholeStackFuser
 from ..options import Option
 from ..stack import Stack
-from .network import NetworkFuser
+from .network import PRECISION_OPTION, NetworkFuser
 from .registry import register
 
 __all__ = ["UFAFuseFuser", "UFAFusePaperFuser"]
@@ -44,6 +44,9 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
         40.17, fold 40.82 (guided-decision 40.54).
     device : {"cpu", "cuda"}, optional
         Default CUDA when available.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        Default float32; "bfloat16" (or "auto" on a CPU with native bfloat16) is about 1.4
+        times faster and 0.01-0.07 dB lower on held-out ground truth (README).
     """
 
     name = "ufa-fuse"
@@ -57,6 +60,7 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
         "tile": Option("int", low=32, high=4096),
         "many": Option("str", choices=("auto", "reduce", "fold")),
         "device": Option("str", choices=("cpu", "cuda"), optional=True),
+        "precision": PRECISION_OPTION,
     }
 
     def __init__(
@@ -65,10 +69,11 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
         tile: int = 256,
         many: str = "auto",
         device: str | None = None,
+        precision: str | None = None,
         *,
         model=None,
     ) -> None:
-        super().__init__(weights, device, model=model)
+        super().__init__(weights, device, model=model, precision=precision)
         self.tile = tile
         self.many = many
 

@@ -47,3 +47,27 @@ def test_the_default_overlap_is_a_quarter_tile_at_most_32_pixels() -> None:
         run_tiled(lambda x: x + 1, image, tile=48),
         run_tiled(lambda x: x + 1, image, tile=48, overlap=12),
     )
+
+
+@pytest.mark.parametrize(
+    "kernel, dilation, groups, size",
+    [(3, 1, 1, (17, 23)), (7, 1, 4, (30, 26)), (3, 4, 1, (25, 40)), (3, 2, 1, (5, 9))],
+)
+def test_reflected_borders_without_a_padded_copy_are_the_same_convolution(
+    kernel: int, dilation: int, groups: int, size: tuple[int, int]
+) -> None:
+    torch = pytest.importorskip("torch")
+    from mfif.models.blocks import ReflectBorderConv2d, reflect_borders_only
+
+    torch.manual_seed(kernel + dilation)
+    conv = torch.nn.Conv2d(
+        8, 12, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=groups,
+        padding_mode="reflect",
+    )  # fmt: skip
+    x = torch.rand(2, 8, *size)
+    wrapped = reflect_borders_only(torch.nn.Sequential(conv))
+    assert isinstance(wrapped[0], ReflectBorderConv2d)
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(x), conv(x), atol=1e-5, rtol=1e-5)
+        channels_last = x.contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(wrapped(channels_last), conv(x), atol=1e-5, rtol=1e-5)

@@ -6,7 +6,63 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvBlock", "NonLocalBlock", "SkipUNet"]
+__all__ = ["ConvBlock", "NonLocalBlock", "SkipUNet", "ReflectBorderConv2d", "reflect_borders_only"]
+
+
+class ReflectBorderConv2d(nn.Module):
+    """A stride-1 convolution with reflected borders, computed without a padded copy of its
+    input: the convolution with zero padding (which oneDNN does in place), then its outer
+    ``p`` rows and columns computed again from thin reflect-padded strips. The same output as
+    ``conv`` (``padding_mode="reflect"``) up to rounding; a padded copy of every feature map
+    cost a quarter of MSA-Siamese's time on a CPU.
+
+    Shapes: (B, C, H, W) -> (B, C', H, W).
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if conv.stride != (1, 1) or conv.padding_mode != "reflect":
+            raise ValueError("only stride-1 convolutions with reflected borders")
+        self.conv = conv
+        self.pad = conv.padding[0]
+
+    def _plain(self, x: torch.Tensor, padding) -> torch.Tensor:
+        conv = self.conv
+        return F.conv2d(x, conv.weight, conv.bias, 1, padding, conv.dilation, conv.groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.pad
+        height, width = x.shape[-2:]
+        if p == 0:
+            return self._plain(x, 0)
+        if min(height, width) <= 3 * p:  # strips would overlap: pad the whole input
+            return self._plain(F.pad(x, (p, p, p, p), mode="reflect"), 0)
+        out = self._plain(x, p)
+        strips = (
+            (x[..., : 2 * p, :], (p, p, p, 0), (slice(None), slice(None, p), slice(None))),
+            (x[..., -2 * p :, :], (p, p, 0, p), (slice(None), slice(-p, None), slice(None))),
+            (x[..., :, : 2 * p], (p, 0, p, p), (slice(None), slice(None), slice(None, p))),
+            (x[..., :, -2 * p :], (0, p, p, p), (slice(None), slice(None), slice(-p, None))),
+        )
+        for strip, padding, where in strips:
+            out[(Ellipsis, *where[1:])] = self._plain(F.pad(strip, padding, mode="reflect"), 0)
+        return out
+
+
+def reflect_borders_only(module: nn.Module) -> nn.Module:
+    """``module`` with every stride-1 reflect-padded convolution in it wrapped in
+    `ReflectBorderConv2d` (in place; for inference)."""
+    for name, child in module.named_children():
+        if (
+            isinstance(child, nn.Conv2d)
+            and child.padding_mode == "reflect"
+            and child.stride == (1, 1)
+            and child.padding[0] == child.padding[1]
+        ):
+            setattr(module, name, ReflectBorderConv2d(child))
+        else:
+            reflect_borders_only(child)
+    return module
 
 
 class ConvBlock(nn.Sequential):

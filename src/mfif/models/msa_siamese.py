@@ -54,6 +54,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .blocks import reflect_borders_only
+
 __all__ = [
     "MSASiamese",
     "GenCleanBlock",
@@ -340,7 +342,8 @@ class MSASiamese(nn.Module):
         """This model, in place, in a form that computes the same maps faster (inference only;
         it can no longer be trained or saved): each BatchNorm folded into the convolution
         before it, each DCA's 1x1 mix into its dilated convolutions, each CGA's grouped
-        convolution split (`ContentGuidedAttention.fold`). Call after `eval`."""
+        convolution split (`ContentGuidedAttention.fold`), reflected borders without padded
+        copies (`mfif.models.blocks.ReflectBorderConv2d`). Call after `eval`."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
         def fold_batch_norms(module: nn.Module) -> None:
@@ -359,7 +362,7 @@ class MSASiamese(nn.Module):
         for module in list(self.modules()):
             if isinstance(module, (DilatedConvolutionAttention, ContentGuidedAttention)):
                 module.fold()
-        return self
+        return reflect_borders_only(self)
 
     @property
     def parameter_count(self) -> int:

@@ -42,6 +42,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import reflect_borders_only
+
 __all__ = ["UFAFuse", "UnityFusionAttention", "REDUCTIONS", "LEAKY_SLOPE"]
 
 REDUCTIONS = ("mean", "sum", "concat")
@@ -208,6 +210,11 @@ class UFAFuse(nn.Module):
         if spatial_maps is None:
             return sources.mean(dim=1)
         return (spatial_maps * sources).sum(dim=1)
+
+    def for_inference(self) -> UFAFuse:
+        """This model, in place, computing the same images without a padded copy of each
+        feature map (`mfif.models.blocks.ReflectBorderConv2d`); inference only."""
+        return reflect_borders_only(self)
 
     @classmethod
     def from_state(cls, state: dict) -> UFAFuse:

@@ -151,10 +151,13 @@ def test_residual_recipe_starts_from_the_shipped_paper_network() -> None:
     model = build_model(recipe)
     paper_network = mfif.create("ufa-fuse", weights="ufa_fuse.cpu")  # a manifest name
     assert paper_network.weights_sha256 == pretrained_config("ufa_fuse.cpu").sha256
-    shipped = paper_network.model
-    assert model.residual and not shipped.residual
+    from mfif.weights import weights_file
+
+    # The file's weights (the fuser's own model is in its inference form).
+    shipped = torch.load(weights_file("ufa_fuse.cpu")[0], weights_only=True)
+    assert model.residual and not shipped["config"].get("residual", False)
     last = [name for name in model.state_dict() if name.startswith("reconstruction")][-2:]
-    for name, value in shipped.state_dict().items():
+    for name, value in shipped["model"].items():
         expected = torch.zeros_like(value) if name in last else value
         torch.testing.assert_close(model.state_dict()[name], expected, rtol=0, atol=0, msg=name)
     with pytest.raises(MfifError, match="width 32 instead of 16"):
@@ -163,8 +166,8 @@ def test_residual_recipe_starts_from_the_shipped_paper_network() -> None:
         build_model(replace(recipe, start_from="ufa_fuse.none"))
     if pretrained_config("ufa_fuse.cpu-residual") is not None:
         resumed = build_model(replace(recipe, start_from="ufa_fuse.cpu-residual"))
-        shipped = mfif.create("ufa-fuse", weights="ufa_fuse.cpu-residual").model
-        for name, value in shipped.state_dict().items():
+        residual = torch.load(weights_file("ufa_fuse.cpu-residual")[0], weights_only=True)
+        for name, value in residual["model"].items():
             torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0)
         with pytest.raises(MfifError, match="are residual; train them with --residual"):
             build_model(replace(recipe, residual=False, start_from="ufa_fuse.cpu-residual"))

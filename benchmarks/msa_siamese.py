@@ -1,8 +1,8 @@
 """MSA-Siamese on held-out ground truth against guided-decision and enfuse; its post-processing
 options (the paper's hard eq. (10) against a guided seam, the small-area ratio); three and
-four sources (round-robin against pairwise folding); the six metrics of the paper's Table 7
-on Lytro next to the paper's values, guided-decision and udpnet; speed and memory; weight
-variants (ablations).
+four sources (the running contest, in bfloat16 and float32, against round-robin and pairwise
+folding); the six metrics of the paper's Table 7 on Lytro next to the paper's values,
+guided-decision and udpnet; speed and memory; weight variants (ablations).
 
 The held-out sets (build/ufa-test/, written once) are described in `_heldout.py`.
 
@@ -67,9 +67,13 @@ def main() -> None:
         results = {label: score(fuser, sets[name]) for label, fuser in fusers.items()}
         table(f"{name} ({len(sets[name])} scenes, held out)", results)
     folded = mfif.create("msa-siamese", many="fold", **options)
+    every_pair = mfif.create("msa-siamese", many="round-robin", **options)
+    exact = mfif.create("msa-siamese", precision="float32", **options)
     for name in ("middlebury-depth-3", "drawn-3", "drawn-4"):
         results = {
-            "msa-siamese, round-robin": score(shipped, sets[name]),
+            "msa-siamese, running contest (default)": score(shipped, sets[name]),
+            "msa-siamese, running contest in float32": score(exact, sets[name]),
+            "msa-siamese, round-robin": score(every_pair, sets[name]),
             "msa-siamese, pairwise folding": score(folded, sets[name]),
             "guided-decision": score(others["guided-decision"], sets[name]),
         }

@@ -16,6 +16,13 @@ alignment ``auto``, fusion, encoding), peak resident memory of the child, and th
 enfuse and to focus-stack measured in the same run. The 24 MP x 30 row is
 ``benchmarks/scale.py``'s.
 
+With ``--networks`` a second table gives each network's arithmetic on the 4- and 8-frame ring
+stacks: the floating-point operations its fusion executes (counted by PyTorch's
+``FlopCounterMode``, tile overlaps included; a multiply-add is 2), per megapixel of the
+stack, the time of the fusion alone (in-process, frames loaded, median of ``--repeats``) and
+the rate achieved, against the machine's peak (2 cores x 32 float32 operations per cycle at
+the nominal clock; bfloat16 doubles it).
+
     .venv/bin/python benchmarks/speed.py [--repeats 3] [--networks] [--methods a,b]
 """
 
@@ -102,6 +109,23 @@ def decode_seconds(paths: list[Path], repeats: int) -> float:
     return median_seconds(read, repeats)
 
 
+def arithmetic(method: str, paths: list[Path], repeats: int) -> tuple[float, float, str]:
+    """(GFLOP per megapixel of the stack, seconds of the fusion alone, precision)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import mfif
+
+    fuser = mfif.create(method)
+    with load_frames(paths) as frames:
+        stack = frames.materialise()
+    with FlopCounterMode(display=False) as counter:
+        fuser.fuse(stack)
+    pixels = stack.images.shape[1] * stack.images.shape[2] / 1e6
+    seconds = median_seconds(lambda: fuser.fuse(stack), repeats)
+    precision = "bfloat16" if getattr(fuser, "_bfloat16", False) else "float32"
+    return counter.get_total_flops() / 1e9 / pixels, seconds, precision
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -138,6 +162,38 @@ def main() -> None:
                     for p in ("enfuse", "focus-stack")
                 ]
                 print(f"| {label} | {method} | {seconds:.2f} | {peak:.0f} | {' | '.join(ratios)} |")
+    if args.networks:
+        print_arithmetic(stacks(require_shared(), True), args.repeats)
+
+
+def print_arithmetic(found: dict[str, list[Path]], repeats: int) -> None:
+    peak = 2 * 32 * nominal_ghz()  # GFLOP/s, float32, 2 cores
+    print(f"\nNetworks' arithmetic (peak {peak:.0f} GFLOP/s float32, twice that in bfloat16):\n")
+    print("| stack | method | GFLOP per MP | fusion s | GFLOP/s | precision | share of peak |")
+    print("|---|---|---|---|---|---|---|")
+    for label in ("4 x 1.6 MP (ring)", "8 x 1.6 MP (ring)"):
+        paths = found[label]
+        height, width = cv2.imread(str(paths[0])).shape[:2]
+        megapixels = height * width / 1e6
+        for method in NETWORKS:
+            gflop, seconds, precision = arithmetic(method, paths, repeats)
+            rate = gflop * megapixels / seconds
+            top = peak * (2 if precision == "bfloat16" else 1)
+            print(
+                f"| {label} | {method} | {gflop:.0f} | {seconds:.2f} | {rate:.0f} | {precision} "
+                f"| {rate / top:.0%} |"
+            )
+
+
+def nominal_ghz() -> float:
+    """The CPU clock /proc/cpuinfo reports (GHz), 2.5 when it reports none."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) / 1000
+    except OSError:
+        pass
+    return 2.5
 
 
 if __name__ == "__main__":

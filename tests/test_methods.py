@@ -15,7 +15,7 @@ from conftest import complementary_stack
 # Networks take seconds per stack on a CPU: marked slow (CI runs them).
 NAMES = mfif.list_methods(include_external=False, include_slow=False)
 METHODS = [
-    pytest.param(name, marks=pytest.mark.slow) if method_class(name).needs_all_frames else name
+    pytest.param(name, marks=pytest.mark.slow) if method_class(name).pretrained else name
     for name in NAMES
 ]
 # methods whose output is regressed by a network rather than blended from the sources
@@ -57,7 +57,7 @@ def test_shapes_dtypes_and_weights(method: str, color: bool) -> None:
 @pytest.mark.parametrize(
     "method",
     [
-        pytest.param(name, marks=pytest.mark.slow) if method_class(name).needs_all_frames else name
+        pytest.param(name, marks=pytest.mark.slow) if method_class(name).pretrained else name
         for name in NAMES
         if method_class(name).produces_weights
     ],

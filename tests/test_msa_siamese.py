@@ -364,3 +364,28 @@ def test_precision_resolves_and_bfloat16_stays_close_to_float32() -> None:
     b = rounded.scores(sources.astype(np.float32))
     assert b.dtype == np.float32
     assert np.abs(a - b).mean() < 0.01  # rounding moves only near-ties
+
+
+def test_a_stack_too_large_for_the_block_budget_is_fused_in_blocks_exactly(monkeypatch) -> None:
+    """With a judge that sees 10 pixels around each pixel, blocks read with a 64-pixel
+    margin give the whole stack's result, its weights the winning source per pixel."""
+    from mfif.frames import ArrayFrames
+
+    sources = complementary_stack(3, color=True, width=200)[0]
+    fuser = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", tile=4096)
+    whole = fuser.fuse(Stack(images=sources))
+    monkeypatch.setenv("MFIF_NETWORK_BLOCK", str(3 * 3 * 4 * 60 * 60))  # blocks of 60 px
+    calls = []
+    original = MSASiameseFuser.fuse_block
+    monkeypatch.setattr(
+        MSASiameseFuser, "fuse_block", lambda self, *a: calls.append(1) or original(self, *a)
+    )
+    seen = []
+    blocks = fuser.fuse_frames(
+        ArrayFrames(Stack(images=sources)), on_weights=lambda k, w: seen.append((k, w))
+    )
+    assert len(calls) == 2 * 4  # 96 x 200 pixels in blocks of 60
+    np.testing.assert_allclose(blocks.image, whole.image, atol=1e-6)
+    np.testing.assert_array_equal(blocks.weights.argmax(0), whole.weights.argmax(0))
+    assert [k for k, _ in seen] == [0, 1, 2]
+    np.testing.assert_array_equal(np.stack([w for _, w in seen]), blocks.weights)

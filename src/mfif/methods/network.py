@@ -8,6 +8,7 @@ recipe (`mfif.training`); this module is the rest.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from typing import ClassVar
@@ -16,13 +17,25 @@ import numpy as np
 
 from ..devices import select_device
 from ..errors import MfifError
-from ..fusion import Fuser
+from ..frames import ArrayFrames, FrameSource
+from ..fusion import Fuser, Fusion, WeightsCallback
 from ..options import Option
+from ..stack import Stack
 from ..tiling import run_tiled
 
 __all__ = ["NetworkFuser", "load_weights", "PRECISION_OPTION", "resolve_precision"]
 
 PRECISION_OPTION = Option("str", choices=("auto", "float32", "bfloat16"), optional=True)
+
+
+def block_bytes() -> int:
+    """The float32 bytes of frames a network fuses at once: ``$MFIF_NETWORK_BLOCK`` (bytes),
+    default 512 MiB; a larger stack is fused in blocks (`NetworkFuser.fuse_frames`)."""
+    text = os.environ.get("MFIF_NETWORK_BLOCK", "")
+    try:
+        return int(text) if text else 512 * 2**20
+    except ValueError:
+        raise MfifError(f"MFIF_NETWORK_BLOCK must be a number of bytes; got {text!r}.") from None
 
 
 def resolve_precision(precision: str, device) -> str:
@@ -126,7 +139,11 @@ class NetworkFuser(Fuser):
 
     pretrained: ClassVar[str]
     network: ClassVar[str]
-    needs_all_frames = True  # networks see every source at once
+    # Networks see every source at once, but only near each pixel: a stack too large to hold
+    # is fused in blocks (`fuse_frames`), each read from its storage with a margin.
+    needs_all_frames = False
+    # Context a block reads beyond the pixels it fuses (beyond each network's reach).
+    block_margin: ClassVar[int] = 64
     # Methods whose results bfloat16 leaves within 0.05 dB on ground truth default to "auto".
     default_precision: ClassVar[str] = "float32"
 
@@ -202,6 +219,67 @@ class NetworkFuser(Fuser):
                 return forward(tensor)[0].float().cpu().numpy()
 
         return run_tiled(on_tile, array, tile=tile, overlap=overlap, description=self.name)
+
+    def fuse_frames(
+        self,
+        frames: FrameSource,
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
+        """The method's fusion of the stack held in memory when its float32 frames fit in
+        `block_bytes`; otherwise in square blocks, each fused from every frame's region
+        around it (``block_margin`` pixels more on each side) and its margin dropped, so
+        memory is bounded by the block, not the stack. Results then differ from the whole
+        stack's only where a method decides beyond its reach (``min_region``'s small areas
+        are judged within a block, by the whole image's area); weights, when asked for,
+        are each block's winning source (the depth map's)."""
+        count, height, width, channels = frames.shape
+        side = self._block_side(count, channels)
+        if side >= max(height, width):
+            return super().fuse_frames(frames, keep_weights=keep_weights, on_weights=on_weights)
+        image = np.empty((height, width, channels), np.float32)
+        winners = np.zeros((height, width), np.uint16) if self.produces_weights else None
+        margin = self.block_margin
+        blocks = [(top, left) for top in range(0, height, side) for left in range(0, width, side)]
+        from ..progress import progress_bar
+
+        for top, left in progress_bar(blocks, label=f"{self.name} blocks", unit="block"):
+            rows = slice(max(0, top - margin), min(height, top + side + margin))
+            columns = slice(max(0, left - margin), min(width, left + side + margin))
+            images = np.stack([frames.region(k, rows, columns) for k in range(count)])
+            part = self.fuse_block(images, frames, (height, width))
+            inner = (slice(top - rows.start, top - rows.start + side),
+                     slice(left - columns.start, left - columns.start + side))  # fmt: skip
+            core = image[top : top + side, left : left + side]
+            core[...] = part.image[inner]
+            if winners is not None and part.weights is not None:
+                winners[top : top + side, left : left + side] = part.weights.argmax(0)[inner]
+        if winners is None:
+            return Fusion(image=image)
+        if on_weights is not None:
+            for k in range(count):
+                on_weights(k, (winners == k).astype(np.float32))
+        weights = None
+        if keep_weights:
+            weights = np.stack([(winners == k).astype(np.float32) for k in range(count)])
+        return Fusion(image=image, weights=weights)
+
+    def fuse_block(self, images: np.ndarray, frames: FrameSource, size: tuple[int, int]):
+        """The in-memory fusion of one block (K, h, w, C) of ``frames`` (whose frames are
+        ``size``, (H, W)); methods whose options depend on the image area adapt them here."""
+        block = Stack(images, frames.bit_depth, frames.names)
+        fuser = self
+        if getattr(self, "min_region", 0):  # a fraction of the image's area, not the block's
+            fuser = copy.copy(self)
+            share = size[0] * size[1] / (images.shape[1] * images.shape[2])
+            fuser.min_region = min(0.5, self.min_region * share)
+        return super(NetworkFuser, fuser).fuse_frames(ArrayFrames(block))
+
+    @staticmethod
+    def _block_side(count: int, channels: int) -> int:
+        """The side of the square blocks whose frames (float32) fit in `block_bytes`."""
+        return int(np.sqrt(block_bytes() / (count * max(channels, 3) * 4)))
 
     def __repr__(self) -> str:
         hidden = {"model", "_bfloat16"}

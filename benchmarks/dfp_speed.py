@@ -14,8 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from _common import ENFUSE_FLAGS, real_stacks, require_enfuse, require_shared
-from _heldout import _child_run
+from _common import ENFUSE_FLAGS, child_run, real_stacks, require_enfuse, require_shared
 
 
 def main() -> None:
@@ -37,11 +36,11 @@ def main() -> None:
                 image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
                 resized.append(Path(folder) / f"{side}-{k}.png")
                 cv2.imwrite(str(resized[-1]), cv2.resize(image, (side, side), cv2.INTER_AREA))
-            peer, _ = _child_run(
+            peer, _ = child_run(
                 [enfuse, *ENFUSE_FLAGS, f"--output={folder}/e.tif", *map(str, resized)]
             )
             for scale in args.scales:
-                seconds, megabytes = _child_run(
+                seconds, megabytes = child_run(
                     [mfif_command, "fuse", "-m", "dfp", "--option", f"scale={scale}",
                      "--align", "none", *map(str, resized), "-o", f"{folder}/out.png"]
                 )  # fmt: skip

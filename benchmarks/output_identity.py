@@ -50,10 +50,7 @@ def fingerprint(method: str, sources: list[Path], folder: Path, weights: bool) -
     status = mfif_main(command)
     if status != 0:
         return {"status": status}
-    return {
-        str(path.relative_to(folder)): digest(path)
-        for path in sorted(folder.rglob("*.png"))
-    }
+    return {str(path.relative_to(folder)): digest(path) for path in sorted(folder.rglob("*.png"))}
 
 
 def main() -> int:

@@ -148,7 +148,8 @@ def main() -> None:
         print(
             f"| {folder.name} | {row['frames']} | {row['size']} | "
             f"{row['reference share'][0]:.2f} / {row['reference share'][1]:.2f} | "
-            + " | ".join(cells) + " |",
+            + " | ".join(cells)
+            + " |",
             flush=True,
         )
     print(f"\ncrops of the weakest blocks: {args.out}/<stack>.png (sharpest frame, mfif, enfuse)")

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import cv2
 
-from _common import ENFUSE_FLAGS, require_enfuse, require_shared
-from _heldout import _child_run
+from _common import ENFUSE_FLAGS, child_run, require_enfuse, require_shared
 
 SOURCE_STACK = "shinestacker__amber_flies"
 
@@ -90,10 +89,10 @@ def main() -> None:
             output = Path(scratch) / "out"
             measured = {}
             for peer in args.peers:
-                measured[peer] = _child_run(commands(peer, paths, output))
+                measured[peer] = child_run(commands(peer, paths, output))
             for method in args.methods:
                 command = [mfif_command, "fuse", "-m", method, "--align", args.align]
-                measured[f"mfif {method}"] = _child_run(
+                measured[f"mfif {method}"] = child_run(
                     [*command, *map(str, paths), "-o", f"{output}.png"]
                 )
             cells = []

@@ -30,10 +30,11 @@ PRECISION_OPTION = Option("str", choices=("auto", "float32", "bfloat16"), option
 
 def block_bytes() -> int:
     """The float32 bytes of frames a network fuses at once: ``$MFIF_NETWORK_BLOCK`` (bytes),
-    default 512 MiB; a larger stack is fused in blocks (`NetworkFuser.fuse_frames`)."""
+    default 256 MiB (a method holds a few times that); a larger stack is fused in blocks
+    (`NetworkFuser.fuse_frames`)."""
     text = os.environ.get("MFIF_NETWORK_BLOCK", "")
     try:
-        return int(text) if text else 512 * 2**20
+        return int(text) if text else 256 * 2**20
     except ValueError:
         raise MfifError(f"MFIF_NETWORK_BLOCK must be a number of bytes; got {text!r}.") from None
 
@@ -247,7 +248,10 @@ class NetworkFuser(Fuser):
         for top, left in progress_bar(blocks, label=f"{self.name} blocks", unit="block"):
             rows = slice(max(0, top - margin), min(height, top + side + margin))
             columns = slice(max(0, left - margin), min(width, left + side + margin))
-            images = np.stack([frames.region(k, rows, columns) for k in range(count)])
+            images = np.empty((count, rows.stop - rows.start, columns.stop - columns.start,
+                               channels), np.float32)  # fmt: skip
+            for k in range(count):
+                images[k] = frames.region(k, rows, columns)
             part = self.fuse_block(images, frames, (height, width))
             inner = (slice(top - rows.start, top - rows.start + side),
                      slice(left - columns.start, left - columns.start + side))  # fmt: skip

@@ -19,6 +19,7 @@ from .registry import register
 __all__ = ["MSASiameseFuser"]
 
 _PAIRS_PER_BATCH = 8  # decoder passes batched together on a tile
+_ENCODED_TOGETHER = 4  # sources encoded in one batch by the running contest (memory: 4, not K)
 
 
 @register
@@ -131,10 +132,10 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         _, channels, height, width = tensor.shape
         count = channels // 3
         sources = tensor.reshape(count, 3, height, width)
+        if self.many == "running" and count > 2:
+            return self._running_best(sources)
         first = self.model.encode(sources, 0)
         second = self.model.encode(sources, 1) if len(self.model.encoders) > 1 else first
-        if self.many == "running" and count > 2:
-            return self._running_best(first, second, count)
         ordered = [(i, j) for i in range(count) for j in range(count) if i != j]
         probability = {}
         for start in range(0, len(ordered), _PAIRS_PER_BATCH):
@@ -152,19 +153,32 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
                 wins[j] += 1.0 - win
         return (wins / (count - 1))[None]
 
-    def _running_best(self, first, second, count):
+    def _running_best(self, sources):
         """One-hot scores (1, K, h, w) of the source that wins a running contest: each source
         decided (both ways) against the best features so far, which it replaces where it wins;
-        2(K - 1) decoder passes."""
+        2(K - 1) decoder passes. Sources are encoded a few at a time, so memory does not grow
+        with their number."""
         import torch
         from torch.nn import functional as F
 
-        best_first = tuple(f[:1] for f in first)
-        best_second = tuple(f[:1] for f in second)
-        index = torch.zeros(first[0].shape[-2:], device=first[0].device)
+        chunk: dict = {}  # features of the sources encoded together (batches run faster)
+
+        def encoded(k: int) -> tuple[tuple, tuple]:
+            if k not in chunk:
+                chunk.clear()
+                batch = sources[k : k + _ENCODED_TOGETHER]
+                first = self.model.encode(batch, 0)
+                second = self.model.encode(batch, 1) if len(self.model.encoders) > 1 else first
+                for i in range(len(batch)):
+                    chunk[k + i] = (tuple(f[i : i + 1] for f in first),
+                                    tuple(f[i : i + 1] for f in second))  # fmt: skip
+            return chunk[k]
+
+        count = len(sources)
+        best_first, best_second = encoded(0)
+        index = torch.zeros(sources.shape[-2:], device=sources.device)
         for k in range(1, count):
-            own_first = tuple(f[k : k + 1] for f in first)
-            own_second = tuple(f[k : k + 1] for f in second)
+            own_first, own_second = encoded(k)
             logits = self.model.decide(
                 tuple(torch.cat([o, b]) for o, b in zip(own_first, best_first, strict=True)),
                 tuple(torch.cat([b, o]) for b, o in zip(best_second, own_second, strict=True)),
@@ -174,9 +188,10 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
             take = win > 0.5
             index[take] = k
             half = F.adaptive_avg_pool2d(win[None, None], own_first[1].shape[-2:])[0, 0] > 0.5
-            for best, own in ((best_first, own_first), (best_second, own_second)):
-                best[0].copy_(torch.where(take, own[0], best[0]))
-                best[1].copy_(torch.where(half, own[1], best[1]))
+            best_first = (torch.where(take, own_first[0], best_first[0]),
+                          torch.where(half, own_first[1], best_first[1]))  # fmt: skip
+            best_second = (torch.where(take, own_second[0], best_second[0]),
+                           torch.where(half, own_second[1], best_second[1]))  # fmt: skip
         scores = F.one_hot(index.long(), count).permute(2, 0, 1).float()
         return scores[None]
 

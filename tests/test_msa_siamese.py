@@ -371,10 +371,10 @@ def test_a_stack_too_large_for_the_block_budget_is_fused_in_blocks_exactly(monke
     margin give the whole stack's result, its weights the winning source per pixel."""
     from mfif.frames import ArrayFrames
 
-    sources = complementary_stack(3, color=True, width=200)[0]
+    sources = complementary_stack(3, color=True, height=200, width=300)[0]
     fuser = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", tile=4096)
     whole = fuser.fuse(Stack(images=sources))
-    monkeypatch.setenv("MFIF_NETWORK_BLOCK", str(3 * 3 * 4 * 60 * 60))  # blocks of 60 px
+    monkeypatch.setenv("MFIF_NETWORK_BLOCK", str(3 * 3 * 4 * 128 * 128))  # blocks of 128 px
     calls = []
     original = MSASiameseFuser.fuse_block
     monkeypatch.setattr(
@@ -384,7 +384,7 @@ def test_a_stack_too_large_for_the_block_budget_is_fused_in_blocks_exactly(monke
     blocks = fuser.fuse_frames(
         ArrayFrames(Stack(images=sources)), on_weights=lambda k, w: seen.append((k, w))
     )
-    assert len(calls) == 2 * 4  # 96 x 200 pixels in blocks of 60
+    assert len(calls) == 2 * 3  # 200 x 300 pixels in blocks of 128
     np.testing.assert_allclose(blocks.image, whole.image, atol=1e-6)
     np.testing.assert_array_equal(blocks.weights.argmax(0), whole.weights.argmax(0))
     assert [k for k, _ in seen] == [0, 1, 2]

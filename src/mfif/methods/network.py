@@ -269,7 +269,7 @@ class NetworkFuser(Fuser):
             weights = np.stack([(winners == k).astype(np.float32) for k in range(count)])
         return Fusion(image=image, weights=weights)
 
-    def fuse_block(self, images: np.ndarray, frames: FrameSource, size: tuple[int, int]):
+    def fuse_block(self, images: np.ndarray, frames: FrameSource, size: tuple[int, int]) -> Fusion:
         """The in-memory fusion of one block (K, h, w, C) of ``frames`` (whose frames are
         ``size``, (H, W)); methods whose options depend on the image area adapt them here."""
         block = Stack(images, frames.bit_depth, frames.names)
@@ -282,8 +282,9 @@ class NetworkFuser(Fuser):
 
     @staticmethod
     def _block_side(count: int, channels: int) -> int:
-        """The side of the square blocks whose frames (float32) fit in `block_bytes`."""
-        return int(np.sqrt(block_bytes() / (count * max(channels, 3) * 4)))
+        """The side of the square blocks whose frames (float32) fit in `block_bytes` (at least
+        128 pixels, however many the frames: narrower blocks would be mostly margin)."""
+        return max(128, int(np.sqrt(block_bytes() / (count * max(channels, 3) * 4))))
 
     def __repr__(self) -> str:
         hidden = {"model", "_bfloat16"}

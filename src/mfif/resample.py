@@ -1,4 +1,5 @@
-"""Lanczos-2 downsampling by an integer factor: DFP's degradation model (Algorithm 1, line 6).
+"""Lanczos-2 downsampling by an integer factor: DFP's degradation model (Algorithm 1, line 6),
+and the enlargement that inverts it by back-projection.
 
 The same separable filter in numpy (for building low-resolution inputs) and in torch (inside
 DFP's loss, where gradients must pass it). Output pixel ``i`` is centred on input coordinate
@@ -15,7 +16,14 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported lazily: the numpy path must start fast
     import torch
 
-__all__ = ["lanczos2_downsample", "lanczos2_kernel", "lanczos2_downsample_torch"]
+__all__ = [
+    "back_projected_upsample",
+    "lanczos2_downsample",
+    "lanczos2_kernel",
+    "lanczos2_downsample_torch",
+]
+
+BACK_PROJECTIONS = 3  # iterations of `back_projected_upsample`: its gain is flat after 3
 
 
 def lanczos2_kernel(factor: int) -> np.ndarray:
@@ -28,15 +36,18 @@ def lanczos2_kernel(factor: int) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape (4·s,), float64, summing to 1 (shape (1,) = [1.0] for s = 1)
+    ndarray of shape (4·s,) for even s, (4·s − 1,) for odd s, float64, summing to 1 (shape (1,)
+    = [1.0] for s = 1)
     """
     if factor < 1 or int(factor) != factor:
         raise ValueError(f"the downsampling factor must be a positive integer, not {factor}")
     factor = int(factor)
     if factor == 1:
         return np.ones(1)
-    # Tap offsets from the output pixel's centre, in input pixels, scaled to the kernel's support.
-    offsets = (np.arange(4 * factor) - 2 * factor + 0.5) / factor
+    # Tap offsets from the output pixel's centre (input coordinate (i + 0.5)·s − 0.5: between
+    # two pixels for even s, on one for odd s), in units of the kernel's support.
+    count = 4 * factor if factor % 2 == 0 else 4 * factor - 1
+    offsets = (np.arange(count) - (count - 1) / 2) / factor
     taps = np.sinc(offsets) * np.sinc(offsets / 2)  # Lanczos window, a = 2
     return taps / taps.sum()
 
@@ -78,6 +89,47 @@ def lanczos2_downsample(image: np.ndarray, factor: int) -> np.ndarray:
             windows = np.take(windows, np.arange(0, windows.shape[axis], factor), axis=axis)
             result = windows @ taps
     return result.astype(np.float32)
+
+
+def back_projected_upsample(
+    image: np.ndarray, factor: int, iterations: int = BACK_PROJECTIONS
+) -> np.ndarray:
+    """Enlarge by ``factor`` so that the Lanczos-2 downsampling of the result gives ``image``
+    back: Lanczos-4 interpolation, then iterative back-projection (the residual at low
+    resolution, enlarged bicubically, added back; Irani and Peleg's scheme under our degradation
+    model).
+
+    On held-out scenes Lanczos-2-downsampled by 2, 3 iterations gain 0.55 dB over Lanczos-4
+    interpolation alone (README, "DFP").
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w) or (h, w, C), float32 in [0, 1]
+    factor : int
+        s >= 1 (1 returns a copy).
+    iterations : int
+        Back-projection steps (0: Lanczos-4 interpolation alone).
+
+    Returns
+    -------
+    ndarray of shape (s·h, s·w) or (s·h, s·w, C), float32 in [0, 1]
+    """
+    import cv2
+
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if factor == 1:
+        return image.copy()
+    size = (image.shape[1] * factor, image.shape[0] * factor)
+
+    def enlarge(low: np.ndarray, interpolation: int) -> np.ndarray:
+        return cv2.resize(low, size, interpolation=interpolation).reshape(
+            size[1], size[0], *image.shape[2:]
+        )
+
+    result = enlarge(image, cv2.INTER_LANCZOS4)
+    for _ in range(iterations):
+        result += enlarge(image - lanczos2_downsample(result, factor), cv2.INTER_CUBIC)
+    return np.clip(result, 0.0, 1.0, out=result)
 
 
 def lanczos2_downsample_torch(images: torch.Tensor, factor: int) -> torch.Tensor:

@@ -35,6 +35,24 @@ def test_skipnet_keeps_any_size_and_ends_in_a_sigmoid(kernel: int, height: int, 
     assert logits.shape == (1, 2, 9, 9)
 
 
+@pytest.mark.parametrize(("height", "width"), [(32, 32), (37, 50)])
+def test_skipnet_unshuffled_keeps_any_size_and_works_at_a_coarser_scale(
+    height: int, width: int
+) -> None:
+    """With unshuffle r the network's first convolution sees r² times the channels at 1/r of
+    the size, and the output still has the input's size (odd sides included)."""
+    network = SkipNet(3, 2, widths=(4, 8, 8), unshuffle=2)
+    seen = []
+    first = network.encoders[0][0]
+    first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
+    output = network(torch.rand(1, 3, height, width))
+    assert output.shape == (1, 2, height, width)
+    padded = -(-width // 16) * 16  # reflected to a multiple of r * 2**depth, then unshuffled
+    assert seen[0][1] == 12 and seen[0][-1] == padded // 2
+    with pytest.raises(ValueError, match="unshuffle"):
+        SkipNet(3, 2, unshuffle=0)
+
+
 def test_plateau_rule_stops_on_a_flat_loss_and_not_on_a_falling_one() -> None:
     rule = dfp.PlateauRule(window=10, tolerance=0.01, minimum=30, maximum=500)
     flat = dfp.Plateau(rule)
@@ -110,7 +128,7 @@ def test_straight_through_binarisation_is_hard_forward_and_passes_gradients() ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scale", [1, 2])
+@pytest.mark.parametrize("scale", [1, 2, 3])  # 3: odd factors have their own Lanczos taps
 def test_tiny_run_gives_the_right_size_range_and_is_seeded(scale: int) -> None:
     sources, _, _ = complementary_stack(2, color=True, height=24, width=32)
     stack = mfif.Stack.from_arrays(list(sources))
@@ -203,8 +221,10 @@ def test_bench_at_x2_scores_against_the_full_resolution_truth(tmp_path: Path) ->
     assert code == 0
     fused = sorted((out / "images" / "toy" / "scene0").iterdir())
     assert [p.stem for p in fused] == [
+        "guided-decision+back-projection",
         "guided-decision+bicubic",
         "guided-decision+lanczos",
+        "maxgrad+back-projection",
         "maxgrad+bicubic",
         "maxgrad+lanczos",
     ]

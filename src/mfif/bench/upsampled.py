@@ -1,5 +1,6 @@
-"""A fusion method followed by interpolation: the baselines of the super-resolution benchmark
-(``mfif bench --scale S``), "<method>+bicubic" and "<method>+lanczos"."""
+"""A fusion method followed by enlargement: the baselines of the super-resolution benchmark
+(``mfif bench --scale S``), "<method>+bicubic", "<method>+lanczos" and
+"<method>+back-projection"."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import cv2
 import numpy as np
 
 from ..fusion import Fuser, Fusion, WholeStackFuser
+from ..resample import back_projected_upsample
 from ..stack import Stack
 
 __all__ = ["INTERPOLATIONS", "UpsampledFuser", "benchmark_pipelines"]
 
-# OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations.
-INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+# OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations, and Lanczos
+# followed by back-projection onto the Lanczos-2 degradation (`back_projected_upsample`; its
+# weight maps are enlarged by Lanczos).
+INTERPOLATIONS = {
+    "bicubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+    "back-projection": cv2.INTER_LANCZOS4,
+}
 
 
 class UpsampledFuser(WholeStackFuser):
@@ -24,7 +32,7 @@ class UpsampledFuser(WholeStackFuser):
     inner : Fuser
     scale : int
         >= 2.
-    interpolation : {"bicubic", "lanczos"}
+    interpolation : {"bicubic", "lanczos", "back-projection"}
     """
 
     summary = "a fusion method, then interpolation ×s"
@@ -41,7 +49,10 @@ class UpsampledFuser(WholeStackFuser):
 
     def fuse_stack(self, stack: Stack) -> Fusion:
         fusion = self.inner.fuse(stack)
-        image = self._enlarge(fusion.image)
+        if self.interpolation == "back-projection":
+            image = back_projected_upsample(fusion.image, self.scale)
+        else:
+            image = self._enlarge(fusion.image)
         weights = None
         if fusion.weights is not None:
             weights = np.stack(
@@ -60,7 +71,8 @@ class UpsampledFuser(WholeStackFuser):
 
 def benchmark_pipelines(methods: list[str], align: str, scale: int) -> dict:
     """One pipeline per benchmarked method; with ``scale`` > 1, a super-resolving method runs
-    with ``scale`` and every other one twice, followed by bicubic and by Lanczos ×scale."""
+    with ``scale`` and every other one three times, followed by bicubic, by Lanczos and by
+    back-projected Lanczos ×scale."""
     from ..methods import create
     from ..pipeline import Pipeline
 

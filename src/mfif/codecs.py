@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import OutputError
 from .metadata import carry_metadata
-from .stack import to_unit_float
+from .stack import check_unit_range, to_unit_float
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -32,7 +32,9 @@ def to_integer(image: np.ndarray, bit_depth: int) -> np.ndarray:
         import cv2  # rounds and saturates in one pass, without float temporaries
 
         flat = image.reshape(image.shape[0], -1) if image.ndim == 3 else image
-        if flat.min() < 0.0:  # convertScaleAbs takes absolute values
+        # convertScaleAbs takes absolute values, which round to 0 above -0.5/255 (float
+        # rounding's tiny negatives): only lower ones need clipping first.
+        if flat.min() < -0.5 / 255:
             flat = np.maximum(flat, 0.0)
         return cv2.convertScaleAbs(flat, alpha=255.0).reshape(image.shape)
     scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
@@ -114,8 +116,13 @@ def encode_image(
     elif image.dtype == np.bool_ or np.issubdtype(image.dtype, np.floating):
         bit_depth = 8 if bit_depth is None else bit_depth
         check_bit_depth(suffix, bit_depth)
-        unit = to_unit_float(image, "The image to write")
-        samples = unit if bit_depth == 32 else to_integer(unit, bit_depth)
+        if bit_depth == 8 and image.dtype == np.float32:
+            # Checked, not clipped: the rounding to 8 bits saturates, without a float copy.
+            check_unit_range(image, "The image to write")
+            samples = to_integer(image, 8)
+        else:
+            unit = to_unit_float(image, "The image to write")
+            samples = unit if bit_depth == 32 else to_integer(unit, bit_depth)
     else:
         raise OutputError(
             f"Cannot write samples of type {image.dtype}; give uint8, uint16 or float in [0, 1]."

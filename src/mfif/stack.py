@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import StackError
 
-__all__ = ["Stack", "check_compatible", "to_unit_float", "bit_depth_of"]
+__all__ = ["Stack", "check_compatible", "check_unit_range", "to_unit_float", "bit_depth_of"]
 
 
 @dataclass(frozen=True)
@@ -175,15 +175,7 @@ def to_unit_float(
     elif array.dtype == np.bool_:
         out[...] = array
     elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise StackError(f"{name} contains NaN or infinite samples; mfif cannot fuse them.")
-        low, high = float(array.min()), float(array.max())
-        if low < -1e-3 or high > 1.0 + 1e-3:
-            raise StackError(
-                f"{name} holds floating-point samples from {low:.6g} to {high:.6g}, outside "
-                f"[0, 1]; scale them to [0, 1] (for example divide by {max(abs(low), high):.6g})"
-                f"{advice}."
-            )
+        check_unit_range(array, name, advice=advice)
         np.clip(array, 0.0, 1.0, out=out, casting="unsafe")
     else:
         raise StackError(
@@ -191,6 +183,20 @@ def to_unit_float(
             "integers or floating point in [0, 1]."
         )
     return out
+
+
+def check_unit_range(array: np.ndarray, name: str, *, advice: str = "") -> None:
+    """Raise `StackError` unless the float ``array`` is finite and within 1e-3 of [0, 1] (the
+    range `to_unit_float` accepts, before it clips)."""
+    if not np.isfinite(array).all():
+        raise StackError(f"{name} contains NaN or infinite samples; mfif cannot fuse them.")
+    low, high = float(array.min()), float(array.max())
+    if low < -1e-3 or high > 1.0 + 1e-3:
+        raise StackError(
+            f"{name} holds floating-point samples from {low:.6g} to {high:.6g}, outside "
+            f"[0, 1]; scale them to [0, 1] (for example divide by {max(abs(low), high):.6g})"
+            f"{advice}."
+        )
 
 
 def bit_depth_of(dtype: np.dtype) -> int:

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .models.dfp import SkipNet
-from .resample import lanczos2_downsample_torch
+from .resample import back_projected_upsample, lanczos2_downsample_torch
 
 __all__ = [
     "PlateauRule",
@@ -255,6 +255,7 @@ def embed_decision(
     rule: PlateauRule,
     learning_rate: float,
     generator: torch.Generator,
+    unshuffle: int = 1,
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Algorithm 2: a SKIPnet fitted to refine DoubleReblur's decision map.
@@ -274,6 +275,8 @@ def embed_decision(
         As `fit_prior`.
     generator : torch.Generator
         Seeds the network's initial weights and the noise input.
+    unshuffle : int
+        The SKIPnet works at 1/``unshuffle`` of the map's size (`SkipNet`).
 
     Returns
     -------
@@ -284,7 +287,12 @@ def embed_decision(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
         network = SkipNet(
-            1, count, widths=_fitting_widths(widths, *luma.shape[-2:]), kernel=kernel, sigmoid=False
+            1,
+            count,
+            widths=_fitting_widths(widths, *luma.shape[-2:], unshuffle),
+            kernel=kernel,
+            sigmoid=False,
+            unshuffle=unshuffle,
         )
     network = network.to(luma.device)
     network_input = _network_input(luma, input_kind, generator)
@@ -312,6 +320,8 @@ def reconstruct(
     rule: PlateauRule,
     learning_rate: float,
     generator: torch.Generator,
+    unshuffle: int = 1,
+    base: str = "bicubic",
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Algorithm 1's loop: a SKIPnet whose output, Lanczos-2-downsampled by ``scale``, matches
@@ -329,7 +339,7 @@ def reconstruct(
     input_kind : {"average", "noise"}
         The network's fixed input: the average of the bicubic-upsampled sources (×s), or noise.
     residual : bool
-        Start from the bicubic-upsampled decision fusion: the network's logits are added to
+        Start from the enlarged decision fusion (``base``): the network's logits are added to
         its logit, so the fit refines it instead of growing the image from nothing.
     joint_gradient : bool
         Include L_jgrad (False: the ablation).
@@ -337,6 +347,11 @@ def reconstruct(
         As `fit_prior`.
     generator : torch.Generator
         Seeds the initial weights and the noise input.
+    unshuffle : int
+        The SKIPnet works at 1/``unshuffle`` of the output's size (`SkipNet`).
+    base : {"bicubic", "back-projection"}
+        How the residual form's starting image is enlarged: bicubically, or by
+        `mfif.resample.back_projected_upsample` (consistent with the degradation model).
 
     Returns
     -------
@@ -351,15 +366,16 @@ def reconstruct(
         network = SkipNet(
             channels,
             channels,
-            widths=_fitting_widths(widths, *upsampled.shape[-2:]),
+            widths=_fitting_widths(widths, *upsampled.shape[-2:], unshuffle),
             kernel=kernel,
             sigmoid=False,
+            unshuffle=unshuffle,
         )
     if residual:  # start exactly at the base image
         torch.nn.init.zeros_(network.head.weight)
         torch.nn.init.zeros_(network.head.bias)
-        base = _bicubic((masks * sources).sum(dim=0, keepdim=True), scale)
-        base_logit = torch.logit(base.clamp(1e-3, 1 - 1e-3))
+        base_image = _enlarged((masks * sources).sum(dim=0, keepdim=True), scale, base)
+        base_logit = torch.logit(base_image.clamp(1e-3, 1 - 1e-3))
     else:
         base_logit = torch.zeros((), device=sources.device)
     network = network.to(sources.device)
@@ -376,11 +392,30 @@ def reconstruct(
     return torch.sigmoid(logits + base_logit), iterations
 
 
-def _fitting_widths(widths: tuple[int, ...], height: int, width: int) -> tuple[int, ...]:
+def _fitting_widths(
+    widths: tuple[int, ...], height: int, width: int, unshuffle: int = 1
+) -> tuple[int, ...]:
     """``widths`` without the scales that would shrink the image below 4 pixels (batch
-    normalisation needs more than one value per channel)."""
-    usable = max(1, int(np.log2(max(min(height, width), 8) / 4)))
+    normalisation needs more than one value per channel); the network works at 1/``unshuffle``
+    of the image's size."""
+    side = min(height, width) / unshuffle
+    usable = max(1, int(np.log2(max(side, 8) / 4)))
     return widths[:usable]
+
+
+BASES = ("bicubic", "back-projection")
+
+
+def _enlarged(image: torch.Tensor, scale: int, base: str) -> torch.Tensor:
+    """The residual form's starting image: ``image`` (1, C, h, w) enlarged by ``scale``."""
+    if base == "bicubic" or scale == 1:
+        return _bicubic(image, scale)
+    if base != "back-projection":
+        raise ValueError(f"base must be one of {', '.join(BASES)}, not {base!r}")
+    planes = image[0].permute(1, 2, 0).cpu().numpy()
+    enlarged = back_projected_upsample(planes, scale)
+    enlarged = enlarged.reshape(*enlarged.shape[:2], -1)
+    return torch.from_numpy(enlarged).permute(2, 0, 1)[None].to(image.device, image.dtype)
 
 
 def _bicubic(images: torch.Tensor, scale: int) -> torch.Tensor:

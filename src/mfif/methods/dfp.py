@@ -120,6 +120,9 @@ class DFPFuser(WholeStackFuser):
         "erode": Option("int", low=1, high=101),
         "fill": Option("str", choices=FILL_MODES),
         "min_region": Option("float", low=0, high=1, high_open=True),
+        "base": Option("str", choices=("bicubic", "back-projection")),
+        "unshuffle": Option("int", low=1, high=4),
+        "embedding_unshuffle": Option("int", low=1, high=4),
         "tile": Option("int", low=64, high=1_000_000),
         "seed": Option("int", low=0, high=2**31 - 1),
         "device": Option("str", choices=("cpu", "cuda"), optional=True),
@@ -145,6 +148,9 @@ class DFPFuser(WholeStackFuser):
         erode: int = 3,
         fill: str = "regions",
         min_region: float = 0.002,
+        base: str = "bicubic",
+        unshuffle: int = 1,
+        embedding_unshuffle: int = 1,
         tile: int = 512,
         seed: int = 0,
         device: str | None = None,
@@ -175,6 +181,9 @@ class DFPFuser(WholeStackFuser):
         self.erode = erode
         self.fill = fill
         self.min_region = min_region
+        self.base = base
+        self.unshuffle = unshuffle
+        self.embedding_unshuffle = embedding_unshuffle
         self.tile = tile
         self.seed = seed
         self.device = select_device(device, method=self.name)
@@ -248,6 +257,7 @@ class DFPFuser(WholeStackFuser):
                     ),
                     learning_rate=self.learning_rate,
                     generator=generator,
+                    unshuffle=self.embedding_unshuffle,
                     progress=progress,
                 )
         with _progress_bar(f"DFP fusion ×{self.scale}", self.iterations) as progress:
@@ -267,6 +277,8 @@ class DFPFuser(WholeStackFuser):
                 ),
                 learning_rate=self.learning_rate,
                 generator=generator,
+                unshuffle=self.unshuffle,
+                base=self.base,
                 progress=progress,
             )
         if self.scale > 1:

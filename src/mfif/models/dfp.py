@@ -58,6 +58,10 @@ class SkipNet(nn.Module):
         n_d; 5 is built as two 3x3 convolutions.
     sigmoid : bool
         End with the paper's sigmoid; False returns the head's logits.
+    unshuffle : int
+        r: the network works at 1/r of the image's size on r² times the channels (pixel
+        unshuffle in, pixel shuffle out), so its finest scale costs r² times less; 1 is the
+        paper's SKIPnet.
 
     Input (B, in_channels, H, W) float32, any H and W. Output (B, out_channels, H, W), in (0, 1)
     with the sigmoid.
@@ -72,11 +76,16 @@ class SkipNet(nn.Module):
         skip_channels: int = 4,
         kernel: int = 3,
         sigmoid: bool = True,
+        unshuffle: int = 1,
     ) -> None:
         super().__init__()
         if kernel not in (1, 3, 5):
             raise ValueError(f"kernel must be 1, 3 or 5, not {kernel}")
+        if unshuffle < 1:
+            raise ValueError(f"unshuffle must be at least 1, not {unshuffle}")
         self.depth = len(widths)
+        self.unshuffle = unshuffle
+        in_channels, out_channels = in_channels * unshuffle**2, out_channels * unshuffle**2
         self.encoders = nn.ModuleList()
         self.skips = nn.ModuleList()
         self.decoders = nn.ModuleList()
@@ -109,10 +118,12 @@ class SkipNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) -> (B, out_channels, H, W), in (0, 1) with the sigmoid."""
         height, width = x.shape[-2:]
-        multiple = 2**self.depth
+        multiple = self.unshuffle * 2**self.depth
         pad_bottom, pad_right = -height % multiple, -width % multiple
         if pad_bottom or pad_right:
             x = _reflect_pad(x, pad_bottom, pad_right)
+        if self.unshuffle > 1:
+            x = F.pixel_unshuffle(x, self.unshuffle)
         skips = []
         for encoder, skip in zip(self.encoders, self.skips, strict=True):
             skips.append(skip(x) if skip is not None else None)
@@ -122,7 +133,10 @@ class SkipNet(nn.Module):
             if skip is not None:
                 x = torch.cat([x, skip], dim=1)
             x = decoder(x)
-        x = self.head(x)[..., :height, :width]
+        x = self.head(x)
+        if self.unshuffle > 1:
+            x = F.pixel_shuffle(x, self.unshuffle)
+        x = x[..., :height, :width]
         return torch.sigmoid(x) if self.sigmoid else x
 
 

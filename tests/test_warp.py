@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from mfif.frames import ArrayFrames
 from mfif.pipeline import Pipeline
@@ -101,3 +102,18 @@ def test_no_frame_wins_for_having_been_resampled_less() -> None:
     with Pipeline(alignment=alignment).run(np.stack(frames), maps=True) as result:
         shares = np.bincount(result.depth.ravel(), minlength=3) / result.depth.size
     assert shares[1] < 0.5, shares
+
+
+@pytest.mark.parametrize("sharp", [False, True])
+def test_a_whole_pixel_shift_is_a_window_equal_to_the_resampled_one(sharp: bool) -> None:
+    """The reference frame of a cropped stack is a window of itself: the same values the
+    interpolation gives (a shift off by 1e-9 px takes the general path), and a window
+    reaching outside the frame still takes the border rule."""
+    image = np.random.default_rng(4).random((50, 60, 3)).astype(np.float32)
+    shift = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 5.0], [0.0, 0.0, 1.0]])
+    nearly = shift + np.array([[0.0, 0.0, 1e-9], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    window = resample(image, shift, (40, 50), sharp=sharp)
+    np.testing.assert_array_equal(window, image[5:45, 3:53])
+    np.testing.assert_allclose(window, resample(image, nearly, (40, 50), sharp=sharp), atol=1e-6)
+    outside = resample(image, shift, (50, 60), sharp=sharp)  # reaches past the bottom right
+    np.testing.assert_allclose(outside, resample(image, nearly, (50, 60), sharp=sharp), atol=1e-6)

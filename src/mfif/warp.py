@@ -397,6 +397,9 @@ def resample(
     0.13 dB more, at 4 times the cost).
     """
     height, width = shape
+    window = _whole_pixel_window(matrix, image.shape[:2], shape)
+    if window is not None:  # the reference frame, cropped: every kernel sits on a pixel
+        return image[window].reshape(height, width, image.shape[2]).copy()
     if sharp:
         border = cv2.BORDER_REPLICATE
     warped = _warp(
@@ -406,6 +409,23 @@ def resample(
     if sharp:
         _clamp_to_neighbours(warped, image, matrix)
     return warped
+
+
+def _whole_pixel_window(
+    matrix: np.ndarray, source_shape: tuple[int, ...], shape: tuple[int, int]
+) -> tuple[slice, slice] | None:
+    """The source rows and columns ``resample`` reads when ``matrix`` is a shift by whole
+    pixels whose window lies inside the source (bilinear and bicubic weights are then 1 on
+    one pixel, so the result is that window); None otherwise."""
+    if np.any(matrix[2] != (0.0, 0.0, 1.0)) or np.any(matrix[:2, :2] != np.eye(2)):
+        return None
+    column, row = matrix[0, 2], matrix[1, 2]
+    if column != round(column) or row != round(row):
+        return None
+    top, left = int(row), int(column)
+    if top < 0 or left < 0 or top + shape[0] > source_shape[0] or left + shape[1] > source_shape[1]:
+        return None
+    return slice(top, top + shape[0]), slice(left, left + shape[1])
 
 
 def _warp(image, matrix, size, interpolation, border):

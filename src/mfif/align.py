@@ -14,14 +14,15 @@ brightness is matched to the reference by one gain per channel, and the region e
 covers is recorded (and by default cropped to).
 
 `auto` first checks cheaply whether anything moved: each pair registered on one level 256
-pixels across (`still_alignment`); a stack whose frames all stayed within half a pixel, at
-the same brightness, is passed through untouched without further work. Otherwise it
-registers with the similarity model, registers each pair again on a lower band to
-measure how far registration can be trusted (`FrameTransform.uncertainty`), and passes the
-stack through untouched when every frame moved less than a pixel or less than 4 times that
-uncertainty, and every gain is within 2 % of 1 (`Alignment.is_identity`): under strong,
+pixels across (`still_alignment`); a stack whose frames all stayed within half a pixel is
+not registered further. Otherwise it registers with the similarity model, registers each
+pair again on a lower band to measure how far registration can be trusted
+(`FrameTransform.uncertainty`), and takes the stack as still when every frame moved less
+than a pixel or less than 4 times that uncertainty (`Alignment.is_still`): under strong,
 complementary defocus registration reports false motions of a pixel or two on stacks that did
-not move, and already registered stacks fuse exactly as before.
+not move. A still stack is never resampled: it is passed through untouched when every gain is
+within 2 % of 1 (`Alignment.is_identity`; already registered stacks fuse exactly as before),
+else only its brightness is matched (`Alignment.without_motion`).
 
 Conventions: a transform is a 3x3 matrix that maps pixel coordinates of the reference frame to
 those of the frame, so that ``aligned(x) = frame(T x)`` (OpenCV's ``WARP_INVERSE_MAP``).
@@ -535,8 +536,10 @@ def align_frames(
     ----------
     frames : FrameSource
     model : {"auto", "none", "translation", "similarity", "affine", "homography"}
-        "auto" (default) registers with the similarity model and passes an already registered
-        stack (`Alignment.is_identity`), or one smaller than 32 pixels, through untouched;
+        "auto" (default) registers with the similarity model and never resamples a still
+        stack (`Alignment.is_still`): it passes it through untouched, or matches only its
+        brightness when a gain is 2 % or more from 1; a stack smaller than 32 pixels is
+        passed through;
         "none" skips alignment.
     reference : int, optional
         Reference frame; default the middle one.
@@ -564,8 +567,8 @@ def align_frames(
     if model == "auto":
         still = still_alignment(frames, reference)
         if still is not None:
-            _logger.info("nothing moved (coarse check); alignment left the stack unchanged")
-            return frames, still
+            _logger.info("nothing moved (coarse check)")
+            return _unmoved(frames, still, list(range(len(frames))), crop)
     estimated, dropped = estimate_alignment(
         frames,
         model="similarity" if model == "auto" else model,
@@ -574,10 +577,23 @@ def align_frames(
         uncertainty=model == "auto",
     )
     kept = [k for k in range(len(frames)) if k not in dropped]
-    if model == "auto" and estimated.is_identity:
-        _logger.info("the stack is already registered; alignment left it unchanged")
-        return (SelectedFrames(frames, kept) if dropped else frames), estimated
+    if model == "auto" and estimated.is_still:
+        _logger.info("the stack is already registered")
+        return _unmoved(frames, estimated, kept, crop)
     return AlignedFrames(frames, estimated, kept=kept, crop=crop), estimated
+
+
+def _unmoved(
+    frames: FrameSource, alignment: Alignment, kept: list[int], crop
+) -> tuple[FrameSource, Alignment]:
+    """A still stack (`Alignment.is_still`), never resampled: the kept frames as they are when
+    their gains match, else gain-matched only (`Alignment.without_motion`)."""
+    if alignment.gains_matched:
+        _logger.info("alignment left the stack unchanged")
+        return (SelectedFrames(frames, kept) if len(kept) < len(frames) else frames), alignment
+    _logger.info("alignment matched the frames' brightness only")
+    gains_only = alignment.without_motion()
+    return AlignedFrames(frames, gains_only, kept=kept, crop=crop), gains_only
 
 
 def still_alignment(frames: FrameSource, reference: int | None = None) -> Alignment | None:
@@ -585,7 +601,7 @@ def still_alignment(frames: FrameSource, reference: int | None = None) -> Alignm
 
     Each frame is registered to its neighbour on one coarse level (`_STILL_CHECK_SIDE` pixels
     across, similarity); the stack is still when no frame's corners moved by
-    `_STILL_TOLERANCE` pixels at full size and every gain is within 2 % of 1.
+    `_STILL_TOLERANCE` pixels at full size (its gains, measured without motion, may differ).
 
     Parameters
     ----------
@@ -597,7 +613,7 @@ def still_alignment(frames: FrameSource, reference: int | None = None) -> Alignm
     Returns
     -------
     Alignment or None
-        The coarse alignment (``is_identity`` holds) when the stack is still; None when it
+        The coarse alignment (``is_still`` holds) when the stack is still; None when it
         may have moved, or a pair could not be registered: register fully.
     """
     count, height, width = frames.shape[:3]
@@ -620,7 +636,7 @@ def still_alignment(frames: FrameSource, reference: int | None = None) -> Alignm
     transforms = tuple(FrameTransform(matrices[k], gains[k], correlations[k]) for k in range(count))
     alignment = Alignment("similarity", reference, (height, width), transforms)
     still = all(t.displacement(height, width) < _STILL_TOLERANCE for t in transforms)
-    return alignment if still and alignment.is_identity else None
+    return alignment if still and alignment.is_still else None
 
 
 def align_stack(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -104,17 +104,34 @@ class Alignment:
     frames: tuple[FrameTransform, ...] = field(default=())
 
     @property
-    def is_identity(self) -> bool:
+    def is_still(self) -> bool:
         """True when every frame is within a pixel of the reference, or within four times
-        its registration's uncertainty (`FrameTransform.uncertainty`), and every gain within
-        2 % of 1: less than registration under defocus can tell from no motion at all."""
+        its registration's uncertainty (`FrameTransform.uncertainty`): less than registration
+        under defocus can tell from no motion at all."""
         height, width = self.shape
         return all(
             frame.displacement(height, width)
             < max(_IDENTITY_TOLERANCE, _UNCERTAINTIES * frame.uncertainty)
-            and all(abs(g - 1.0) < _GAIN_TOLERANCE for g in frame.gains)
             for frame in self.frames
         )
+
+    @property
+    def gains_matched(self) -> bool:
+        """True when every gain is within 2 % of 1."""
+        return all(abs(g - 1.0) < _GAIN_TOLERANCE for frame in self.frames for g in frame.gains)
+
+    @property
+    def is_identity(self) -> bool:
+        """`is_still` and `gains_matched`: applying this alignment would change nothing that
+        registration can tell."""
+        return self.is_still and self.gains_matched
+
+    def without_motion(self) -> Alignment:
+        """This alignment with every frame's motion taken out and its gains kept: for a stack
+        that did not move but whose brightness changed (resampling frames by motions below
+        what registration can tell would only soften them)."""
+        still = tuple(replace(frame, matrix=np.eye(3)) for frame in self.frames)
+        return replace(self, frames=still)
 
     def to_dict(self) -> dict:
         """A JSON-ready description (see `from_dict`)."""
@@ -253,11 +270,29 @@ class AlignedFrames(FrameSource):
         return image
 
     def _gained(self, index: int) -> np.ndarray:
+        window = self._window(index)
+        if window is not None:
+            return self._gained_window(index, *window)
         transform = self._transforms[index]
         image = resample(
             self._frames[self._kept[index]], self._matrix(index), self.shape[1:3], sharp=True
         )
         apply_gains(image, transform.gains)
+        return np.clip(image, 0.0, 1.0, out=image)
+
+    def _window(self, index: int) -> tuple[slice, slice] | None:
+        """Where aligned frame ``index`` lies in the frame as stored when it is a window of it
+        (the cropped reference frame, the frames of a stack whose gains alone were matched):
+        the rows and columns `resample` would copy; None when it is resampled."""
+        return _whole_pixel_window(self._matrix(index), self._frames.shape[1:3], self.shape[1:3])
+
+    def _gained_window(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        """Rows and columns of the stored frame, read alone, gain-matched and clipped."""
+        source = self._kept[index]
+        image = self._frames.region(source, rows, columns)
+        if not self._frames.reads_are_copies:
+            image = image.copy()
+        apply_gains(image, self._transforms[index].gains)
         return np.clip(image, 0.0, 1.0, out=image)
 
     def _covered(self, index: int) -> np.ndarray:
@@ -287,6 +322,9 @@ class AlignedFrames(FrameSource):
         saturates a channel)."""
         if not self.crop:
             return super().luminance(index)
+        window = self._window(index)
+        if window is not None:
+            return np.ascontiguousarray(self._own_luminance(index, clip=True)[window])
         plane = self._own_luminance(index, clip=False)
         warped = resample(plane[..., None], self._matrix(index), self.shape[1:3], sharp=True)
         return np.clip(warped[..., 0], 0.0, 1.0)
@@ -337,6 +375,15 @@ class AlignedFrames(FrameSource):
         """
         if not self.crop:
             return super().region(index, rows, columns)
+        window = self._window(index)
+        if window is not None:
+            (top, left), (width, height) = (window[0].start, window[1].start), self.shape[2:0:-1]
+            rows, columns = _clipped(rows, height), _clipped(columns, width)
+            return self._gained_window(
+                index,
+                slice(top + rows.start, top + rows.stop),
+                slice(left + columns.start, left + columns.stop),
+            )
         transform = self._transforms[index]
         height, width = rows.stop - rows.start, self.shape[2]
         band = self._matrix(index) @ _translation(0, rows.start)
@@ -409,6 +456,12 @@ def resample(
     if sharp:
         _clamp_to_neighbours(warped, image, matrix)
     return warped
+
+
+def _clipped(part: slice, length: int) -> slice:
+    """``part`` of a range of ``length`` as a slice with explicit, in-range ends."""
+    start, stop, _ = part.indices(length)
+    return slice(start, max(start, stop))
 
 
 def _whole_pixel_window(

@@ -116,8 +116,10 @@ def _summary(written, method: str, seconds: float) -> str:
     alignment = written.alignment
     if alignment is None:
         parts.append("not aligned")
-    elif alignment.is_identity:
-        parts.append("no motion found")
+    elif alignment.is_still:
+        parts.append(
+            "no motion found" + ("" if alignment.gains_matched else ", brightness matched")
+        )
     else:
         height, width = alignment.shape
         moved = max(frame.displacement(height, width) for frame in alignment.frames)
@@ -135,10 +137,13 @@ def _alignment_lines(alignment, names) -> list[str]:
     import numpy as np
 
     height, width = alignment.shape
-    lines = [
-        f"alignment ({alignment.model}): "
-        + ("no motion found, frames left as they are" if alignment.is_identity else "applied")
-    ]
+    if alignment.is_identity:
+        outcome = "no motion found, frames left as they are"
+    elif alignment.is_still:
+        outcome = "no motion found, brightness matched (frames not resampled)"
+    else:
+        outcome = "applied"
+    lines = [f"alignment ({alignment.model}): {outcome}"]
     for k, (name, frame) in enumerate(zip(names, alignment.frames, strict=True)):
         if k == alignment.reference:
             lines.append(f"  frame {k} ({name}): the reference")

@@ -156,3 +156,12 @@ def test_frames_that_are_windows_are_read_alone_with_the_resampled_values(crop: 
                 )
                 np.testing.assert_allclose(frames.luminance(k), general.luminance(k), atol=1e-5)
     np.testing.assert_array_equal(stack, kept)
+
+
+def test_a_window_covers_itself_as_resampling_says() -> None:
+    from mfif.warp import coverage
+
+    for shift in (_shift(3.0, 5.0), _shift(3.0, 5.0 + 1e-9), np.eye(3), _shift(-1.0, 0.0)):
+        ones = np.full((50, 60, 1), 65535, np.uint16)
+        expected = resample(ones, shift, (40, 50))[..., 0] >= 65470
+        np.testing.assert_array_equal(coverage((50, 60), shift, (40, 50)), expected)

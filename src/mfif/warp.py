@@ -509,6 +509,8 @@ def coverage(
 ) -> np.ndarray:
     """(H, W) bool: the reference pixels whose whole interpolation footprint lies in a frame
     of ``source_shape``."""
+    if _whole_pixel_window(matrix, source_shape, shape) is not None:
+        return np.ones(shape, bool)  # what resampling ones gives, without the resampling
     # 16-bit ones: half the memory traffic of float32 and the same test. The interpolation
     # weights are multiples of 1/1024, and 0.999 * 65535 falls between 1022/1024 and 1023/1024
     # of 65535 as it does for 1.0.

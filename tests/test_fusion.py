@@ -92,14 +92,26 @@ def test_a_frame_that_wins_nowhere_is_not_blended():
     assert frames.reads[0] == 1  # the focus measure only
 
 
-def test_streamed_fusion_from_a_frame_store(tmp_path):
+@pytest.mark.parametrize("band_rows", [None, 7])
+def test_streamed_fusion_from_a_frame_store(tmp_path, monkeypatch, band_rows):
+    """From a scratch file, the blend reads each frame's box in bands of rows (here also in
+    bands of 7 full rows' bytes): the same sum as the whole stack's."""
+    from mfif import fusion
+
+    if band_rows is not None:
+        monkeypatch.setattr(fusion, "_READ_BYTES", band_rows * 240 * 3 * 4)
+    regions = []
     stack = band_stack(4, 3)
     with FrameStore(*stack.shape, bit_depth=32, directory=tmp_path) as store:
         for k, image in enumerate(stack.images):
             store.write(k, image)
+        read = store.region
+        monkeypatch.setattr(store, "region", lambda *a: regions.append(a[1]) or read(*a))
         streamed = mfif.create("guided-decision").fuse_frames(store, keep_weights=False)
     whole = mfif.create("guided-decision").fuse(stack)
     np.testing.assert_allclose(streamed.image, whole.image, atol=1e-6)
+    if band_rows is not None:
+        assert len(regions) > 2 * len(stack.images)  # bands, not one box per frame
 
 
 def run_fuse(*args: str, stream: bool) -> subprocess.CompletedProcess[str]:

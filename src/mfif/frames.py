@@ -63,6 +63,8 @@ class FrameSource(ABC):
     crop_box: tuple[int, int, int, int] | None = None
     # Every read returns a new array the caller owns and may overwrite.
     reads_are_copies: ClassVar[bool] = False
+    # `region` reads only the pixels it returns (not the whole frame, as by default).
+    reads_regions_alone: ClassVar[bool] = False
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -150,6 +152,8 @@ class ArrayFrames(FrameSource):
         self.names = stack.names
         self.bit_depth = stack.bit_depth
 
+    reads_regions_alone = True  # a region is a view
+
     def __getitem__(self, index: int) -> np.ndarray:
         return self.stack.images[index]
 
@@ -199,6 +203,7 @@ class _FramesOf(FrameSource):
         self.names = frames.names
         self.bit_depth = frames.bit_depth
         self.reads_are_copies = frames.reads_are_copies
+        self.reads_regions_alone = frames.reads_regions_alone
         self.crop_box = frames.crop_box
 
     def _source_index(self, index: int) -> int:

@@ -214,10 +214,31 @@ class WeightedFuser(Fuser):
             if on_weights is not None:
                 on_weights(k, weight)
             box = _weighted_box(weight)
-            if box is not None:  # most frames of a long stack win nowhere, or little
+            if box is None:  # most frames of a long stack win nowhere, or little
+                continue
+            if k in last or not frames.reads_regions_alone:
                 part = frame(k)[box] if k in last else frames.region(k, *box)
                 _accumulate(fused[box], part, weight[box])
+            else:
+                _accumulate_read(fused, frames, k, box, weight)
         return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
+
+
+_READ_BYTES = 16 * 2**20  # float32 bytes of a band of rows read for the blend
+
+
+def _accumulate_read(
+    fused: np.ndarray, frames: FrameSource, k: int, box: tuple[slice, slice], weight: np.ndarray
+) -> None:
+    """`_accumulate` of frame ``k``'s ``box``, read a band of rows at a time: a frame-sized
+    float32 read is fresh memory for every source (0.3 s per 24 MP frame on these virtual
+    machines), bands of 16 MB are reused by the allocator. Regions are the same samples
+    as the whole frame (`FrameSource.region`), so the sum is too."""
+    rows, columns = box
+    step = max(1, _READ_BYTES // ((columns.stop - columns.start) * frames.shape[3] * 4))
+    for start in range(rows.start, rows.stop, step):
+        band = slice(start, min(start + step, rows.stop))
+        _accumulate(fused[band, columns], frames.region(k, band, columns), weight[band, columns])
 
 
 _BLEND_ROWS = 512  # rows blended at a time

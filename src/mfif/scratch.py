@@ -65,6 +65,7 @@ class FrameStore(FrameSource):
     """
 
     reads_are_copies = True
+    reads_regions_alone = True
 
     def __init__(
         self,

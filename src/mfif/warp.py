@@ -238,6 +238,7 @@ class AlignedFrames(FrameSource):
         self._frames = frames
         self._transforms = alignment.frames
         self.crop = crop is not False
+        self.reads_regions_alone = self.crop  # uncropped, a region is read from the frame
         self.names = tuple(frames.names[k] for k in self._kept)
         self.bit_depth = frames.bit_depth
         self.valid: np.ndarray | None = None

@@ -55,22 +55,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, debug)
 
 
-# glibc's mallopt parameters
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_HEAP_BLOCKS_UP_TO = 32 * 2**20  # glibc's largest mmap threshold on 64-bit machines
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
 
 
 def tune_memory() -> None:
-    """How the ``mfif`` process gets memory: freed blocks up to 32 MB are kept for reuse, and
-    NumPy does not ask for transparent huge pages.
+    """How the ``mfif`` process gets memory: freed blocks are kept for reuse (frames and maps
+    too: nothing is mapped on its own), and NumPy does not ask for transparent huge pages.
 
     A stage's temporaries (a frame's warp and its bounds, a weight map: 8-30 MB each) are
     otherwise handed back to the system when freed, and the next stage pays page faults to get
     them again (0.5-5 ms per MB on our virtual machines); huge pages take fewer faults but
     each one zeroes 2 MB, and their cost varies from run to run by a factor of several. On a
     3 x 2 MP stack that moves, the median of 10 runs went 1.08 -> 0.97 s (reuse), then to 1.02
-    (12 runs) with a spread of 0.95-1.19 s instead of 0.89-1.58 (no huge pages). Larger
-    blocks (whole stacks) are still mapped and unmapped on their own. Only for the ``mfif``
+    (12 runs) with a spread of 0.95-1.19 s instead of 0.89-1.58 (no huge pages). Blocks
+    above 32 MB (a frame of 3 MP or more as float32) were still mapped and unmapped on their
+    own, each read of a frame faulting its pages in again; kept on the heap instead, the
+    7 x 3 MP pcb stack went 2.62 -> 2.28 s (median of 5, interleaved) and the 24 MP x 30
+    stack 33-36 -> 29.5 s, at the same peak memory. Only for the ``mfif``
     process itself, never on import; each part is skipped where the platform lacks it.
     """
     numpy = sys.modules.get("numpy")
@@ -87,8 +88,8 @@ def tune_memory() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
-    mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCKS_UP_TO)
-    mallopt(_M_TRIM_THRESHOLD, 2**30)
+    mallopt(_M_MMAP_MAX, 0)  # every block from the heap: a freed frame is reused as it is
+    mallopt(_M_TRIM_THRESHOLD, 2**30)  # and the heap's top is not handed back either
 
 
 def _run(args: argparse.Namespace, debug: bool) -> int:

@@ -360,9 +360,41 @@ def _register(
     template_levels: Levels, moving_levels: Levels, model: str
 ) -> tuple[np.ndarray, float]:
     """3x3 transform from template coordinates to moving-frame coordinates, and the ECC
-    correlation at the finest level."""
+    correlation at the finest level.
+
+    A similarity is registered by ECC down to the level above the finest, then refined on the
+    finest (`refine_similarity`, needed anyway: ECC's bilinear sampling pulls it towards whole
+    pixels). ECC on the finest level took two thirds of registration's time and the
+    refinement lands on the same transform from either start (within 0.001 px on
+    `petteri__pcb` and `cmcguinness__ring`); where it does not converge, ECC runs on the
+    finest level after all."""
     template, moving = template_levels.pyramid, moving_levels.pyramid
-    warp = np.eye(3, dtype=np.float32)
+    refine = model == "similarity"
+    coarse = len(template) - 1 if refine and len(template) > 1 else len(template)
+    warp, correlation = _ecc_pyramid(template[:coarse], moving[:coarse], model)
+    if coarse < len(template):
+        warp = _rescale(warp, template[-1][0] / template[coarse - 1][0])
+        refined = refine_similarity(template_levels.fine, moving_levels.fine, warp)
+        if refined is warp:  # no convergence: the finest level by ECC, from here
+            warp, correlation = _ecc_pyramid(template[-1:], moving[-1:], model, start=warp)
+            refined = refine_similarity(template_levels.fine, moving_levels.fine, warp)
+        else:
+            correlation = _correlation(template[-1][1], moving[-1][1], refined)
+        warp = refined
+    elif refine:
+        warp = refine_similarity(template_levels.fine, moving_levels.fine, warp)
+    if correlation < _MIN_CORRELATION:
+        raise AlignmentError(f"they do not match (correlation {correlation:.2f})")
+    _check_plausible(warp, template[-1][1].shape, template[-1][0])
+    return _rescale(warp, 1.0 / template[-1][0]), float(correlation)
+
+
+def _ecc_pyramid(
+    template: list, moving: list, model: str, *, start: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """ECC from the coarsest of the (scale, band) levels to the finest given: the transform
+    at the last level's scale and the correlation there."""
+    warp = np.eye(3, dtype=np.float32) if start is None else start.astype(np.float32)
     correlation = 0.0
     previous_scale = None
     motion = _ECC_MOTION[model]
@@ -370,13 +402,16 @@ def _register(
         if previous_scale is not None:
             warp = _rescale(warp, scale / previous_scale)
         previous_scale = scale
-        iterations = 100 if level == 0 else 50
+        iterations = 100 if level == 0 and start is None else 50
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
         try:
             correlation, found = cv2.findTransformECC(
                 fixed, image, _ecc_matrix(warp, motion), motion, criteria, None, 3
             )
         except cv2.error:
+            if start is not None:  # keep the start
+                correlation = _correlation(fixed, image, warp)
+                break
             if level > 0:
                 break  # keep what the coarser levels found
             try:
@@ -392,12 +427,19 @@ def _register(
         warp = _as_3x3(found)
         if model == "similarity":
             warp = _nearest_similarity(warp)
-    if correlation < _MIN_CORRELATION:
-        raise AlignmentError(f"they do not match (correlation {correlation:.2f})")
-    _check_plausible(warp, template[-1][1].shape, template[-1][0])
-    if model == "similarity":  # ECC's bilinear sampling biases it towards whole pixels
-        warp = refine_similarity(template_levels.fine, moving_levels.fine, warp)
-    return _rescale(warp, 1.0 / template[-1][0]), float(correlation)
+    return warp, float(correlation)
+
+
+def _correlation(fixed: np.ndarray, image: np.ndarray, warp: np.ndarray) -> float:
+    """ECC's correlation of ``fixed`` with ``image`` sampled through ``warp`` (fixed's
+    coordinates -> image's)."""
+    height, width = fixed.shape
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if warp[2, 0] == 0 and warp[2, 1] == 0:
+        sampled = cv2.warpAffine(image, np.float64(warp[:2]), (width, height), flags=flags)
+    else:
+        sampled = cv2.warpPerspective(image, np.float64(warp), (width, height), flags=flags)
+    return float(cv2.computeECC(fixed, sampled))
 
 
 def _refined(

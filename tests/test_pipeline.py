@@ -177,3 +177,24 @@ def test_a_multi_page_tiff_is_read_into_memory_whatever_the_size(tmp_path, monke
     with Pipeline("gff").run(tmp_path / "stack.tif") as result:
         assert result.storage == "memory" and len(result.frames) == 3
         assert result.frames.names[0] == "stack.tif[0]"
+
+
+def test_in_memory_a_weighted_method_reads_moved_frames_without_an_aligned_copy(monkeypatch):
+    """Registered frames are resampled as guided-decision reads them (as from disk), not held
+    as a second float32 stack; the result is the held stack's within 1e-4 (the luminance is
+    resampled instead of computed from resampled channels). Pyramid methods hold them."""
+    from mfif import fusion
+    from mfif.frames import HeldFrames
+
+    stack, _ = misaligned_stack([motion(1.01, 0.002, (1.5, -2.0)), motion(1, 0, (0, 0)),
+                                 motion(0.99, -0.002, (-1.0, 1.5))])  # fmt: skip
+    with Pipeline("guided-decision").run(stack) as lazy:
+        assert not lazy.alignment.is_still  # registered and resampled
+        assert not isinstance(lazy.frames, HeldFrames)
+        image = lazy.fusion.image
+    with Pipeline("laplacian-pyramid").run(stack) as pyramid:
+        assert isinstance(pyramid.frames, HeldFrames)
+    monkeypatch.setattr(fusion.WeightedFuser, "read_ahead", False)  # held, as before
+    with Pipeline("guided-decision").run(stack) as held:
+        assert isinstance(held.frames, HeldFrames)
+        np.testing.assert_allclose(image, held.fusion.image, atol=1e-4)

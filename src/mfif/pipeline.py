@@ -232,8 +232,12 @@ class Pipeline:
                 stages.set_postfix_str("align", refresh=False)
                 started = time.perf_counter()
                 aligned, alignment = align_frames(frames, **self._align_options())
-                if storage == "memory":
-                    aligned = HeldFrames.of(aligned)  # resampled once, not per read
+                if storage == "memory" and not (
+                    self.fuser.read_ahead and aligned.reads_regions_alone
+                ):
+                    # Resampled once, not per read. Methods that read a few planes per frame
+                    # resample what they read, as from disk, when a read can be a region.
+                    aligned = HeldFrames.of(aligned)
                 seconds["align"] = time.perf_counter() - started
                 stages.update(1)
                 stages.set_postfix_str(self.fuser.name, refresh=False)

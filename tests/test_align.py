@@ -85,6 +85,28 @@ def test_a_known_similarity_is_recovered() -> None:
         assert centre_error(estimated.matrix, true) < 0.1
 
 
+def test_where_the_refinement_fails_ecc_registers_the_finest_level(monkeypatch) -> None:
+    """A similarity is refined on the finest level from the coarser levels' ECC; when the
+    refinement gives up, ECC runs on the finest level after all, so the motion is still
+    found to a tenth of a pixel."""
+    from mfif import align
+
+    calls, shapes = [], []
+    ecc = cv2.findTransformECC
+    monkeypatch.setattr(cv2, "findTransformECC", lambda *a: shapes.append(a[0].shape) or ecc(*a))
+    stack, _ = misaligned_stack(BREATHING)
+    estimate_alignment(stack, model="similarity")
+    assert shapes and (HEIGHT, WIDTH) not in shapes  # refined, no ECC at full size
+    shapes.clear()
+    monkeypatch.setattr(align, "refine_similarity", lambda f, m, w: calls.append(1) or w)
+    alignment, _ = estimate_alignment(stack, model="similarity")
+    assert calls  # the refinement was asked, and gave up
+    assert shapes.count((HEIGHT, WIDTH)) >= 2  # so ECC registered both pairs at full size
+    for estimated, true in zip(alignment.frames, BREATHING, strict=True):
+        assert centre_error(estimated.matrix, true) < 0.15
+        assert estimated.correlation > 0.5
+
+
 def test_a_known_affine_motion_is_recovered() -> None:
     motions = [motion(1.01, 0.1, (1.5, 0.8), skew=0.004), motion(1, 0, (0, 0))]
     stack, _ = misaligned_stack(motions)

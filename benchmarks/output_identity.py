@@ -3,8 +3,8 @@ after a change that must not change behaviour, and compare the two JSON files.
 
 Every method fuses every scene of the sets given through the command line (``mfif.cli.main``,
 in this process), in memory and from disk (``MFIF_STREAM_ABOVE=0``; methods that cannot
-stream run in memory both times); the sha256 of the fused PNG, the depth map and the weight
-maps are recorded.
+stream run in memory both times); the sha256 of the samples of the fused PNG, the depth map
+and the weight maps are recorded.
 
     .venv/bin/python benchmarks/output_identity.py build/synthetic/middlebury2006-depth \
         build/synthetic/davis2016-mask --out before.json
@@ -21,6 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from mfif.cli import main as mfif_main
 from mfif.methods import create, list_methods
 
@@ -28,25 +31,28 @@ STORAGES = {"memory": None, "disk": "0"}
 
 
 def scenes(folder: Path) -> list[tuple[str, list[Path]]]:
-    """(name, sources) of each scene folder: its images other than the ground truth GT.*."""
-    found = []
-    for scene in sorted(p for p in folder.iterdir() if p.is_dir()):
-        sources = sorted(p for p in scene.iterdir() if p.stem != "GT" and p.suffix == ".png")
-        if len(sources) >= 2:
-            found.append((f"{folder.name}/{scene.name}", sources))
-    return found
+    """(name, sources) of each scene under ``folder`` (`mfif.data.scenes.find_scenes`: the
+    ground truth and label images are not sources)."""
+    from mfif.data.scenes import find_scenes
+
+    found = find_scenes([folder])[0]
+    return [(f"{folder.name}/{scene.name}", list(scene.sources)) for scene in found]
 
 
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """sha256 of the image's samples (not of the file: a change of PNG encoder settings
+    changes the bytes, not what they hold)."""
+    samples = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return hashlib.sha256(np.ascontiguousarray(samples).tobytes()).hexdigest()[:16]
 
 
 def fingerprint(method: str, sources: list[Path], folder: Path, weights: bool) -> dict:
-    """sha256 of each file ``mfif fuse`` wrote into ``folder``."""
+    """sha256 of the samples of each image ``mfif fuse`` wrote into ``folder``."""
     output = folder / "fused.png"
     command = ["fuse", *map(str, sources), "-o", str(output), "-m", method]
     if weights:
-        command += ["--depth", str(folder / "depth.png"), "--weights", str(folder / "weights")]
+        command += ["--depth-index", str(folder / "depth.png")]
+        command += ["--weights", str(folder / "weights")]
     status = mfif_main(command)
     if status != 0:
         return {"status": status}

@@ -216,9 +216,8 @@ class WeightedFuser(Fuser):
             box = _weighted_box(weight)
             if box is None:  # most frames of a long stack win nowhere, or little
                 continue
-            if k in last or not frames.reads_regions_alone:
-                part = frame(k)[box] if k in last else frames.region(k, *box)
-                _accumulate(fused[box], part, weight[box])
+            if k in last:
+                _accumulate(fused[box], last[k][box], weight[box])
             else:
                 _accumulate_read(fused, frames, k, box, weight)
         return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
@@ -233,9 +232,12 @@ def _accumulate_read(
     """`_accumulate` of frame ``k``'s ``box``, read a band of rows at a time: a frame-sized
     float32 read is fresh memory for every source (0.3 s per 24 MP frame on these virtual
     machines), bands of 16 MB are reused by the allocator. Regions are the same samples
-    as the whole frame (`FrameSource.region`), so the sum is too."""
+    as the whole frame (`FrameSource.region`), so the sum is too. A source whose region reads
+    the whole frame (``reads_regions_alone`` false) is read once, for the whole box."""
     rows, columns = box
     step = max(1, _READ_BYTES // ((columns.stop - columns.start) * frames.shape[3] * 4))
+    if not frames.reads_regions_alone:
+        step = rows.stop - rows.start
     for start in range(rows.start, rows.stop, step):
         band = slice(start, min(start + step, rows.stop))
         _accumulate(fused[band, columns], frames.region(k, band, columns), weight[band, columns])

@@ -378,8 +378,8 @@ class AlignedFrames(FrameSource):
             return super().region(index, rows, columns)
         window = self._window(index)
         if window is not None:
-            (top, left), (width, height) = (window[0].start, window[1].start), self.shape[2:0:-1]
-            rows, columns = _clipped(rows, height), _clipped(columns, width)
+            top, left = window[0].start, window[1].start
+            rows, columns = _clipped(rows, self.shape[1]), _clipped(columns, self.shape[2])
             return self._gained_window(
                 index,
                 slice(top + rows.start, top + rows.stop),

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, debug)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's mallopt parameters
 
 
 def tune_memory() -> None:
@@ -90,6 +90,7 @@ def tune_memory() -> None:
         return
     mallopt(_M_MMAP_MAX, 0)  # every block from the heap: a freed frame is reused as it is
     mallopt(_M_TRIM_THRESHOLD, 2**30)  # and the heap's top is not handed back either
+    mallopt(_M_ARENA_MAX, 1)  # threads too take their blocks from that heap
 
 
 def _run(args: argparse.Namespace, debug: bool) -> int:

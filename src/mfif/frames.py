@@ -15,11 +15,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .color import luminance
-from .stack import Stack
+from .color import luminance, plane_of_samples, sample_luminance
+from .stack import Stack, to_unit_float
 
 __all__ = [
     "FrameSource",
+    "SampleFrames",
     "ArrayFrames",
     "SelectedFrames",
     "ReadAhead",
@@ -134,6 +135,58 @@ class FrameSource(ABC):
 
     def __exit__(self, *exception: object) -> None:
         self.close()
+
+
+class SampleFrames(FrameSource):
+    """Frames kept as their files' samples (uint8, uint16 or float32 in [0, 1]) outside the
+    process, read back one at a time: every read is built on `read` (a whole frame, as
+    stored) and `read_rows` (a block of rows of it).
+
+    Subclasses: `mfif.scratch.FrameStore` (a scratch file) and `mfif.file_frames.FileFrames`
+    (the input files themselves, decoded again).
+    """
+
+    reads_regions_alone = True
+
+    @abstractmethod
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as stored, (H, W, C)."""
+
+    def read_rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of frame ``index`` as stored, (stop - start, W, C)."""
+        return self.read(index)[start:stop]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Frame ``index`` as float32 in [0, 1], (H, W, C)."""
+        return to_unit_float(self.read(index), f"frame {index}")
+
+    def samples(self, index: int) -> np.ndarray:
+        return self.read(index)
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        return to_unit_float(self.read_rows(index, start, stop), f"frame {index}")
+
+    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
+        """`FrameSource.weighted_sum` without a full-size float copy of the frame
+        (`mfif.color.plane_of_samples`)."""
+        import cv2
+
+        matrix = np.asarray(coefficients, np.float64).reshape(1, self.shape[3])
+        if self.shape[3] == 1:
+            return plane_of_samples(
+                self.read(index), lambda unit: unit[..., 0] * np.float32(matrix[0, 0])
+            )
+        return plane_of_samples(self.read(index), lambda unit: cv2.transform(unit, matrix))
+
+    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
+        """``self[index][rows, columns]``, reading only those rows."""
+        samples = self.read_rows(index, rows.start, rows.stop)[:, columns]
+        return to_unit_float(np.ascontiguousarray(samples), f"frame {index}")
+
+    def luminance(self, index: int) -> np.ndarray:
+        """`mfif.color.luminance` of frame ``index``, (H, W) float32, converted a block of
+        rows at a time (the same values as from the whole frame)."""
+        return sample_luminance(self.read(index))
 
 
 class ArrayFrames(FrameSource):

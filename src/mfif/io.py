@@ -25,7 +25,8 @@ from .codecs import (
     to_integer,
 )
 from .concurrency import ordered_map
-from .errors import ImageReadError, MfifError, StackError
+from .errors import ImageReadError, MfifError, OptionError, StackError
+from .file_frames import REDECODED_SUFFIXES, FileFrames
 from .frames import ArrayFrames, FrameSource
 from .limits import ImageHeader, check_memory, check_pixels, probe_image
 from .outputs import OutputSet
@@ -174,10 +175,13 @@ def load_frames(
     inputs : path-like or sequence of path-like
         Two or more image files; or a folder or glob giving two or more; or a single
         multi-page TIFF whose pages are the sources (always read into memory).
-    storage : {"memory", "disk"}
-        "memory": one float32 array (`mfif.frames.ArrayFrames`). "disk": a scratch file in the
-        deepest sample type of the files (`mfif.scratch.FrameStore`); memory then depends on
-        the frame size, not the frame count.
+    storage : {"memory", "disk", "scratch", "files"}
+        "memory": one float32 array (`mfif.frames.ArrayFrames`). "scratch": a scratch file in
+        the deepest sample type of the files (`mfif.scratch.FrameStore`). "files": nothing is
+        kept; every read decodes the frame's file again (`mfif.file_frames.FileFrames`; JPEG
+        files only). "disk": "files" for a stack of JPEG files, whose decoding costs less
+        than a copy, else "scratch". From disk, memory depends on the frame size, not the
+        frame count.
     directory : path-like, optional
         The scratch folder (default `mfif.scratch.scratch_directory`).
     progress : bool
@@ -202,11 +206,16 @@ def load_frames(
     ScratchSpaceError
         The scratch folder cannot hold the frames.
     """
-    if storage not in ("memory", "disk"):
-        raise ValueError(f"storage must be 'memory' or 'disk', not {storage!r}")
+    if storage not in ("memory", "disk", "scratch", "files"):
+        raise ValueError(f"storage must be 'memory', 'disk', 'scratch' or 'files', not {storage!r}")
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = expand_inputs(inputs)
+    redecoded = all(path.suffix.lower() in REDECODED_SUFFIXES for path in paths)
+    if storage == "disk":
+        storage = "files" if redecoded and disk_frames() == "files" else "scratch"
+    if storage == "files" and not redecoded:
+        raise ValueError("storage 'files' reads JPEG files only")
     warn_result_like(paths)
     if len(paths) == 1 and paths[0].suffix.lower() in TIFF_SUFFIXES:
         return ArrayFrames(_multipage_stack(paths[0]))
@@ -236,6 +245,16 @@ def load_frames(
             frames.close()
         raise
     return frames.finished(summarise is not None)
+
+
+def disk_frames() -> str:
+    """Where a JPEG stack fused from disk is read from: ``$MFIF_DISK_FRAMES``, "files" (the
+    default: decoded again from the files at every read) or "scratch" (copied to a scratch
+    file once; for files on a slow network share, say)."""
+    choice = os.environ.get("MFIF_DISK_FRAMES", "") or "files"
+    if choice not in ("files", "scratch"):
+        raise OptionError(f"MFIF_DISK_FRAMES must be 'files' or 'scratch'; got {choice!r}.")
+    return choice
 
 
 def load_stack(
@@ -271,8 +290,9 @@ _FRAMES_IN_MEMORY_FROM_DISK = 4
 
 
 class _Frames:
-    """The frames being decoded into their storage: float32 in memory, or the files' sample
-    type in a scratch file (stored deeper when a deeper file comes)."""
+    """The frames being decoded into their storage: float32 in memory, the files' sample type
+    in a scratch file (stored deeper when a deeper file comes), or nowhere (read from the
+    files again)."""
 
     def __init__(self, paths: Sequence[Path], page: np.ndarray, storage: str, directory) -> None:
         self.paths = paths
@@ -284,9 +304,10 @@ class _Frames:
         self.shape = (len(paths), *page.shape[:2], page.shape[2] if page.ndim == 3 else 1)
         self.images: np.ndarray | None = None
         self.store = None  # a FrameStore on disk
+        self.in_files = storage == "files"  # nothing kept: read from the files again
         if storage == "memory":
             self.images = np.empty(self.shape, np.float32)
-        else:
+        elif storage == "scratch":
             self.store = self._new_store(self.bit_depth)
         self.written: list[int] = []
 
@@ -299,8 +320,9 @@ class _Frames:
 
     def write(self, k: int, page: np.ndarray, path: Path, summary: object) -> None:
         depth = bit_depth_of(page.dtype)
-        if self.images is not None:
-            _unit_float(page, path, out=self.images[k].reshape(page.shape))
+        if self.images is not None or self.in_files:
+            if self.images is not None:
+                _unit_float(page, path, out=self.images[k].reshape(page.shape))
             self.bit_depth = max(self.bit_depth, depth)
             self.summaries[k] = summary
             return
@@ -324,6 +346,11 @@ class _Frames:
         source = self.store
         if self.images is not None:
             source = ArrayFrames(Stack(self.images, self.bit_depth, self.names))
+        elif self.in_files:
+            source = FileFrames(
+                self.paths, self.shape, decode_first_page, bit_depth=self.bit_depth,
+                names=self.names,
+            )  # fmt: skip
         if summarised:
             source.summaries = self.summaries
         return source
@@ -416,6 +443,12 @@ def _check_readable(path: Path) -> None:
         raise ImageReadError(f"The file {path} does not exist.")
     if not path.is_file():
         raise ImageReadError(f"{path} is not a file.")
+
+
+def decode_first_page(path: Path) -> np.ndarray:
+    """The samples of a file's first page as decoded, (H, W) or (H, W, C), RGB order; its
+    header is not checked again."""
+    return _read_pages(path, first_only=True, probed=True)[0][0]
 
 
 def _read_pages(

@@ -1,9 +1,10 @@
 """Frames of a large stack kept in a scratch file on disk and read back one at a time.
 
 A stack of 100 frames of 24 megapixels is 29 GB as float32: it cannot be held in memory. The
-frames are decoded once into a scratch file (`mfif.io.load_frames` with ``storage="disk"``) and
-methods read them back one at a time (`mfif.fusion.Fuser.fuse_frames`), so memory depends on
-the frame size, not on the frame count.
+frames are decoded once into a scratch file (`mfif.io.load_frames` with ``storage="scratch"``,
+or "disk" for frames other than JPEG, which are read from their own files instead:
+`mfif.file_frames`) and methods read them back one at a time (`mfif.fusion.Fuser.fuse_frames`),
+so memory depends on the frame size, not on the frame count.
 
 The scratch file lives in ``$MFIF_SCRATCH`` if set, else in the system's temporary folder
 (``$TMPDIR``, usually ``/tmp``). It is created already unlinked (`tempfile.TemporaryFile`),
@@ -20,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .color import plane_of_samples, sample_luminance
 from .errors import MfifError
-from .frames import FrameSource
-from .stack import to_unit_float
+from .frames import SampleFrames
 
 __all__ = ["FrameStore", "scratch_directory", "ScratchSpaceError"]
 
@@ -39,7 +38,7 @@ def scratch_directory() -> Path:
     return Path(os.environ.get("MFIF_SCRATCH") or tempfile.gettempdir())
 
 
-class FrameStore(FrameSource):
+class FrameStore(SampleFrames):
     """N frames of (H, W, C) on disk, written and read one at a time.
 
     Samples are stored as the source's type (8 or 16 bits, or float32), so a frame read back is
@@ -65,7 +64,6 @@ class FrameStore(FrameSource):
     """
 
     reads_are_copies = True
-    reads_regions_alone = True
 
     def __init__(
         self,
@@ -139,16 +137,6 @@ class FrameStore(FrameSource):
             raise OSError(f"short read from the scratch file ({done} of {self.frame_bytes})")
         return out
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        """Frame ``index`` as float32 in [0, 1], (H, W, C)."""
-        return to_unit_float(self.read(index), f"frame {index}")
-
-    def samples(self, index: int) -> np.ndarray:
-        return self.read(index)
-
-    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
-        return to_unit_float(self.read_rows(index, start, stop), f"frame {index}")
-
     def read_rows(self, index: int, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` of frame ``index`` as stored, (stop - start, W, C)."""
         if not self._written[index]:
@@ -160,28 +148,6 @@ class FrameStore(FrameSource):
         if done != out.nbytes:
             raise OSError(f"short read from the scratch file ({done} of {out.nbytes})")
         return out
-
-    def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
-        """`FrameSource.weighted_sum` without a full-size float copy of the frame
-        (`mfif.color.plane_of_samples`)."""
-        import cv2
-
-        matrix = np.asarray(coefficients, np.float64).reshape(1, self.shape[3])
-        if self.shape[3] == 1:
-            return plane_of_samples(
-                self.read(index), lambda unit: unit[..., 0] * np.float32(matrix[0, 0])
-            )
-        return plane_of_samples(self.read(index), lambda unit: cv2.transform(unit, matrix))
-
-    def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
-        """``self[index][rows, columns]``, reading only those rows."""
-        samples = self.read_rows(index, rows.start, rows.stop)[:, columns]
-        return to_unit_float(np.ascontiguousarray(samples), f"frame {index}")
-
-    def luminance(self, index: int) -> np.ndarray:
-        """`mfif.color.luminance` of frame ``index``, (H, W) float32, converted a block of
-        rows at a time (the same values as from the whole frame)."""
-        return sample_luminance(self.read(index))
 
     def _offset(self, index: int) -> int:
         if not 0 <= index < self.shape[0]:

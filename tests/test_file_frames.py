@@ -1,0 +1,113 @@
+"""JPEG stacks fused from disk are read from their own files, decoded again at every read,
+instead of being copied to a scratch file: the same samples, the same fused files."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from mfif.errors import OptionError, StackError
+from mfif.file_frames import FileFrames
+from mfif.io import load_frames
+from mfif.pipeline import Pipeline
+from mfif.scratch import FrameStore
+from test_pipeline import frames_on_disk, written
+
+
+def jpeg_stack(folder, count: int = 3, grey: bool = False) -> list:
+    rng = np.random.default_rng(count)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(count):
+        image = cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), (0, 0), k + 1)
+        path = folder / f"{k}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if grey else image)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_jpeg_frames_from_disk_read_as_in_memory(tmp_path, grey):
+    paths = jpeg_stack(tmp_path, grey=grey)
+    with load_frames(paths) as memory, load_frames(paths, storage="disk") as files:
+        assert isinstance(files, FileFrames)
+        assert files.shape == memory.shape and files.names == memory.names
+        assert files.bit_depth == memory.bit_depth == 8
+        box = (slice(3, 17), slice(5, 40))
+        for k in range(len(paths)):
+            np.testing.assert_array_equal(files[k], memory[k])
+            np.testing.assert_array_equal(files.region(k, *box), memory[k][box])
+            np.testing.assert_array_equal(files.rows(k, 2, 9), memory[k][2:9])
+            np.testing.assert_allclose(files.luminance(k), memory.luminance(k), atol=1e-6)
+            weights = (0.2, 0.3, 0.5)[: files.shape[3]]
+            np.testing.assert_allclose(
+                files.weighted_sum(k, weights), memory.weighted_sum(k, weights), atol=1e-6
+            )
+            assert not files.samples(k).flags.writeable  # the kept decode is shared
+
+
+def test_rows_of_one_frame_decode_it_once(tmp_path):
+    paths = jpeg_stack(tmp_path)
+    calls = []
+
+    def decode(path):
+        calls.append(path.name)
+        return cv2.imread(str(path))[..., ::-1]
+
+    frames = FileFrames(paths, (3, 40, 56, 3), decode)
+    for start in range(0, 40, 8):
+        frames.rows(1, start, start + 8)
+    frames.region(2, slice(0, 5), slice(0, 5))
+    frames.rows(1, 0, 4)
+    assert calls == ["1.jpg", "2.jpg"]
+    frames.rows(0, 0, 4)  # a third frame: the decode read longest ago (2) goes
+    frames.rows(1, 0, 4)
+    frames.rows(2, 0, 4)
+    assert calls == ["1.jpg", "2.jpg", "0.jpg", "2.jpg"]
+
+
+def test_a_file_changed_while_fusing_is_reported(tmp_path):
+    paths = jpeg_stack(tmp_path)
+    with load_frames(paths, storage="disk") as frames:
+        cv2.imwrite(str(paths[1]), np.zeros((40, 56, 3), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 5])
+        os.utime(paths[1], ns=(0, 0))
+        with pytest.raises(StackError, match="1.jpg changed while the stack was being fused"):
+            frames[1]
+
+
+def test_other_formats_and_the_choice_of_scratch_are_copied(tmp_path, monkeypatch):
+    pngs = frames_on_disk(tmp_path / "png", moved=False)
+    with load_frames(pngs, storage="disk") as frames:
+        assert isinstance(frames, FrameStore)
+    with pytest.raises(ValueError, match="JPEG files only"):
+        load_frames(pngs, storage="files")
+    jpegs = jpeg_stack(tmp_path / "jpg")
+    monkeypatch.setenv("MFIF_DISK_FRAMES", "scratch")
+    with load_frames(jpegs, storage="disk") as frames, load_frames(jpegs) as memory:
+        assert isinstance(frames, FrameStore)
+        np.testing.assert_array_equal(frames[2], memory[2])
+    monkeypatch.setenv("MFIF_DISK_FRAMES", "copies")
+    with pytest.raises(OptionError, match="MFIF_DISK_FRAMES must be 'files' or 'scratch'"):
+        load_frames(jpegs, storage="disk")
+
+
+@pytest.mark.parametrize("method", ["guided-decision", "laplacian-pyramid"])
+def test_a_jpeg_stack_fuses_to_the_same_files_from_memory_and_from_its_files(tmp_path, method):
+    paths = []
+    for path in frames_on_disk(tmp_path / "png", moved=True):
+        paths.append(tmp_path / "in" / f"{path.stem}.jpg")
+        paths[-1].parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(paths[-1]), cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+    runs = {}
+    for storage in ("memory", "disk"):
+        folder = tmp_path / storage
+        runs[storage] = written(
+            Pipeline(method, storage=storage), paths, folder,
+            depth=folder / "depth.tif", aligned=folder / "aligned",
+        )  # fmt: skip
+    assert runs["memory"].pop("storage") == "memory" and runs["disk"].pop("storage") == "disk"
+    assert runs["disk"] == runs["memory"]

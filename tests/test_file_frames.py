@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+import mfif
 from mfif.errors import OptionError, StackError
 from mfif.file_frames import FileFrames
 from mfif.io import load_frames
@@ -111,3 +112,18 @@ def test_a_jpeg_stack_fuses_to_the_same_files_from_memory_and_from_its_files(tmp
         )  # fmt: skip
     assert runs["memory"].pop("storage") == "memory" and runs["disk"].pop("storage") == "disk"
     assert runs["disk"] == runs["memory"]
+
+
+def test_a_method_that_rereads_frames_gets_a_scratch_copy(tmp_path):
+    """Networks read every frame once per block: decoding each time would cost more."""
+    from mfif.methods import method_class
+
+    class BlockReader(method_class("sf")):
+        rereads_frames = True
+
+    paths = jpeg_stack(tmp_path)
+    for fuser, kind in ((mfif.create("sf"), FileFrames), (BlockReader(), FrameStore)):
+        pipeline = Pipeline(fuser, storage="disk")
+        with pipeline._load(paths, paths, "disk", progress=False) as frames:
+            assert isinstance(frames, kind)
+    assert method_class("msa-siamese").rereads_frames and not method_class("sf").rereads_frames

@@ -68,6 +68,9 @@ class Fuser(ABC):
     # (`mfif.frames.ReadAhead`, one frame more in memory): methods with a few planes per
     # frame; pyramid methods hold too much per frame already.
     read_ahead: ClassVar[bool] = False
+    # True when fusing from disk reads every frame many times (a region per block): a JPEG
+    # stack is then copied to a scratch file instead of being decoded again at every read.
+    rereads_frames: ClassVar[bool] = False
     parameter_count: ClassVar[int | None] = 0  # learned parameters; None if unknown
     # The manifest name (``architecture.tag``) of a network method's shipped weights.
     pretrained: ClassVar[str | None] = None

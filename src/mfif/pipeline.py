@@ -284,6 +284,8 @@ class Pipeline:
 
         # Registration's data is made while decoding, sparing a second read of every frame.
         summarise = frame_summary if self.align_mode != "none" and self.alignment is None else None
+        if storage == "disk" and self.fuser.rereads_frames:
+            storage = "scratch"  # decoding a frame once per block would cost more than a copy
         return load_frames(paths, storage=storage, progress=progress, summarise=summarise)
 
     def _fuse(

@@ -143,6 +143,7 @@ class NetworkFuser(Fuser):
     # Networks see every source at once, but only near each pixel: a stack too large to hold
     # is fused in blocks (`fuse_frames`), each read from its storage with a margin.
     needs_all_frames = False
+    rereads_frames = True  # every frame, once per block
     # Context a block reads beyond the pixels it fuses (beyond each network's reach).
     block_margin: ClassVar[int] = 64
     # Methods whose results bfloat16 leaves within 0.05 dB on ground truth default to "auto".

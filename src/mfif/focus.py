@@ -84,11 +84,14 @@ def reblur_detail(
     out_width, out_height = output_size or (width, height)
     out = np.empty((luma.shape[0], out_height, out_width), dtype=np.float32)
     for k, image in enumerate(luma):
-        detail = image - cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        energy = detail * detail
+        # In place, in the re-blur's buffer: one frame-sized temporary instead of three.
+        energy = cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        np.subtract(image, energy, out=energy)
+        np.multiply(energy, energy, out=energy)
         if (out_width, out_height) != (width, height):
-            energy = cv2.resize(energy, (out_width, out_height), interpolation=cv2.INTER_AREA)
-        out[k] = energy
+            cv2.resize(energy, (out_width, out_height), dst=out[k], interpolation=cv2.INTER_AREA)
+        else:
+            out[k] = energy
     return out
 
 

@@ -127,3 +127,23 @@ def test_a_method_that_rereads_frames_gets_a_scratch_copy(tmp_path):
         with pipeline._load(paths, paths, "disk", progress=False) as frames:
             assert isinstance(frames, kind)
     assert method_class("msa-siamese").rereads_frames and not method_class("sf").rereads_frames
+
+
+def test_a_prefetched_frame_is_decoded_once_on_a_thread(tmp_path):
+    import threading
+
+    paths = jpeg_stack(tmp_path)
+    threads = []
+
+    def decode(path):
+        threads.append(threading.current_thread().name)
+        return cv2.imread(str(path))[..., ::-1]
+
+    with FileFrames(paths, (3, 40, 56, 3), decode) as frames:
+        frames.prefetch(1)
+        frames.prefetch(1)  # already on its way
+        np.testing.assert_array_equal(frames.read(1), cv2.imread(str(paths[1]))[..., ::-1])
+        frames.prefetch(1)  # kept: nothing to do
+        frames.read(1)
+        frames.prefetch(7)  # beyond the stack: ignored
+    assert len(threads) == 1 and threads[0].startswith("mfif-decode")

@@ -16,6 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,18 @@ class FileFrames(SampleFrames):
         self._decode_file = decode
         self._signatures = [_signature(path) for path in self.paths]
         self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._pending: dict[int, Future] = {}  # decodes started by `prefetch`
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+
+    def prefetch(self, index: int) -> None:
+        """Start decoding frame ``index`` on a thread (one at a time) unless it is kept."""
+        with self._lock:
+            if index in self._decoded or index in self._pending or not 0 <= index < len(self):
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="mfif-decode")
+            self._pending[index] = self._pool.submit(self._decode, index)
 
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as decoded, (H, W, C) uint8 or uint16, read-only."""
@@ -81,7 +93,8 @@ class FileFrames(SampleFrames):
             if index in self._decoded:
                 self._decoded.move_to_end(index)
                 return self._decoded[index]
-        samples = self._decode(index)
+            pending = self._pending.pop(index, None)
+        samples = self._decode(index) if pending is None else pending.result()
         with self._lock:
             self._decoded[index] = samples
             while len(self._decoded) > _KEPT:
@@ -101,7 +114,11 @@ class FileFrames(SampleFrames):
 
     def close(self) -> None:
         with self._lock:
+            pool, self._pool = self._pool, None
+            self._pending.clear()
             self._decoded.clear()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _signature(path: Path) -> tuple[int, int]:

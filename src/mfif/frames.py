@@ -112,6 +112,10 @@ class FrameSource(ABC):
         """
         return measure(self.luminance(index), size)
 
+    def prefetch(self, index: int) -> None:  # noqa: B027 (most sources read fast enough)
+        """A hint that frame ``index`` is read next: a source whose reads are slow (decoding a
+        file) may start reading it on a thread."""
+
     @property
     def array(self) -> np.ndarray | None:
         """All frames as one (N, H, W, C) float32 array when they are held in memory, else
@@ -282,6 +286,9 @@ class _FramesOf(FrameSource):
 
     def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
         return self._frames.measured(self._source_index(index), measure, size)
+
+    def prefetch(self, index: int) -> None:
+        self._frames.prefetch(self._source_index(index))
 
 
 class ReadAhead(_FramesOf):

@@ -263,6 +263,9 @@ class AlignedFrames(FrameSource):
     def close(self) -> None:
         self._frames.close()
 
+    def prefetch(self, index: int) -> None:
+        self._frames.prefetch(self._kept[index])
+
     def __getitem__(self, index: int) -> np.ndarray:
         """Aligned frame ``index``, float32 (h, w, C) in [0, 1]."""
         image = self._gained(index)

@@ -174,7 +174,9 @@ class GuidedDecisionFuser(WeightedFuser):
                     only = functools.partial(maps_of, focus_only=True)
                     return luma_of.measured(k, only, small)[0]
 
-                _keep_clear_winners(voted, labels, coarse.best, focus_of, self.keep_ratio)
+                _keep_clear_winners(
+                    voted, labels, coarse.best, focus_of, self.keep_ratio, threads=threads
+                )
         if self.boundary_band > 0:
             band = _boundary_band(labels, self.boundary_band // 2)
             labels = np.where(band, fine.labels, labels)
@@ -259,16 +261,18 @@ def _keep_clear_winners(
     best: np.ndarray,
     focus_of: Callable[[int], np.ndarray],
     ratio: float,
+    threads: int = 1,
 ) -> None:
     """Give back to a small region the pixels where its focus measure ``best`` is at least
     ``ratio`` times that of the source that would replace it (``labels`` is changed in
     place): small-region removal is meant for decisions noise made, not for a small part
     that is clearly sharp in one frame (the lead of a chip among a board focused in another
-    frame), which it would blur."""
+    frame), which it would blur. The replacing sources are measured on ``threads`` threads."""
     changed = voted != labels
-    for k in np.unique(labels[changed]):
+    replacing = [int(k) for k in np.unique(labels[changed])]
+    for k, focus in zip(replacing, ordered_map(focus_of, replacing, threads), strict=True):
         taken = changed & (labels == k)
-        clear = taken & (best >= ratio * focus_of(int(k)))
+        clear = taken & (best >= ratio * focus)
         labels[clear] = voted[clear]
 
 

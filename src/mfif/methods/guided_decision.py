@@ -180,25 +180,21 @@ class GuidedDecisionFuser(WeightedFuser):
         if self.boundary_band > 0:
             band = _boundary_band(labels, self.boundary_band // 2)
             labels = np.where(band, fine.labels, labels)
-        guide = np.zeros(labels.shape, dtype=np.float32)
-        for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count)):
-            # The decision-fused luminance guides the refinement.
+
+        def shrunk_luma(k: int) -> np.ndarray:
             if cache:
-                shrunk = shrunk_lumas[k]
-            elif shrunk_lumas is not None:
-                shrunk = shrunk_lumas[int(k)][..., 0]
-            else:
-                shrunk = cv2.resize(luma_of(int(k)), small, interpolation=cv2.INTER_AREA)
-            np.copyto(guide, shrunk, where=labels == k)
+                return shrunk_lumas[k]
+            if shrunk_lumas is not None:
+                return shrunk_lumas[k][..., 0]
+            return cv2.resize(luma_of(k), small, interpolation=cv2.INTER_AREA)
+
+        guide = _decision_fused(labels, count, shrunk_luma)
         if isinstance(shrunk_lumas, FrameStore):
             shrunk_lumas.close()
-        del shrunk_lumas
-        refine = GuidedFilter(
-            guide,
-            radius=max(1, self.radius // 2),
-            eps=self.eps,
-            subsample=max(1, min(small) // 512),  # very large images: the fast guided filter
-        )
+        shrunk_lumas = None  # the planes are freed before the refinement
+        radius = max(1, self.radius // 2)
+        subsample = max(1, min(small) // 512)  # very large images: the fast guided filter
+        refine = GuidedFilter(guide, radius=radius, eps=self.eps, subsample=subsample)
         for weight in _refined_weights(labels, count, refine, cache=cache, threads=threads):
             if not weight.any():  # a source that wins nowhere: its map is zero at any size
                 yield np.zeros((height, width), np.float32)
@@ -207,6 +203,17 @@ class GuidedDecisionFuser(WeightedFuser):
 
 
 _CACHE_BYTES = 256 * 2**20  # per kind of half-resolution map kept for all sources
+
+
+def _decision_fused(
+    labels: np.ndarray, count: int, plane_of: Callable[[int], np.ndarray]
+) -> np.ndarray:
+    """The plane of the source ``labels`` (h, w) chooses at each pixel, from ``plane_of(k)``
+    (h, w) float32 for each source chosen somewhere: the guide of the refinement."""
+    fused = np.zeros(labels.shape, dtype=np.float32)
+    for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count)):
+        np.copyto(fused, plane_of(int(k)), where=labels == k)
+    return fused
 
 
 def _disk_planes(count: int, size: tuple[int, int]) -> FrameStore | None:

@@ -147,3 +147,12 @@ def test_a_prefetched_frame_is_decoded_once_on_a_thread(tmp_path):
         frames.read(1)
         frames.prefetch(7)  # beyond the stack: ignored
     assert len(threads) == 1 and threads[0].startswith("mfif-decode")
+
+
+def test_a_prefetched_frame_never_read_is_not_kept(tmp_path):
+    """The blend prefetches the next frame, which may win nowhere and never be read."""
+    paths = jpeg_stack(tmp_path, count=3)
+    with FileFrames(paths, (3, 40, 56, 3), lambda p: cv2.imread(str(p))[..., ::-1]) as frames:
+        for k in range(3):
+            frames.prefetch(k)
+        assert list(frames._pending) == [2]

@@ -77,10 +77,14 @@ class FileFrames(SampleFrames):
         self._lock = threading.Lock()
 
     def prefetch(self, index: int) -> None:
-        """Start decoding frame ``index`` on a thread (one at a time) unless it is kept."""
+        """Start decoding frame ``index`` on a thread unless it is kept; a frame prefetched
+        before and never read is dropped (one decode waits at most)."""
         with self._lock:
             if index in self._decoded or index in self._pending or not 0 <= index < len(self):
                 return
+            for unread in self._pending.values():
+                unread.cancel()  # or, when it has started, let it finish and be forgotten
+            self._pending.clear()
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="mfif-decode")
             self._pending[index] = self._pool.submit(self._decode, index)

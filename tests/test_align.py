@@ -285,18 +285,31 @@ def test_auto_tells_defocus_from_motion() -> None:
     assert not found.is_identity
 
 
-def test_a_still_stack_passes_the_coarse_check_without_full_registration() -> None:
-    from mfif.align import align_frames
+def test_a_still_stack_passes_the_coarse_check_without_full_registration(monkeypatch) -> None:
+    from mfif.align import FrameSummary, align_frames
     from mfif.frames import ArrayFrames
 
+    # The check uses one coarse level: the full pyramids are never made.
+    monkeypatch.setattr(FrameSummary, "levels", property(lambda _: pytest.fail("full pyramid")))
     stack, _ = misaligned_stack([motion(1, 0, (0, 0))] * 3)
     frames = ArrayFrames(stack)
     aligned, found = align_frames(frames)
     assert aligned is frames
     assert found.is_identity
     assert max(f.displacement(HEIGHT, WIDTH) for f in found.frames) < 0.5
-    # The check used one coarse level: the full pyramids were never made.
-    assert all(summary._levels is None for summary in frames.summaries)
+
+
+def test_registration_data_is_released_once_aligned() -> None:
+    """Summaries and pyramids are a few MB per frame: not held while the frames are fused."""
+    from mfif.align import align_frames, frame_summary
+    from mfif.frames import ArrayFrames
+
+    stack, _ = misaligned_stack(BREATHING)
+    frames = ArrayFrames(stack)
+    frames.summaries = [frame_summary(image) for image in stack.images]
+    aligned, found = align_frames(frames)
+    assert aligned is not frames and not found.is_still
+    assert frames.summaries is None
 
 
 @pytest.mark.parametrize(
@@ -316,12 +329,15 @@ def test_the_coarse_check_does_not_call_a_moved_stack_still(motions, gains) -> N
     assert still_alignment(ArrayFrames(stack)) is None
 
 
-def test_a_still_stack_whose_brightness_changed_is_gain_matched_not_resampled() -> None:
+def test_a_still_stack_whose_brightness_changed_is_gain_matched_not_resampled(
+    monkeypatch,
+) -> None:
     """Flicker without motion: each frame is only scaled back to the reference's brightness
     (no resampling softens it, nothing is cropped), from the coarse check alone."""
-    from mfif.align import align_frames
+    from mfif.align import FrameSummary, align_frames
     from mfif.frames import ArrayFrames
 
+    monkeypatch.setattr(FrameSummary, "levels", property(lambda _: pytest.fail("full pyramid")))
     gains = [np.full(3, 0.96, np.float32), np.ones(3, np.float32), np.ones(3, np.float32)]
     stack, _ = misaligned_stack([motion(1, 0, (0, 0))] * 3, gains=gains)
     frames = ArrayFrames(stack)
@@ -333,4 +349,3 @@ def test_a_still_stack_whose_brightness_changed_is_gain_matched_not_resampled() 
     for k, frame in enumerate(found.frames):  # each pixel where it was, times its gains
         gained = stack.images[k] * np.asarray(frame.gains, np.float32)
         np.testing.assert_allclose(aligned[k], np.clip(gained, 0, 1), atol=1e-6)
-    assert all(summary._levels is None for summary in frames.summaries)

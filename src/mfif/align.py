@@ -598,7 +598,25 @@ def align_frames(
         The aligned frames (``frames`` itself, or the frames kept, when nothing was resampled).
     alignment : Alignment or None
         What was estimated or applied; None when alignment was skipped.
+
+    The frames' summaries (``frames.summaries``, registration's data: a few MB per frame with
+    its pyramid) are released once the alignment is known, so that memory does not grow with
+    the number of frames while they are fused.
     """
+    try:
+        return _aligned_frames(frames, model, reference, crop, skip_bad_frames, alignment)
+    finally:
+        frames.summaries = None
+
+
+def _aligned_frames(
+    frames: FrameSource,
+    model: str,
+    reference: int | None,
+    crop: bool | tuple[int, int, int, int],
+    skip_bad_frames: bool,
+    alignment: Alignment | None,
+) -> tuple[FrameSource, Alignment | None]:
     if model not in ALIGN_CHOICES:
         raise OptionError(f"align must be one of {', '.join(ALIGN_CHOICES)}; got {model!r}.")
     _checked_reference(reference, len(frames))

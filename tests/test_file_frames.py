@@ -95,8 +95,14 @@ def test_other_formats_and_the_choice_of_scratch_are_copied(tmp_path, monkeypatc
         load_frames(jpegs, storage="disk")
 
 
-@pytest.mark.parametrize("method", ["guided-decision", "laplacian-pyramid"])
-def test_a_jpeg_stack_fuses_to_the_same_files_from_memory_and_from_its_files(tmp_path, method):
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("guided-decision", {}), ("guided-decision", {"crop": False}), ("laplacian-pyramid", {})],
+    ids=["guided-decision", "guided-decision-no-crop", "laplacian-pyramid"],
+)
+def test_a_jpeg_stack_fuses_to_the_same_files_from_memory_and_from_its_files(
+    tmp_path, method, options
+):
     paths = []
     for path in frames_on_disk(tmp_path / "png", moved=True):
         paths.append(tmp_path / "in" / f"{path.stem}.jpg")
@@ -107,7 +113,7 @@ def test_a_jpeg_stack_fuses_to_the_same_files_from_memory_and_from_its_files(tmp
     for storage in ("memory", "disk"):
         folder = tmp_path / storage
         runs[storage] = written(
-            Pipeline(method, storage=storage), paths, folder,
+            Pipeline(method, storage=storage, **options), paths, folder,
             depth=folder / "depth.tif", aligned=folder / "aligned",
         )  # fmt: skip
     assert runs["memory"].pop("storage") == "memory" and runs["disk"].pop("storage") == "disk"

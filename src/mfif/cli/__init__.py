@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from ..errors import (
     EXIT_BAD_INPUT,
@@ -52,7 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     with quiet_native_stderr(enabled=not (verbose or debug)), sigterm_raises():
         with _log_to_stderr(verbose):
-            return _run(args, debug)
+            status = _run(args, debug)
+    if argv is None:
+        _leave(status)
+    return status
+
+
+def _leave(status: int) -> NoReturn:
+    """End the console script's process with ``status`` without tearing the interpreter
+    down: every output is written, closed and renamed by now, and freeing the frames, the
+    heap and the modules one by one took 40-55 ms of a 0.6 s run (3 x 2 MP, still)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more to say anyway
+            stream.flush()
+    os._exit(status)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's mallopt parameters

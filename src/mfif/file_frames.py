@@ -29,8 +29,8 @@ __all__ = ["FileFrames", "REDECODED_SUFFIXES"]
 # Formats whose decoding costs less than storing and reading back their samples.
 REDECODED_SUFFIXES = (".jpg", ".jpeg")
 
-# Decoded frames kept: one per reading thread (the fusion reads one frame while the next is
-# prepared on another thread).
+# Decoded frames kept: a frame read in blocks of rows while another is read too (a read-ahead
+# thread; without crop, a neighbour filling the border a frame does not cover).
 _KEPT = 2
 
 
@@ -41,10 +41,10 @@ class FileFrames(SampleFrames):
     ----------
     paths : sequence of Path
         One file per frame; every one decodes to ``shape[1:]`` samples of ``bit_depth``.
-    decode : callable
-        Path -> its samples, (H, W) or (H, W, C) (`mfif.io.decode_first_page`).
     shape : tuple of int
         (N, H, W, C), as the files decode (C is 1 for grey files).
+    decode : callable
+        Path -> its samples, (H, W) or (H, W, C) (`mfif.io.decode_first_page`).
     bit_depth : {8, 16}
         Of the decoded samples.
     names : sequence of str, optional

@@ -4,6 +4,7 @@ valid region, bad frames, saved alignments, and the aligned pipeline end to end.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -349,3 +350,46 @@ def test_a_still_stack_whose_brightness_changed_is_gain_matched_not_resampled(
     for k, frame in enumerate(found.frames):  # each pixel where it was, times its gains
         gained = stack.images[k] * np.asarray(frame.gains, np.float32)
         np.testing.assert_allclose(aligned[k], np.clip(gained, 0, 1), atol=1e-6)
+
+
+def test_registration_makes_each_pyramid_once_and_keeps_few(monkeypatch) -> None:
+    """A long stack's pyramids are not all held: registration goes along the stack, keeping
+    the few it is using, and the uncertainty check runs with each pair's registration."""
+    from mfif import align
+    from mfif.frames import ArrayFrames
+
+    made, held = [], []
+    original = align.FrameSummary.levels.fget
+
+    def counted(summary):
+        made.append(id(summary))
+        return original(summary)
+
+    class Watched(align._LevelsOf):
+        def __getitem__(self, index):
+            levels = super().__getitem__(index)
+            held.append(len(self._made))
+            return levels
+
+    monkeypatch.setattr(align.FrameSummary, "levels", property(counted))
+    monkeypatch.setattr(align, "_LevelsOf", Watched)
+    motions = [motion(1 + 0.004 * k, 0.05 * k, (0.7 * k, -0.4 * k)) for k in range(-2, 3)]
+    stack, _ = misaligned_stack(motions)
+    alignment, dropped = align.estimate_alignment(ArrayFrames(stack), uncertainty=True)
+    assert not dropped and len(alignment.frames) == 5
+    assert sorted(made) == sorted(set(made)) and len(made) == 5  # each frame's pyramid once
+    assert max(held) <= 2 * (os.cpu_count() or 1) + 2
+
+
+def test_levels_of_makes_a_dropped_frame_again_with_the_same_values() -> None:
+    from mfif import align
+
+    stack, _ = misaligned_stack(BREATHING)
+    summaries = [align.frame_summary(image) for image in stack.images]
+    levels = align._LevelsOf(summaries, kept=2)
+    first = levels[0]
+    levels[1], levels[2]  # 0 is dropped
+    again = levels[0]
+    assert again is not first
+    np.testing.assert_array_equal(again.fine, first.fine)
+    assert len(levels._made) == 2

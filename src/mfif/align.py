@@ -33,8 +33,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import cv2
@@ -144,11 +145,12 @@ def estimate_alignment(
     names = frames.names
     reference = _checked_reference(reference, count)
     stride = thumbnail_stride(height, width)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV frees the GIL
+    workers = os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV frees the GIL
         summaries = _summaries(frames, pool)
-        levels = list(pool.map(lambda summary: summary.levels, summaries))
+        levels = _LevelsOf(summaries, kept=2 * workers + 2)  # the frames of the pairs in hand
         thumbnails = np.stack([summary.thumbnail for summary in summaries])
-        found = _register_neighbours(levels, reference, model, pool)
+        found = _register_neighbours(levels, reference, model, pool, check=uncertainty)
     matrices, checked, correlations, dropped = _composed(
         found, levels, reference, model, names, skip_bad_frames, check=uncertainty
     )
@@ -181,20 +183,85 @@ def _summaries(frames: FrameSource, pool: ThreadPoolExecutor) -> list[FrameSumma
     return made
 
 
+class _LevelsOf:
+    """Each frame's `FrameSummary.levels`, made when first asked for and kept for the last
+    ``kept`` frames asked: registration goes along the stack, so a long stack's pyramids are
+    not all held at once (a frame asked for again after it was dropped is made again, with
+    the same values). Safe across threads."""
+
+    def __init__(self, summaries: Sequence[FrameSummary], kept: int) -> None:
+        self._summaries = summaries
+        self._kept = max(2, kept)
+        self._made: OrderedDict[int, Levels] = OrderedDict()
+        self._making: dict[int, Future] = {}  # a frame two pairs ask for at once is made once
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._summaries)
+
+    def __getitem__(self, index: int) -> Levels:
+        with self._lock:
+            if index in self._made:
+                self._made.move_to_end(index)
+                return self._made[index]
+            making = self._making.get(index)
+            if making is None:
+                making = self._making[index] = Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            return making.result()
+        try:
+            levels = self._summaries[index].levels
+        except BaseException as error:
+            with self._lock:
+                del self._making[index]
+            making.set_exception(error)
+            raise
+        with self._lock:
+            del self._making[index]
+            self._made[index] = levels
+            while len(self._made) > self._kept:
+                self._made.popitem(last=False)
+        making.set_result(levels)
+        return levels
+
+
 def _register_neighbours(
-    levels: list[Levels], reference: int, model: str, pool: ThreadPoolExecutor
+    levels: _LevelsOf | Sequence[Levels],
+    reference: int,
+    model: str,
+    pool: ThreadPoolExecutor,
+    *,
+    check: bool = False,
 ) -> dict:
     """Every frame registered to its neighbour towards the reference, all pairs at once (they
-    are independent): {(anchor, frame): (matrix, correlation) or AlignmentError}."""
+    are independent): {(anchor, frame): (matrix, correlation) or AlignmentError}; with
+    ``check``, (matrix, correlation, the matrix registered again on the lower band)."""
     count = len(levels)
     pairs = [(k - 1, k) if k > reference else (k + 1, k) for k in range(count) if k != reference]
-    results = pool.map(lambda pair: _try_register(levels, *pair, model), pairs)
-    return dict(zip(pairs, results, strict=True))
+
+    def register(pair: tuple[int, int]) -> tuple | AlignmentError:
+        result = _try_register(levels, *pair, model)
+        if not check or isinstance(result, AlignmentError):
+            return result
+        return (*result, _checked_step(levels, *pair, result[0], model))
+
+    return dict(zip(pairs, pool.map(register, pairs), strict=True))
+
+
+def _checked_step(
+    levels: _LevelsOf | Sequence[Levels], anchor: int, k: int, step: np.ndarray, model: str
+) -> np.ndarray:
+    """``step`` (anchor -> frame k) registered again on the lower band (`_refined`)."""
+    (scale, fixed), (_, image) = levels[anchor].check, levels[k].check
+    return _refined(fixed, image, step, model, scale)
 
 
 def _composed(
     found: dict,
-    levels: list[Levels],
+    levels: _LevelsOf | Sequence[Levels],
     reference: int,
     model: str,
     names: Sequence[str],
@@ -229,12 +296,13 @@ def _composed(
                 _logger.warning("%s; dropped.", message)
                 dropped.append(k)
                 continue
-            step, correlation = result
+            step, correlation = result[:2]
             matrices[k] = step @ matrices[anchor]  # reference -> anchor -> k
             correlations[k] = correlation
-            if check:
-                (scale, fixed), (_, image) = levels[anchor].check, levels[k].check
-                again = _refined(fixed, image, step, model, scale)
+            if check:  # made with the pair's registration, unless the anchor is not its own
+                again = (
+                    result[2] if len(result) > 2 else _checked_step(levels, anchor, k, step, model)
+                )
                 checked[k] = again @ checked[anchor]
             anchor = k
     return matrices, checked, correlations, dropped
@@ -256,9 +324,9 @@ class Levels(NamedTuple):
 
 class FrameSummary:
     """What registration needs of one frame (`frame_summary`): its luminance at the finest
-    registration scale and a thumbnail, made while the frame is decoded, and the band-passed
-    levels, made when registration first asks for them (a stack that `auto` finds still
-    never does).
+    registration scale and a thumbnail, made while the frame is decoded; the band-passed
+    levels are made from them when registration asks (a stack that `auto` finds still never
+    does), and registration keeps only a few frames' levels at a time (`_LevelsOf`).
 
     Attributes
     ----------
@@ -267,21 +335,21 @@ class FrameSummary:
     scale : float
         ``plane``'s size relative to the frame's.
     thumbnail : ndarray (h', w', C) float32
-        The frame subsampled by `thumbnail_stride`, for the gains.
+        The frame subsampled by `thumbnail_stride`, for the gains (kept as the frame's
+        samples, a quarter of the memory for 8-bit frames, and converted when read).
     """
 
     def __init__(self, plane: np.ndarray, scale: float, thumbnail: np.ndarray) -> None:
-        self.plane, self.scale, self.thumbnail = plane, scale, thumbnail
-        self._levels: Levels | None = None
-        self._lock = threading.Lock()
+        self.plane, self.scale, self._thumbnail = plane, scale, thumbnail
+
+    @property
+    def thumbnail(self) -> np.ndarray:
+        return to_unit_float(self._thumbnail, "frame")
 
     @property
     def levels(self) -> Levels:
-        """The full pyramid (made once, on first use; safe across threads)."""
-        with self._lock:
-            if self._levels is None:
-                self._levels = _signal_pyramid(self.plane, self.scale)
-        return self._levels
+        """The full pyramid, made anew at each call (6-7 MB for a 24 MP frame)."""
+        return _signal_pyramid(self.plane, self.scale)
 
     def coarse(self) -> Levels:
         """One level of at most `_STILL_CHECK_SIDE` pixels on the long side, for the cheap
@@ -299,7 +367,7 @@ def frame_summary(frame: np.ndarray) -> FrameSummary:
     `mfif.io.load_frames` makes them while decoding)."""
     height, width = frame.shape[:2]
     stride = thumbnail_stride(height, width)
-    thumbnail = to_unit_float(np.ascontiguousarray(frame[::stride, ::stride]), "frame")
+    thumbnail = np.ascontiguousarray(frame[::stride, ::stride])
     plane = sample_luminance(frame)
     scale = min(1.0, _FINEST_SIDE / max(height, width))
     if scale < 1:
@@ -309,7 +377,7 @@ def frame_summary(frame: np.ndarray) -> FrameSummary:
 
 
 def _try_register(
-    levels: list[Levels], anchor: int, k: int, model: str
+    levels: _LevelsOf | Sequence[Levels], anchor: int, k: int, model: str
 ) -> tuple[np.ndarray, float] | AlignmentError:
     try:
         return _register(levels[anchor], levels[k], model)

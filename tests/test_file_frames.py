@@ -1,5 +1,6 @@
-"""JPEG stacks fused from disk are read from their own files, decoded again at every read,
-instead of being copied to a scratch file: the same samples, the same fused files."""
+"""JPEG and uncompressed TIFF stacks fused from disk are read from their own files (JPEG
+decoded again at every read, TIFF samples where they lie) instead of being copied to a
+scratch file: the same samples, the same fused files."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import os
 import cv2
 import numpy as np
 import pytest
+import tifffile
 
 import mfif
 from mfif.errors import OptionError, StackError
-from mfif.file_frames import FileFrames
+from mfif.file_frames import FileFrames, TiffFrames
 from mfif.io import load_frames
 from mfif.pipeline import Pipeline
 from mfif.scratch import FrameStore
@@ -83,7 +85,7 @@ def test_other_formats_and_the_choice_of_scratch_are_copied(tmp_path, monkeypatc
     pngs = frames_on_disk(tmp_path / "png", moved=False)
     with load_frames(pngs, storage="disk") as frames:
         assert isinstance(frames, FrameStore)
-    with pytest.raises(ValueError, match="JPEG files only"):
+    with pytest.raises(ValueError, match="JPEG and uncompressed TIFF files only"):
         load_frames(pngs, storage="files")
     jpegs = jpeg_stack(tmp_path / "jpg")
     monkeypatch.setenv("MFIF_DISK_FRAMES", "scratch")
@@ -95,19 +97,26 @@ def test_other_formats_and_the_choice_of_scratch_are_copied(tmp_path, monkeypatc
         load_frames(jpegs, storage="disk")
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
 @pytest.mark.parametrize(
     ("method", "options"),
     [("guided-decision", {}), ("guided-decision", {"crop": False}), ("laplacian-pyramid", {})],
     ids=["guided-decision", "guided-decision-no-crop", "laplacian-pyramid"],
 )
-def test_a_jpeg_stack_fuses_to_the_same_files_from_memory_and_from_its_files(
-    tmp_path, method, options
+def test_a_stack_fuses_to_the_same_files_from_memory_and_from_its_files(
+    tmp_path, method, options, suffix
 ):
     paths = []
     for path in frames_on_disk(tmp_path / "png", moved=True):
-        paths.append(tmp_path / "in" / f"{path.stem}.jpg")
+        paths.append(tmp_path / "in" / f"{path.stem}{suffix}")
         paths[-1].parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(paths[-1]), cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        image = cv2.imread(str(path))
+        if suffix == ".tif":  # uncompressed (OpenCV writes LZW)
+            tifffile.imwrite(paths[-1], image[..., ::-1], photometric="rgb")
+        else:
+            cv2.imwrite(str(paths[-1]), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    with load_frames(paths, storage="disk") as frames:
+        assert isinstance(frames, FileFrames if suffix == ".jpg" else TiffFrames)
 
     runs = {}
     for storage in ("memory", "disk"):
@@ -162,3 +171,56 @@ def test_a_prefetched_frame_never_read_is_not_kept(tmp_path):
         for k in range(3):
             frames.prefetch(k)
         assert list(frames._pending) == [2]
+
+
+def tiff_stack(folder, dtype=np.uint16, channels: int = 3, **options) -> tuple[list, np.ndarray]:
+    rng = np.random.default_rng(channels)
+    top = np.iinfo(dtype).max
+    shape = (3, 24, 32, channels) if channels > 1 else (3, 24, 32)
+    images = (rng.random(shape) * top).astype(dtype)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, image in enumerate(images):
+        paths.append(folder / f"{k}.tif")
+        photometric = "rgb" if channels == 3 else "minisblack"
+        tifffile.imwrite(paths[-1], image, photometric=photometric, **options)
+    return paths, images.reshape(3, 24, 32, channels)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "channels", "rows_per_strip"),
+    [(np.uint16, 3, None), (np.uint8, 1, None), (np.uint16, 3, 5)],
+    ids=["16-bit-rgb", "8-bit-grey", "strips"],
+)
+def test_uncompressed_tiff_frames_are_read_where_they_lie(
+    tmp_path, dtype, channels, rows_per_strip
+):
+    """Their samples are on disk as a scratch file would hold them: read in place."""
+    options = {"rowsperstrip": rows_per_strip} if rows_per_strip else {}
+    paths, images = tiff_stack(tmp_path, dtype, channels, **options)
+    with load_frames(paths, storage="disk") as frames, load_frames(paths) as memory:
+        assert isinstance(frames, TiffFrames) and frames.bit_depth == 8 * np.dtype(dtype).itemsize
+        for k, image in enumerate(images):
+            np.testing.assert_array_equal(frames.samples(k), image)
+            np.testing.assert_array_equal(frames.rows(k, 3, 11), memory[k][3:11])
+            np.testing.assert_array_equal(frames[k], memory[k])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"compression": "zlib"}, {"byteorder": ">"}, {"planarconfig": "separate"}, {"tile": (16, 16)}],
+    ids=["compressed", "big-endian", "planar", "tiled"],
+)
+def test_other_tiffs_are_copied_to_scratch(tmp_path, options):
+    paths, images = tiff_stack(tmp_path, np.uint16, 3, **options)
+    with load_frames(paths, storage="disk") as frames:
+        assert isinstance(frames, FrameStore)
+        np.testing.assert_array_equal(frames.samples(1), images[1])
+
+
+def test_a_tiff_changed_while_fusing_is_reported(tmp_path):
+    paths, _ = tiff_stack(tmp_path)
+    with load_frames(paths, storage="disk") as frames:
+        paths[2].write_bytes(paths[2].read_bytes()[:1000])
+        with pytest.raises(StackError, match="2.tif changed while the stack was being fused"):
+            frames.rows(2, 0, 4)

@@ -26,7 +26,7 @@ from .codecs import (
 )
 from .concurrency import ordered_map
 from .errors import ImageReadError, MfifError, OptionError, StackError
-from .file_frames import REDECODED_SUFFIXES, FileFrames
+from .file_frames import REDECODED_SUFFIXES, FileFrames, TiffFrames, tiff_layout
 from .frames import ArrayFrames, FrameSource
 from .limits import ImageHeader, check_memory, check_pixels, probe_image
 from .outputs import OutputSet
@@ -178,8 +178,9 @@ def load_frames(
     storage : {"memory", "disk", "scratch", "files"}
         "memory": one float32 array (`mfif.frames.ArrayFrames`). "scratch": a scratch file in
         the deepest sample type of the files (`mfif.scratch.FrameStore`). "files": nothing is
-        kept; every read decodes the frame's file again (`mfif.file_frames.FileFrames`; JPEG
-        files only). "disk": "files" for a stack of JPEG files, whose decoding costs less
+        kept; every read decodes the frame's JPEG file again (`mfif.file_frames.FileFrames`),
+        or reads an uncompressed TIFF's samples where they lie (`TiffFrames`); other files
+        cannot. "disk": "files" for a stack of such files, whose reading again costs less
         than a copy, else "scratch". From disk, memory depends on the frame size, not the
         frame count.
     directory : path-like, optional
@@ -211,11 +212,12 @@ def load_frames(
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = expand_inputs(inputs)
-    redecoded = all(path.suffix.lower() in REDECODED_SUFFIXES for path in paths)
-    if storage == "disk":
-        storage = "files" if redecoded and disk_frames() == "files" else "scratch"
-    if storage == "files" and not redecoded:
-        raise ValueError("storage 'files' reads JPEG files only")
+    if storage in ("disk", "files"):
+        readable = _read_in_place(paths)
+        if storage == "disk":
+            storage = "files" if readable is not None and disk_frames() == "files" else "scratch"
+        elif readable is None:
+            raise ValueError("storage 'files' reads JPEG and uncompressed TIFF files only")
     warn_result_like(paths)
     if len(paths) == 1 and paths[0].suffix.lower() in TIFF_SUFFIXES:
         return ArrayFrames(_multipage_stack(paths[0]))
@@ -245,6 +247,20 @@ def load_frames(
             frames.close()
         raise
     return frames.finished(summarise is not None)
+
+
+def _read_in_place(paths: Sequence[Path]) -> list | None:
+    """How `storage="files"` reads the stack again: [] for JPEG files (decoded again), each
+    file's `mfif.file_frames.tiff_layout` for uncompressed TIFF files of one layout (read in
+    place); None when the files are neither."""
+    if all(path.suffix.lower() in REDECODED_SUFFIXES for path in paths):
+        return []
+    if not all(path.suffix.lower() in TIFF_SUFFIXES and not is_raw(path) for path in paths):
+        return None
+    layouts = [tiff_layout(path) for path in paths]
+    if any(layout is None for layout in layouts) or len({lay[1:] for lay in layouts}) != 1:
+        return None
+    return layouts
 
 
 def disk_frames() -> str:
@@ -342,15 +358,24 @@ class _Frames:
         if self.store is not None:
             self.store.close()
 
+    def _files(self) -> FrameSource:
+        """The frames read from their files again: TIFF samples where they lie, JPEG decoded."""
+        layouts = _read_in_place(self.paths)
+        if layouts:
+            offset, shape, dtype = zip(*layouts, strict=True)
+            if shape[0] != self.shape[1:]:
+                raise StackError(f"{self.paths[0]} changed while the stack was being read.")
+            return TiffFrames(self.paths, offset, self.shape, dtype[0], names=self.names)
+        return FileFrames(
+            self.paths, self.shape, decode_first_page, bit_depth=self.bit_depth, names=self.names
+        )
+
     def finished(self, summarised: bool) -> FrameSource:
         source = self.store
         if self.images is not None:
             source = ArrayFrames(Stack(self.images, self.bit_depth, self.names))
         elif self.in_files:
-            source = FileFrames(
-                self.paths, self.shape, decode_first_page, bit_depth=self.bit_depth,
-                names=self.names,
-            )  # fmt: skip
+            source = self._files()
         if summarised:
             source.summaries = self.summaries
         return source

@@ -1,4 +1,5 @@
-"""Frames read from the stack's own files, decoded again at every read.
+"""Frames read from the stack's own files at every read: JPEG decoded again (`FileFrames`),
+uncompressed TIFF read where its samples lie (`TiffFrames`).
 
 A stack too large for memory is otherwise copied into a scratch file as it is decoded
 (`mfif.scratch.FrameStore`). For JPEG frames the copy costs more than it saves: a 24 MP JPEG

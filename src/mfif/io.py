@@ -264,9 +264,9 @@ def _read_in_place(paths: Sequence[Path]) -> list | None:
 
 
 def disk_frames() -> str:
-    """Where a JPEG stack fused from disk is read from: ``$MFIF_DISK_FRAMES``, "files" (the
-    default: decoded again from the files at every read) or "scratch" (copied to a scratch
-    file once; for files on a slow network share, say)."""
+    """Where a JPEG or uncompressed TIFF stack fused from disk is read from:
+    ``$MFIF_DISK_FRAMES``, "files" (the default: read from the files again at every read) or
+    "scratch" (copied to a scratch file once; for files on a slow network share, say)."""
     choice = os.environ.get("MFIF_DISK_FRAMES", "") or "files"
     if choice not in ("files", "scratch"):
         raise OptionError(f"MFIF_DISK_FRAMES must be 'files' or 'scratch'; got {choice!r}.")

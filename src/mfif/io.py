@@ -212,6 +212,7 @@ def load_frames(
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = expand_inputs(inputs)
+    readable = None  # how storage "files" reads the stack again (`_read_in_place`)
     if storage in ("disk", "files"):
         readable = _read_in_place(paths)
         if storage == "disk":
@@ -239,7 +240,7 @@ def load_frames(
     try:
         for k, path, page, summary in decoded:
             if frames is None:
-                frames = _Frames(paths, page, storage, directory)
+                frames = _Frames(paths, page, storage, directory, in_place=readable)
             check_compatible([frames.first_shape, page.shape], [paths[0].name, path.name])
             frames.write(k, page, path, summary)
     except BaseException:
@@ -310,8 +311,16 @@ class _Frames:
     in a scratch file (stored deeper when a deeper file comes), or nowhere (read from the
     files again)."""
 
-    def __init__(self, paths: Sequence[Path], page: np.ndarray, storage: str, directory) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        page: np.ndarray,
+        storage: str,
+        directory,
+        in_place: list | None = None,
+    ) -> None:
         self.paths = paths
+        self.in_place = in_place  # storage "files": `_read_in_place` of the paths
         self.names = tuple(path.name for path in paths)
         self.first_shape = page.shape
         self.bit_depth = bit_depth_of(page.dtype)
@@ -360,9 +369,8 @@ class _Frames:
 
     def _files(self) -> FrameSource:
         """The frames read from their files again: TIFF samples where they lie, JPEG decoded."""
-        layouts = _read_in_place(self.paths)
-        if layouts:
-            offset, shape, dtype = zip(*layouts, strict=True)
+        if self.in_place:
+            offset, shape, dtype = zip(*self.in_place, strict=True)
             if shape[0] != self.shape[1:]:
                 raise StackError(f"{self.paths[0]} changed while the stack was being read.")
             return TiffFrames(self.paths, offset, self.shape, dtype[0], names=self.names)

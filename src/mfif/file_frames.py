@@ -182,12 +182,10 @@ class TiffFrames(SampleFrames):
         path = self.paths[index]
         if _signature(path) != self._signatures[index]:
             raise StackError(f"{path} changed while the stack was being fused.")
-        out = np.empty((stop - start, *self.shape[2:]), dtype=self.dtype)
-        row_bytes = out.nbytes // max(1, stop - start)
+        row_bytes = int(np.prod(self.shape[2:])) * self.dtype.itemsize
+        offset = self._offsets[index] + start * row_bytes
         with open(path, "rb") as handle:
-            done = os.preadv(
-                handle.fileno(), [out.data.cast("B")], self._offsets[index] + start * row_bytes
-            )
+            out, done = self._read_at(handle.fileno(), offset, stop - start, self.dtype)
         if done != out.nbytes:
             raise StackError(f"{path} changed while the stack was being fused.")
         return out

@@ -160,6 +160,16 @@ class SampleFrames(FrameSource):
         """Rows ``start:stop`` of frame ``index`` as stored, (stop - start, W, C)."""
         return self.read(index)[start:stop]
 
+    def _read_at(
+        self, descriptor: int, offset: int, rows: int, dtype: np.dtype
+    ) -> tuple[np.ndarray, int]:
+        """``rows`` rows of samples (rows, W, C) of ``dtype`` read in one `os.preadv` at
+        ``offset`` of an open file, and the bytes read (fewer than asked when it ended)."""
+        import os
+
+        out = np.empty((rows, *self.shape[2:]), dtype=dtype)
+        return out, os.preadv(descriptor, [out.data.cast("B")], offset)
+
     def __getitem__(self, index: int) -> np.ndarray:
         """Frame ``index`` as float32 in [0, 1], (H, W, C)."""
         return to_unit_float(self.read(index), f"frame {index}")

@@ -129,22 +129,15 @@ class FrameStore(SampleFrames):
 
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as stored, (H, W, C)."""
-        if not self._written[index]:
-            raise IndexError(f"frame {index} was never written")
-        out = np.empty(self.shape[1:], dtype=self.dtype)
-        done = os.preadv(self._file.fileno(), [out.data.cast("B")], self._offset(index))
-        if done != self.frame_bytes:
-            raise OSError(f"short read from the scratch file ({done} of {self.frame_bytes})")
-        return out
+        return self.read_rows(index, 0, self.shape[1])
 
     def read_rows(self, index: int, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` of frame ``index`` as stored, (stop - start, W, C)."""
         if not self._written[index]:
             raise IndexError(f"frame {index} was never written")
         row_bytes = self.frame_bytes // self.shape[1]
-        out = np.empty((stop - start, *self.shape[2:]), dtype=self.dtype)
         offset = self._offset(index) + start * row_bytes
-        done = os.preadv(self._file.fileno(), [out.data.cast("B")], offset)
+        out, done = self._read_at(self._file.fileno(), offset, stop - start, self.dtype)
         if done != out.nbytes:
             raise OSError(f"short read from the scratch file ({done} of {out.nbytes})")
         return out

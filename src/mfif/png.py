@@ -1,0 +1,137 @@
+"""PNG files written on several cores.
+
+A PNG's pixels are one zlib stream of filtered rows. zlib's deflate runs on one core, and so
+does OpenCV's encoder, which filters the rows as it compresses them; a 2 MP RGB result took
+56 ms there and a 24 MP one 0.7 s. Here bands of rows are filtered (NumPy) and deflated (zlib,
+Huffman coding only, as OpenCV was asked to) on the cores at once: each band's deflate output
+ends on a byte boundary (a sync flush) so the bands join into one stream, whose Adler-32 is
+combined from the bands' own. Each band is an IDAT chunk of its own. The filtered bytes are
+those OpenCV wrote (Paeth for 8 bits, Up for 16), so the files decode to the same samples and
+are about as large.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+from .concurrency import default_threads, ordered_map
+
+__all__ = ["encode_png"]
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PAETH, _UP = 4, 2
+_BLOCK_ROWS = 16  # Paeth's int16 temporaries of 16 rows stay in the cache
+_BAND_BYTES = 8 << 20  # the most filtered bytes a band holds at once
+_ADLER_BASE = 65521
+
+
+def encode_png(samples: np.ndarray) -> bytes:
+    """The bytes of a PNG file holding ``samples``.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (H, W) or (H, W, 3), uint8 or uint16
+        Grey or RGB samples, written as they are (8 or 16 bits).
+
+    Returns
+    -------
+    bytes
+        A PNG file: IHDR, one IDAT chunk per band of rows, IEND; no other chunks.
+    """
+    if samples.dtype not in (np.uint8, np.uint16) or samples.ndim not in (2, 3):
+        raise ValueError(f"encode_png takes (H, W[, 3]) uint8 or uint16; got {samples.dtype}.")
+    height, width = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    if channels not in (1, 3):
+        raise ValueError(f"encode_png takes 1 or 3 channels; got {channels}.")
+    if samples.dtype == np.uint16:
+        rows = samples.astype(">u2").reshape(height, -1).view(np.uint8)  # PNG is big-endian
+    else:
+        rows = np.ascontiguousarray(samples).reshape(height, -1)
+    step = max(1, min(-(-height // (2 * default_threads())), _BAND_BYTES // rows.shape[1]))
+    bands = [(start, min(start + step, height)) for start in range(0, height, step)]
+    bits = 8 * samples.itemsize
+    bytes_per_pixel = channels * samples.itemsize
+
+    def deflated(band: tuple[int, int]) -> tuple[bytes, int, int]:
+        start, stop = band
+        filtered = _filtered(rows, start, stop, bytes_per_pixel, paeth=bits == 8)
+        compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_HUFFMAN_ONLY)
+        last = stop == height
+        data = compressor.compress(filtered) + compressor.flush(
+            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+        )
+        return data, zlib.adler32(filtered), filtered.size
+
+    header = struct.pack(">IIBBBBB", width, height, bits, 0 if channels == 1 else 2, 0, 0, 0)
+    parts = [_SIGNATURE, *_chunk(b"IHDR", header)]
+    checksum = 1
+    for index, (data, adler, length) in enumerate(ordered_map(deflated, bands, default_threads())):
+        checksum = _combined_adler32(checksum, adler, length)
+        if index == 0:
+            data = b"\x78\x01" + data  # zlib header: deflate, 32 KB window, fastest
+        if index == len(bands) - 1:
+            data += checksum.to_bytes(4, "big")
+        parts += _chunk(b"IDAT", data)
+    parts += _chunk(b"IEND", b"")
+    return b"".join(parts)
+
+
+def _filtered(
+    rows: np.ndarray, start: int, stop: int, bytes_per_pixel: int, *, paeth: bool
+) -> np.ndarray:
+    """Rows ``start:stop`` of ``rows`` (H, row bytes) uint8, each behind its filter-type byte:
+    Paeth (PNG spec. 9.4) or Up, predicted from the unfiltered rows (the one above ``start``
+    too)."""
+    out = np.empty((stop - start, rows.shape[1] + 1), np.uint8)
+    out[:, 0] = _PAETH if paeth else _UP
+    for top in range(start, stop, _BLOCK_ROWS):
+        bottom = min(top + _BLOCK_ROWS, stop)
+        current = rows[top:bottom].astype(np.int16)
+        above = np.empty_like(current)
+        above[1:] = current[:-1]
+        above[0] = rows[top - 1] if top else 0
+        target = out[top - start : bottom - start, 1:]
+        if paeth:
+            predicted = _paeth_prediction(current, above, bytes_per_pixel)
+        else:
+            predicted = above
+        np.subtract(current, predicted, out=predicted)
+        target[...] = predicted  # modulo 256, as the filters are defined
+    return out
+
+
+def _paeth_prediction(current: np.ndarray, above: np.ndarray, step: int) -> np.ndarray:
+    """Paeth's predictor per byte from the left (a), above (b) and upper-left (c) bytes, int16."""
+    left = np.zeros_like(current)
+    left[:, step:] = current[:, :-step]
+    upper_left = np.zeros_like(current)
+    upper_left[:, step:] = above[:, :-step]
+    from_left = left - upper_left
+    from_above = above - upper_left
+    distance_c = np.abs(from_left + from_above)
+    distance_a = np.abs(from_above)
+    distance_b = np.abs(from_left)
+    use_a = (distance_a <= distance_b) & (distance_a <= distance_c)
+    return np.where(use_a, left, np.where(distance_b <= distance_c, above, upper_left))
+
+
+def _combined_adler32(first: int, second: int, second_length: int) -> int:
+    """Adler-32 of two byte strings joined, from each one's checksum and the second's length.
+
+    The low half is 1 plus the sum of the bytes; the high half sums the low half after each
+    byte, so the second string's terms each grow by the first's sum."""
+    low_first, high_first = first & 0xFFFF, first >> 16
+    low_second, high_second = second & 0xFFFF, second >> 16
+    low = (low_first + low_second - 1) % _ADLER_BASE
+    high = (high_first + high_second + second_length * (low_first - 1)) % _ADLER_BASE
+    return (high << 16) | low
+
+
+def _chunk(kind: bytes, data: bytes) -> list[bytes]:
+    """A chunk's parts: length, type, data, CRC of type and data (joined once, at the end)."""
+    checksum = zlib.crc32(data, zlib.crc32(kind))
+    return [struct.pack(">I", len(data)), kind, data, struct.pack(">I", checksum)]

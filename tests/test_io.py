@@ -39,6 +39,25 @@ def test_lossless_round_trip(tmp_path: Path, suffix: str, bit_depth: int, color:
     np.testing.assert_array_equal(to_integer(loaded, bit_depth), expected)
 
 
+@pytest.mark.parametrize("bit_depth, predictor", [(8, 2), (16, 2), (32, 1)])
+def test_tiff_output_is_deflated_in_strips(tmp_path: Path, bit_depth: int, predictor: int):
+    """Integer samples behind horizontal differencing; several strips (compressed at once)
+    that OpenCV, a libtiff reader, reads back as tifffile does."""
+    image = np.random.default_rng(0).random((600, 90, 3)).astype(np.float32)
+    path = mfif.save_image(tmp_path / "x.tif", image, bit_depth=bit_depth)
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        assert (page.compression, page.predictor) == (8, predictor)
+        assert len(page.dataoffsets) > 1
+        samples = page.asarray()
+    if bit_depth != 32:
+        decoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1]
+        np.testing.assert_array_equal(decoded, samples)
+        np.testing.assert_array_equal(samples, to_integer(image, bit_depth))
+    else:
+        np.testing.assert_array_equal(samples, image)
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".bmp"])
 def test_eight_bit_formats(tmp_path: Path, suffix: str) -> None:
     image = sharp_image(color=True)

@@ -133,6 +133,18 @@ def encode_image(
     return payload
 
 
+# Deflate at its fastest level after horizontal differencing (TIFF predictor 2, integer
+# samples only: the floating-point predictor is less widely read), in strips compressed on two
+# cores. 24 MP RGB against one zlib strip at level 6 without the predictor: 8 bits 0.59 ->
+# 0.14 s and 20.3 -> 11.5 MB, 16 bits 1.14 -> 0.25 s and 42.7 -> 15.6 MB.
+_TIFF_COMPRESSION = {
+    "compression": "zlib",
+    "compressionargs": {"level": 1},
+    "rowsperstrip": 256,
+    "maxworkers": 2,
+}
+
+
 def _encode(samples: np.ndarray, suffix: str) -> bytes:
     if suffix in TIFF_SUFFIXES:
         import io
@@ -143,7 +155,12 @@ def _encode(samples: np.ndarray, suffix: str) -> bytes:
         photometric = "rgb" if samples.ndim == 3 else "minisblack"
         # metadata=None: no shape description, which carried metadata could contradict.
         tifffile.imwrite(
-            buffer, samples, photometric=photometric, compression="zlib", metadata=None
+            buffer,
+            samples,
+            photometric=photometric,
+            metadata=None,
+            predictor=bool(np.issubdtype(samples.dtype, np.integer)),
+            **_TIFF_COMPRESSION,
         )
         return buffer.getvalue()
     if suffix == ".png":

@@ -101,16 +101,24 @@ class FrameSource(ABC):
 
         return cv2.transform(self[index], np.asarray(coefficients, np.float64).reshape(1, -1))
 
-    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+    def measured(
+        self,
+        index: int,
+        measure: Measure,
+        size: tuple[int, int],
+        luminance: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
         """The maps ``measure`` makes of frame ``index``'s luminance, in this source's
         coordinates, each (size[1], size[0]) float32.
 
         A source that resamples its frames (`mfif.warp.AlignedFrames`) measures each frame in
         its own coordinates and resamples the maps instead: resampling softens a frame's finest
         detail, and its noise, but not a map that is already a local average, so no frame is
-        measured as less sharp for having been moved.
+        measured as less sharp for having been moved. ``luminance``, the frame's luminance in
+        this source's coordinates when the caller has read it, spares another read of a
+        source that measures it as it is (a resampling source does not use it).
         """
-        return measure(self.luminance(index), size)
+        return measure(self.luminance(index) if luminance is None else luminance, size)
 
     def prefetch(self, index: int) -> None:  # noqa: B027 (most sources read fast enough)
         """A hint that frame ``index`` is read next: a source whose reads are slow (decoding a
@@ -248,8 +256,14 @@ class HeldFrames(ArrayFrames):
         self._frames = frames
         self.crop_box = frames.crop_box
 
-    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
-        return self._frames.measured(index, measure, size)
+    def measured(
+        self,
+        index: int,
+        measure: Measure,
+        size: tuple[int, int],
+        luminance: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        return self._frames.measured(index, measure, size, luminance)
 
     def close(self) -> None:
         self._frames.close()
@@ -294,8 +308,14 @@ class _FramesOf(FrameSource):
     def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
         return self._frames.weighted_sum(self._source_index(index), coefficients)
 
-    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
-        return self._frames.measured(self._source_index(index), measure, size)
+    def measured(
+        self,
+        index: int,
+        measure: Measure,
+        size: tuple[int, int],
+        luminance: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        return self._frames.measured(self._source_index(index), measure, size, luminance)
 
     def prefetch(self, index: int) -> None:
         self._frames.prefetch(self._source_index(index))
@@ -389,6 +409,12 @@ class SourceLuminance:
     def __call__(self, index: int) -> np.ndarray:
         return self._read(index)
 
-    def measured(self, index: int, measure: Measure, size: tuple[int, int]) -> list[np.ndarray]:
+    def measured(
+        self,
+        index: int,
+        measure: Measure,
+        size: tuple[int, int],
+        luminance: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
         """`FrameSource.measured` of source ``index``."""
-        return self.frames.measured(index, measure, size)
+        return self.frames.measured(index, measure, size, luminance)

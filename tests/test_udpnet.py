@@ -223,3 +223,44 @@ def test_shipped_weights_carry_their_recipes() -> None:
     assert (shipped.model.initial_operator, shipped.decision) == ("laplacian", "hard")
     assert (paper.model.initial_operator, paper.decision) == ("gradient", "soft")
     assert shipped.weights_sha256 != paper.weights_sha256
+
+
+def test_without_top_octave_removes_nyquist_and_keeps_the_mean() -> None:
+    """The decision inputs' filter: a half-pixel bicubic shift there and back (the same
+    values inside the image), no response at the Nyquist frequency, a flat plane kept."""
+    import cv2
+
+    from mfif.methods.udpnet import without_top_octave
+
+    rng = np.random.default_rng(0)
+    plane = rng.random((40, 50)).astype(np.float32)
+
+    def shifted(image: np.ndarray, step: float) -> np.ndarray:
+        matrix = np.float64([[1, 0, step], [0, 1, step]])
+        flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+        return cv2.warpAffine(image, matrix, (50, 40), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+    filtered = without_top_octave(plane[None])[0]
+    np.testing.assert_allclose(
+        filtered[4:-4, 4:-4], shifted(shifted(plane, 0.5), -0.5)[4:-4, 4:-4], atol=1e-5
+    )
+    checkers = (np.indices((40, 50)).sum(axis=0) % 2).astype(np.float32)
+    np.testing.assert_allclose(without_top_octave(checkers[None])[0][4:-4, 4:-4], 0.5, atol=1e-6)
+    np.testing.assert_allclose(without_top_octave(np.full((1, 9, 9), 0.3))[0], 0.3, atol=1e-6)
+
+
+def test_only_the_paper_recipe_sees_the_top_octave(monkeypatch) -> None:
+    from mfif.methods import udpnet
+
+    filtered = []
+    original = udpnet.without_top_octave
+    monkeypatch.setattr(
+        udpnet, "without_top_octave", lambda planes: filtered.append(1) or original(planes)
+    )
+    sources, _, _ = complementary_stack(2, color=False, seed=3)
+    luma = np.stack([source[..., 0] for source in sources]).astype(np.float32)
+    udpnet.UDPNetPaperFuser().weights(luma)
+    assert filtered == []
+    weights = udpnet.UDPNetFuser().weights(luma)
+    assert filtered == [1]
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-5)

@@ -209,17 +209,7 @@ def shaded_relief(depth: DepthMap, image: np.ndarray, *, height: float = 0.08) -
 
 def depth_tiff(depth: DepthMap) -> bytes:
     """The depth as the bytes of a float32 TIFF in frame units (0 = the first frame)."""
-    import io
+    from .codecs import tiff_bytes
 
-    import tifffile
-
-    buffer = io.BytesIO()
-    tifffile.imwrite(
-        buffer,
-        depth.depth.astype(np.float32),
-        photometric="minisblack",
-        compression="zlib",
-        description=f"mfif depth from focus, frame units (0 to {depth.count - 1})",
-        metadata=None,
-    )
-    return buffer.getvalue()
+    description = f"mfif depth from focus, frame units (0 to {depth.count - 1})"
+    return tiff_bytes(depth.depth.astype(np.float32), description=description)

@@ -256,14 +256,8 @@ class HeldFrames(ArrayFrames):
         self._frames = frames
         self.crop_box = frames.crop_box
 
-    def measured(
-        self,
-        index: int,
-        measure: Measure,
-        size: tuple[int, int],
-        luminance: np.ndarray | None = None,
-    ) -> list[np.ndarray]:
-        return self._frames.measured(index, measure, size, luminance)
+    def measured(self, index: int, *arguments) -> list[np.ndarray]:
+        return self._frames.measured(index, *arguments)
 
     def close(self) -> None:
         self._frames.close()
@@ -308,14 +302,8 @@ class _FramesOf(FrameSource):
     def weighted_sum(self, index: int, coefficients: Sequence[float]) -> np.ndarray:
         return self._frames.weighted_sum(self._source_index(index), coefficients)
 
-    def measured(
-        self,
-        index: int,
-        measure: Measure,
-        size: tuple[int, int],
-        luminance: np.ndarray | None = None,
-    ) -> list[np.ndarray]:
-        return self._frames.measured(self._source_index(index), measure, size, luminance)
+    def measured(self, index: int, *arguments) -> list[np.ndarray]:
+        return self._frames.measured(self._source_index(index), *arguments)
 
     def prefetch(self, index: int) -> None:
         self._frames.prefetch(self._source_index(index))
@@ -409,12 +397,6 @@ class SourceLuminance:
     def __call__(self, index: int) -> np.ndarray:
         return self._read(index)
 
-    def measured(
-        self,
-        index: int,
-        measure: Measure,
-        size: tuple[int, int],
-        luminance: np.ndarray | None = None,
-    ) -> list[np.ndarray]:
-        """`FrameSource.measured` of source ``index``."""
-        return self.frames.measured(index, measure, size, luminance)
+    def measured(self, index: int, *arguments) -> list[np.ndarray]:
+        """`FrameSource.measured` of source ``index`` (``measure``, ``size``, ``luminance``)."""
+        return self.frames.measured(index, *arguments)

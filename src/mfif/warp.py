@@ -333,17 +333,11 @@ class AlignedFrames(FrameSource):
         warped = resample(plane[..., None], self._matrix(index), self.shape[1:3], sharp=True)
         return np.clip(warped[..., 0], 0.0, 1.0)
 
-    def measured(
-        self,
-        index: int,
-        measure: Measure,
-        size: tuple[int, int],
-        luminance: np.ndarray | None = None,
-    ) -> list[np.ndarray]:
+    def measured(self, index: int, measure: Measure, size: tuple[int, int], *_) -> list:
         """`FrameSource.measured`: ``measure`` applied to the gained luminance of the frame as
         stored, at the same scale relative to it, and the maps resampled into the aligned
-        frame (``luminance``, resampled, is not used). Without crop, a map is zero where the
-        frame covers nothing (its neighbours' pixels there are not its own detail)."""
+        frame (a resampled ``luminance`` given is not used). Without crop, a map is zero where
+        the frame covers nothing (its neighbours' pixels there are not its own detail)."""
         height, width = self.shape[1:3]
         source_height, source_width = self._frames.shape[1:3]
         scale_x, scale_y = size[0] / width, size[1] / height

@@ -13,12 +13,13 @@ result, not frames):
   (focus-stack aligns by itself, to other borders; its result does not yet register onto
   mfif's reliably enough to compare blocks, so it is left out.)
 - **reference share**: the share of mfif's depth map that the reference (middle) frame takes,
-  with the default alignment and with ``--align none``.
+  with the default alignment and with ``--align none`` (``--method`` checks another method
+  than the default: every number and crop is then that method's).
 - **crops**: for each stack, the three weakest blocks of mfif's result at 100 %: the sharpest
   aligned frame there, mfif and enfuse side by side, ``build/real-stacks/<stack>.png``. Look at
   them.
 
-    .venv/bin/python benchmarks/real_stacks.py [--stacks NAME ...]
+    .venv/bin/python benchmarks/real_stacks.py [--stacks NAME ...] [--method NAME]
 """
 
 from __future__ import annotations
@@ -101,21 +102,26 @@ def crops(images: dict[str, np.ndarray], sharpest, worst: list, path: Path) -> N
         mfif.save_image(path, np.concatenate(rows, axis=0))
 
 
-def check(folder: Path, out: Path) -> dict:
+def reference_share(result, reference: int) -> float:
+    """The reference frame's share of the depth map (NaN for a method without weights)."""
+    return float("nan") if result.depth is None else float(np.mean(result.depth == reference))
+
+
+def check(folder: Path, out: Path, method: str = "guided-decision") -> dict:
     frames = frames_of(folder)
-    with Pipeline().run(frames, maps=True) as result:
+    with Pipeline(method).run(frames, maps=True) as result:
         fused = result.fusion.image
         aligned = result.frames.materialise().images
         reference = result.alignment.reference if result.alignment else len(frames) // 2
-        share_aligned = float(np.mean(result.depth == reference))
-    with Pipeline(align="none").run(frames, maps=True) as unaligned:
-        share_unaligned = float(np.mean(unaligned.depth == len(frames) // 2))
+        share_aligned = reference_share(result, reference)
+    with Pipeline(method, align="none").run(frames, maps=True) as unaligned:
+        share_unaligned = reference_share(unaligned, len(frames) // 2)
     details = np.stack([block_detail(frame) for frame in aligned])
     best = details.max(axis=0)
     textured = best > max(np.percentile(best, 75), 4.0)
     row = {"frames": len(frames), "size": f"{fused.shape[1]}x{fused.shape[0]}",
            "reference share": (share_aligned, share_unaligned)}  # fmt: skip
-    images = {"mfif": fused}
+    images = {"mfif": fused}  # the method checked
     with tempfile.TemporaryDirectory() as scratch:
         others = peers(aligned, Path(scratch))
     images.update(others)
@@ -133,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stacks", nargs="*", help="stack folder names (default: all)")
     parser.add_argument("--out", type=Path, default=Path("build/real-stacks"))
+    parser.add_argument("--method", default="guided-decision", help="the method checked")
     args = parser.parse_args()
     root = require_shared() / "stacks"
     folders = [f for f in sorted(root.iterdir()) if f.is_dir()]
@@ -142,7 +149,7 @@ def main() -> None:
           "enfuse |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for folder in folders:
-        row = check(folder, args.out)
+        row = check(folder, args.out, args.method)
         weak = row["weak"]
         cells = [f"{weak[n]:.1%}" for n in ("mfif", "enfuse")]
         print(

@@ -47,18 +47,15 @@ def encode_png(samples: np.ndarray) -> bytes:
     channels = 1 if samples.ndim == 2 else samples.shape[2]
     if channels not in (1, 3):
         raise ValueError(f"encode_png takes 1 or 3 channels; got {channels}.")
-    if samples.dtype == np.uint16:
-        rows = samples.astype(">u2").reshape(height, -1).view(np.uint8)  # PNG is big-endian
-    else:
-        rows = np.ascontiguousarray(samples).reshape(height, -1)
-    step = max(1, min(-(-height // (2 * default_threads())), _BAND_BYTES // rows.shape[1]))
+    rows = samples.reshape(height, -1)  # samples of each row, in the machine's byte order
+    row_bytes = rows.shape[1] * samples.itemsize
+    step = max(1, min(-(-height // (2 * default_threads())), _BAND_BYTES // row_bytes))
     bands = [(start, min(start + step, height)) for start in range(0, height, step)]
     bits = 8 * samples.itemsize
-    bytes_per_pixel = channels * samples.itemsize
 
     def deflated(band: tuple[int, int]) -> tuple[bytes, int, int]:
         start, stop = band
-        filtered = _filtered(rows, start, stop, bytes_per_pixel, paeth=bits == 8)
+        filtered = _filtered(rows, start, stop, channels)
         compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_HUFFMAN_ONLY)
         last = stop == height
         data = compressor.compress(filtered) + compressor.flush(
@@ -80,28 +77,37 @@ def encode_png(samples: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def _filtered(
-    rows: np.ndarray, start: int, stop: int, bytes_per_pixel: int, *, paeth: bool
-) -> np.ndarray:
-    """Rows ``start:stop`` of ``rows`` (H, row bytes) uint8, each behind its filter-type byte:
-    Paeth (PNG spec. 9.4) or Up, predicted from the unfiltered rows (the one above ``start``
-    too)."""
-    out = np.empty((stop - start, rows.shape[1] + 1), np.uint8)
+def _filtered(rows: np.ndarray, start: int, stop: int, channels: int) -> np.ndarray:
+    """Rows ``start:stop`` of ``rows`` (H, W·C) uint8 or uint16 as PNG's bytes (big-endian),
+    each behind its filter-type byte: Paeth (PNG spec. 9.4) for 8 bits, Up for 16, predicted
+    from the unfiltered rows (the one above ``start`` too)."""
+    paeth = rows.dtype == np.uint8
+    out = np.empty((stop - start, rows.shape[1] * rows.itemsize + 1), np.uint8)
     out[:, 0] = _PAETH if paeth else _UP
     for top in range(start, stop, _BLOCK_ROWS):
         bottom = min(top + _BLOCK_ROWS, stop)
-        current = rows[top:bottom].astype(np.int16)
+        current = _row_bytes(rows[max(0, top - 1) : bottom]).astype(np.int16)
         above = np.empty_like(current)
         above[1:] = current[:-1]
-        above[0] = rows[top - 1] if top else 0
+        if top:
+            current = current[1:]
+            above = above[1:]
+        else:
+            above[0] = 0
         target = out[top - start : bottom - start, 1:]
         if paeth:
-            predicted = _paeth_prediction(current, above, bytes_per_pixel)
+            predicted = _paeth_prediction(current, above, channels)
         else:
             predicted = above
         np.subtract(current, predicted, out=predicted)
         target[...] = predicted  # modulo 256, as the filters are defined
     return out
+
+
+def _row_bytes(rows: np.ndarray) -> np.ndarray:
+    """Rows (h, W·C) as PNG stores their samples: bytes, 16 bits big-endian (swapped a block
+    at a time, on the thread that filters it)."""
+    return rows if rows.dtype == np.uint8 else rows.astype(">u2").view(np.uint8)
 
 
 def _paeth_prediction(current: np.ndarray, above: np.ndarray, step: int) -> np.ndarray:

@@ -33,9 +33,10 @@ class UDPNetFuser(NetworkFuser, WeightedFuser):
     followed that octave, where resampling softens every moved frame (a half-pixel phase
     removes it) and camera noise lies. Fed as they were, registered stacks gave the frame
     that alignment leaves as it is 68 % and 76 % of ring's and zig's depth map (3 % and 0 %
-    unaligned) and blurred prongs that other frames hold sharp; band-limited, PSNR rose on
-    every ground-truth set (README): 0.04-0.06 dB on clean pairs and moved stacks, 0.4 on the
-    layered halo set, 0.8-1.0 on the noisy sets.
+    unaligned) and blurred prongs that other frames hold sharp. Band-limited (README): zig
+    1 %, ring still 51 % (its breathing frames lose more of the octave below this one);
+    PSNR +0.01-0.09 dB on clean pairs, -0.03 on the slightly noisy moved set (one scene -1.5),
+    +0.4 on the layered halo set, +0.8-0.9 on the noisy sets.
 
     Parameters
     ----------
@@ -180,8 +181,9 @@ def without_top_octave(planes: np.ndarray) -> np.ndarray:
 
     Resampling a frame at a fractional phase softens its top octave by an amount that
     depends on the phase (at half a pixel it removes the Nyquist frequency), and the frame
-    alignment takes as reference is not resampled at all; with this filter first, every
-    frame's top octave is removed alike, and its noise with it.
+    alignment takes as reference is not resampled at all; with this filter first, the
+    frequencies nearest Nyquist, where that difference is largest, are removed from every
+    frame alike, and their noise with them. Lower in the octave the difference remains.
 
     Parameters
     ----------

@@ -183,6 +183,30 @@ def test_weights_round_trip(tmp_path: Path, residual: bool) -> None:
         torch.testing.assert_close(loaded.state_dict()[name], value, rtol=0, atol=0)
 
 
+def test_bfloat16_weights_stored_once_give_what_autocast_gives(tmp_path: Path) -> None:
+    """A fuser loaded from a file in bfloat16 keeps its convolution weights in bfloat16 (so
+    autocast does not round them again at every call): the same images as the float32
+    model under bfloat16 autocast."""
+    torch.manual_seed(0)
+    model = UFAFuse(6, residual=True).eval()
+    torch.save(model.state(), tmp_path / "w.pt")
+    fuser = mfif.create("ufa-fuse", weights=str(tmp_path / "w.pt"), precision="bfloat16")
+    convolutions = [m for m in fuser.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(m.weight.dtype == torch.bfloat16 for m in convolutions)
+    sources = torch.rand(1, 3, 3, 40, 52)
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        stored = fuser.model(sources)
+        rounded = model(sources)
+    torch.testing.assert_close(stored.float(), rounded.float(), rtol=0, atol=1e-6)
+
+
+def test_the_sum_over_sources_is_torch_sum() -> None:
+    from mfif.models.ufa_fuse import _sum_sources
+
+    features = torch.rand(2, 4, 5, 6, 7)
+    torch.testing.assert_close(_sum_sources(features), features.sum(dim=1))
+
+
 def test_loss_is_zero_only_at_the_truth() -> None:
     truth = torch.rand(2, 3, 32, 32)
     assert float(ufa_fuse_loss(truth, truth, 0.2)) == pytest.approx(0.0, abs=1e-5)

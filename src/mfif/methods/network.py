@@ -52,6 +52,18 @@ def resolve_precision(precision: str, device) -> str:
     return "bfloat16" if str(device).startswith("cpu") and native else "float32"
 
 
+def _convolutions_in_bfloat16(model) -> None:
+    """Store ``model``'s convolution and linear weights in bfloat16, in place, for inference
+    under bfloat16 autocast: autocast would otherwise round each float32 weight to bfloat16 at
+    every call (the same values; on CPU tens of thousands of small copies per stack)."""
+    import torch
+    from torch import nn
+
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            module.to(torch.bfloat16)
+
+
 def load_weights(path: str | os.PathLike, build: Callable[[dict], object], network: str):
     """Load a weights file safely (tensors and plain data only) and build the model from it.
 
@@ -175,6 +187,8 @@ class NetworkFuser(Fuser):
                 model = model.for_inference()
             # channels-last lets oneDNN skip layout reorders: about 30 % faster on CPU.
             model = model.to(self.device, memory_format=torch.channels_last)
+            if self._bfloat16:
+                _convolutions_in_bfloat16(model)
         else:
             # A model in training keeps its layout: a validation that changed it would change
             # the arithmetic of later steps, and resumption would no longer be bit-exact.

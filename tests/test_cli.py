@@ -205,6 +205,25 @@ def test_importing_the_command_line_is_light() -> None:
     assert result.stdout.split() == ["[]"], result.stderr
 
 
+@pytest.mark.parametrize("given", [None, "2"])
+def test_the_process_keeps_numpys_blas_on_one_thread_unless_told(given) -> None:
+    # mfif's stages run on their own threads; OpenBLAS splitting their small products again
+    # slowed registration by a fifth. A user's own setting stands.
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        environment["OPENBLAS_NUM_THREADS"] = given
+    probe = (
+        "import os\nfrom mfif.cli import tune_threads\ntune_threads()\n"
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=environment
+    )
+    assert result.stdout.split() == [given or "1"], result.stderr
+
+
 def test_interrupt_while_the_parser_is_built_says_one_sentence(monkeypatch, capsys) -> None:
     from mfif import cli
 

@@ -19,7 +19,7 @@ result, not frames):
   aligned frame there, mfif and enfuse side by side, ``build/real-stacks/<stack>.png``. Look at
   them.
 
-    .venv/bin/python benchmarks/real_stacks.py [--stacks NAME ...] [--method NAME]
+    .venv/bin/python benchmarks/real_stacks.py [--stacks NAME ...] [--method NAME] [--option K=V]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import mfif
+from mfif.cli.arguments import parse_options
 from mfif.color import luminance
 from mfif.focus import reblur_detail
 from mfif.pipeline import Pipeline
@@ -107,14 +108,14 @@ def reference_share(result, reference: int) -> float:
     return float("nan") if result.depth is None else float(np.mean(result.depth == reference))
 
 
-def check(folder: Path, out: Path, method: str = "guided-decision") -> dict:
+def check(folder: Path, out: Path, method: str = "guided-decision", options=None) -> dict:
     frames = frames_of(folder)
-    with Pipeline(method).run(frames, maps=True) as result:
+    with Pipeline(method, options=options).run(frames, maps=True) as result:
         fused = result.fusion.image
         aligned = result.frames.materialise().images
         reference = result.alignment.reference if result.alignment else len(frames) // 2
         share_aligned = reference_share(result, reference)
-    with Pipeline(method, align="none").run(frames, maps=True) as unaligned:
+    with Pipeline(method, options=options, align="none").run(frames, maps=True) as unaligned:
         share_unaligned = reference_share(unaligned, len(frames) // 2)
     details = np.stack([block_detail(frame) for frame in aligned])
     best = details.max(axis=0)
@@ -140,6 +141,13 @@ def main() -> None:
     parser.add_argument("--stacks", nargs="*", help="stack folder names (default: all)")
     parser.add_argument("--out", type=Path, default=Path("build/real-stacks"))
     parser.add_argument("--method", default="guided-decision", help="the method checked")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an option of that method (repeatable)",
+    )
     args = parser.parse_args()
     root = require_shared() / "stacks"
     folders = [f for f in sorted(root.iterdir()) if f.is_dir()]
@@ -149,7 +157,7 @@ def main() -> None:
           "enfuse |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for folder in folders:
-        row = check(folder, args.out, args.method)
+        row = check(folder, args.out, args.method, parse_options(args.option))
         weak = row["weak"]
         cells = [f"{weak[n]:.1%}" for n in ("mfif", "enfuse")]
         print(

@@ -191,14 +191,26 @@ def test_hard_decision_turns_uncertain_masks_into_clean_regions(
     sources = mfif.Stack(rng.random((2, height, width, 1)).astype(np.float32))
     for scale in (1.0, 0.5):
         fuser = mfif.create(
-            "udpnet", weights=tmp_path / "h.pt", tile=256, decision="hard", scale=scale
-        )
+            "udpnet", weights=tmp_path / "h.pt", tile=256, decision="hard", scale=scale,
+            min_region=0.002,
+        )  # fmt: skip
         fuser.model.fusion_masks = fixed_masks
         weights = fuser.fuse(sources).weights
         np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-5)
         far_left, far_right = weights[0, :, : width // 2 - 10], weights[0, :, width // 2 + 10 :]
         np.testing.assert_allclose(far_left, 1.0, atol=0.02)
         np.testing.assert_allclose(far_right, 0.0, atol=0.02)
+    # By default every region is kept: a 12 x 12 detail the masks clearly give the other source
+    # stays that source's (min_region=0.05, 384 pixels here, hands it to its surroundings).
+    first[18:30, 18:30] = 0.05
+    masks = torch.from_numpy(np.stack([first, 1 - first]).astype(np.float32))
+    for min_region, expected in ((None, 0.0), (0.05, 1.0)):
+        options = {} if min_region is None else {"min_region": min_region}
+        fuser = mfif.create("udpnet", weights=tmp_path / "h.pt", tile=256, **options)
+        assert fuser.min_region == (min_region or 0)
+        fuser.model.fusion_masks = fixed_masks
+        weights = fuser.fuse(sources).weights
+        assert abs(weights[0, 24, 24] - expected) < 0.3  # edges are guided-filtered
     with pytest.raises(mfif.MfifError, match="decision"):
         mfif.create("udpnet", weights=tmp_path / "h.pt", decision="binary")
 

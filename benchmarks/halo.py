@@ -12,7 +12,11 @@ best single frame and the per-pixel oracle. Writes 100 % crops of the band where
 errs most (truth, mfif, enfuse, and the frame that focuses the object) to
 ``build/halo/<set>/<scene>.png``. Look at them.
 
-    .venv/bin/python benchmarks/halo.py [--sets halo-davis halo-strong] [--limit N]
+    .venv/bin/python benchmarks/halo.py [--sets halo-davis halo-strong] [--limit N] \
+        [--methods ufa-fuse msa-siamese:precision=float32 ...]
+
+``--methods`` adds other methods (``NAME`` or ``NAME:OPTION=VALUE,...``), each through the
+default pipeline without crop.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import cv2
 import numpy as np
 
 import mfif
+from mfif.cli.arguments import parse_options
 from mfif.color import luminance as luma
 from mfif.data.scenes import find_scenes
 from mfif.metrics import psnr, region_psnr
@@ -96,12 +101,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--methods", nargs="*", default=[], help="NAME or NAME:OPTION=VALUE,...")
     args = parser.parse_args()
+    others = {}
+    for text in args.methods:
+        name, _, options = text.partition(":")
+        others[text] = Pipeline(name, options=parse_options(options.split(",") if options else []),
+                                crop=False)  # fmt: skip
     for name in args.sets:
-        report(make_set(require_shared() / "natural", name), args.limit)
+        report(make_set(require_shared() / "natural", name), args.limit, others)
 
 
-def report(folder: Path, limit: int | None) -> None:
+def report(folder: Path, limit: int | None, others: dict[str, Pipeline] | None = None) -> None:
     out = ROOT / "build" / "halo" / folder.name
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[tuple[float, float, float]]] = {}
@@ -113,8 +124,9 @@ def report(folder: Path, limit: int | None) -> None:
         frames = mfif.load_stack(scene.sources).images
         results = {}
         # Without crop, so that a stack `auto` moves is scored on the same pixels.
-        for label, pipeline in (("mfif (default)", Pipeline(crop=False)),
-                                ("mfif --align none", Pipeline(align="none"))):  # fmt: skip
+        pipelines = {"mfif (default)": Pipeline(crop=False),
+                     "mfif --align none": Pipeline(align="none"), **(others or {})}  # fmt: skip
+        for label, pipeline in pipelines.items():
             with pipeline.run(scene.sources) as result:
                 results[label] = result.fusion.image
         with tempfile.TemporaryDirectory() as scratch:

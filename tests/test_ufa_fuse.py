@@ -377,7 +377,30 @@ def test_shipped_weights_fuse_a_generated_pair_sharper_than_either_source() -> N
     assert np.abs((fused - truth).reshape(-1, 3).mean(axis=0)).max() < 1 / 255
 
 
-@pytest.mark.parametrize("many", ["reduce", "fold"])
+def test_the_tree_fuses_neighbouring_pairs_then_their_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfif.methods.ufa_fuse import UFAFuseFuser
+
+    torch.save(UFAFuse(4).state(), tmp_path / "w.pt")
+    fuser = mfif.create("ufa-fuse", weights=str(tmp_path / "w.pt"))
+    assert fuser.many == "tree"
+    calls = []
+
+    def fuse_rgb(self, images: np.ndarray) -> np.ndarray:
+        calls.append(tuple(float(image[0, 0, 0]) for image in images))
+        return images.sum(axis=0)  # a label: which sources went in
+
+    monkeypatch.setattr(UFAFuseFuser, "_fuse_rgb", fuse_rgb)
+    sources = np.stack([np.full((8, 8, 3), 2.0**k, np.float32) for k in range(5)])
+    fuser.fuse_stack(Stack(images=sources / 32))
+    # ((S1, S2), (S3, S4)) then that with S5: each source in at most 3 fusions, not 4.
+    assert [tuple(round(v * 32) for v in call) for call in calls] == [
+        (1, 2), (4, 8), (3, 12), (15, 16)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("many", ["tree", "threes", "reduce", "fold"])
 def test_fuser_keeps_a_stack_that_is_all_one_image(many: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     torch.save(UFAFuse(4).state(), tmp_path / "w.pt")

@@ -21,7 +21,7 @@ GROUP = 3  # the most sources at once the shipped weights saw in training
 @register
 class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     """UFA-Fuse (Zang et al.): supervised end-to-end fusion with unity fusion attention; the
-    shipped weights (``ufa_fuse.cpu-residual``) add the attention-weighted sources to the
+    shipped weights (``ufa_fuse.cpu-realistic``) add the attention-weighted sources to the
     reconstruction (`mfif.models.ufa_fuse`), `UFAFusePaperFuser` is the paper's network.
 
     Grey stacks go in as three equal channels and come out grey (the mean of the three output
@@ -42,9 +42,11 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
         ... (K - 1 fusions deep); "threes" reduces groups of at most three, (S1, S2, S3),
         then (that, S4, S5), ... (the default before 2026-12-06); "reduce" feeds all of them
         at once (the attention-weighted mean takes any number). With the shipped weights the
-        pairs decide more firmly than triples: "tree" over "threes" +0.2 to +3.3 dB on the
-        3-4 source ground-truth sets, and on the 10-frame Lytro stack of ../shared 0.4 %
-        weak blocks against 26.5 % (README), for about a quarter more time on 4 sources.
+        pairs decide more firmly than triples: "tree" over "threes" +0.2 to +3.3 dB on five
+        3-4 source ground-truth sets, -2.5 dB on the sixth (halo-strong, where a pair of
+        frames that both blur its background comes out mixed; its object +3.3 dB), -0.1 dB
+        on 10-plane renders, and on the 10-frame Lytro stack of ../shared 0.4 % weak blocks
+        against 26.5 % (README); about a quarter more time on 4 sources.
     device : {"cpu", "cuda"}, optional
         Default CUDA when available.
     precision : {"auto", "float32", "bfloat16"}, optional

@@ -1,12 +1,16 @@
-"""What bfloat16 costs a network in quality: each method in float32 and in bfloat16 through the
-benchmark harness (`mfif.bench.runner.run_benchmark`, alignment ``auto``), the mean PSNR of each
-set, side by side.
+"""A method's option variants side by side on ground truth: each variant through the benchmark
+harness (`mfif.bench.runner.run_benchmark`, alignment ``auto``), the mean PSNR of each set.
+What bfloat16 costs a network, or what a changed default does.
 
-    .venv/bin/python benchmarks/precision.py --methods udpnet,ufa-fuse --out build/precision \
+    .venv/bin/python benchmarks/variants.py --methods udpnet,ufa-fuse \
+        --variants precision=float32 precision=bfloat16 --out build/variants \
         build/ufa-test/* build/synthetic-udpnet-heldout/* build/realistic/halo \
         build/realistic/noisy build/realistic/misaligned
+    .venv/bin/python benchmarks/variants.py --methods udpnet \
+        --variants min_region=0.002 min_region=0 SETS...
 
-Results are cached in ``--out`` per (method version, scene), as ``mfif bench`` does.
+A variant is ``OPTION=VALUE[,OPTION=VALUE...]``; results are cached in ``--out`` per (method
+version, scene), as ``mfif bench`` does.
 """
 
 from __future__ import annotations
@@ -16,26 +20,28 @@ import statistics
 from collections import defaultdict
 
 from mfif.bench.runner import run_benchmark
+from mfif.cli.arguments import parse_options
 from mfif.data.scenes import find_scenes
 from mfif.pipeline import Pipeline
-
-PRECISIONS = ("float32", "bfloat16")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="+", help="folders of scenes with a ground truth")
     parser.add_argument("--methods", default="msa-siamese,ufa-fuse,udpnet")
-    parser.add_argument("--out", default="build/precision")
+    parser.add_argument(
+        "--variants", nargs="+", default=["precision=float32", "precision=bfloat16"]
+    )
+    parser.add_argument("--out", default="build/variants")
     arguments = parser.parse_args()
     scenes, skipped = find_scenes(arguments.sets)
     for sentence in skipped:
         print(sentence)
     methods = arguments.methods.split(",")
     pipelines = {
-        f"{method}@{precision}": Pipeline(method, options={"precision": precision})
+        f"{method}@{variant}": Pipeline(method, options=parse_options(variant.split(",")))
         for method in methods
-        for precision in PRECISIONS
+        for variant in arguments.variants
     }
     records, notes = run_benchmark(
         scenes, pipelines, arguments.out, metrics=["PSNR"], progress=False, best_source=False
@@ -46,17 +52,16 @@ def main() -> None:
     for record in records:
         if record.status == "ok" and record.metrics.get("PSNR") is not None:
             values[record.dataset, record.method].append(record.metrics["PSNR"])
-    datasets = sorted({dataset for dataset, _ in values})
+    print("variants: " + " → ".join(arguments.variants))
     print("| set (scenes) | " + " | ".join(methods) + " |")
     print("|---|" + "---|" * len(methods))
-    for dataset in datasets:
+    for dataset in sorted({dataset for dataset, _ in values}):
         cells = []
         for method in methods:
-            means = [values.get((dataset, f"{method}@{p}")) for p in PRECISIONS]
-            if not all(means):
-                cells.append("")
-                continue
-            cells.append(" → ".join(f"{statistics.mean(m):.2f}" for m in means))
+            means = [values.get((dataset, f"{method}@{v}")) for v in arguments.variants]
+            cells.append(
+                " → ".join(f"{statistics.mean(m):.2f}" for m in means) if all(means) else ""
+            )
         count = max(len(v) for (d, _), v in values.items() if d == dataset)
         print(f"| {dataset} ({count}) | " + " | ".join(cells) + " |")
 

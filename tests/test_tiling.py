@@ -71,3 +71,23 @@ def test_reflected_borders_without_a_padded_copy_are_the_same_convolution(
         torch.testing.assert_close(wrapped(x), conv(x), atol=1e-5, rtol=1e-5)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(wrapped(channels_last), conv(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(20, 26), (17, 23), (1, 5), (3, 2)])
+@pytest.mark.parametrize("dtype_name", ["float32", "bfloat16"])
+def test_fast_max_pool_is_pytorchs_ceil_mode_pool(size: tuple[int, int], dtype_name: str) -> None:
+    torch = pytest.importorskip("torch")
+    from mfif.models.blocks import max_pool_2x2
+
+    torch.manual_seed(size[0])
+    dtype = getattr(torch, dtype_name)
+    x = torch.randn(2, 6, *size).to(dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fast = max_pool_2x2(x)
+    expected = torch.nn.functional.max_pool2d(x, 2, ceil_mode=True)
+    assert fast.dtype == dtype and fast.shape == expected.shape
+    assert torch.equal(fast, expected)
+    # In training PyTorch's own pooling (and its gradient) is used.
+    trained = x.float().requires_grad_()
+    max_pool_2x2(trained).sum().backward()
+    assert trained.grad is not None and float(trained.grad.sum()) == fast.numel()

@@ -109,8 +109,10 @@ class UnityFusionAttention(nn.Module):
             features = channel_maps * features  # eq. (5)
         if self.spatial:
             batch, count, _, height, width = features.shape
+            # The maxima in float32 (exact): amax over bfloat16 channels is 5 times slower.
+            maxima = features.float().amax(dim=2).to(features.dtype)
             descriptor = torch.cat(
-                [features.mean(dim=2), features.amax(dim=2)], dim=1
+                [features.mean(dim=2), maxima], dim=1
             )  # (B, 2K, H, W) as [avg_1..avg_K, max_1..max_K]
             descriptor = descriptor.view(batch, 2, count, height, width).transpose(1, 2)
             logits = self.spatial_conv(descriptor.reshape(batch * count, 2, height, width))

@@ -213,6 +213,38 @@ def test_the_running_contest_is_linear_in_the_sources_and_agrees_with_round_robi
     assert (fast.weights.argmax(axis=0) == slow.weights.argmax(axis=0)).mean() > 0.99
 
 
+class _ColourSharpnessOracle(_SharpnessOracle):
+    """The oracle, summing the Laplacian energy of each channel: colour detail counts."""
+
+    def encode(self, sources: torch.Tensor, branch: int = 0):
+        planes = sources.reshape(-1, 1, *sources.shape[-2:])
+        detail = F.conv2d(F.pad(planes, (1, 1, 1, 1), mode="reflect"), self.laplacian)
+        energy = F.avg_pool2d(detail**2, 9, stride=1, padding=4, count_include_pad=False)
+        energy = energy.reshape(sources.shape).sum(dim=1, keepdim=True)
+        return energy, energy
+
+
+@pytest.mark.parametrize("decide_on, winner", [("colour", 0), ("luminance", 1)])
+def test_decisions_on_luminance_do_not_take_colour_detail_for_focus(
+    decide_on: str, winner: int
+) -> None:
+    """Source 0 has detail in colour only (its luminance is flat, as a colour fringe can
+    be), source 1 a fainter detail in luminance: the network sees the first in colour, the
+    second only in luminance."""
+    texture = np.random.default_rng(0).standard_normal((48, 64)).astype(np.float32)
+    texture /= np.abs(texture).max()
+    fringe = np.full((48, 64, 3), 0.5, np.float32)
+    fringe[..., 0] += 0.1 * texture
+    fringe[..., 2] -= 0.1 * 0.299 / 0.114 * texture  # luma unchanged
+    grey = np.repeat((0.5 + 0.05 * texture)[..., None], 3, axis=-1)
+    fuser = MSASiameseFuser(
+        model=_ColourSharpnessOracle(), device="cpu", decide_on=decide_on, precision="float32"
+    )
+    fused = fuser.fuse(Stack(images=np.stack([fringe, grey])))
+    assert (fused.depth == winner).mean() > 0.95
+    np.testing.assert_allclose(fused.weights.sum(axis=0), 1.0, atol=1e-6)
+
+
 # -- data and loss -----------------------------------------------------------------------------
 
 

@@ -71,7 +71,7 @@ def test_export_flags_that_do_not_fit_together(extra, message, tmp_path, capsys)
 
 
 def test_shipped_configs_are_typed_and_score_named_sets() -> None:
-    for name in ("udpnet.mfif", "udpnet.paper"):
+    for name in ("udpnet.mfif", "udpnet.mfif-narrow", "udpnet.paper"):
         config = pretrained_config(name)
         assert isinstance(config, PretrainedConfig) and config.tag == name.split(".")[1]
         assert config.scores and all(isinstance(score, Score) for score in config.scores)
@@ -82,7 +82,7 @@ def test_shipped_configs_are_typed_and_score_named_sets() -> None:
 def test_methods_lists_parameters_or_says_untrained(capsys) -> None:
     assert main(["methods"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert "383,556 parameters" in lines["udpnet"]
+    assert "171,228 parameters" in lines["udpnet"]
     for name in mfif.list_methods():  # a shipped method names its weights' size, no other
         shipped = mfif.methods.pretrained_name(name) is not None
         assert ("parameters" in lines[name]) == shipped, lines[name]

@@ -230,6 +230,9 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
     def fuse_stack(self, stack: Stack) -> Fusion:
         images = stack.images
         luma = luminance(images)
-        seen = images if images.shape[-1] == 3 and self.decide_on == "colour" else luma[..., None]
-        weights = self._weights(np.repeat(seen, 3 // seen.shape[-1], axis=-1), luma)
+        if images.shape[-1] == 3 and self.decide_on == "colour":
+            seen = images  # as they are: no copy of the stack
+        else:
+            seen = np.repeat(luma[..., None], 3, axis=-1)
+        weights = self._weights(seen, luma)
         return Fusion(image=blend(images, weights), weights=weights)

@@ -421,3 +421,42 @@ def test_a_stack_too_large_for_the_block_budget_is_fused_in_blocks_exactly(monke
     np.testing.assert_array_equal(blocks.weights.argmax(0), whole.weights.argmax(0))
     assert [k for k, _ in seen] == [0, 1, 2]
     np.testing.assert_array_equal(np.stack([w for _, w in seen]), blocks.weights)
+
+
+class _RecordingOracle(_SharpnessOracle):
+    """The oracle, recording the size of every tile it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[tuple[int, int]] = []
+
+    def encode(self, sources: torch.Tensor, branch: int = 0):
+        self.sizes.append(tuple(sources.shape[-2:]))
+        return super().encode(sources, branch)
+
+
+@pytest.mark.parametrize("max_side, seen", [(0, (96, 320)), (160, (48, 160)), (400, (96, 320))])
+def test_a_large_image_is_decided_at_max_side_and_blended_at_full_size(
+    max_side: int, seen: tuple[int, int]
+) -> None:
+    sources, _, labels = complementary_stack(2, color=True, height=96, width=320)
+    model = _RecordingOracle()
+    fuser = MSASiameseFuser(model=model, device="cpu", tile=4096, max_side=max_side)
+    fused = fuser.fuse(Stack(images=sources))
+    assert set(model.sizes) == {seen}
+    assert fused.image.shape == (96, 320, 3)
+    inner = np.abs(np.arange(320) - 160) > 12  # away from the border between the halves
+    assert (fused.depth[:, inner] == labels[:, inner]).mean() > 0.98
+
+
+def test_blocks_are_decided_at_the_whole_images_scale(monkeypatch) -> None:
+    """A block of a large image is downscaled by the image's factor, not by its own size."""
+    sources = complementary_stack(3, color=True, height=200, width=300)[0]
+    monkeypatch.setenv("MFIF_NETWORK_BLOCK", str(3 * 3 * 4 * 128 * 128))  # blocks of 128 px
+    model = _RecordingOracle()
+    fuser = MSASiameseFuser(model=model, device="cpu", tile=4096, max_side=150)
+    fuser.fuse(Stack(images=sources))
+    # blocks of 128 px read with 64 px margins: rows 0-192 and 64-200, columns 0-192, 64-300
+    # and 192-300, each halved (by its own size they would be kept, under 150 px, or cut
+    # to 150)
+    assert set(model.sizes) == {(96, 96), (96, 118), (96, 54), (68, 96), (68, 118), (68, 54)}

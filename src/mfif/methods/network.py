@@ -8,7 +8,6 @@ recipe (`mfif.training`); this module is the rest.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable
 from typing import ClassVar
@@ -288,12 +287,14 @@ class NetworkFuser(Fuser):
         """The in-memory fusion of one block (K, h, w, C) of ``frames`` (whose frames are
         ``size``, (H, W)); methods whose options depend on the image area adapt them here."""
         block = Stack(images, frames.bit_depth, frames.names)
-        fuser = self
-        if getattr(self, "min_region", 0):  # a fraction of the image's area, not the block's
-            fuser = copy.copy(self)
-            share = size[0] * size[1] / (images.shape[1] * images.shape[2])
-            fuser.min_region = min(0.5, self.min_region * share)
+        fuser = self.for_block(size, images.shape[1:3])
         return super(NetworkFuser, fuser).fuse_frames(ArrayFrames(block))
+
+    def for_block(self, size: tuple[int, int], block: tuple[int, int]) -> NetworkFuser:
+        """This fuser for a block ``block`` (h, w) of an image ``size`` (H, W): a copy whose
+        options measured on the image (areas, sides) are restated for the block; itself when
+        it has none."""
+        return self
 
     @staticmethod
     def _block_side(count: int, channels: int) -> int:
@@ -302,6 +303,7 @@ class NetworkFuser(Fuser):
         return max(128, int(np.sqrt(block_bytes() / (count * max(channels, 3) * 4))))
 
     def __repr__(self) -> str:
-        hidden = {"model", "_bfloat16"}
-        options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in hidden)
+        options = ", ".join(
+            f"{k}={v!r}" for k, v in vars(self).items() if k != "model" and not k.startswith("_")
+        )
         return f"{type(self).__name__}({options})"

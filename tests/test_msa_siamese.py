@@ -21,7 +21,7 @@ from mfif.models.msa_siamese import ContentGuidedAttention, MSASiamese
 from mfif.stack import Stack
 from mfif.training.msa_siamese import MSA_SIAMESE_RECIPES, decision_loss, train_msa_siamese
 
-from conftest import complementary_stack
+from conftest import CountingFrames, complementary_stack
 
 TINY = replace(MSA_SIAMESE_RECIPES["cpu"], width=4, gcb_width=2, patch=32, batch_size=2, steps=2)
 
@@ -455,16 +455,7 @@ def test_a_large_stack_is_decided_downscaled_whole_and_streamed_as_in_memory(
     """Larger than ``max_side`` and than the block budget: decided once on the downscaled
     stack (no blocks), blended at full size; from a source that is not one array, each frame
     is read twice (for the decision, for the blend) and the result is the in-memory one."""
-    from mfif.frames import ArrayFrames, FrameSource
-
-    class Counted(FrameSource):
-        def __init__(self, images: np.ndarray) -> None:
-            self.images, self.reads = images, [0] * len(images)
-            self.shape, self.names = images.shape, tuple(map(str, range(len(images))))
-
-        def __getitem__(self, index: int) -> np.ndarray:
-            self.reads[index] += 1
-            return self.images[index].copy()
+    from mfif.frames import ArrayFrames
 
     sources = complementary_stack(3, color=True, height=200, width=300)[0]
     monkeypatch.setenv("MFIF_NETWORK_BLOCK", str(3 * 3 * 4 * 128 * 128))  # blocks of 128 px
@@ -472,7 +463,7 @@ def test_a_large_stack_is_decided_downscaled_whole_and_streamed_as_in_memory(
     model = _RecordingOracle()
     fuser = MSASiameseFuser(model=model, device="cpu", tile=4096, max_side=150)
     in_memory = fuser.fuse_frames(ArrayFrames(Stack(images=sources)))
-    counted = Counted(sources)
+    counted = CountingFrames(sources)
     streamed = fuser.fuse_frames(counted, keep_weights=True)
     assert set(model.sizes) == {(100, 150)}
     assert counted.reads == [2, 2, 2]

@@ -31,7 +31,9 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     ----------
     weights : path-like or str, optional
         Weights written by ``mfif train ufa-fuse --export``, or a manifest name
-        (``ufa_fuse.cpu``); default: the method's shipped weights.
+        (``ufa_fuse.cpu``; ``ufa_fuse.cpu-narrow``: width 16, about 1.6 times faster and
+        0.24 dB lower on average over eight ground-truth sets, README); default: the
+        method's shipped weights.
     tile : int
         Largest tile side. The channel attention pools over a tile, so tiles near the
         training crops' size keep inference close to training.

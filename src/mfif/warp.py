@@ -370,12 +370,12 @@ class AlignedFrames(FrameSource):
         return np.clip(plane, 0.0, 1.0, out=plane) if clip else plane
 
     def region(self, index: int, rows: slice, columns: slice) -> np.ndarray:
-        """``self[index][rows, columns]``; cropped, it resamples only those rows from the
-        source rows they need (a frame that wins a small area costs a small read).
+        """``self[index][rows, columns]``; cropped, it resamples only those pixels, from the
+        source pixels they need (a frame that wins a small area costs a small read).
 
-        The same samples as from the whole frame: whole rows are resampled, so that OpenCV's
-        fixed-point sample positions, which it steps along a row from its first pixel, are
-        the frame's own.
+        The same samples as from the whole frame, within float32 rounding of the sample
+        positions (1e-5): the source window has the margin of the kernel and of the clamp's
+        window, so that edges of the window are never read in place of real pixels.
         """
         if not self.crop:
             return super().region(index, rows, columns)
@@ -389,12 +389,14 @@ class AlignedFrames(FrameSource):
                 slice(left + columns.start, left + columns.stop),
             )
         transform = self._transforms[index]
-        height, width = rows.stop - rows.start, self.shape[2]
-        band = self._matrix(index) @ _translation(0, rows.start)
-        top, bottom = _source_rows(band, height, width, self._frames.shape[1])
-        samples = self._frames.rows(self._kept[index], top, bottom)
-        image = resample(samples, _translation(0, -top) @ band, (height, width), sharp=True)
-        image = np.ascontiguousarray(image[:, columns])
+        rows, columns = _clipped(rows, self.shape[1]), _clipped(columns, self.shape[2])
+        height, width = rows.stop - rows.start, columns.stop - columns.start
+        box = self._matrix(index) @ _translation(columns.start, rows.start)
+        top, bottom, left, right = _source_box(box, height, width, self._frames.shape[1:3])
+        samples = self._frames.region(
+            self._kept[index], slice(top, bottom), slice(left, right)
+        )
+        image = resample(samples, _translation(-left, -top) @ box, (height, width), sharp=True)
         apply_gains(image, transform.gains)
         return np.clip(image, 0.0, 1.0, out=image)
 
@@ -577,15 +579,20 @@ def _translation(x: float, y: float) -> np.ndarray:
     return np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
 
 
-def _source_rows(matrix: np.ndarray, height: int, width: int, rows: int) -> tuple[int, int]:
-    """The source rows a (height, width) output maps into through ``matrix``, with a margin
-    for the interpolation footprint (bicubic: 1 pixel before the sample point, 2 after; the
-    clamp's 3 x 3 window one more), clamped to the frame."""
+def _source_box(
+    matrix: np.ndarray, height: int, width: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): the source pixels a (height, width) output maps into
+    through ``matrix``, with a margin for the interpolation footprint (bicubic: 1 pixel
+    before the sample point, 2 after; the clamp's 3 x 3 window one more), clamped to a
+    source of ``size`` (rows, columns)."""
     corners = np.array(
         [[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]
     )
     mapped = corners @ matrix.T
-    ys = mapped[:, 1] / mapped[:, 2]
+    xs, ys = mapped[:, 0] / mapped[:, 2], mapped[:, 1] / mapped[:, 2]
     top = max(0, int(np.floor(ys.min())) - 2)
-    bottom = min(rows, int(np.ceil(ys.max())) + 3)
-    return top, max(bottom, top + 1)
+    bottom = min(size[0], int(np.ceil(ys.max())) + 3)
+    left = max(0, int(np.floor(xs.min())) - 2)
+    right = min(size[1], int(np.ceil(xs.max())) + 3)
+    return top, max(bottom, top + 1), left, max(right, left + 1)

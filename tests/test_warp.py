@@ -161,6 +161,29 @@ def test_frames_that_are_windows_are_read_alone_with_the_resampled_values(crop: 
     np.testing.assert_array_equal(stack, kept)
 
 
+def test_coverage_is_what_resampling_ones_says() -> None:
+    """The covered pixels found from the geometry alone (a run per row) are those where
+    resampling ones gives at least 0.999, for similarities and mild homographies."""
+    from mfif.warp import coverage
+
+    rng = np.random.default_rng(3)
+    partial = 0
+    for trial in range(60):
+        source = tuple(int(n) for n in rng.integers(20, 70, 2))
+        shape = tuple(int(n) for n in rng.integers(20, 70, 2))
+        scale, turn = 1 + rng.normal(0, 0.05), rng.normal(0, 0.05)
+        matrix = np.array(
+            [[scale, turn, rng.uniform(-9, 9)], [-turn, scale, rng.uniform(-9, 9)], [0, 0, 1]]
+        )
+        if trial % 2:
+            matrix[2, :2] = rng.normal(0, 1e-3, 2)
+        ones = np.full((*source, 1), 65535, np.uint16)
+        expected = resample(ones, matrix, shape)[..., 0] >= 65470
+        partial += 0 < expected.sum() < expected.size
+        np.testing.assert_array_equal(coverage(source, matrix, shape), expected)
+    assert partial > 40
+
+
 def test_a_window_covers_itself_as_resampling_says() -> None:
     from mfif.warp import coverage
 

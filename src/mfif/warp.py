@@ -393,9 +393,7 @@ class AlignedFrames(FrameSource):
         height, width = rows.stop - rows.start, columns.stop - columns.start
         box = self._matrix(index) @ _translation(columns.start, rows.start)
         top, bottom, left, right = _source_box(box, height, width, self._frames.shape[1:3])
-        samples = self._frames.region(
-            self._kept[index], slice(top, bottom), slice(left, right)
-        )
+        samples = self._frames.region(self._kept[index], slice(top, bottom), slice(left, right))
         image = resample(samples, _translation(-left, -top) @ box, (height, width), sharp=True)
         apply_gains(image, transform.gains)
         return np.clip(image, 0.0, 1.0, out=image)
@@ -514,14 +512,56 @@ def coverage(
     source_shape: tuple[int, int], matrix: np.ndarray, shape: tuple[int, int]
 ) -> np.ndarray:
     """(H, W) bool: the reference pixels whose whole interpolation footprint lies in a frame
-    of ``source_shape``."""
+    of ``source_shape``: those whose sample point (``matrix`` maps reference pixels to it)
+    lies in the frame's pixel centres, to within 0.001 px (bilinear interpolation of ones
+    gives 0.999 there)."""
     if _whole_pixel_window(matrix, source_shape, shape) is not None:
         return np.ones(shape, bool)  # what resampling ones gives, without the resampling
-    # 16-bit ones: half the memory traffic of float32 and the same test. The interpolation
-    # weights are multiples of 1/1024, and 0.999 * 65535 falls between 1022/1024 and 1023/1024
-    # of 65535 as it does for 1.0.
-    ones = np.full((*source_shape, 1), 65535, np.uint16)
-    return resample(ones, matrix, shape)[..., 0] >= 65470
+    bounds = _covered_columns(source_shape, matrix, shape)
+    if bounds is None:  # the plane at infinity crosses the image: test every sample
+        ones = np.full((*source_shape, 1), 65535, np.uint16)
+        return resample(ones, matrix, shape)[..., 0] >= 65470
+    lower, upper = bounds
+    columns = np.arange(shape[1], dtype=np.float64)
+    return (columns >= lower[:, None]) & (columns <= upper[:, None])
+
+
+_COVERAGE_SLACK = 1e-3  # px: a footprint reaching this far out of the frame still counts
+
+
+def _covered_columns(
+    source_shape: tuple[int, int], matrix: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each reference row, the first and last column (floats) whose sample point lies in
+    the frame: every bound, X >= 0, X <= W - 1 and the same in Y, is linear in the column
+    along a row once multiplied by the homogeneous coordinate (positive on the image, else
+    None), so a row's covered pixels are one run and four divisions give it."""
+    height, width = shape
+    corners = np.array(
+        [[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]
+    )
+    if np.any(corners @ matrix[2] <= 0):
+        return None
+    rows = np.arange(height, dtype=np.float64)
+    lower = np.zeros(height)
+    upper = np.full(height, float(width - 1))
+    slack = _COVERAGE_SLACK
+    homogeneous = matrix[2]
+    for coordinate, size in ((matrix[0], source_shape[1]), (matrix[1], source_shape[0])):
+        # coordinate + slack * w >= 0 and (size - 1 + slack) * w - coordinate >= 0
+        for line in (
+            coordinate + slack * homogeneous,
+            (size - 1 + slack) * homogeneous - coordinate,
+        ):
+            along, across, constant = line
+            offset = across * rows + constant  # the line is along * column + offset >= 0
+            if abs(along) < 1e-15:
+                lower[offset < 0] = np.inf
+            elif along > 0:
+                np.maximum(lower, -offset / along, out=lower)
+            else:
+                np.minimum(upper, -offset / along, out=upper)
+    return lower, upper
 
 
 def apply_gains(image: np.ndarray, gains: Sequence[float]) -> None:

@@ -52,6 +52,48 @@ def test_jpeg_frames_from_disk_read_as_in_memory(tmp_path, grey):
             assert not files.samples(k).flags.writeable  # the kept decode is shared
 
 
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_frames_kept_as_decoded_read_as_in_memory(tmp_path, grey):
+    from mfif.frames import DecodedFrames
+
+    paths = jpeg_stack(tmp_path, grey=grey)
+    with load_frames(paths) as memory, load_frames(paths, storage="samples") as samples:
+        assert isinstance(samples, DecodedFrames)
+        assert samples.shape == memory.shape and samples.names == memory.names
+        assert samples.bit_depth == memory.bit_depth == 8
+        assert samples.read(0).dtype == np.uint8  # a quarter of float32's memory
+        box = (slice(3, 17), slice(5, 40))
+        for k in range(len(paths)):
+            np.testing.assert_array_equal(samples[k], memory[k])
+            np.testing.assert_array_equal(samples.region(k, *box), memory[k][box])
+            np.testing.assert_allclose(samples.luminance(k), memory.luminance(k), atol=1e-6)
+
+
+def test_a_method_reading_frames_in_parts_keeps_them_as_decoded(tmp_path, monkeypatch):
+    """Weighted methods read each frame a few times, in tiles: the pipeline keeps the frames
+    as decoded; a pyramid method gets one float32 stack."""
+    from mfif import pipeline as pipeline_module
+
+    paths = jpeg_stack(tmp_path, grey=False)
+    import mfif.io
+
+    storages = []
+    load = getattr(pipeline_module, "load_frames", None)
+
+    original = mfif.io.load_frames
+    monkeypatch.setattr(
+        mfif.io, "load_frames", lambda *a, **k: storages.append(k["storage"]) or original(*a, **k)
+    )
+    assert load is None  # imported where it is used, so the patch above is seen
+    memory = {}
+    for method in ("guided-decision", "laplacian-pyramid"):
+        with Pipeline(method, storage="memory", align="none").run(paths) as result:
+            memory[method] = result.fusion.image
+    assert storages == ["samples", "memory"]
+    stack = load_frames(paths).materialise()
+    np.testing.assert_array_equal(memory["guided-decision"], mfif.fuse(stack, align="none").image)
+
+
 def test_rows_of_one_frame_decode_it_once(tmp_path):
     paths = jpeg_stack(tmp_path)
     calls = []

@@ -292,9 +292,7 @@ def _accumulate_read(
             _accumulate(fused[band, run], frames.region(k, band, run), weight[band, run])
 
 
-def _weighted_runs(
-    weight: np.ndarray, top: int, left: int
-) -> Iterator[tuple[slice, list[slice]]]:
+def _weighted_runs(weight: np.ndarray, top: int, left: int) -> Iterator[tuple[slice, list[slice]]]:
     """Bands of `_TILE` rows of ``weight`` (h, w), non-negative, each with the column runs
     of its tiles that hold a non-zero weight (shifted by ``top`` and ``left``), bands
     without one left out."""

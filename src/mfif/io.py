@@ -27,7 +27,7 @@ from .codecs import (
 from .concurrency import ordered_map
 from .errors import ImageReadError, MfifError, OptionError, StackError
 from .file_frames import REDECODED_SUFFIXES, FileFrames, TiffFrames, tiff_layout
-from .frames import ArrayFrames, FrameSource
+from .frames import ArrayFrames, DecodedFrames, FrameSource
 from .limits import ImageHeader, check_memory, check_pixels, probe_image
 from .outputs import OutputSet
 from .raw import RAW_SUFFIXES, RawDevelop, develop, develop_settings, is_raw, raw_size
@@ -175,8 +175,9 @@ def load_frames(
     inputs : path-like or sequence of path-like
         Two or more image files; or a folder or glob giving two or more; or a single
         multi-page TIFF whose pages are the sources (always read into memory).
-    storage : {"memory", "disk", "scratch", "files"}
-        "memory": one float32 array (`mfif.frames.ArrayFrames`). "scratch": a scratch file in
+    storage : {"memory", "samples", "disk", "scratch", "files"}
+        "memory": one float32 array (`mfif.frames.ArrayFrames`). "samples": in memory as
+        decoded, converted at each read (`mfif.frames.DecodedFrames`). "scratch": a scratch file in
         the deepest sample type of the files (`mfif.scratch.FrameStore`). "files": nothing is
         kept; every read decodes the frame's JPEG file again (`mfif.file_frames.FileFrames`),
         or reads an uncompressed TIFF's samples where they lie (`TiffFrames`); other files
@@ -207,8 +208,10 @@ def load_frames(
     ScratchSpaceError
         The scratch folder cannot hold the frames.
     """
-    if storage not in ("memory", "disk", "scratch", "files"):
-        raise ValueError(f"storage must be 'memory', 'disk', 'scratch' or 'files', not {storage!r}")
+    if storage not in ("memory", "samples", "disk", "scratch", "files"):
+        raise ValueError(
+            f"storage must be 'memory', 'samples', 'disk', 'scratch' or 'files', not {storage!r}"
+        )
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths = expand_inputs(inputs)
@@ -229,7 +232,7 @@ def load_frames(
             else "Fusion needs at least 2 images of the same scene; got none."
         )
     # Headers first (sizes, pixel limit, memory for the frames held).
-    in_memory = None if storage == "memory" else _FRAMES_IN_MEMORY_FROM_DISK
+    in_memory = None if storage in ("memory", "samples") else _FRAMES_IN_MEMORY_FROM_DISK
     _check_before_decoding(paths, frames_in_memory=in_memory)
     decoded = _decoded(paths, raw_develop_of(paths), summarise)
     if progress:
@@ -330,6 +333,7 @@ class _Frames:
         self.images: np.ndarray | None = None
         self.store = None  # a FrameStore on disk
         self.in_files = storage == "files"  # nothing kept: read from the files again
+        self.pages: list | None = [None] * len(paths) if storage == "samples" else None
         if storage == "memory":
             self.images = np.empty(self.shape, np.float32)
         elif storage == "scratch":
@@ -345,6 +349,11 @@ class _Frames:
 
     def write(self, k: int, page: np.ndarray, path: Path, summary: object) -> None:
         depth = bit_depth_of(page.dtype)
+        if self.pages is not None:
+            self.pages[k] = page.reshape(self.shape[1:])
+            self.bit_depth = max(self.bit_depth, depth)
+            self.summaries[k] = summary
+            return
         if self.images is not None or self.in_files:
             if self.images is not None:
                 _unit_float(page, path, out=self.images[k].reshape(page.shape))
@@ -382,6 +391,8 @@ class _Frames:
         source = self.store
         if self.images is not None:
             source = ArrayFrames(Stack(self.images, self.bit_depth, self.names))
+        elif self.pages is not None:
+            source = DecodedFrames(self.pages, self.bit_depth, self.names)
         elif self.in_files:
             source = self._files()
         if summarised:

@@ -286,6 +286,9 @@ class Pipeline:
         summarise = frame_summary if self.align_mode != "none" and self.alignment is None else None
         if storage == "disk" and self.fuser.rereads_frames:
             storage = "scratch"  # decoding a frame once per block would cost more than a copy
+        if storage == "memory" and self.fuser.read_ahead:
+            # Read a frame or a tile at a time: kept as decoded, a float32 copy per read.
+            storage = "samples"
         return load_frames(paths, storage=storage, progress=progress, summarise=summarise)
 
     def _fuse(

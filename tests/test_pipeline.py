@@ -198,3 +198,15 @@ def test_in_memory_a_weighted_method_reads_moved_frames_without_an_aligned_copy(
     with Pipeline("guided-decision").run(stack) as held:
         assert isinstance(held.frames, HeldFrames)
         np.testing.assert_allclose(image, held.fusion.image, atol=1e-4)
+
+
+def test_weights_are_kept_only_when_wanted(tmp_path):
+    """`mfif fuse` asks for the image alone: the N full-size weight maps are not kept, unless
+    maps are asked for; the image is the same."""
+    paths = frames_on_disk(tmp_path, moved=False)
+    pipeline = Pipeline("guided-decision", storage="memory")
+    with pipeline.run(paths) as everything, pipeline.run(paths, weights=False) as image_only:
+        assert everything.fusion.weights is not None and image_only.fusion.weights is None
+        np.testing.assert_array_equal(everything.fusion.image, image_only.fusion.image)
+    with pipeline.run(paths, weights=False, maps=True) as mapped:
+        assert mapped.weight_maps is not None and len(mapped.weight_maps) == len(paths)

@@ -323,7 +323,7 @@ def fuse_file(
     paths = expand_inputs(inputs)
     with OutputSet(protected=paths) as outputs:
         targets = SaveTargets.reserve(outputs, output, bit_depth=bit_depth, metadata=metadata)
-        with pipeline.run(paths, progress=progress) as result:
+        with pipeline.run(paths, progress=progress, weights=False) as result:
             return save(
                 result, outputs, targets, method=pipeline.method, reference=pipeline.reference
             )

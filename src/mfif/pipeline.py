@@ -198,7 +198,12 @@ class Pipeline:
     # --- the whole run -----------------------------------------------------------------------
 
     def run(
-        self, images_or_paths: ImagesOrPaths, *, progress: bool = False, maps: bool = False
+        self,
+        images_or_paths: ImagesOrPaths,
+        *,
+        progress: bool = False,
+        maps: bool = False,
+        weights: bool = True,
     ) -> PipelineResult:
         """load -> align -> fuse, with the frames in memory or on disk (see ``storage``).
 
@@ -211,6 +216,10 @@ class Pipeline:
         maps : bool
             Keep each source's weight map (``PipelineResult.weight_maps``) and the depth map
             on either storage, for methods that produce weights.
+        weights : bool
+            Keep the fusion's weights in memory (``fusion.weights``, N full-size float32
+            maps) when the frames are; False when only the image is wanted (the maps are
+            then still kept if ``maps`` asks for them).
 
         Returns
         -------
@@ -242,7 +251,7 @@ class Pipeline:
                 stages.update(1)
                 stages.set_postfix_str(self.fuser.name, refresh=False)
                 started = time.perf_counter()
-                fusion, weight_maps, depth = self._fuse(aligned, storage, maps)
+                fusion, weight_maps, depth = self._fuse(aligned, storage, maps, weights)
                 seconds["fuse"] = time.perf_counter() - started
                 stages.update(1)
             except BaseException:
@@ -292,12 +301,12 @@ class Pipeline:
         return load_frames(paths, storage=storage, progress=progress, summarise=summarise)
 
     def _fuse(
-        self, frames: FrameSource, storage: str, maps: bool
+        self, frames: FrameSource, storage: str, maps: bool, weights: bool = True
     ) -> tuple[Fusion, Sequence[np.ndarray] | None, np.ndarray | None]:
         """The fusion, and the weight and depth maps when asked: from disk, each weight map
         goes to a scratch file as the method makes it, and the depth map is a running winner."""
         if storage == "memory":
-            fusion = self.fuser.fuse_frames(frames)
+            fusion = self.fuser.fuse_frames(frames, keep_weights=weights or maps)
             return fusion, (fusion.weights if maps else None), None
         stored = None
         winner = RunningWinner()

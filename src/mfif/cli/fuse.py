@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             depth=args.depth, weights=args.weights, aligned=args.save_aligned,
             report=args.report, depth_index=args.depth_index, depth_preview=args.depth_preview,
         )  # fmt: skip
-        with pipeline.run(paths, progress=True, maps=targets.wants_maps) as result:
+        with pipeline.run(paths, progress=True, maps=targets.wants_maps, weights=False) as result:
             written = save(
                 result, outputs, targets, method=pipeline.fuser.name, reference=pipeline.reference
             )

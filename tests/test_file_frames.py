@@ -33,12 +33,18 @@ def jpeg_stack(folder, count: int = 3, grey: bool = False) -> list:
 
 
 @pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
-def test_jpeg_frames_from_disk_read_as_in_memory(tmp_path, grey):
+@pytest.mark.parametrize("storage", ["disk", "samples"])
+def test_jpeg_frames_read_again_or_kept_as_decoded_read_as_in_memory(tmp_path, grey, storage):
+    """From the files again ("disk") or kept as decoded ("samples", a quarter of a float32
+    stack's memory): the same reads as the float32 stack in memory."""
+    from mfif.frames import DecodedFrames
+
     paths = jpeg_stack(tmp_path, grey=grey)
-    with load_frames(paths) as memory, load_frames(paths, storage="disk") as files:
-        assert isinstance(files, FileFrames)
+    with load_frames(paths) as memory, load_frames(paths, storage=storage) as files:
+        assert isinstance(files, FileFrames if storage == "disk" else DecodedFrames)
         assert files.shape == memory.shape and files.names == memory.names
         assert files.bit_depth == memory.bit_depth == 8
+        assert files.samples(0).dtype == np.uint8
         box = (slice(3, 17), slice(5, 40))
         for k in range(len(paths)):
             np.testing.assert_array_equal(files[k], memory[k])
@@ -49,24 +55,8 @@ def test_jpeg_frames_from_disk_read_as_in_memory(tmp_path, grey):
             np.testing.assert_allclose(
                 files.weighted_sum(k, weights), memory.weighted_sum(k, weights), atol=1e-6
             )
-            assert not files.samples(k).flags.writeable  # the kept decode is shared
-
-
-@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
-def test_frames_kept_as_decoded_read_as_in_memory(tmp_path, grey):
-    from mfif.frames import DecodedFrames
-
-    paths = jpeg_stack(tmp_path, grey=grey)
-    with load_frames(paths) as memory, load_frames(paths, storage="samples") as samples:
-        assert isinstance(samples, DecodedFrames)
-        assert samples.shape == memory.shape and samples.names == memory.names
-        assert samples.bit_depth == memory.bit_depth == 8
-        assert samples.read(0).dtype == np.uint8  # a quarter of float32's memory
-        box = (slice(3, 17), slice(5, 40))
-        for k in range(len(paths)):
-            np.testing.assert_array_equal(samples[k], memory[k])
-            np.testing.assert_array_equal(samples.region(k, *box), memory[k][box])
-            np.testing.assert_allclose(samples.luminance(k), memory.luminance(k), atol=1e-6)
+            if storage == "disk":
+                assert not files.samples(k).flags.writeable  # the kept decode is shared
 
 
 def test_a_method_reading_frames_in_parts_keeps_them_as_decoded(tmp_path, monkeypatch):

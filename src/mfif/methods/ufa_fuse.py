@@ -21,8 +21,9 @@ GROUP = 3  # the most sources at once the shipped weights saw in training
 @register
 class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     """UFA-Fuse (Zang et al.): supervised end-to-end fusion with unity fusion attention; the
-    shipped weights (``ufa_fuse.cpu-realistic``) add the attention-weighted sources to the
-    reconstruction (`mfif.models.ufa_fuse`), `UFAFusePaperFuser` is the paper's network.
+    shipped weights (``ufa_fuse.cpu-narrow-realistic``, width 16) add the attention-weighted
+    sources to the reconstruction (`mfif.models.ufa_fuse`), `UFAFusePaperFuser` is the paper's
+    network.
 
     Grey stacks go in as three equal channels and come out grey (the mean of the three output
     channels).
@@ -31,9 +32,9 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     ----------
     weights : path-like or str, optional
         Weights written by ``mfif train ufa-fuse --export``, or a manifest name
-        (``ufa_fuse.cpu``; ``ufa_fuse.cpu-narrow``: width 16, about 1.6 times faster and
-        0.24 dB lower on average over eight ground-truth sets, README); default: the
-        method's shipped weights.
+        (``ufa_fuse.cpu-realistic``: the width-32 network, the default before 2026-12-07,
+        about 1.6 times slower and 0.35 dB lower on average over nine ground-truth sets,
+        README); default: the method's shipped weights.
     tile : int
         Largest tile side. The channel attention pools over a tile, so tiles near the
         training crops' size keep inference close to training.
@@ -61,7 +62,7 @@ class UFAFuseFuser(NetworkFuser, WholeStackFuser):
     summary = (
         "UFA-Fuse (Zang et al.), mfif's: unity fusion attention, residual over attended sources"
     )
-    pretrained = "ufa_fuse.cpu-realistic"
+    pretrained = "ufa_fuse.cpu-narrow-realistic"
     default_precision = "auto"
     network = "UFA-Fuse"
     options = {

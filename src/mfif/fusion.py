@@ -279,10 +279,11 @@ def _accumulate_read(
     """`_accumulate` of frame ``k``'s ``box``. A source that reads regions alone
     (``reads_regions_alone``: resampled or decoded on demand) is read only in runs of
     64 x 64 tiles where the weight is not zero: a frame that wins a scattered third of the
-    box costs a third of the reading and resampling. Others are read a band of rows at a
-    time: a frame-sized float32 read is fresh memory for every source (0.3 s per 24 MP
-    frame on these virtual machines), bands of 16 MB are reused by the allocator. Regions
-    are the same samples as the whole frame (`FrameSource.region`), so the sum is too."""
+    box costs a third of the reading and resampling, and tiles are small blocks the
+    allocator reuses (a frame-sized float32 read is fresh memory for every source: 0.3 s per
+    24 MP frame on these virtual machines). A source whose region reads the whole frame
+    anyway is read once, for the whole box. Regions are the same samples as the whole frame
+    (`FrameSource.region`), so the sum is too."""
     rows, columns = box
     if not frames.reads_regions_alone:
         _accumulate(fused[box], frames.region(k, rows, columns), weight[box])

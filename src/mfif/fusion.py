@@ -270,49 +270,28 @@ def blend_frames(
     return Fusion(image=np.clip(fused, 0.0, 1.0, out=fused), weights=kept)
 
 
-_TILE = 64  # rows and columns of the tiles a frame that reads regions alone is read in
+_READ_BYTES = 16 * 2**20  # float32 bytes of a band of rows read for the blend
 
 
 def _accumulate_read(
     fused: np.ndarray, frames: FrameSource, k: int, box: tuple[slice, slice], weight: np.ndarray
 ) -> None:
-    """`_accumulate` of frame ``k``'s ``box``. A source that reads regions alone
-    (``reads_regions_alone``: resampled or decoded on demand) is read only in runs of
-    64 x 64 tiles where the weight is not zero: a frame that wins a scattered third of the
-    box costs a third of the reading and resampling, and tiles are small blocks the
-    allocator reuses (a frame-sized float32 read is fresh memory for every source: 0.3 s per
-    24 MP frame on these virtual machines). A source whose region reads the whole frame
-    anyway is read once, for the whole box. Regions are the same samples as the whole frame
-    (`FrameSource.region`), so the sum is too."""
+    """`_accumulate` of frame ``k``'s ``box``, read a band of rows at a time: a frame-sized
+    float32 read is fresh memory for every source (0.3 s per 24 MP frame on these virtual
+    machines), bands of 16 MB are reused by the allocator. Regions are the same samples
+    as the whole frame (`FrameSource.region`), so the sum is too. A source whose region reads
+    the whole frame (``reads_regions_alone`` false) is read once, for the whole box.
+
+    (Reading only the 64 x 64 tiles where the weight is not zero was measured: neutral on
+    3 MP stacks, 6-8 % slower on 24 MP x 30 from disk, where each frame's weight is spread
+    thin: the fixed cost of thousands of small resamplings.)"""
     rows, columns = box
+    step = max(1, _READ_BYTES // ((columns.stop - columns.start) * frames.shape[3] * 4))
     if not frames.reads_regions_alone:
-        _accumulate(fused[box], frames.region(k, rows, columns), weight[box])
-        return
-    for band, runs in _weighted_runs(weight[box], rows.start, columns.start):
-        for run in runs:
-            _accumulate(fused[band, run], frames.region(k, band, run), weight[band, run])
-
-
-def _weighted_runs(weight: np.ndarray, top: int, left: int) -> Iterator[tuple[slice, list[slice]]]:
-    """Bands of `_TILE` rows of ``weight`` (h, w), non-negative, each with the column runs
-    of its tiles that hold a non-zero weight (shifted by ``top`` and ``left``), bands
-    without one left out."""
-    height, width = weight.shape
-    row_starts = np.arange(0, height, _TILE)
-    column_starts = np.arange(0, width, _TILE)
-    tile_maxima = np.maximum.reduceat(weight, row_starts, axis=0)
-    occupied = np.maximum.reduceat(tile_maxima, column_starts, axis=1) > 0
-    for band_index, row_start in enumerate(row_starts):
-        tiles = occupied[band_index]
-        if not tiles.any():
-            continue
-        # Runs of occupied tiles: where the occupancy changes along the band.
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], tiles.view(np.int8), [0]))))
-        runs = [
-            slice(left + int(column_starts[start]), left + min(width, int(stop) * _TILE))
-            for start, stop in zip(edges[::2], edges[1::2], strict=True)
-        ]
-        yield slice(top + int(row_start), top + min(height, int(row_start) + _TILE)), runs
+        step = rows.stop - rows.start
+    for start in range(rows.start, rows.stop, step):
+        band = slice(start, min(start + step, rows.stop))
+        _accumulate(fused[band, columns], frames.region(k, band, columns), weight[band, columns])
 
 
 _BLEND_ROWS = 512  # rows blended at a time

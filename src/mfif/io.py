@@ -349,13 +349,10 @@ class _Frames:
 
     def write(self, k: int, page: np.ndarray, path: Path, summary: object) -> None:
         depth = bit_depth_of(page.dtype)
-        if self.pages is not None:
-            self.pages[k] = page.reshape(self.shape[1:])
-            self.bit_depth = max(self.bit_depth, depth)
-            self.summaries[k] = summary
-            return
-        if self.images is not None or self.in_files:
-            if self.images is not None:
+        if self.pages is not None or self.images is not None or self.in_files:
+            if self.pages is not None:
+                self.pages[k] = page.reshape(self.shape[1:])
+            elif self.images is not None:
                 _unit_float(page, path, out=self.images[k].reshape(page.shape))
             self.bit_depth = max(self.bit_depth, depth)
             self.summaries[k] = summary

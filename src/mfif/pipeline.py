@@ -296,12 +296,12 @@ class Pipeline:
         if storage == "disk" and self.fuser.rereads_frames:
             storage = "scratch"  # decoding a frame once per block would cost more than a copy
         if storage == "memory" and self.fuser.read_ahead:
-            # Read a frame or a tile at a time: kept as decoded, a float32 copy per read.
+            # Read a few times, a band at a time: kept as decoded, a float32 copy per read.
             storage = "samples"
         return load_frames(paths, storage=storage, progress=progress, summarise=summarise)
 
     def _fuse(
-        self, frames: FrameSource, storage: str, maps: bool, weights: bool = True
+        self, frames: FrameSource, storage: str, maps: bool, weights: bool
     ) -> tuple[Fusion, Sequence[np.ndarray] | None, np.ndarray | None]:
         """The fusion, and the weight and depth maps when asked: from disk, each weight map
         goes to a scratch file as the method makes it, and the depth map is a running winner."""

@@ -537,10 +537,7 @@ def _covered_columns(
     along a row once multiplied by the homogeneous coordinate (positive on the image, else
     None), so a row's covered pixels are one run and four divisions give it."""
     height, width = shape
-    corners = np.array(
-        [[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]
-    )
-    if np.any(corners @ matrix[2] <= 0):
+    if np.any(_corners(height, width) @ matrix[2] <= 0):
         return None
     rows = np.arange(height, dtype=np.float64)
     lower = np.zeros(height)
@@ -619,6 +616,11 @@ def _translation(x: float, y: float) -> np.ndarray:
     return np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
 
 
+def _corners(height: int, width: int) -> np.ndarray:
+    """The homogeneous (x, y, 1) of the four corner pixels of a (height, width) image."""
+    return np.array([[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]])
+
+
 def _source_box(
     matrix: np.ndarray, height: int, width: int, size: tuple[int, int]
 ) -> tuple[int, int, int, int]:
@@ -626,10 +628,7 @@ def _source_box(
     through ``matrix``, with a margin for the interpolation footprint (bicubic: 1 pixel
     before the sample point, 2 after; the clamp's 3 x 3 window one more), clamped to a
     source of ``size`` (rows, columns)."""
-    corners = np.array(
-        [[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]
-    )
-    mapped = corners @ matrix.T
+    mapped = _corners(height, width) @ matrix.T
     xs, ys = mapped[:, 0] / mapped[:, 2], mapped[:, 1] / mapped[:, 2]
     top = max(0, int(np.floor(ys.min())) - 2)
     bottom = min(size[0], int(np.ceil(ys.max())) + 3)

@@ -128,6 +128,12 @@ class GuidedDecisionFuser(WeightedFuser):
         cache = count * small[0] * small[1] * 4 <= _CACHE_BYTES
         shrunk_lumas = {} if cache else _disk_planes(count, small)
         keep_shrunk = shrunk_lumas is not None
+        # The focus maps that weigh a small region's replacement (`_keep_clear_winners`):
+        # large stacks keep them on disk too (float32, exact), not measured again.
+        weighs_regions = self.keep_ratio > 0 and self.min_region > 0
+        focus_maps: dict[int, np.ndarray] | FrameStore | None = {}
+        if not cache:
+            focus_maps = _disk_planes(count, small, bit_depth=32) if weighs_regions else None
 
         def maps_of(
             luma: np.ndarray, size: tuple[int, int], *, focus_only: bool = False
@@ -151,13 +157,15 @@ class GuidedDecisionFuser(WeightedFuser):
             return shrunk, focus, edges
 
         # Sources are measured on several threads; the winners are updated in order.
-        focus_maps: dict[int, np.ndarray] = {}
         for k, (shrunk, focus, edges) in enumerate(ordered_map(measure, range(count), threads)):
             if cache:
                 shrunk_lumas[k] = shrunk
                 focus_maps[k] = focus
-            elif shrunk_lumas is not None:
-                shrunk_lumas.write(k, shrunk)
+            else:
+                if shrunk_lumas is not None:
+                    shrunk_lumas.write(k, shrunk)
+                if focus_maps is not None:
+                    focus_maps.write(k, focus)
             coarse.update(k, focus)
             if edges is not None:
                 fine.update(k, edges)
@@ -169,8 +177,10 @@ class GuidedDecisionFuser(WeightedFuser):
             if self.keep_ratio > 0:
 
                 def focus_of(k: int) -> np.ndarray:
-                    if k in focus_maps:
+                    if isinstance(focus_maps, dict):
                         return focus_maps[k]
+                    if focus_maps is not None:
+                        return focus_maps.read(k)[..., 0]
                     only = functools.partial(maps_of, focus_only=True)
                     return luma_of.measured(k, only, small)[0]
 
@@ -189,8 +199,10 @@ class GuidedDecisionFuser(WeightedFuser):
             return cv2.resize(luma_of(k), small, interpolation=cv2.INTER_AREA)
 
         guide = _decision_fused(labels, count, shrunk_luma)
-        if isinstance(shrunk_lumas, FrameStore):
-            shrunk_lumas.close()
+        for store in (shrunk_lumas, focus_maps):
+            if isinstance(store, FrameStore):
+                store.close()
+        focus_maps = None
         shrunk_lumas = None  # the planes are freed before the refinement
         radius = max(1, self.radius // 2)
         subsample = max(1, min(small) // 512)  # very large images: the fast guided filter
@@ -216,13 +228,14 @@ def _decision_fused(
     return fused
 
 
-def _disk_planes(count: int, size: tuple[int, int]) -> FrameStore | None:
-    """Scratch space for ``count`` planes in [0, 1] of ``size`` (width, height), kept to 16
-    bits (a guide's precision to spare: 2e-5 against the guided filter's eps of 1e-3; half the
-    bytes of float32, and writing fresh pages is what they cost); None when the scratch folder
-    cannot hold them (they are then computed again)."""
+def _disk_planes(count: int, size: tuple[int, int], bit_depth: int = 16) -> FrameStore | None:
+    """Scratch space for ``count`` planes of ``size`` (width, height): luminance in [0, 1] kept
+    to 16 bits (a guide's precision to spare: 2e-5 against the guided filter's eps of 1e-3;
+    half the bytes of float32, and writing fresh pages is what they cost), focus measures as
+    float32 (``bit_depth`` 32); None when the scratch folder cannot hold them (they are then
+    computed again)."""
     try:
-        return FrameStore(count, size[1], size[0], 1, bit_depth=16)
+        return FrameStore(count, size[1], size[0], 1, bit_depth=bit_depth)
     except ScratchSpaceError:
         return None
 

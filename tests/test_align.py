@@ -365,14 +365,14 @@ def test_registration_makes_each_pyramid_once_and_keeps_few(monkeypatch) -> None
         made.append(id(summary))
         return original(summary)
 
-    class Watched(align._LevelsOf):
+    class Watched(align.LevelsOf):
         def __getitem__(self, index):
             levels = super().__getitem__(index)
             held.append(len(self._made))
             return levels
 
     monkeypatch.setattr(align.FrameSummary, "levels", property(counted))
-    monkeypatch.setattr(align, "_LevelsOf", Watched)
+    monkeypatch.setattr(align, "LevelsOf", Watched)
     motions = [motion(1 + 0.004 * k, 0.05 * k, (0.7 * k, -0.4 * k)) for k in range(-2, 3)]
     stack, _ = misaligned_stack(motions)
     alignment, dropped = align.estimate_alignment(ArrayFrames(stack), uncertainty=True)
@@ -386,7 +386,7 @@ def test_levels_of_makes_a_dropped_frame_again_with_the_same_values() -> None:
 
     stack, _ = misaligned_stack(BREATHING)
     summaries = [align.frame_summary(image) for image in stack.images]
-    levels = align._LevelsOf(summaries, kept=2)
+    levels = align.LevelsOf(summaries, kept=2)
     first = levels[0]
     levels[1], levels[2]  # 0 is dropped
     again = levels[0]

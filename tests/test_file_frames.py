@@ -256,3 +256,67 @@ def test_a_tiff_changed_while_fusing_is_reported(tmp_path):
         paths[2].write_bytes(paths[2].read_bytes()[:1000])
         with pytest.raises(StackError, match="2.tif changed while the stack was being fused"):
             frames.rows(2, 0, 4)
+
+
+def large_jpeg_stack(folder, grey: bool = False) -> list:
+    """Three JPEG frames of 2048 x 96, the third moved by (1.5, -0.5) px: wide enough that
+    registration's summary is decoded at half size (`mfif.summaries.summary_reduction`)."""
+    rng = np.random.default_rng(7)
+    texture = cv2.GaussianBlur(rng.random((96, 2048), dtype=np.float32), (0, 0), 2) * 4 - 1.5
+    base = np.clip(texture * 128 + 128, 0, 255).astype(np.uint8)
+    moved = cv2.warpAffine(base, np.float32([[1, 0, 1.5], [0, 1, -0.5]]), (2048, 96))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, image in enumerate([base, base, moved]):
+        path = folder / f"{k}.jpg"
+        colour = cv2.merge([image, image // 2 + 60, 255 - image])
+        cv2.imwrite(str(path), image if grey else colour, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_large_jpeg_frames_are_summarised_from_a_smaller_decode(tmp_path, monkeypatch, grey):
+    """From disk, a JPEG frame of 2048 px or more is not decoded whole for registration: its
+    summary comes from a DCT-scaled decode, the same on both storages, and agrees with the
+    summary of the whole frame (shapes equal, planes within JPEG's block averages)."""
+    from mfif import io
+    from mfif.summaries import frame_summary, summary_reduction
+
+    paths = large_jpeg_stack(tmp_path / "in", grey)
+    assert summary_reduction(96, 2048) == 2
+    whole_decodes = []
+    original = io._read_pages
+    monkeypatch.setattr(
+        io, "_read_pages", lambda *a, **k: whole_decodes.append(1) or original(*a, **k)
+    )
+    summaries = {}
+    for storage in ("files", "memory"):
+        whole_decodes.clear()
+        with load_frames(
+            paths, storage=storage, summarise=frame_summary, summary_reduction=summary_reduction
+        ) as frames:
+            summaries[storage] = frames.summaries
+            assert len(whole_decodes) == (0 if storage == "files" else 3)
+            whole = frame_summary(frames.samples(2))
+    for disk, memory in zip(summaries["files"], summaries["memory"], strict=True):
+        np.testing.assert_array_equal(disk.plane, memory.plane)
+        np.testing.assert_array_equal(disk.thumbnail, memory.thumbnail)
+    reduced = summaries["files"][2]
+    assert reduced.plane.shape == whole.plane.shape and reduced.scale == whole.scale
+    assert reduced.thumbnail.shape == whole.thumbnail.shape
+    assert np.abs(reduced.plane - whole.plane).mean() < 0.01
+
+
+def test_large_jpeg_frames_register_and_fuse_the_same_from_memory_and_disk(tmp_path):
+    paths = large_jpeg_stack(tmp_path / "in")
+    runs = {}
+    for storage in ("memory", "disk"):
+        with Pipeline(storage=storage).run(paths) as result:
+            runs[storage] = (result.alignment, result.fusion.image)
+    (memory_alignment, memory_image), (disk_alignment, disk_image) = runs.values()
+    for a, b in zip(memory_alignment.frames, disk_alignment.frames, strict=True):
+        np.testing.assert_array_equal(a.matrix, b.matrix)
+    np.testing.assert_allclose(disk_image, memory_image, atol=2 / 255)
+    shift = memory_alignment.frames[2].matrix[:2, 2]
+    np.testing.assert_allclose(shift, [1.5, -0.5], atol=0.25)  # reference -> frame 2

@@ -50,7 +50,7 @@ class FrameSource(ABC):
     bit_depth : {8, 16, 32}
         Of the files the frames came from (32: floating point).
     summaries : list or None
-        What registration needs of each frame (`mfif.align.frame_summary`), made while the
+        What registration needs of each frame (`mfif.summaries.frame_summary`), made while the
         frames were decoded; None (or None for a frame) when it was not.
     crop_box : (top, left, height, width) or None
         Where these frames lie in the frames they were resampled from, when alignment cropped

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -166,7 +167,8 @@ def load_frames(
     storage: str = "memory",
     directory: str | os.PathLike | None = None,
     progress: bool = False,
-    summarise: Callable[[np.ndarray], object] | None = None,
+    summarise: Callable[[np.ndarray, tuple[int, int]], object] | None = None,
+    summary_reduction: Callable[[int, int], int] | None = None,
 ) -> FrameSource:
     """Decode a focus stack once, into memory or into a scratch file on disk.
 
@@ -189,10 +191,14 @@ def load_frames(
     progress : bool
         A progress bar on stderr while reading 8 or more files, when stderr is a terminal.
     summarise : callable, optional
-        Applied to each frame (H, W, C) as decoded (uint8, uint16 or float in [0, 1]), on the
-        decoding threads (`mfif.align.frame_summary`, say): the results go to the source's
-        ``summaries`` (None for a frame stored at another depth than it was decoded at),
-        sparing a later read of every frame.
+        ``summarise(frame, (H, W))`` of each frame (h, w, C) as decoded (uint8, uint16 or
+        float in [0, 1]), on the decoding threads (`mfif.summaries.frame_summary`, say): the
+        results go to the source's ``summaries`` (None for a frame stored at another depth
+        than it was decoded at), sparing a later read of every frame.
+    summary_reduction : callable, optional
+        ``summary_reduction(H, W)``: a factor (1, 2, 4 or 8) by which a JPEG file is decoded
+        smaller for ``summarise`` (DCT scaling, `mfif.summaries.summary_reduction`); the frame
+        is then decoded whole only when it is kept (not for storage "files").
 
     Returns
     -------
@@ -234,7 +240,9 @@ def load_frames(
     # Headers first (sizes, pixel limit, memory for the frames held).
     in_memory = None if storage in ("memory", "samples") else _FRAMES_IN_MEMORY_FROM_DISK
     _check_before_decoding(paths, frames_in_memory=in_memory)
-    decoded = _decoded(paths, raw_develop_of(paths), summarise)
+    decoded = _decoded(
+        paths, raw_develop_of(paths), summarise, summary_reduction, whole=storage != "files"
+    )
     if progress:
         from .progress import progress_bar
 
@@ -398,20 +406,94 @@ class _Frames:
 
 
 def _decoded(
-    paths: Sequence[Path], raw: RawDevelop | None, summarise: Callable | None
-) -> Iterator[tuple[int, Path, np.ndarray, object]]:
+    paths: Sequence[Path],
+    raw: RawDevelop | None,
+    summarise: Callable | None,
+    reduction_of: Callable[[int, int], int] | None,
+    *,
+    whole: bool,
+) -> Iterator[tuple[int, Path, np.ndarray | _Unread, object]]:
     """(index, path, decoded page, its summary) in order, decoding two files at a time (the
-    decoders free the GIL); at most two decoded pages wait."""
+    decoders free the GIL); at most two decoded pages wait. A JPEG file whose summary comes
+    from a smaller decode (``reduction_of``) is decoded whole only when ``whole``: else its
+    page is `_Unread`."""
 
-    def decode(item: tuple[int, Path]) -> tuple[int, Path, np.ndarray, object]:
+    def decode(item: tuple[int, Path]) -> tuple[int, Path, np.ndarray | _Unread, object]:
         k, path = item
-        page = _read_pages(Path(path), first_only=True, probed=True, raw=raw)[0][0]
+        small = _reduced_jpeg(Path(path), reduction_of) if summarise is not None else None
+        if small is not None and not whole:
+            page: np.ndarray | _Unread = _Unread(small[1])
+        else:
+            page = _read_pages(Path(path), first_only=True, probed=True, raw=raw)[0][0]
         summary = None
-        if summarise is not None:
-            summary = summarise(page if page.ndim == 3 else page[..., None])
+        if small is not None:
+            summary = summarise(_channels_last(small[0]), small[1][:2])
+        elif summarise is not None:
+            summary = summarise(_channels_last(page), page.shape[:2])
         return k, path, page, summary
 
     return ordered_map(decode, enumerate(paths), threads=2)
+
+
+def _channels_last(page: np.ndarray) -> np.ndarray:
+    return page if page.ndim == 3 else page[..., None]
+
+
+class _Unread(NamedTuple):
+    """A page not decoded (read from its file again later): what storage needs of it."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype = np.dtype(np.uint8)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def _reduced_jpeg(
+    path: Path, reduction_of: Callable[[int, int], int] | None
+) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """A JPEG file decoded smaller by ``reduction_of(H, W)`` (OpenCV's DCT scaling, RGB order,
+    EXIF orientation ignored as in a whole decode) and the page shape it stands for; None when
+    the file is not a JPEG or the factor is 1."""
+    import cv2
+
+    if reduction_of is None or path.suffix.lower() not in REDECODED_SUFFIXES:
+        return None
+    header = image_header(path)
+    if header is None:
+        return None
+    factor = reduction_of(header.height, header.width)
+    if factor == 1:
+        return None
+    flags = {
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }
+    if header.channels == 1:
+        flags = {
+            2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+            4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+        }
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageReadError(f"The file {path} cannot be read: {error.strerror}.") from None
+    try:
+        image = cv2.imdecode(
+            np.frombuffer(data, np.uint8), flags[factor] | cv2.IMREAD_IGNORE_ORIENTATION
+        )
+    except cv2.error:
+        image = None
+    expected = (-(-header.height // factor), -(-header.width // factor))
+    if image is None or image.shape[:2] != expected:
+        raise ImageReadError(f"{path} is not a readable PNG, JPEG, BMP or TIFF image.")
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    shape = (header.height, header.width) + ((3,) if header.channels == 3 else ())
+    return image, shape
 
 
 def _multipage_stack(path: Path) -> Stack:

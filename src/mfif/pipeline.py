@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import ALIGN_CHOICES, Alignment, align_frames, frame_summary
+from .align import ALIGN_CHOICES, Alignment, align_frames
 from .decision import RunningWinner
 from .errors import OptionError, StackError
 from .frames import ArrayFrames, FrameSource, HeldFrames, ReadAhead
 from .fusion import Fuser, Fusion
 from .methods import DEFAULT_METHOD, create
 from .stack import Stack
+from .summaries import frame_summary, summary_reduction
 
 __all__ = [
     "Pipeline",
@@ -298,7 +299,10 @@ class Pipeline:
         if storage == "memory" and self.fuser.read_ahead:
             # Read a few times, a band at a time: kept as decoded, a float32 copy per read.
             storage = "samples"
-        return load_frames(paths, storage=storage, progress=progress, summarise=summarise)
+        return load_frames(
+            paths, storage=storage, progress=progress, summarise=summarise,
+            summary_reduction=summary_reduction,
+        )  # fmt: skip
 
     def _fuse(
         self, frames: FrameSource, storage: str, maps: bool, weights: bool

@@ -4,6 +4,7 @@ refinement. Designed here as the classical default (the README gives the benchma
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from ..frames import SourceLuminance
 from ..fusion import WeightedFuser
 from ..options import Option
 from ..scratch import FrameStore, ScratchSpaceError
+from ..stack import to_unit_float
 from .registry import register
 
 __all__ = ["GuidedDecisionFuser"]
@@ -126,14 +128,12 @@ class GuidedDecisionFuser(WeightedFuser):
         # of computing them again; large ones keep the luminance on disk (reading a frame
         # again costs more) and filter twice.
         cache = count * small[0] * small[1] * 4 <= _CACHE_BYTES
-        shrunk_lumas = {} if cache else _disk_planes(count, small)
-        keep_shrunk = shrunk_lumas is not None
+        shrunk_lumas = _KeptPlanes(count, small, in_memory=cache, bit_depth=16)
+        keep_shrunk = shrunk_lumas.held
         # The focus maps that weigh a small region's replacement (`_keep_clear_winners`):
         # large stacks keep them on disk too (float32, exact), not measured again.
         weighs_regions = self.keep_ratio > 0 and self.min_region > 0
-        focus_maps: dict[int, np.ndarray] | FrameStore | None = {}
-        if not cache:
-            focus_maps = _disk_planes(count, small, bit_depth=32) if weighs_regions else None
+        focus_maps = _KeptPlanes(count, small, in_memory=cache, bit_depth=32, wanted=weighs_regions)
 
         def maps_of(
             luma: np.ndarray, size: tuple[int, int], *, focus_only: bool = False
@@ -158,14 +158,8 @@ class GuidedDecisionFuser(WeightedFuser):
 
         # Sources are measured on several threads; the winners are updated in order.
         for k, (shrunk, focus, edges) in enumerate(ordered_map(measure, range(count), threads)):
-            if cache:
-                shrunk_lumas[k] = shrunk
-                focus_maps[k] = focus
-            else:
-                if shrunk_lumas is not None:
-                    shrunk_lumas.write(k, shrunk)
-                if focus_maps is not None:
-                    focus_maps.write(k, focus)
+            shrunk_lumas.put(k, shrunk)
+            focus_maps.put(k, focus)
             coarse.update(k, focus)
             if edges is not None:
                 fine.update(k, edges)
@@ -177,10 +171,8 @@ class GuidedDecisionFuser(WeightedFuser):
             if self.keep_ratio > 0:
 
                 def focus_of(k: int) -> np.ndarray:
-                    if isinstance(focus_maps, dict):
+                    if focus_maps.held:
                         return focus_maps[k]
-                    if focus_maps is not None:
-                        return focus_maps.read(k)[..., 0]
                     only = functools.partial(maps_of, focus_only=True)
                     return luma_of.measured(k, only, small)[0]
 
@@ -192,18 +184,13 @@ class GuidedDecisionFuser(WeightedFuser):
             labels = np.where(band, fine.labels, labels)
 
         def shrunk_luma(k: int) -> np.ndarray:
-            if cache:
+            if keep_shrunk:
                 return shrunk_lumas[k]
-            if shrunk_lumas is not None:
-                return shrunk_lumas[k][..., 0]
             return cv2.resize(luma_of(k), small, interpolation=cv2.INTER_AREA)
 
         guide = _decision_fused(labels, count, shrunk_luma)
-        for store in (shrunk_lumas, focus_maps):
-            if isinstance(store, FrameStore):
-                store.close()
-        focus_maps = None
-        shrunk_lumas = None  # the planes are freed before the refinement
+        shrunk_lumas.close()  # the planes are freed before the refinement
+        focus_maps.close()
         radius = max(1, self.radius // 2)
         subsample = max(1, min(small) // 512)  # very large images: the fast guided filter
         refine = GuidedFilter(guide, radius=radius, eps=self.eps, subsample=subsample)
@@ -228,16 +215,45 @@ def _decision_fused(
     return fused
 
 
-def _disk_planes(count: int, size: tuple[int, int], bit_depth: int = 16) -> FrameStore | None:
-    """Scratch space for ``count`` planes of ``size`` (width, height): luminance in [0, 1] kept
-    to 16 bits (a guide's precision to spare: 2e-5 against the guided filter's eps of 1e-3;
-    half the bytes of float32, and writing fresh pages is what they cost), focus measures as
-    float32 (``bit_depth`` 32); None when the scratch folder cannot hold them (they are then
-    computed again)."""
-    try:
-        return FrameStore(count, size[1], size[0], 1, bit_depth=bit_depth)
-    except ScratchSpaceError:
-        return None
+class _KeptPlanes:
+    """One half-resolution plane per source (h, w) kept for a second look: in memory for a
+    small stack, in a scratch file for a large one (reading a frame again costs more), to
+    ``bit_depth`` 16 (luminance in [0, 1]: a guide's precision to spare, 2e-5 against the
+    guided filter's eps of 1e-3, and half the bytes of float32, whose fresh pages are what
+    they cost) or 32 (focus measures, exact). Not kept (``held`` false: they are computed
+    again) when not ``wanted`` or when the scratch folder cannot hold them."""
+
+    def __init__(
+        self, count: int, size: tuple[int, int], *, in_memory: bool, bit_depth: int,
+        wanted: bool = True,
+    ) -> None:  # fmt: skip
+        self._memory: dict[int, np.ndarray] | None = {} if wanted and in_memory else None
+        self._store: FrameStore | None = None
+        if wanted and not in_memory:
+            with contextlib.suppress(ScratchSpaceError):
+                self._store = FrameStore(count, size[1], size[0], 1, bit_depth=bit_depth)
+
+    @property
+    def held(self) -> bool:
+        return self._memory is not None or self._store is not None
+
+    def put(self, k: int, plane: np.ndarray) -> None:
+        if self._memory is not None:
+            self._memory[k] = plane
+        elif self._store is not None:
+            self._store.write(k, plane)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        """Plane ``k``, float32 (``held`` only)."""
+        if self._memory is not None:
+            return self._memory[k]
+        plane = self._store.read(k)[..., 0]
+        return plane if plane.dtype == np.float32 else to_unit_float(plane, f"plane {k}")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._memory = self._store = None
 
 
 def _refined_weights(

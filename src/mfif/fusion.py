@@ -11,7 +11,7 @@ from typing import ClassVar, final
 import numpy as np
 
 from .color import luminance
-from .concurrency import default_threads
+from .concurrency import default_threads, ordered_map
 from .frames import ArrayFrames, FrameSource, SourceLuminance
 from .options import Option
 from .stack import Stack
@@ -271,6 +271,7 @@ def blend_frames(
 
 
 _READ_BYTES = 16 * 2**20  # float32 bytes of a band of rows read for the blend
+_BAND_ROWS = 64  # the fewest rows of a band, when a frame is split into bands for the cores
 
 
 def _accumulate_read(
@@ -278,20 +279,34 @@ def _accumulate_read(
 ) -> None:
     """`_accumulate` of frame ``k``'s ``box``, read a band of rows at a time: a frame-sized
     float32 read is fresh memory for every source (0.3 s per 24 MP frame on these virtual
-    machines), bands of 16 MB are reused by the allocator. Regions are the same samples
-    as the whole frame (`FrameSource.region`), so the sum is too. A source whose region reads
-    the whole frame (``reads_regions_alone`` false) is read once, for the whole box.
+    machines), bands of at most 16 MB are reused by the allocator. The bands are read and
+    summed on the cores at once (at least 4 bands a thread; pcb's align + fuse 1.43 -> 1.27 s:
+    the conversions, gains and sums are NumPy's, on one core each). Regions are the same
+    samples as the whole frame (`FrameSource.region`) within float32 rounding of the sample
+    positions, so the sum is too. A source whose region reads the whole frame
+    (``reads_regions_alone`` false) is read once, for the whole box.
 
     (Reading only the 64 x 64 tiles where the weight is not zero was measured: neutral on
     3 MP stacks, 6-8 % slower on 24 MP x 30 from disk, where each frame's weight is spread
     thin: the fixed cost of thousands of small resamplings.)"""
     rows, columns = box
+    threads = default_threads()
     step = max(1, _READ_BYTES // ((columns.stop - columns.start) * frames.shape[3] * 4))
+    step = min(step, max(_BAND_ROWS, -(-(rows.stop - rows.start) // (4 * threads))))
     if not frames.reads_regions_alone:
         step = rows.stop - rows.start
-    for start in range(rows.start, rows.stop, step):
-        band = slice(start, min(start + step, rows.stop))
+    bands = [
+        slice(start, min(start + step, rows.stop)) for start in range(rows.start, rows.stop, step)
+    ]
+
+    def add(band: slice) -> None:
         _accumulate(fused[band, columns], frames.region(k, band, columns), weight[band, columns])
+
+    # The first band on this thread (a frame decoded at its first read is decoded once), the
+    # others on the cores: the bands are rows of their own in ``fused``.
+    add(bands[0])
+    for _ in ordered_map(add, bands[1:], threads):
+        pass
 
 
 _BLEND_ROWS = 512  # rows blended at a time

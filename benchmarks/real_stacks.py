@@ -12,12 +12,16 @@ result, not frames):
   on mfif's aligned frames, so that the fusions are compared in the same coordinates.
   (focus-stack aligns by itself, to other borders; its result does not yet register onto
   mfif's reliably enough to compare blocks, so it is left out.)
+- **mottled blocks**: the share of blocks (any) where a result has more than 3 times the
+  detail of the sharpest aligned frame there, and at least (2 levels)²: detail no frame has,
+  made by the fusion (seams between frames of different brightness, patches, rims). On
+  ``petteri__pcb`` they are the barcode's stripes, filled from blurred frames in patches.
 - **reference share**: the share of mfif's depth map that the reference (middle) frame takes,
   with the default alignment and with ``--align none`` (``--method`` checks another method
   than the default: every number and crop is then that method's).
 - **crops**: for each stack, the three weakest blocks of mfif's result at 100 %: the sharpest
-  aligned frame there, mfif and enfuse side by side, ``build/real-stacks/<stack>.png``. Look at
-  them.
+  aligned frame there, mfif and enfuse side by side, ``build/real-stacks/<stack>.png``, and
+  its three most mottled blocks the same way, ``<stack>-mottled.png``. Look at them.
 
     .venv/bin/python benchmarks/real_stacks.py [--stacks NAME ...] [--method NAME] [--option K=V]
 """
@@ -41,6 +45,7 @@ from _common import ENFUSE_FLAGS, require_enfuse, require_shared
 
 BLOCK = 32
 WEAK = 0.5  # a result keeping less than this share of the sharpest frame's detail
+MOTTLED = 3.0  # a result with more than this many times the sharpest frame's detail
 
 
 def frames_of(folder: Path) -> list[Path]:
@@ -69,6 +74,16 @@ def weak_share(result: np.ndarray, best: np.ndarray, textured: np.ndarray) -> tu
     order = np.argsort(np.where(textured, kept, np.inf), axis=None)
     worst = [np.unravel_index(i, kept.shape) for i in order[:3] if textured.flat[i]]
     return float(weak.sum() / max(textured.sum(), 1)), worst
+
+
+def mottled_share(result: np.ndarray, best: np.ndarray) -> tuple[float, list]:
+    """Share of blocks where ``result`` has more than `MOTTLED` times the detail of ``best``
+    (and at least 4 levels²), and the three blocks (row, col) of the most detail in excess."""
+    detail = block_detail(result)
+    excess = np.where(detail > 4.0, detail / np.maximum(best, 1e-9), 0.0)
+    order = np.argsort(excess, axis=None)[::-1][:3]
+    worst = [np.unravel_index(i, excess.shape) for i in order if excess.flat[i] > MOTTLED]
+    return float(np.mean(excess > MOTTLED)), worst
 
 
 def peers(aligned: np.ndarray, folder: Path) -> dict[str, np.ndarray]:
@@ -126,13 +141,15 @@ def check(folder: Path, out: Path, method: str = "guided-decision", options=None
     with tempfile.TemporaryDirectory() as scratch:
         others = peers(aligned, Path(scratch))
     images.update(others)
-    weak, worst = {}, {}
+    weak, worst, mottled, most_mottled = {}, {}, {}, {}
     for name, image in images.items():
         weak[name], worst[name] = weak_share(image, best, textured)
-    row["weak"] = weak
+        mottled[name], most_mottled[name] = mottled_share(image, best)
+    row["weak"], row["mottled"] = weak, mottled
     sharpest = details.argmax(axis=0)
-    crops(images, lambda r, c: aligned[int(sharpest[r, c])], worst["mfif"],
-          out / f"{folder.name}.png")  # fmt: skip
+    frame_at = lambda r, c: aligned[int(sharpest[r, c])]  # noqa: E731
+    crops(images, frame_at, worst["mfif"], out / f"{folder.name}.png")
+    crops(images, frame_at, most_mottled["mfif"], out / f"{folder.name}-mottled.png")
     return row
 
 
@@ -154,12 +171,13 @@ def main() -> None:
     if args.stacks:
         folders = [f for f in folders if f.name in args.stacks]
     print("| stack | frames | size | reference share, aligned / not | weak blocks: mfif | "
-          "enfuse |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+          "enfuse | mottled blocks: mfif | enfuse |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for folder in folders:
         row = check(folder, args.out, args.method, parse_options(args.option))
         weak = row["weak"]
         cells = [f"{weak[n]:.1%}" for n in ("mfif", "enfuse")]
+        cells += [f"{row['mottled'][n]:.1%}" for n in ("mfif", "enfuse")]
         print(
             f"| {folder.name} | {row['frames']} | {row['size']} | "
             f"{row['reference share'][0]:.2f} / {row['reference share'][1]:.2f} | "

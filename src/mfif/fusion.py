@@ -280,7 +280,7 @@ def _accumulate_read(
     """`_accumulate` of frame ``k``'s ``box``, read a band of rows at a time: a frame-sized
     float32 read is fresh memory for every source (0.3 s per 24 MP frame on these virtual
     machines), bands of at most 16 MB are reused by the allocator. The bands are read and
-    summed on the cores at once (at least 4 bands a thread; pcb's align + fuse 1.43 -> 1.27 s:
+    summed on the cores at once (at least 4 bands a thread; pcb's whole run 1.41 -> 1.32 s:
     the conversions, gains and sums are NumPy's, on one core each). Regions are the same
     samples as the whole frame (`FrameSource.region`) within float32 rounding of the sample
     positions, so the sum is too. A source whose region reads the whole frame

@@ -47,7 +47,7 @@ class FrameSummary:
     """What registration needs of one frame (`frame_summary`): its luminance at the finest
     registration scale and a thumbnail, made while the frame is decoded; the band-passed
     levels are made from them when registration asks (a stack that `auto` finds still never
-    does), and registration keeps only a few frames' levels at a time (`_LevelsOf`).
+    does), and registration keeps only a few frames' levels at a time (`LevelsOf`).
 
     Attributes
     ----------

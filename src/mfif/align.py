@@ -243,7 +243,10 @@ def _composed(
                     f"({names[anchor]}): {result}"
                 )
                 if not skip_bad_frames:
-                    raise AlignmentError(message + " (--skip-bad-frames drops such frames).")
+                    raise AlignmentError(
+                        message + " (--skip-bad-frames drops such frames; --align none fuses a "
+                        "stack that did not move, however different its frames' focus)."
+                    )
                 _logger.warning("%s; dropped.", message)
                 dropped.append(k)
                 continue

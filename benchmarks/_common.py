@@ -49,6 +49,21 @@ def require_enfuse() -> str:
     return path
 
 
+def peer_fusion(program: str, frames: list[Path], scratch: Path) -> np.ndarray | None:
+    """``program`` ("enfuse" with focus-stacking settings, or "focus-stack" keeping the frame
+    size) run on ``frames``, its result read back; None when it is not installed."""
+    found = shutil.which(program)
+    if found is None:
+        return None
+    output = scratch / f"{program}.tif"
+    if program == "enfuse":
+        command = [found, *ENFUSE_FLAGS, f"--output={output}", *map(str, frames)]
+    else:
+        command = [found, *map(str, frames), f"--output={output}", "--align-keep-size"]
+    subprocess.run(command, check=True, capture_output=True)
+    return mfif.read_image(output)[0]
+
+
 def median_seconds(action: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):

@@ -22,7 +22,6 @@ default pipeline without crop.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ from mfif.data.scenes import find_scenes
 from mfif.metrics import psnr, region_psnr
 from mfif.pipeline import Pipeline
 
-from _common import ENFUSE_FLAGS, require_shared
+from _common import peer_fusion, require_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 CROP = 96
@@ -73,19 +72,6 @@ def make_set(natural: Path, name: str) -> Path:
     print(" ".join(command))
     subprocess.run(command, check=True)
     return folder
-
-
-def peer(program: str, frames: list[Path], scratch: Path) -> np.ndarray | None:
-    found = shutil.which(program)
-    if found is None:
-        return None
-    output = scratch / f"{program}.tif"
-    if program == "enfuse":
-        command = [found, *ENFUSE_FLAGS, f"--output={output}", *map(str, frames)]
-    else:
-        command = [found, *map(str, frames), f"--output={output}", "--align-keep-size"]
-    subprocess.run(command, check=True, capture_output=True)
-    return mfif.read_image(output)[0]
 
 
 def worst_band_crop(fused: np.ndarray, truth: np.ndarray, band: np.ndarray) -> tuple[slice, ...]:
@@ -131,7 +117,7 @@ def report(folder: Path, limit: int | None, others: dict[str, Pipeline] | None =
                 results[label] = result.fusion.image
         with tempfile.TemporaryDirectory() as scratch:
             for program in ("enfuse", "focus-stack"):
-                image = peer(program, list(scene.sources), Path(scratch))
+                image = peer_fusion(program, list(scene.sources), Path(scratch))
                 if image is not None and image.shape[:2] == truth.shape[:2]:
                     results[program] = image
         errors = np.stack([(luma(f) - luma(truth)) ** 2 for f in frames])

@@ -23,9 +23,7 @@ last frame alone is the bound a method should reach on the bars.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -37,7 +35,7 @@ from mfif.metrics import psnr, region_psnr
 from mfif.pipeline import Pipeline
 from real_stacks import MOTTLED, block_detail
 
-from _common import ENFUSE_FLAGS, require_shared
+from _common import peer_fusion, require_shared
 
 SIZE = (512, 768)  # height, width
 FRAMES = 5
@@ -96,18 +94,6 @@ def scene(
     return frames, truth, region
 
 
-def peer(program: str, paths: list[Path], scratch: Path) -> np.ndarray | None:
-    found = shutil.which(program)
-    if found is None:
-        return None
-    output = scratch / f"{program}.tif"
-    command = [found, *ENFUSE_FLAGS, f"--output={output}", *map(str, paths)]
-    if program == "focus-stack":
-        command = [found, *map(str, paths), f"--output={output}", "--align-keep-size"]
-    subprocess.run(command, check=True, capture_output=True)
-    return mfif.read_image(output)[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=8)
@@ -133,7 +119,7 @@ def main() -> None:
                 with Pipeline(method, align="none").run(paths) as result:
                     results[method] = result.fusion.image
             for program in ("enfuse", "focus-stack"):
-                image = peer(program, paths, folder)
+                image = peer_fusion(program, paths, folder)
                 if image is not None:
                     results[program] = image
             results["the last frame (sharp on the bars)"] = decoded[-1]

@@ -239,10 +239,11 @@ def load_frames(
         )
     # Headers first (sizes, pixel limit, memory for the frames held).
     in_memory = None if storage in ("memory", "samples") else _FRAMES_IN_MEMORY_FROM_DISK
-    _check_before_decoding(paths, frames_in_memory=in_memory)
+    headers = _check_before_decoding(paths, frames_in_memory=in_memory)
     decoded = _decoded(
-        paths, raw_develop_of(paths), summarise, summary_reduction, whole=storage != "files"
-    )
+        paths, raw_develop_of(paths), summarise, summary_reduction, headers,
+        whole=storage != "files",
+    )  # fmt: skip
     if progress:
         from .progress import progress_bar
 
@@ -410,17 +411,20 @@ def _decoded(
     raw: RawDevelop | None,
     summarise: Callable | None,
     reduction_of: Callable[[int, int], int] | None,
+    headers: dict[Path, ImageHeader],
     *,
     whole: bool,
 ) -> Iterator[tuple[int, Path, np.ndarray | _Unread, object]]:
     """(index, path, decoded page, its summary) in order, decoding two files at a time (the
     decoders free the GIL); at most two decoded pages wait. A JPEG file whose summary comes
-    from a smaller decode (``reduction_of``) is decoded whole only when ``whole``: else its
-    page is `_Unread`."""
+    from a smaller decode (``reduction_of`` of its size in ``headers``, the headers already
+    read) is decoded whole only when ``whole``: else its page is `_Unread`."""
 
     def decode(item: tuple[int, Path]) -> tuple[int, Path, np.ndarray | _Unread, object]:
         k, path = item
-        small = _reduced_jpeg(Path(path), reduction_of) if summarise is not None else None
+        small = None
+        if summarise is not None and reduction_of is not None and path in headers:
+            small = _reduced_jpeg(Path(path), headers[path], reduction_of)
         if small is not None and not whole:
             page: np.ndarray | _Unread = _Unread(small[1])
         else:
@@ -451,40 +455,24 @@ class _Unread(NamedTuple):
 
 
 def _reduced_jpeg(
-    path: Path, reduction_of: Callable[[int, int], int] | None
+    path: Path, header: ImageHeader, reduction_of: Callable[[int, int], int]
 ) -> tuple[np.ndarray, tuple[int, ...]] | None:
-    """A JPEG file decoded smaller by ``reduction_of(H, W)`` (OpenCV's DCT scaling, RGB order,
-    EXIF orientation ignored as in a whole decode) and the page shape it stands for; None when
-    the file is not a JPEG or the factor is 1."""
+    """A JPEG file of ``header``'s size decoded smaller by ``reduction_of(H, W)`` (OpenCV's DCT
+    scaling, RGB order, EXIF orientation ignored as in a whole decode) and the page shape it
+    stands for; None when the file is not a JPEG or the factor is 1."""
     import cv2
 
-    if reduction_of is None or path.suffix.lower() not in REDECODED_SUFFIXES:
-        return None
-    header = image_header(path)
-    if header is None:
-        return None
     factor = reduction_of(header.height, header.width)
-    if factor == 1:
+    if path.suffix.lower() not in REDECODED_SUFFIXES or factor == 1:
         return None
-    flags = {
-        2: cv2.IMREAD_REDUCED_COLOR_2,
-        4: cv2.IMREAD_REDUCED_COLOR_4,
-        8: cv2.IMREAD_REDUCED_COLOR_8,
-    }
-    if header.channels == 1:
-        flags = {
-            2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
-            4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-            8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
-        }
+    kind = "GRAYSCALE" if header.channels == 1 else "COLOR"
+    flags = getattr(cv2, f"IMREAD_REDUCED_{kind}_{factor}") | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ImageReadError(f"The file {path} cannot be read: {error.strerror}.") from None
     try:
-        image = cv2.imdecode(
-            np.frombuffer(data, np.uint8), flags[factor] | cv2.IMREAD_IGNORE_ORIENTATION
-        )
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         image = None
     expected = (-(-header.height // factor), -(-header.width // factor))
@@ -518,10 +506,12 @@ def image_header(path: Path) -> ImageHeader | None:
     return probe_image(path)
 
 
-def _check_before_decoding(paths: Sequence[Path], frames_in_memory: int | None = None) -> None:
+def _check_before_decoding(
+    paths: Sequence[Path], frames_in_memory: int | None = None
+) -> dict[Path, ImageHeader]:
     """From the headers alone: every file exists, is under the pixel limit, the sizes agree,
     and the float32 stack (or ``frames_in_memory`` frames of it) fits in the memory
-    available."""
+    available. Returns the headers read (files whose header is not recognised left out)."""
     headers = []
     for path in paths:
         _check_readable(path)
@@ -530,7 +520,7 @@ def _check_before_decoding(paths: Sequence[Path], frames_in_memory: int | None =
             check_pixels(path, header.height, header.width)
             headers.append((path, header))
     if not headers:
-        return
+        return {}
     first_path, first = headers[0]
     for path, header in headers[1:]:
         if (header.height, header.width) != (first.height, first.width):
@@ -541,6 +531,7 @@ def _check_before_decoding(paths: Sequence[Path], frames_in_memory: int | None =
     channels = max(header.channels for _, header in headers)
     count = len(paths) if frames_in_memory is None else min(len(paths), frames_in_memory)
     _check_stack_memory(count, first.height, first.width, channels)
+    return dict(headers)
 
 
 def _check_stack_memory(count: int, height: int, width: int, channels: int) -> None:

@@ -18,6 +18,8 @@ over the bars does not). enfuse and focus-stack run on the same files when insta
 last frame alone is the bound a method should reach on the bars.
 
     .venv/bin/python benchmarks/mottling.py [--scenes 8] [--methods guided-decision ...]
+
+A method may carry options, as in `benchmarks/halo.py`: ``guided-decision:sigma=1,radius=4``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import cv2
 import numpy as np
 
 import mfif
+from mfif.cli.arguments import parse_options
 from mfif.metrics import psnr, region_psnr
 from mfif.pipeline import Pipeline
 from real_stacks import MOTTLED, block_detail
@@ -116,7 +119,9 @@ def main() -> None:
             best = np.stack([block_detail(f) for f in decoded]).max(axis=0)
             results = {}
             for method in args.methods:
-                with Pipeline(method, align="none").run(paths) as result:
+                name, _, variant = method.partition(":")
+                options = parse_options(variant.split(",")) if variant else {}
+                with Pipeline(name, align="none", options=options).run(paths) as result:
                     results[method] = result.fusion.image
             for program in ("enfuse", "focus-stack"):
                 image = peer_fusion(program, paths, folder)

@@ -1,11 +1,19 @@
-"""Decision-map helpers: the prepared guided filter, the majority vote, the running winner."""
+"""Decision-map helpers: the prepared guided filter, the majority vote, the running winner,
+the repair of patchy decisions."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from mfif.decision import GuidedFilter, RunningWinner, guided_filter, majority_vote, winning_source
+from mfif.decision import (
+    GuidedFilter,
+    RunningWinner,
+    guided_filter,
+    majority_vote,
+    repair_patchy_labels,
+    winning_source,
+)
 
 
 def test_prepared_guided_filter_equals_the_function():
@@ -41,3 +49,47 @@ def test_the_running_winner_is_the_arg_max_first_on_ties():
         winner.update(k, plane)
     np.testing.assert_array_equal(winner.labels, scores.argmax(axis=0))
     np.testing.assert_array_equal(winning_source(scores), scores.argmax(axis=0))
+
+
+def test_the_running_winner_keeps_the_runner_up():
+    rng = np.random.default_rng(6)
+    scores = rng.integers(0, 5, (4, 20, 30)).astype(np.float32)  # ties: best and runner-up equal
+    winner = RunningWinner(runner_up=True)
+    winner.update(0, scores[0])
+    assert np.isneginf(winner.runner_up).all()
+    for k, plane in enumerate(scores[1:], start=1):
+        winner.update(k, plane)
+    np.testing.assert_array_equal(winner.runner_up, np.sort(scores, axis=0)[-2])
+
+
+def test_a_weak_patchy_decision_takes_the_nearest_confident_one():
+    """A band of weak decisions that change every few pixels among frames 0-4 (the inside of
+    a bar), between confident decisions for frame 5 (its edges), becomes frame 5; a weak
+    decision that does not change (a background no frame focuses) and one too far from any
+    confident pixel are left alone."""
+    rng = np.random.default_rng(7)
+    labels = np.full((60, 120), 5, np.int32)
+    lead = np.full(labels.shape, 1.0, np.float32)
+    patchy = (slice(None), slice(20, 44))
+    labels[patchy] = rng.integers(0, 5, (60, 24))
+    lead[patchy] = 0.05
+    steady = (slice(None), slice(70, 110))
+    labels[steady] = 2
+    lead[steady] = 0.05
+    neighbourhood = np.ones(labels.shape, np.float32)
+    repaired = repair_patchy_labels(
+        labels, lead, neighbourhood, window=15, min_lead=0.5, max_spread=1.0, distance=20
+    )
+    assert (repaired[:, 20:44] == 5).all()
+    np.testing.assert_array_equal(repaired[:, 78:102], 2)  # its inside (its rim may move)
+    np.testing.assert_array_equal(repaired[:, :20], 5)
+    near_only = repair_patchy_labels(
+        labels, lead, neighbourhood, window=15, min_lead=0.5, max_spread=1.0, distance=5
+    )
+    middle = near_only[:, 28:36]  # more than 5 pixels from either side's confident pixels
+    np.testing.assert_array_equal(middle, labels[:, 28:36])
+    # Strong leads everywhere: nothing changes.
+    confident = repair_patchy_labels(
+        labels, lead * 0 + 1, neighbourhood, window=15, min_lead=0.5, max_spread=0, distance=20
+    )
+    np.testing.assert_array_equal(confident, labels)

@@ -15,6 +15,7 @@ __all__ = [
     "majority_vote",
     "GuidedFilter",
     "remove_small_regions",
+    "repair_patchy_labels",
     "guided_filter",
     "normalise_weights",
     "one_hot",
@@ -113,6 +114,60 @@ def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np
     return labels
 
 
+def repair_patchy_labels(
+    labels: np.ndarray,
+    lead: np.ndarray,
+    neighbourhood: np.ndarray,
+    *,
+    window: int,
+    min_lead: float,
+    max_spread: float,
+    distance: float,
+) -> np.ndarray:
+    """Replace a decision that is both weak and patchy by the nearest confident one.
+
+    Where every frame is blurred beyond a structure's own width (the inside of a bar of a
+    barcode that one frame focuses), no frame has detail at the focus measure's scale: the
+    blurred frames' edges leave more residue there than the sharp frame's flat inside, and
+    the winner changes every few pixels among them, in grey patches. A pixel's decision is
+    kept where the winner leads the runner-up by ``min_lead`` times ``neighbourhood`` (the
+    best frame's detail over a wide window: the stakes around it), or where the labels in the
+    window vary by at most ``max_spread`` frames (standard deviation: one boundary, or a depth
+    slope through neighbouring frames). The others, within ``distance`` pixels of a kept
+    decision, take the nearest one's label.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (H, W), int32
+        The winning frame per pixel.
+    lead : ndarray of shape (H, W), float32
+        The winner's focus measure minus the runner-up's (>= 0; inf where there is one frame).
+    neighbourhood : ndarray of shape (H, W), float32
+        The largest of the frames' focus measures averaged over a wide window.
+    window : int
+        Side of the window over which the labels' spread is measured, pixels.
+    min_lead, max_spread, distance : float
+        See above; ``distance`` in pixels.
+
+    Returns
+    -------
+    ndarray of shape (H, W), int32
+    """
+    confident = lead >= min_lead * neighbourhood
+    index = labels.astype(np.float32)
+    size = (window, window)
+    mean = cv2.boxFilter(index, -1, size, borderType=cv2.BORDER_REFLECT)
+    square = cv2.boxFilter(index * index, -1, size, borderType=cv2.BORDER_REFLECT)
+    confident |= square - mean * mean <= max_spread * max_spread
+    if confident.all() or not confident.any():
+        return labels
+    away, nearest = cv2.distanceTransformWithLabels(
+        (~confident).view(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )  # ``nearest``: 1 + the index of the nearest confident pixel in reading order
+    filled = labels.ravel()[np.flatnonzero(confident)][nearest - 1]
+    return np.where(away <= distance, filled, labels).astype(np.int32)
+
+
 def winning_source(scores: np.ndarray) -> np.ndarray:
     """Index of the largest score per pixel (the first on ties).
 
@@ -142,17 +197,21 @@ class RunningWinner:
         Keep ``labels``, (H, W) int32: the index of the winner so far.
     ties : bool
         Keep ``ties``, (H, W) float32: how many maps reach the best score so far.
+    runner_up : bool
+        Keep ``runner_up``, (H, W): the second-largest score so far (-inf after one map).
 
     Call ``update(k, scores)`` with k = 0, 1, ... in turn; ``best`` (H, W) is the largest score
     so far.
     """
 
-    def __init__(self, *, labels: bool = True, ties: bool = False) -> None:
+    def __init__(self, *, labels: bool = True, ties: bool = False, runner_up: bool = False):
         self.best: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.ties: np.ndarray | None = None
+        self.runner_up: np.ndarray | None = None
         self._keep_labels = labels
         self._keep_ties = ties
+        self._keep_runner_up = runner_up
 
     def update(self, index: int, scores: np.ndarray) -> np.ndarray | None:
         """Take map ``index`` (H, W) into account; returns where it is strictly better than
@@ -163,7 +222,11 @@ class RunningWinner:
                 self.labels = np.full(scores.shape, index, dtype=np.int32)
             if self._keep_ties:
                 self.ties = np.ones(scores.shape, np.float32)
+            if self._keep_runner_up:
+                self.runner_up = np.full(scores.shape, -np.inf, scores.dtype)
             return None
+        if self.runner_up is not None:  # the new map, unless it is the new best
+            np.maximum(self.runner_up, np.minimum(scores, self.best), out=self.runner_up)
         better = scores > self.best
         if self.labels is not None:
             fill_where(self.labels, index, better)

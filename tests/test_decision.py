@@ -62,34 +62,35 @@ def test_the_running_winner_keeps_the_runner_up():
     np.testing.assert_array_equal(winner.runner_up, np.sort(scores, axis=0)[-2])
 
 
-def test_a_weak_patchy_decision_takes_the_nearest_confident_one():
+def test_a_weak_patchy_decision_takes_the_confident_one_around_it():
     """A band of weak decisions that change every few pixels among frames 0-4 (the inside of
     a bar), between confident decisions for frame 5 (its edges), becomes frame 5; a weak
-    decision that does not change (a background no frame focuses) and one too far from any
-    confident pixel are left alone."""
+    decision that does not change (a background no frame focuses) is left alone, and so is a
+    patchy one that frame 5 does not enclose within the distance, or encloses on one side only."""
     rng = np.random.default_rng(7)
     labels = np.full((60, 120), 5, np.int32)
     lead = np.full(labels.shape, 1.0, np.float32)
-    patchy = (slice(None), slice(20, 44))
-    labels[patchy] = rng.integers(0, 5, (60, 24))
-    lead[patchy] = 0.05
-    steady = (slice(None), slice(70, 110))
-    labels[steady] = 2
-    lead[steady] = 0.05
+    labels[:, 20:44] = rng.integers(0, 5, (60, 24))
+    lead[:, 20:44] = 0.05
+    labels[:, 70:110] = 2
+    lead[:, 70:110] = 0.05
     neighbourhood = np.ones(labels.shape, np.float32)
-    repaired = repair_patchy_labels(
-        labels, lead, neighbourhood, window=15, min_lead=0.5, max_spread=1.0, distance=20
-    )
-    assert (repaired[:, 20:44] == 5).all()
-    np.testing.assert_array_equal(repaired[:, 78:102], 2)  # its inside (its rim may move)
-    np.testing.assert_array_equal(repaired[:, :20], 5)
-    near_only = repair_patchy_labels(
-        labels, lead, neighbourhood, window=15, min_lead=0.5, max_spread=1.0, distance=5
-    )
-    middle = near_only[:, 28:36]  # more than 5 pixels from either side's confident pixels
-    np.testing.assert_array_equal(middle, labels[:, 28:36])
+
+    def repaired(distance: float, lead: np.ndarray = lead) -> np.ndarray:
+        return repair_patchy_labels(
+            labels, lead, neighbourhood, window=15, min_lead=0.5, max_spread=1.0,
+            distance=distance,
+        )  # fmt: skip
+
+    assert (repaired(30)[:, 20:44] == 5).all()
+    np.testing.assert_array_equal(repaired(30)[:, 78:102], 2)  # its inside (its rim may move)
+    np.testing.assert_array_equal(repaired(30)[:, :20], 5)
+    np.testing.assert_array_equal(repaired(10)[:, 20:44], labels[:, 20:44])  # 25 px apart
+    open_side = lead.copy()
+    open_side[:, 44:70] = 0.05  # the band's right edge no longer confident
+    labels_before = labels.copy()
+    labels[:, 44:70] = rng.integers(0, 5, (60, 26))
+    np.testing.assert_array_equal(repaired(30, open_side)[:, 20:44], labels[:, 20:44])
+    labels[...] = labels_before
     # Strong leads everywhere: nothing changes.
-    confident = repair_patchy_labels(
-        labels, lead * 0 + 1, neighbourhood, window=15, min_lead=0.5, max_spread=0, distance=20
-    )
-    np.testing.assert_array_equal(confident, labels)
+    np.testing.assert_array_equal(repaired(30, lead * 0 + 1), labels)

@@ -124,7 +124,7 @@ def repair_patchy_labels(
     max_spread: float,
     distance: float,
 ) -> np.ndarray:
-    """Replace a decision that is both weak and patchy by the nearest confident one.
+    """Replace a decision that is both weak and patchy by the confident one around it.
 
     Where every frame is blurred beyond a structure's own width (the inside of a bar of a
     barcode that one frame focuses), no frame has detail at the focus measure's scale: the
@@ -133,8 +133,11 @@ def repair_patchy_labels(
     kept where the winner leads the runner-up by ``min_lead`` times ``neighbourhood`` (the
     best frame's detail over a wide window: the stakes around it), or where the labels in the
     window vary by at most ``max_spread`` frames (standard deviation: one boundary, or a depth
-    slope through neighbouring frames). The others, within ``distance`` pixels of a kept
-    decision, take the nearest one's label.
+    slope through neighbouring frames). The others take a kept label that encloses them: the
+    nearest kept pixels on both sides along the row, or along the column (the column's where
+    both do), each within ``distance`` pixels, have the same label. A bar's two edges enclose
+    its inside; an object's edge on one side of a background that no frame focuses (whose
+    decision is patchy too) does not.
 
     Parameters
     ----------
@@ -161,11 +164,23 @@ def repair_patchy_labels(
     confident |= square - mean * mean <= max_spread * max_spread
     if confident.all() or not confident.any():
         return labels
-    away, nearest = cv2.distanceTransformWithLabels(
-        (~confident).view(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-    )  # ``nearest``: 1 + the index of the nearest confident pixel in reading order
-    filled = labels.ravel()[np.flatnonzero(confident)][nearest - 1]
-    return np.where(away <= distance, filled, labels).astype(np.int32)
+    repaired = labels.astype(np.int32, copy=True)
+    # Along rows, then along columns (the transposes are views of the same arrays).
+    for along, sure, out in ((labels, confident, repaired), (labels.T, confident.T, repaired.T)):
+        before = _last_confident(along, sure, distance)
+        after = _last_confident(along[:, ::-1], sure[:, ::-1], distance)[:, ::-1]
+        enclosed = ~sure & (before >= 0) & (before == after)
+        out[enclosed] = before[enclosed]
+    return repaired
+
+
+def _last_confident(labels: np.ndarray, confident: np.ndarray, distance: float) -> np.ndarray:
+    """The label of the nearest ``confident`` pixel at or before each pixel of its row, -1
+    where none is within ``distance`` pixels; (H, W) int32."""
+    columns = np.arange(labels.shape[1])[None, :]
+    last = np.maximum.accumulate(np.where(confident, columns, -1), axis=1)
+    found = np.take_along_axis(labels, np.maximum(last, 0), axis=1)
+    return np.where((last >= 0) & (columns - last <= distance), found, -1)
 
 
 def winning_source(scores: np.ndarray) -> np.ndarray:

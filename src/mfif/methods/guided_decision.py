@@ -39,7 +39,7 @@ class GuidedDecisionFuser(WeightedFuser):
        (`mfif.focus.reblur_detail`).
     2. Decision: the best-focused source per pixel.
     3. Consistency: optionally, a decision both weak and patchy (no frame sharp at the focus
-       measure's scale, as inside a barcode's bars) takes the nearest confident one
+       measure's scale, as inside a barcode's bars) takes the confident one around it
        (`mfif.decision.repair_patchy_labels`; off by default); a majority vote in a window,
        then regions smaller than a fraction of the image are handed to their surroundings,
        except where they are clearly sharper.
@@ -76,7 +76,7 @@ class GuidedDecisionFuser(WeightedFuser):
         Guided-filter regularisation; smaller follows edges more tightly.
     repair_window : int
         Window of the patchy-decision repair (0: off; 61 cleans a barcode's bars). It costs
-        up to 0.8 dB where a background no frame focuses lies around thin objects (README,
+        0.3 dB where thin objects stand before a background that no frame focuses (README,
         "A visible failure").
     repair_lead : float
         The repair keeps a decision whose winner leads the runner-up by this fraction of the
@@ -84,7 +84,8 @@ class GuidedDecisionFuser(WeightedFuser):
     repair_spread : float
         ...or where the labels over the window vary by at most this many frames.
     repair_distance : int
-        The repair reaches this far from a kept decision.
+        ...and gives a weak decision the kept one that encloses it from at most this far on
+        each side (along a row or a column).
     """
 
     name = "guided-decision"
@@ -120,7 +121,7 @@ class GuidedDecisionFuser(WeightedFuser):
         repair_window: int = 0,
         repair_lead: float = 0.5,
         repair_spread: float = 1.0,
-        repair_distance: int = 40,
+        repair_distance: int = 80,
     ) -> None:
         self.sigma = sigma
         self.focus_window = focus_window

@@ -165,22 +165,32 @@ def repair_patchy_labels(
     if confident.all() or not confident.any():
         return labels
     repaired = labels.astype(np.int32, copy=True)
-    # Along rows, then along columns (the transposes are views of the same arrays).
-    for along, sure, out in ((labels, confident, repaired), (labels.T, confident.T, repaired.T)):
-        before = _last_confident(along, sure, distance)
-        after = _last_confident(along[:, ::-1], sure[:, ::-1], distance)[:, ::-1]
-        enclosed = ~sure & (before >= 0) & (before == after)
-        out[enclosed] = before[enclosed]
+    # Small integers halve the memory these passes stream through.
+    compact = labels.astype(np.int16 if labels.max() < 2**15 else np.int32)
+    for axis in (1, 0):  # along rows, then along columns (which win where both enclose)
+        before = _last_confident(compact, confident, distance, axis)
+        flipped = _last_confident(np.flip(compact, axis), np.flip(confident, axis), distance, axis)
+        after = np.flip(flipped, axis)
+        enclosed = ~confident & (before >= 0) & (before == after)
+        repaired[enclosed] = before[enclosed]
     return repaired
 
 
-def _last_confident(labels: np.ndarray, confident: np.ndarray, distance: float) -> np.ndarray:
-    """The label of the nearest ``confident`` pixel at or before each pixel of its row, -1
-    where none is within ``distance`` pixels; (H, W) int32."""
-    columns = np.arange(labels.shape[1])[None, :]
-    last = np.maximum.accumulate(np.where(confident, columns, -1), axis=1)
-    found = np.take_along_axis(labels, np.maximum(last, 0), axis=1)
-    return np.where((last >= 0) & (columns - last <= distance), found, -1)
+def _last_confident(
+    labels: np.ndarray, confident: np.ndarray, distance: float, axis: int
+) -> np.ndarray:
+    """The label of the nearest ``confident`` pixel at or before each pixel along ``axis``,
+    -1 where none is within ``distance`` pixels; (H, W), the dtype of ``labels``."""
+    length = labels.shape[axis]
+    dtype = np.int16 if length < 2**15 else np.int32
+    shape = [1, 1]
+    shape[axis] = length
+    positions = np.arange(length, dtype=dtype).reshape(shape)
+    last = np.where(confident, positions, dtype(-1))
+    np.maximum.accumulate(last, axis=axis, out=last)
+    found = np.take_along_axis(labels, np.maximum(last, 0), axis=axis)
+    found[(last < 0) | (positions - last > distance)] = -1
+    return found
 
 
 def winning_source(scores: np.ndarray) -> np.ndarray:

@@ -194,13 +194,10 @@ def barcode_stack(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Returns the frames (5, H, W, 3), the truth and the bars' inside (H, W) bool."""
     import cv2
 
+    from mfif.data.synthetic import disk_kernel
+
     def disk(image: np.ndarray, radius: float) -> np.ndarray:
-        if radius < 0.5:
-            return image.copy()
-        size = 2 * int(np.ceil(radius)) + 1
-        y, x = np.mgrid[:size, :size] - size // 2
-        kernel = (x * x + y * y <= radius * radius).astype(np.float32)
-        blurred = cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+        blurred = cv2.filter2D(image, -1, disk_kernel(radius), borderType=cv2.BORDER_REFLECT)
         return blurred.reshape(image.shape)
 
     rng = np.random.default_rng(seed)

@@ -1,7 +1,7 @@
 """Fine structure that most frames blur beyond its own width (a barcode at the back of a
 stack, focused in the last frame only): does a method fill the insides of the bars from
 blurred frames, in patches? The ground-truth form of the mottling seen on ``petteri__pcb``
-(README, Methods, "A visible failure").
+(README, Methods, "A visible failure, repaired").
 
 Each scene (``--scenes``, random): a natural image from ``natural/davis2016`` on the left at
 the front, sharp in the first frame, and bars of random widths (4-40 px, dark ink on light

@@ -38,9 +38,9 @@ class GuidedDecisionFuser(WeightedFuser):
     1. Focus measure: the window mean of the detail a re-blur removes
        (`mfif.focus.reblur_detail`).
     2. Decision: the best-focused source per pixel.
-    3. Consistency: optionally, a decision both weak and patchy (no frame sharp at the focus
-       measure's scale, as inside a barcode's bars) takes the confident one around it
-       (`mfif.decision.repair_patchy_labels`; off by default); a majority vote in a window,
+    3. Consistency: a decision both weak and patchy (no frame sharp at the focus measure's
+       scale, as inside a barcode's bars) takes the confident one around it
+       (`mfif.decision.repair_patchy_labels`; stacks of 4 frames or more); a majority vote,
        then regions smaller than a fraction of the image are handed to their surroundings,
        except where they are clearly sharper.
     4. Boundaries: a window-averaged measure lets a sharp region spill over its border by half
@@ -75,9 +75,9 @@ class GuidedDecisionFuser(WeightedFuser):
     eps : float
         Guided-filter regularisation; smaller follows edges more tightly.
     repair_window : int
-        Window of the patchy-decision repair (0: off; 61 cleans a barcode's bars). It costs
+        Window of the patchy-decision repair (0: off). It cleans a barcode's bars, and costs
         0.3 dB where thin objects stand before a background that no frame focuses (README,
-        "A visible failure").
+        "A visible failure, repaired").
     repair_lead : float
         The repair keeps a decision whose winner leads the runner-up by this fraction of the
         best detail over the window...
@@ -118,7 +118,7 @@ class GuidedDecisionFuser(WeightedFuser):
         boundary_window: int = 5,
         radius: int = 2,
         eps: float = 1e-3,
-        repair_window: int = 0,
+        repair_window: int = 61,
         repair_lead: float = 0.5,
         repair_spread: float = 1.0,
         repair_distance: int = 80,
@@ -152,7 +152,8 @@ class GuidedDecisionFuser(WeightedFuser):
         height, width = shape
         small = (max(1, width // 2), max(1, height // 2))
 
-        repairs = self.repair_window > 0
+        # Labels of N frames spread by at most (N - 1) / 2: fewer frames are never repaired.
+        repairs = self.repair_window > 0 and (count - 1) / 2 > self.repair_spread
         coarse = RunningWinner(runner_up=repairs)
         fine = RunningWinner()
         wide = RunningWinner(labels=False)  # the best detail over the repair's window

@@ -249,9 +249,11 @@ class RunningWinner:
                 self.ties = np.ones(scores.shape, np.float32)
             if self._keep_runner_up:
                 self.runner_up = np.full(scores.shape, -np.inf, scores.dtype)
+                self._smaller = np.empty_like(self.runner_up)  # reused: fresh pages cost
             return None
         if self.runner_up is not None:  # the new map, unless it is the new best
-            np.maximum(self.runner_up, np.minimum(scores, self.best), out=self.runner_up)
+            np.minimum(scores, self.best, out=self._smaller)
+            np.maximum(self.runner_up, self._smaller, out=self.runner_up)
         better = scores > self.best
         if self.labels is not None:
             fill_where(self.labels, index, better)

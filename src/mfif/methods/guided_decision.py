@@ -156,7 +156,7 @@ class GuidedDecisionFuser(WeightedFuser):
         repairs = self.repair_window > 0 and (count - 1) / 2 > self.repair_spread
         coarse = RunningWinner(runner_up=repairs)
         fine = RunningWinner()
-        wide = RunningWinner(labels=False)  # the best detail over the repair's window
+        wide_best: np.ndarray | None = None  # the best detail over the repair's window
         # Small stacks keep each source's shrunk luminance and filtered map in memory instead
         # of computing them again; large ones keep the luminance on disk (reading a frame
         # again costs more) and filter twice.
@@ -201,11 +201,13 @@ class GuidedDecisionFuser(WeightedFuser):
             if edges is not None:
                 fine.update(k, edges)
             if around is not None:
-                wide.update(k, around)
+                wide_best = (
+                    around if wide_best is None else np.maximum(wide_best, around, out=wide_best)
+                )
         labels = coarse.labels
         if repairs:
             labels = repair_patchy_labels(
-                labels, coarse.best - coarse.runner_up, wide.best,
+                labels, coarse.best - coarse.runner_up, wide_best,
                 window=_halve(self.repair_window), min_lead=self.repair_lead,
                 max_spread=self.repair_spread, distance=self.repair_distance / 2,
             )  # fmt: skip

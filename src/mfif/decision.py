@@ -229,7 +229,9 @@ class RunningWinner:
     so far.
     """
 
-    def __init__(self, *, labels: bool = True, ties: bool = False, runner_up: bool = False):
+    def __init__(
+        self, *, labels: bool = True, ties: bool = False, runner_up: bool = False
+    ) -> None:
         self.best: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.ties: np.ndarray | None = None

@@ -246,7 +246,8 @@ class GuidedDecisionFuser(WeightedFuser):
         fine_labels: np.ndarray | None,
         threads: int,
     ) -> np.ndarray:
-        """Steps 3 and 4 on the half-resolution ``labels``: the majority vote, small regions
+        """The rest of step 3 and step 4 on the half-resolution ``labels`` (repaired already
+        where weak and patchy): the majority vote, small regions
         handed to their surroundings unless clearly sharper (``best``, the winners' focus
         measure; ``focus_of(k)``, source k's), and the boundary band decided again by the
         small window's winners ``fine_labels``."""

@@ -229,9 +229,7 @@ class RunningWinner:
     so far.
     """
 
-    def __init__(
-        self, *, labels: bool = True, ties: bool = False, runner_up: bool = False
-    ) -> None:
+    def __init__(self, *, labels: bool = True, ties: bool = False, runner_up: bool = False) -> None:
         self.best: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.ties: np.ndarray | None = None

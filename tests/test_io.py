@@ -172,3 +172,48 @@ def test_float_arrays_must_be_in_unit_range() -> None:
         mfif.Stack.from_arrays([image, image * 255])
     nearly = mfif.Stack.from_arrays([image, np.minimum(image + 1.00001 - image.max(), 1.00001)])
     assert nearly.images.max() <= 1.0
+
+
+def _opencv_samples(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return image[..., 2::-1] if image.ndim == 3 else image  # RGB, alpha dropped
+
+
+@pytest.mark.parametrize(
+    "name, samples",
+    [
+        ("rgb.png", np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)),
+        ("rgb16.png", (np.arange(40 * 50 * 3) * 21).astype(np.uint16).reshape(40, 50, 3)),
+        ("grey.png", np.arange(40 * 50, dtype=np.uint8).reshape(40, 50)),
+        ("grey16.png", (np.arange(40 * 50) * 31).astype(np.uint16).reshape(40, 50)),
+        ("rgba.png", np.arange(40 * 50 * 4, dtype=np.uint8).reshape(40, 50, 4)),
+        ("rgb.jpg", np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)),
+        ("grey.jpg", np.arange(40 * 50, dtype=np.uint8).reshape(40, 50)),
+    ],
+)
+def test_decoded_samples_are_opencvs(tmp_path: Path, name: str, samples: np.ndarray) -> None:
+    """PNG and JPEG go through imagecodecs (faster); the samples are OpenCV's, RGB order."""
+    path = tmp_path / name
+    cv2.imwrite(str(path), samples)
+    np.testing.assert_array_equal(mfif.io.decode_first_page(path), _opencv_samples(path))
+
+
+def test_cmyk_jpeg_is_decoded_to_rgb(tmp_path: Path) -> None:
+    """A CMYK JPEG, which imagecodecs leaves as four channels, is OpenCV's RGB."""
+    image_module = pytest.importorskip("PIL.Image", reason="needs Pillow (scikit-image's)")
+
+    rgb = cv2.GaussianBlur(np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3), (5, 5), 2)
+    path = tmp_path / "cmyk.jpg"
+    image_module.fromarray(rgb).convert("CMYK").save(path)
+    decoded = mfif.io.decode_first_page(path)
+    assert decoded.shape == (48, 64, 3)
+    np.testing.assert_array_equal(decoded, _opencv_samples(path))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_truncated_file_is_one_sentence(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"cut{suffix}"
+    cv2.imwrite(str(path), np.full((64, 64, 3), 120, np.uint8))
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(mfif.errors.ImageReadError, match="not a readable"):
+        mfif.io.decode_first_page(path)

@@ -191,3 +191,26 @@ def test_a_window_covers_itself_as_resampling_says() -> None:
         ones = np.full((50, 60, 1), 65535, np.uint16)
         expected = resample(ones, shift, (40, 50))[..., 0] >= 65470
         np.testing.assert_array_equal(coverage((50, 60), shift, (40, 50)), expected)
+
+
+def test_the_common_rectangle_from_runs_is_the_masks() -> None:
+    """The crop of an aligned stack, found from each row's covered run, is the largest
+    rectangle of the intersected coverage masks."""
+    from mfif.warp import _largest_common_rectangle, coverage, largest_rectangle
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        shape = tuple(int(n) for n in rng.integers(20, 120, 2))
+        matrices = []
+        for _ in range(int(rng.integers(1, 5))):
+            scale, turn = 1 + rng.normal(0, 0.03), rng.normal(0, 0.03)
+            matrix = np.array(
+                [[scale, turn, rng.uniform(-9, 9)], [-turn, scale, rng.uniform(-9, 9)], [0, 0, 1]]
+            )
+            if trial % 3 == 0:
+                matrix[2, :2] = rng.normal(0, 1e-3, 2)
+            matrices.append(matrix)
+        covered = np.ones(shape, bool)
+        for matrix in matrices:
+            covered &= coverage(shape, matrix, shape)
+        assert _largest_common_rectangle(matrices, shape) == largest_rectangle(covered)

@@ -242,13 +242,12 @@ class AlignedFrames(FrameSource):
         self.names = tuple(frames.names[k] for k in self._kept)
         self.bit_depth = frames.bit_depth
         self.valid: np.ndarray | None = None
-        covered = np.ones((height, width), bool)
-        for transform in self._transforms:  # the covered region first, from geometry alone
-            covered &= coverage((height, width), transform.matrix, (height, width))
         if isinstance(crop, tuple):
             top, left, crop_height, crop_width = crop
         elif crop:
-            top, left, crop_height, crop_width = largest_rectangle(covered)
+            top, left, crop_height, crop_width = _largest_common_rectangle(
+                [t.matrix for t in self._transforms], (height, width)
+            )
         if self.crop:
             if crop_height < _MIN_SIDE or crop_width < _MIN_SIDE:
                 raise AlignmentError("The frames have too little area in common to fuse.")
@@ -258,7 +257,9 @@ class AlignedFrames(FrameSource):
         else:
             self._offset = np.eye(3)
             self.shape = (len(self._kept), height, width, channels)
-            self.valid = covered
+            self.valid = np.ones((height, width), bool)
+            for transform in self._transforms:
+                self.valid &= coverage((height, width), transform.matrix, (height, width))
 
     def close(self) -> None:
         self._frames.close()
@@ -515,15 +516,34 @@ def coverage(
     of ``source_shape``: those whose sample point (``matrix`` maps reference pixels to it)
     lies in the frame's pixel centres, to within 0.001 px (bilinear interpolation of ones
     gives 0.999 there)."""
-    if _whole_pixel_window(matrix, source_shape, shape) is not None:
-        return np.ones(shape, bool)  # what resampling ones gives, without the resampling
-    bounds = _covered_columns(source_shape, matrix, shape)
-    if bounds is None:  # the plane at infinity crosses the image: test every sample
+    runs = covered_runs(source_shape, matrix, shape)
+    if runs is None:  # the plane at infinity crosses the image: test every sample
         ones = np.full((*source_shape, 1), 65535, np.uint16)
         return resample(ones, matrix, shape)[..., 0] >= 65470
+    return _runs_mask(*runs, shape[1])
+
+
+def covered_runs(
+    source_shape: tuple[int, int], matrix: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`coverage` as one run per row: (H,) int64 first covered column and one past the last
+    (equal where a row is not covered), from the geometry alone; None where the plane at
+    infinity crosses the image (`coverage` then resamples)."""
+    height, width = shape
+    if _whole_pixel_window(matrix, source_shape, shape) is not None:
+        return np.zeros(height, np.int64), np.full(height, width, np.int64)
+    bounds = _covered_columns(source_shape, matrix, shape)
+    if bounds is None:
+        return None
     lower, upper = bounds
-    columns = np.arange(shape[1], dtype=np.float64)
-    return (columns >= lower[:, None]) & (columns <= upper[:, None])
+    first = np.ceil(np.clip(lower, 0, width)).astype(np.int64)
+    stop = (np.floor(np.clip(upper, -1, width - 1)) + 1).astype(np.int64)
+    return first, np.maximum(stop, first)
+
+
+def _runs_mask(first: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
+    columns = np.arange(width)
+    return (columns >= first[:, None]) & (columns < stop[:, None])
 
 
 _COVERAGE_SLACK = 1e-3  # px: a footprint reaching this far out of the frame still counts
@@ -580,24 +600,45 @@ def apply_gains(image: np.ndarray, gains: Sequence[float]) -> None:
 def largest_rectangle(mask: np.ndarray) -> tuple[int, int, int, int]:
     """(top, left, height, width) of the largest axis-aligned rectangle inside a convex
     region (every row's ``True`` pixels form one run, as the overlap of warped frames does)."""
-    rows = np.flatnonzero(mask.any(axis=1))
+    covered = mask.any(axis=1)
+    first = np.where(covered, mask.argmax(axis=1), 0)
+    stop = np.where(covered, mask.shape[1] - np.argmax(mask[:, ::-1], axis=1), 0)
+    return largest_rectangle_of_runs(first, stop)
+
+
+def largest_rectangle_of_runs(first: np.ndarray, stop: np.ndarray) -> tuple[int, int, int, int]:
+    """`largest_rectangle` of a region given as one run per row, columns ``first[r]`` to
+    ``stop[r] - 1`` (empty where they are equal); the first of equal largest ones."""
+    rows = np.flatnonzero(stop > first)
     if rows.size == 0:
         return 0, 0, 0, 0
-    first = np.where(mask[rows].any(axis=1), mask[rows].argmax(axis=1), 0)
-    last = mask.shape[1] - np.argmax(mask[rows][:, ::-1], axis=1)  # one past the run
-    best = (0, 0, 0, 0)
-    best_area = 0
+    first, stop = first[rows], stop[rows]
+    best, best_area = (0, 0, 0, 0), 0
     for i in range(rows.size):
         lefts = np.maximum.accumulate(first[i:])
-        rights = np.minimum.accumulate(last[i:])
-        widths = np.maximum(rights - lefts, 0)
-        heights = np.arange(1, widths.size + 1)
-        areas = widths * heights
+        rights = np.minimum.accumulate(stop[i:])
+        areas = np.maximum(rights - lefts, 0) * np.arange(1, lefts.size + 1)
         j = int(areas.argmax())
         if areas[j] > best_area:
             best_area = int(areas[j])
-            best = (int(rows[i]), int(lefts[j]), int(heights[j]), int(widths[j]))
+            best = (int(rows[i]), int(lefts[j]), j + 1, int(rights[j] - lefts[j]))
     return best
+
+
+def _largest_common_rectangle(
+    matrices: Sequence[np.ndarray], shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """`largest_rectangle` of the region every frame covers (``matrices`` map the reference's
+    pixels into frames of ``shape``), from the runs of each row, without a mask per frame."""
+    runs = [covered_runs(shape, matrix, shape) for matrix in matrices]
+    if any(run is None for run in runs):
+        covered = np.ones(shape, bool)
+        for matrix in matrices:
+            covered &= coverage(shape, matrix, shape)
+        return largest_rectangle(covered)
+    first = np.max([run[0] for run in runs], axis=0)
+    stop = np.min([run[1] for run in runs], axis=0)
+    return largest_rectangle_of_runs(first, np.maximum(stop, first))
 
 
 def _scaling(

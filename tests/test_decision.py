@@ -1,5 +1,5 @@
 """Decision-map helpers: the prepared guided filter, the majority vote, the running winner,
-the repair of patchy decisions."""
+small regions, the repair of patchy decisions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mfif.decision import (
     RunningWinner,
     guided_filter,
     majority_vote,
+    remove_small_regions,
     repair_patchy_labels,
     winning_source,
 )
@@ -94,3 +95,55 @@ def test_a_weak_patchy_decision_takes_the_confident_one_around_it():
     labels[...] = labels_before
     # Strong leads everywhere: nothing changes.
     np.testing.assert_array_equal(repaired(30, lead * 0 + 1), labels)
+    # The scans on two threads: the same repair.
+    on_threads = repair_patchy_labels(
+        labels, lead, neighbourhood, window=15, min_lead=0.5, max_spread=1.0, distance=30,
+        threads=2,
+    )  # fmt: skip
+    np.testing.assert_array_equal(on_threads, repaired(30))
+
+
+def _small_regions_one_source_after_another(labels, count, min_area):
+    """remove_small_regions as first written: each source's regions found on its turn."""
+    labels = labels.astype(np.int32, copy=True)
+    for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count)):
+        _, components, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == k).view(np.uint8), connectivity=4
+        )
+        small = stats[:, cv2.CC_STAT_AREA] < min_area
+        small[0] = False
+        is_small = small[components]
+        ring = cv2.dilate(is_small.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        neighbours = labels[ring & ~is_small]
+        neighbours = neighbours[neighbours != k]
+        if neighbours.size:
+            labels[is_small] = np.bincount(neighbours, minlength=count).argmax()
+    return labels
+
+
+def test_small_regions_go_to_their_surroundings():
+    labels = np.zeros((60, 80), np.int32)
+    labels[:, 40:] = 2
+    labels[10:14, 10:14] = 1  # an island of 1 in 0
+    labels[30:33, 60:63] = 0  # an island of 0 in 2
+    cleaned = remove_small_regions(labels, 3, min_area=20)
+    expected = np.zeros_like(labels)
+    expected[:, 40:] = 2
+    np.testing.assert_array_equal(cleaned, expected)
+
+
+def test_small_regions_found_ahead_on_threads_are_the_same():
+    """Regions found ahead from the labels as they were, and again for a source that was
+    given pixels: the result of one source after another, on 1 or 2 threads."""
+    rng = np.random.default_rng(4)
+    for trial in range(6):
+        noise = cv2.GaussianBlur(rng.random((120, 150), dtype=np.float32), (0, 0), 1 + trial)
+        count = 3 + trial
+        edges = np.quantile(noise, np.linspace(0, 1, count + 1)[1:-1])
+        labels = np.digitize(noise, edges).astype(np.int32)
+        labels[rng.random(labels.shape) < 0.01] = 0  # specks of 0: they go to others
+        expected = _small_regions_one_source_after_another(labels, count, 40)
+        assert not np.array_equal(expected, labels)
+        for threads in (1, 2):
+            found = remove_small_regions(labels, count, min_area=40, threads=threads)
+            np.testing.assert_array_equal(found, expected)

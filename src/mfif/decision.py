@@ -10,6 +10,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from .concurrency import ordered_map
+
 __all__ = [
     "winner_take_all",
     "majority_vote",
@@ -78,7 +80,9 @@ def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
     return winner.labels
 
 
-def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np.ndarray:
+def remove_small_regions(
+    labels: np.ndarray, count: int, *, min_area: int, threads: int = 1
+) -> np.ndarray:
     """Hand connected regions smaller than ``min_area`` pixels to the surrounding source.
 
     Parameters
@@ -89,29 +93,59 @@ def remove_small_regions(labels: np.ndarray, count: int, *, min_area: int) -> np
         Number of sources N.
     min_area : int
         Regions of one winning source with fewer pixels than this are removed.
+    threads : int
+        Threads that find the sources' regions ahead of their turn.
 
     Returns
     -------
     ndarray of shape (H, W), int32
     """
+    original = labels
     labels = labels.astype(np.int32, copy=True)
     # Regions go to sources already present, so an absent source stays absent.
-    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=count))
-    for k in present:
-        mask = (labels == k).view(np.uint8)
-        _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    present = [int(k) for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count))]
+
+    def regions(k: int, of: np.ndarray = original) -> tuple[np.ndarray, np.ndarray]:
+        _, components, stats, _ = cv2.connectedComponentsWithStats(
+            (of == k).view(np.uint8), connectivity=4
+        )
+        return components, stats
+
+    # Sources are handled in turn; each one's regions are found ahead, on threads, from the
+    # labels as they were, and found again only if an earlier source gave it pixels (a source
+    # loses pixels only on its own turn): the same result as one source after another.
+    grown: set[int] = set()
+    for k, found in zip(present, ordered_map(regions, present, threads), strict=True):
+        components, stats = regions(k, labels) if k in grown else found
         is_small_component = stats[:, cv2.CC_STAT_AREA] < min_area
         is_small_component[0] = False  # the background of the mask
         if not is_small_component.any():
             continue
-        is_small = is_small_component[components]
+        is_small = _pixels_of(components, is_small_component, stats)
         # The sources bordering the small regions vote on their new label.
         ring = cv2.dilate(is_small.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
         neighbour_labels = labels[ring & ~is_small]
         neighbour_labels = neighbour_labels[neighbour_labels != k]
         if neighbour_labels.size:
-            labels[is_small] = np.bincount(neighbour_labels, minlength=count).argmax()
+            new_label = int(np.bincount(neighbour_labels, minlength=count).argmax())
+            labels[is_small] = new_label
+            grown.add(new_label)
     return labels
+
+
+def _pixels_of(components: np.ndarray, chosen: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels of the ``chosen`` components (bool per component) of a
+    `cv2.connectedComponentsWithStats` result, looked up in each one's bounding box: small
+    regions' boxes are a small part of the image (a lookup per pixel cost 1.6 ms at 0.75 MP)."""
+    indices = np.flatnonzero(chosen)
+    boxes = stats[indices, : cv2.CC_STAT_AREA]  # left, top, width, height
+    if int((boxes[:, 2] * boxes[:, 3]).sum()) > components.size // 8:
+        return chosen[components]
+    pixels = np.zeros(components.shape, bool)
+    for index, (left, top, width, height) in zip(indices, boxes.tolist(), strict=True):
+        window = (slice(top, top + height), slice(left, left + width))
+        pixels[window] |= components[window] == index
+    return pixels
 
 
 def repair_patchy_labels(
@@ -123,6 +157,7 @@ def repair_patchy_labels(
     min_lead: float,
     max_spread: float,
     distance: float,
+    threads: int = 1,
 ) -> np.ndarray:
     """Replace a decision that is both weak and patchy by the confident one around it.
 
@@ -151,6 +186,8 @@ def repair_patchy_labels(
         Side of the window over which the labels' spread is measured, pixels.
     min_lead, max_spread, distance : float
         See above; ``distance`` in pixels.
+    threads : int
+        Threads for the scans along rows and columns.
 
     Returns
     -------
@@ -167,10 +204,20 @@ def repair_patchy_labels(
     repaired = labels.astype(np.int32, copy=True)
     # Small integers halve the memory these passes stream through.
     compact = labels.astype(np.int16 if labels.max() < 2**15 else np.int32)
-    for axis in (1, 0):  # along rows, then along columns (which win where both enclose)
-        before = _last_confident(compact, confident, distance, axis)
+
+    def scan(axis_and_direction: tuple[int, bool]) -> np.ndarray:
+        axis, backwards = axis_and_direction
+        if not backwards:
+            return _last_confident(compact, confident, distance, axis)
         flipped = _last_confident(np.flip(compact, axis), np.flip(confident, axis), distance, axis)
-        after = np.flip(flipped, axis)
+        return np.flip(flipped, axis)
+
+    # The four scans are independent (NumPy releases the GIL in them).
+    along_rows, back_rows, along_columns, back_columns = ordered_map(
+        scan, [(1, False), (1, True), (0, False), (0, True)], threads
+    )
+    # Along rows, then along columns (which win where both enclose).
+    for before, after in ((along_rows, back_rows), (along_columns, back_columns)):
         enclosed = ~confident & (before >= 0) & (before == after)
         repaired[enclosed] = before[enclosed]
     return repaired

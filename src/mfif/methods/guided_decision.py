@@ -210,6 +210,7 @@ class GuidedDecisionFuser(WeightedFuser):
                 labels, coarse.best - coarse.runner_up, wide_best,
                 window=_halve(self.repair_window), min_lead=self.repair_lead,
                 max_spread=self.repair_spread, distance=self.repair_distance / 2,
+                threads=threads,
             )  # fmt: skip
 
         def focus_of(k: int) -> np.ndarray:
@@ -255,7 +256,7 @@ class GuidedDecisionFuser(WeightedFuser):
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
             voted = labels
-            labels = remove_small_regions(voted, count, min_area=min_area)
+            labels = remove_small_regions(voted, count, min_area=min_area, threads=threads)
             if self.keep_ratio > 0:
                 _keep_clear_winners(voted, labels, best, focus_of, self.keep_ratio, threads)
         if self.boundary_band > 0:

@@ -50,7 +50,7 @@ def winner_take_all(scores: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=0, keepdims=True)
 
 
-def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
+def majority_vote(labels: np.ndarray, count: int, *, window: int, threads: int = 1) -> np.ndarray:
     """Consistency check: each pixel takes the source that wins most often in its window.
 
     Parameters
@@ -61,6 +61,8 @@ def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
         Number of sources N.
     window : int
         Side of the square voting window, in pixels.
+    threads : int
+        Threads that count the votes (the tally stays in order).
 
     Returns
     -------
@@ -68,15 +70,17 @@ def majority_vote(labels: np.ndarray, count: int, *, window: int) -> np.ndarray:
     """
     size = (window, window)
     # A running winner (the first on ties, as `winning_source`): memory does not grow with N.
+    # A source without votes cannot beat anyone, so only present ones are counted.
     winner = RunningWinner()
-    present = np.bincount(labels.ravel(), minlength=count) > 0
-    for k in range(count):
-        if winner.best is not None and not present[k]:  # no votes: it cannot beat anyone
-            continue
-        votes = cv2.boxFilter(
+    present = [int(k) for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count))]
+
+    def votes(k: int) -> np.ndarray:
+        return cv2.boxFilter(
             (labels == k).view(np.uint8), cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT
         )
-        winner.update(k, votes)
+
+    for k, counted in zip(present, ordered_map(votes, present, threads), strict=True):
+        winner.update(k, counted)
     return winner.labels
 
 

@@ -252,7 +252,7 @@ class GuidedDecisionFuser(WeightedFuser):
         handed to their surroundings unless clearly sharper (``best``, the winners' focus
         measure; ``focus_of(k)``, source k's), and the boundary band decided again by the
         small window's winners ``fine_labels``."""
-        labels = majority_vote(labels, count, window=_halve(self.vote_window))
+        labels = majority_vote(labels, count, window=_halve(self.vote_window), threads=threads)
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
             voted = labels

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.ndimage import maximum_filter
 
 from mfif.decision import (
     GuidedFilter,
@@ -104,7 +105,9 @@ def test_a_weak_patchy_decision_takes_the_confident_one_around_it():
 
 
 def _small_regions_one_source_after_another(labels, count, min_area):
-    """remove_small_regions as first written: each source's regions found on its turn."""
+    """remove_small_regions written plainly: each source's regions found on its turn, each
+    small one given the label most of the pixels around it (outside every small region of
+    the source) have (a pixel next to two, the larger id's)."""
     labels = labels.astype(np.int32, copy=True)
     for k in np.flatnonzero(np.bincount(labels.ravel(), minlength=count)):
         _, components, stats, _ = cv2.connectedComponentsWithStats(
@@ -113,18 +116,25 @@ def _small_regions_one_source_after_another(labels, count, min_area):
         small = stats[:, cv2.CC_STAT_AREA] < min_area
         small[0] = False
         is_small = small[components]
-        ring = cv2.dilate(is_small.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-        neighbours = labels[ring & ~is_small]
-        neighbours = neighbours[neighbours != k]
-        if neighbours.size:
-            labels[is_small] = np.bincount(neighbours, minlength=count).argmax()
+        new = labels.copy()
+        # A pixel next to two small regions borders the one with the larger id.
+        nearest = maximum_filter(np.where(is_small, components, 0), size=3, mode="constant")
+        for component in np.flatnonzero(small):
+            inside = components == component
+            neighbours = labels[(nearest == component) & ~is_small]
+            neighbours = neighbours[neighbours != k]
+            if neighbours.size:
+                new[inside] = np.bincount(neighbours, minlength=count).argmax()
+        labels = new
     return labels
 
 
 def test_small_regions_go_to_their_surroundings():
     labels = np.zeros((60, 80), np.int32)
     labels[:, 40:] = 2
-    labels[10:14, 10:14] = 1  # an island of 1 in 0
+    labels[10:14, 10:14] = 1  # islands of 1 in 0...
+    labels[40:44, 20:24] = 1
+    labels[10:13, 60:63] = 1  # ...and one in 2: each goes to its own surroundings
     labels[30:33, 60:63] = 0  # an island of 0 in 2
     cleaned = remove_small_regions(labels, 3, min_area=20)
     expected = np.zeros_like(labels)

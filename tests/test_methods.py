@@ -240,3 +240,43 @@ def test_the_patchy_decision_repair_cleans_a_barcodes_bars() -> None:
         repaired = mfif.fuse(list(frames), align="none").image  # the default
         gains.append(region_psnr(repaired, truth, inside) - region_psnr(unrepaired, truth, inside))
     assert min(gains) > 4.0, gains
+
+
+def test_a_clearly_sharp_small_region_is_kept_in_a_stack_the_repair_looks_at() -> None:
+    """The same with 5 frames (the patchy-decision repair on): a patch with strong detail in
+    the first frame only, where the last frame is flat, is kept; one whose detail is faint
+    against the detail around it (a blurred frame's residue) is not."""
+    import cv2
+
+    from conftest import sharp_image
+
+    image = sharp_image(200, 300, color=False, seed=2)
+    patch, hole = (slice(90, 104), slice(140, 160)), (slice(80, 114), slice(130, 170))
+    centre = (slice(94, 100), slice(145, 155))
+    scene = image.copy()
+    scene[hole] = 0.3
+    rng = np.random.default_rng(0)
+    texture = rng.random((14, 20, 1)).astype(np.float32) - 0.5
+    first_weights = {}
+    for contrast in (0.02, 0.3):
+        frames = [cv2.GaussianBlur(scene, (0, 0), 1 + 0.8 * (4 - k))[..., None] for k in range(4)]
+        frames.append(scene.copy())
+        frames[0][patch] = 0.3 + texture * contrast
+        fused = mfif.fuse(frames, align="none", min_region=0.01)
+        first_weights[contrast] = fused.weights[0][centre].mean()
+    assert first_weights[0.3] > 0.8 and first_weights[0.02] < 0.2, first_weights
+
+
+def test_keep_clear_winners_leaves_weak_decisions_to_the_surroundings() -> None:
+    from mfif.methods.guided_decision import _keep_clear_winners
+
+    voted = np.zeros((20, 20), np.int32)
+    voted[5:10, 5:10] = 1
+    best = np.full(voted.shape, 10.0, np.float32)
+    weak = np.zeros(voted.shape, bool)
+    weak[5:8] = True
+    labels = np.zeros_like(voted)  # the region was handed to source 0
+    _keep_clear_winners(voted, labels, best, lambda k: np.ones_like(best), 2.0, weak=weak)
+    expected = np.zeros_like(voted)
+    expected[8:10, 5:10] = 1  # clearly sharper and not weak: given back
+    np.testing.assert_array_equal(labels, expected)

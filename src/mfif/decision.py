@@ -126,15 +126,29 @@ def remove_small_regions(
         if not is_small_component.any():
             continue
         is_small = _pixels_of(components, is_small_component, stats)
-        # The sources bordering the small regions vote on their new label.
-        ring = cv2.dilate(is_small.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-        neighbour_labels = labels[ring & ~is_small]
-        neighbour_labels = neighbour_labels[neighbour_labels != k]
-        if neighbour_labels.size:
-            new_label = int(np.bincount(neighbour_labels, minlength=count).argmax())
-            labels[is_small] = new_label
-            grown.add(new_label)
+        new_labels = _surrounding_labels(components, is_small, labels, k, count)
+        labels[is_small] = new_labels[components[is_small]]
+        grown.update(int(j) for j in np.unique(new_labels[is_small_component]) if j != k)
     return labels
+
+
+def _surrounding_labels(
+    components: np.ndarray, is_small: np.ndarray, labels: np.ndarray, k: int, count: int
+) -> np.ndarray:
+    """For each component of source ``k`` (``components``, ids from 1), the label most of the
+    pixels bordering it outside it have, other than ``k`` (``k`` where there is none): each
+    small region goes to its own surroundings (a pixel bordering two takes the larger id's)."""
+    ids = np.where(is_small, components, 0).astype(np.float32)  # exact below 2**24
+    ring_ids = cv2.dilate(ids, np.ones((3, 3), np.uint8))
+    ring = (ring_ids > 0) & ~is_small
+    owners = ring_ids[ring].astype(np.int64)
+    neighbours = labels[ring]
+    other = neighbours != k
+    size = int(components.max()) + 1
+    votes = np.bincount(owners[other] * count + neighbours[other], minlength=size * count).reshape(
+        size, count
+    )
+    return np.where(votes.max(axis=1) > 0, votes.argmax(axis=1), k).astype(labels.dtype)
 
 
 def _pixels_of(components: np.ndarray, chosen: np.ndarray, stats: np.ndarray) -> np.ndarray:

@@ -42,7 +42,9 @@ class GuidedDecisionFuser(WeightedFuser):
        scale, as inside a barcode's bars) takes the confident one around it
        (`mfif.decision.repair_patchy_labels`; stacks of 4 frames or more); a majority vote,
        then regions smaller than a fraction of the image are handed to their surroundings,
-       except where they are clearly sharper.
+       except where they are clearly sharper and, in stacks the repair looks at, their lead
+       is not weak (a blurred frame's residue inside a barcode's bar is sharper than the
+       sharp frame's flat inside, but not by much for the detail around it).
     4. Boundaries: a window-averaged measure lets a sharp region spill over its border by half
        a window. In a band around every decision boundary the winner is decided again with a
        small window.
@@ -204,14 +206,9 @@ class GuidedDecisionFuser(WeightedFuser):
                 wide_best = (
                     around if wide_best is None else np.maximum(wide_best, around, out=wide_best)
                 )
-        labels = coarse.labels
-        if repairs:
-            labels = repair_patchy_labels(
-                labels, coarse.best - coarse.runner_up, wide_best,
-                window=_halve(self.repair_window), min_lead=self.repair_lead,
-                max_spread=self.repair_spread, distance=self.repair_distance / 2,
-                threads=threads,
-            )  # fmt: skip
+        labels, weak = (
+            self._repaired(coarse, wide_best, threads) if repairs else (coarse.labels, None)
+        )
 
         def focus_of(k: int) -> np.ndarray:
             if focus_maps.held:
@@ -219,7 +216,9 @@ class GuidedDecisionFuser(WeightedFuser):
             only = functools.partial(maps_of, focus_only=True)
             return luma_of.measured(k, only, small)[0]
 
-        labels = self._consistent(labels, count, coarse.best, focus_of, fine.labels, threads)
+        labels = self._consistent(
+            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak
+        )
 
         def shrunk_luma(k: int) -> np.ndarray:
             if keep_shrunk:
@@ -238,6 +237,20 @@ class GuidedDecisionFuser(WeightedFuser):
             else:
                 yield cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
 
+    def _repaired(
+        self, coarse: RunningWinner, wide_best: np.ndarray, threads: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Step 3's repair of weak, patchy decisions on the ``coarse`` winners (with their
+        runner-up; ``wide_best``, the best detail over the repair's window): the labels
+        repaired, and where the decision is weak (its lead small for its surroundings)."""
+        lead = coarse.best - coarse.runner_up
+        labels = repair_patchy_labels(
+            coarse.labels, lead, wide_best, window=_halve(self.repair_window),
+            min_lead=self.repair_lead, max_spread=self.repair_spread,
+            distance=self.repair_distance / 2, threads=threads,
+        )  # fmt: skip
+        return labels, lead < self.repair_lead * wide_best
+
     def _consistent(
         self,
         labels: np.ndarray,
@@ -246,19 +259,23 @@ class GuidedDecisionFuser(WeightedFuser):
         focus_of: Callable[[int], np.ndarray],
         fine_labels: np.ndarray | None,
         threads: int,
+        *,
+        weak: np.ndarray | None = None,
     ) -> np.ndarray:
         """The rest of step 3 and step 4 on the half-resolution ``labels`` (repaired already
         where weak and patchy): the majority vote, small regions
         handed to their surroundings unless clearly sharper (``best``, the winners' focus
-        measure; ``focus_of(k)``, source k's), and the boundary band decided again by the
-        small window's winners ``fine_labels``."""
+        measure; ``focus_of(k)``, source k's) and not ``weak``, and the boundary band decided
+        again by the small window's winners ``fine_labels``."""
         labels = majority_vote(labels, count, window=_halve(self.vote_window), threads=threads)
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
             voted = labels
             labels = remove_small_regions(voted, count, min_area=min_area, threads=threads)
             if self.keep_ratio > 0:
-                _keep_clear_winners(voted, labels, best, focus_of, self.keep_ratio, threads)
+                _keep_clear_winners(
+                    voted, labels, best, focus_of, self.keep_ratio, threads, weak=weak
+                )
         if self.boundary_band > 0:
             band = _boundary_band(labels, self.boundary_band // 2)
             labels = np.where(band, fine_labels, labels)
@@ -367,17 +384,23 @@ def _keep_clear_winners(
     focus_of: Callable[[int], np.ndarray],
     ratio: float,
     threads: int = 1,
+    *,
+    weak: np.ndarray | None = None,
 ) -> None:
     """Give back to a small region the pixels where its focus measure ``best`` is at least
     ``ratio`` times that of the source that would replace it (``labels`` is changed in
     place): small-region removal is meant for decisions noise made, not for a small part
     that is clearly sharp in one frame (the lead of a chip among a board focused in another
-    frame), which it would blur. The replacing sources are measured on ``threads`` threads."""
+    frame), which it would blur. Pixels flagged ``weak`` (a lead small for the detail around
+    them: `GuidedDecisionFuser._repaired`) are not given back. The replacing sources are
+    measured on ``threads`` threads."""
     changed = voted != labels
     replacing = [int(k) for k in np.unique(labels[changed])]
     for k, focus in zip(replacing, ordered_map(focus_of, replacing, threads), strict=True):
         taken = changed & (labels == k)
         clear = taken & (best >= ratio * focus)
+        if weak is not None:
+            clear &= ~weak
         labels[clear] = voted[clear]
 
 

@@ -160,3 +160,41 @@ class CountingFrames(FrameSource):
     def __getitem__(self, index: int) -> np.ndarray:
         self.reads[index] += 1
         return self.images[index].copy()
+
+
+def barcode_stack(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bars 8-40 px wide at the back, sharp only in the last of 5 frames and blurred by a disk
+    of 10 px or more in the others, a texture in front; camera-like noise and JPEG 92, as a
+    photograph has (without them the blurred frames win the bars evenly, not in patches).
+    Returns the frames (5, H, W, 3), the truth and the bars' inside (H, W) bool."""
+    from mfif.data.synthetic import disk_kernel
+
+    def disk(image: np.ndarray, radius: float) -> np.ndarray:
+        blurred = cv2.filter2D(image, -1, disk_kernel(radius), borderType=cv2.BORDER_REFLECT)
+        return blurred.reshape(image.shape)
+
+    rng = np.random.default_rng(seed)
+    height, width = 160, 480
+    front = cv2.GaussianBlur(rng.random((height, width, 3), dtype=np.float32), (0, 0), 1.5)
+    front = np.clip((front - front.mean()) * 3 + 0.5, 0, 1)
+    profile, x, dark = np.empty(width, np.float32), 0, False
+    while x < width:
+        step = int(rng.integers(8, 41))
+        profile[x : x + step] = 0.1 if dark else 0.85
+        x, dark = x + step, not dark
+    back = np.repeat(profile[None, :, None], height, 0).repeat(3, 2)
+    mask = np.zeros((height, width, 1), np.float32)
+    mask[:, : width // 3] = 1
+    frames = []
+    for k in range(5):
+        near, far = 40.0 * k / 4, 40.0 * (1 - k / 4)
+        soft = disk(mask, near)
+        frame = soft * disk(front, near) + (1 - soft) * disk(back, far)
+        sigma = np.sqrt((4 / 255) ** 2 * 2 * frame + (1 / 255) ** 2)
+        frame = np.clip(frame + rng.standard_normal(frame.shape).astype(np.float32) * sigma, 0, 1)
+        quality = [cv2.IMWRITE_JPEG_QUALITY, 92]
+        _, data = cv2.imencode(".jpg", (frame * 255 + 0.5).astype(np.uint8), quality)
+        frames.append(cv2.imdecode(data, cv2.IMREAD_COLOR).astype(np.float32) / 255)
+    inside = np.zeros((height, width), bool)
+    inside[:, width // 3 + 16 :] = True
+    return np.stack(frames), mask * front + (1 - mask) * back, inside

@@ -24,7 +24,7 @@ from mfif.align import (
 from mfif.stack import Stack
 from mfif.warp import largest_rectangle
 
-from conftest import sharp_image
+from conftest import barcode_stack, sharp_image
 
 HEIGHT, WIDTH = 288, 384
 
@@ -393,3 +393,30 @@ def test_levels_of_makes_a_dropped_frame_again_with_the_same_values() -> None:
     assert again is not first
     np.testing.assert_array_equal(again.fine, first.fine)
     assert len(levels._made) == 2
+
+
+def test_auto_takes_frames_it_cannot_match_under_defocus_as_unmoved(caplog) -> None:
+    """Bars sharp in one frame and reversed in contrast by a wider blur in the next do not
+    register; `auto` takes such a frame as not moved from its neighbour (with a warning) when
+    their thumbnails show the same scene, and passes this still stack through untouched; an
+    explicit model still refuses it."""
+    frames, _, _ = barcode_stack(0)
+    stack = Stack(images=frames)
+    with pytest.raises(AlignmentError, match="cannot be registered"):
+        align_stack(stack, model="similarity")
+    with caplog.at_level("WARNING", logger="mfif"):
+        aligned, alignment = align_stack(stack)
+    assert "taken as not moved" in caplog.text
+    assert alignment.is_still
+    np.testing.assert_array_equal(aligned.images, frames)
+
+
+def test_same_scene_tells_a_defocused_frame_from_another_scene() -> None:
+    from mfif.align import _same_scene
+
+    image = sharp_image(120, 200, color=True, seed=4)
+    blurred = cv2.GaussianBlur(image, (0, 0), 6)
+    assert _same_scene(image, blurred)
+    assert not _same_scene(image, sharp_image(120, 200, color=True, seed=8))
+    assert not _same_scene(image, np.random.default_rng(0).random(image.shape, np.float32))
+    assert not _same_scene(image, np.zeros_like(image))

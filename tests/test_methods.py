@@ -9,7 +9,7 @@ import mfif
 from mfif.methods import is_trained, method_class
 from mfif.metrics import psnr
 
-from conftest import complementary_stack
+from conftest import barcode_stack, complementary_stack
 
 # Every method but external programs; dfp, minutes per stack, has its own tests (test_dfp).
 # Networks take seconds per stack on a CPU: marked slow (CI runs them).
@@ -185,46 +185,6 @@ def test_a_small_region_clearly_sharp_in_its_frame_is_not_handed_to_a_blurred_on
     kept = mfif.fuse(list(frames), **options).weights[0][centre]
     removed = mfif.fuse(list(frames), **options, keep_ratio=0).weights[0][centre]
     assert kept.mean() > 0.8 and removed.mean() < 0.2, (kept.mean(), removed.mean())
-
-
-def barcode_stack(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bars 8-40 px wide at the back, sharp only in the last of 5 frames and blurred by a disk
-    of 10 px or more in the others, a texture in front; camera-like noise and JPEG 92, as a
-    photograph has (without them the blurred frames win the bars evenly, not in patches).
-    Returns the frames (5, H, W, 3), the truth and the bars' inside (H, W) bool."""
-    import cv2
-
-    from mfif.data.synthetic import disk_kernel
-
-    def disk(image: np.ndarray, radius: float) -> np.ndarray:
-        blurred = cv2.filter2D(image, -1, disk_kernel(radius), borderType=cv2.BORDER_REFLECT)
-        return blurred.reshape(image.shape)
-
-    rng = np.random.default_rng(seed)
-    height, width = 160, 480
-    front = cv2.GaussianBlur(rng.random((height, width, 3), dtype=np.float32), (0, 0), 1.5)
-    front = np.clip((front - front.mean()) * 3 + 0.5, 0, 1)
-    profile, x, dark = np.empty(width, np.float32), 0, False
-    while x < width:
-        step = int(rng.integers(8, 41))
-        profile[x : x + step] = 0.1 if dark else 0.85
-        x, dark = x + step, not dark
-    back = np.repeat(profile[None, :, None], height, 0).repeat(3, 2)
-    mask = np.zeros((height, width, 1), np.float32)
-    mask[:, : width // 3] = 1
-    frames = []
-    for k in range(5):
-        near, far = 40.0 * k / 4, 40.0 * (1 - k / 4)
-        soft = disk(mask, near)
-        frame = soft * disk(front, near) + (1 - soft) * disk(back, far)
-        sigma = np.sqrt((4 / 255) ** 2 * 2 * frame + (1 / 255) ** 2)
-        frame = np.clip(frame + rng.standard_normal(frame.shape).astype(np.float32) * sigma, 0, 1)
-        quality = [cv2.IMWRITE_JPEG_QUALITY, 92]
-        _, data = cv2.imencode(".jpg", (frame * 255 + 0.5).astype(np.uint8), quality)
-        frames.append(cv2.imdecode(data, cv2.IMREAD_COLOR).astype(np.float32) / 255)
-    inside = np.zeros((height, width), bool)
-    inside[:, width // 3 + 16 :] = True
-    return np.stack(frames), mask * front + (1 - mask) * back, inside
 
 
 def test_the_patchy_decision_repair_cleans_a_barcodes_bars() -> None:

@@ -420,3 +420,24 @@ def test_same_scene_tells_a_defocused_frame_from_another_scene() -> None:
     assert not _same_scene(image, sharp_image(120, 200, color=True, seed=8))
     assert not _same_scene(image, np.random.default_rng(0).random(image.shape, np.float32))
     assert not _same_scene(image, np.zeros_like(image))
+
+
+def test_auto_keeps_real_motion_and_drops_motion_the_coarse_view_contradicts(caplog) -> None:
+    """Large real shifts (several pixels at the coarse view's 128 px) survive `auto`'s check;
+    the 15 px that registration finds between a barcode's frames that never moved do not."""
+    shifted = [
+        motion(1.0, 0.0, (9.0, -7.0)),
+        motion(1.0, 0.0, (0.0, 0.0)),
+        motion(1.0, 0.0, (-8.0, 6.0)),
+    ]
+    stack, _ = misaligned_stack(shifted)
+    with caplog.at_level("WARNING", logger="mfif"):
+        _, alignment = align_stack(stack)
+    assert "contradicts" not in caplog.text
+    assert alignment.frames[0].displacement(HEIGHT, WIDTH) > 8
+    frames, _, _ = barcode_stack(1)
+    with caplog.at_level("WARNING", logger="mfif"):
+        aligned, alignment = align_stack(Stack(images=frames))
+    assert "contradicts" in caplog.text
+    assert alignment.is_still
+    np.testing.assert_array_equal(aligned.images, frames)

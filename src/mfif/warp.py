@@ -36,6 +36,7 @@ __all__ = [
     "coverage",
     "apply_gains",
     "largest_rectangle",
+    "resize_scaling",
 ]
 
 MOTION_MODELS = ("translation", "similarity", "affine", "homography")
@@ -345,8 +346,8 @@ class AlignedFrames(FrameSource):
         own_size = (max(1, round(source_width * scale_x)), max(1, round(source_height * scale_y)))
         maps = measure(self._own_luminance(index, clip=True), own_size)
         # Map pixel centres: aligned map -> aligned frame -> frame -> the frame's map.
-        into_frame = _scaling(size, (width, height), inverse=True)
-        into_map = _scaling(own_size, (source_width, source_height))
+        into_frame = resize_scaling(size, (width, height), inverse=True)
+        into_map = resize_scaling(own_size, (source_width, source_height))
         matrix = into_map @ self._matrix(index) @ into_frame
         border = cv2.BORDER_REPLICATE if self.crop else cv2.BORDER_CONSTANT
         return [
@@ -641,7 +642,7 @@ def _largest_common_rectangle(
     return largest_rectangle_of_runs(first, np.maximum(stop, first))
 
 
-def _scaling(
+def resize_scaling(
     size: tuple[int, int], full_size: tuple[int, int], *, inverse: bool = False
 ) -> np.ndarray:
     """Pixel centres of an image of ``full_size`` (width, height) -> those of the same image

@@ -34,6 +34,7 @@ import numpy as np
 
 import mfif
 from mfif.cli.arguments import parse_options
+from mfif.data.synthetic import disk_kernel
 from mfif.metrics import psnr, region_psnr
 from mfif.pipeline import Pipeline
 from real_stacks import MOTTLED, block_detail
@@ -46,12 +47,8 @@ MAX_RADIUS = 40.0
 
 
 def disk_blur(image: np.ndarray, radius: float) -> np.ndarray:
-    if radius < 0.5:
-        return image.copy()
-    size = 2 * int(np.ceil(radius)) + 1
-    y, x = np.mgrid[:size, :size] - size // 2
-    kernel = (x * x + y * y <= radius * radius).astype(np.float32)
-    blurred = cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    """``image`` (H, W[, C]) blurred by `mfif.data.synthetic.disk_kernel` (reflected borders)."""
+    blurred = cv2.filter2D(image, -1, disk_kernel(radius), borderType=cv2.BORDER_REFLECT)
     return blurred.reshape(image.shape)
 
 

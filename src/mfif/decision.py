@@ -126,28 +126,36 @@ def remove_small_regions(
         if not is_small_component.any():
             continue
         is_small = _pixels_of(components, is_small_component, stats)
-        new_labels = _surrounding_labels(components, is_small, labels, k, count)
+        new_labels = _surrounding_labels(components, len(stats), is_small, labels, k, count)
         labels[is_small] = new_labels[components[is_small]]
         grown.update(int(j) for j in np.unique(new_labels[is_small_component]) if j != k)
     return labels
 
 
 def _surrounding_labels(
-    components: np.ndarray, is_small: np.ndarray, labels: np.ndarray, k: int, count: int
+    components: np.ndarray,
+    size: int,
+    is_small: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    count: int,
 ) -> np.ndarray:
-    """For each component of source ``k`` (``components``, ids from 1), the label most of the
-    pixels bordering it outside it have, other than ``k`` (``k`` where there is none): each
-    small region goes to its own surroundings (a pixel bordering two takes the larger id's)."""
-    ids = np.where(is_small, components, 0).astype(np.float32)  # exact below 2**24
-    ring_ids = cv2.dilate(ids, np.ones((3, 3), np.uint8))
-    ring = (ring_ids > 0) & ~is_small
-    owners = ring_ids[ring].astype(np.int64)
-    neighbours = labels[ring]
+    """For each of the ``size`` components of source ``k`` (``components``, ids from 1; 0 is
+    the rest), the label most of the pixels bordering it outside it have, other than ``k``
+    (``k`` where there is none): each small region (``is_small``) goes to its own
+    surroundings (a pixel bordering two takes the larger id's)."""
+    ring = cv2.dilate(is_small.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool) & ~is_small
+    height, width = components.shape
+    rows, columns = np.divmod(np.flatnonzero(ring), width)  # 10 times np.nonzero's speed
+    owners = np.zeros(rows.size, np.int64)
+    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        # Clipped at the border onto a pixel of the same 3 x 3 window: no false neighbour.
+        r, c = np.clip(rows + dy, 0, height - 1), np.clip(columns + dx, 0, width - 1)
+        np.maximum(owners, np.where(is_small[r, c], components[r, c], 0), out=owners)
+    neighbours = labels[rows, columns]
     other = neighbours != k
-    size = int(components.max()) + 1
-    votes = np.bincount(owners[other] * count + neighbours[other], minlength=size * count).reshape(
-        size, count
-    )
+    votes = np.bincount(owners[other] * count + neighbours[other], minlength=size * count)
+    votes = votes.reshape(size, count)
     return np.where(votes.max(axis=1) > 0, votes.argmax(axis=1), k).astype(labels.dtype)
 
 

@@ -36,6 +36,8 @@ __all__ = [
     "coverage",
     "apply_gains",
     "largest_rectangle",
+    "largest_rectangle_of_runs",
+    "covered_runs",
     "resize_scaling",
 ]
 

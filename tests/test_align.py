@@ -441,3 +441,29 @@ def test_auto_keeps_real_motion_and_drops_motion_the_coarse_view_contradicts(cap
     assert "contradicts" in caplog.text
     assert alignment.is_still
     np.testing.assert_array_equal(aligned.images, frames)
+
+
+def test_the_coarse_check_stops_at_the_first_pair_that_moved(monkeypatch) -> None:
+    """On a stack that moved, `auto`'s cheap check gives up at the first pair whose step is
+    well beyond its tolerance: the pairs not yet started are not registered (full
+    registration follows); a still stack has every pair registered."""
+    from mfif import align
+    from mfif.frames import ArrayFrames
+
+    registered = []
+    original = align._try_register
+
+    def counted(levels, anchor, k, model):
+        registered.append((anchor, k))
+        return original(levels, anchor, k, model)
+
+    monkeypatch.setattr(align, "_try_register", counted)
+    monkeypatch.setattr(align.os, "cpu_count", lambda: 1)  # pairs one at a time, on any machine
+    moved = [motion(1.0, 0.0, (3.0 * k, -2.0 * k)) for k in range(-3, 4)]
+    stack, _ = misaligned_stack(moved)
+    assert align.still_alignment(ArrayFrames(stack)) is None
+    assert len(registered) <= 2  # the one that moved, and one the thread took meanwhile
+    registered.clear()
+    still, _ = misaligned_stack([motion(1, 0, (0, 0))] * 7)
+    assert align.still_alignment(ArrayFrames(still)) is not None
+    assert len(registered) == 6

@@ -34,7 +34,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import cv2
 import numpy as np
@@ -218,10 +218,12 @@ def _register_neighbours(
     pool: ThreadPoolExecutor,
     *,
     check: bool = False,
-) -> dict:
+    give_up: Callable[[tuple | AlignmentError], bool] | None = None,
+) -> dict | None:
     """Every frame registered to its neighbour towards the reference, all pairs at once (they
     are independent): {(anchor, frame): (matrix, correlation) or AlignmentError}; with
-    ``check``, (matrix, correlation, the matrix registered again on the lower band)."""
+    ``check``, (matrix, correlation, the matrix registered again on the lower band). None,
+    and the pairs not yet started left undone, as soon as ``give_up(result)`` holds for one."""
     count = len(levels)
     pairs = [(k - 1, k) if k > reference else (k + 1, k) for k in range(count) if k != reference]
 
@@ -231,7 +233,18 @@ def _register_neighbours(
             return result
         return (*result, _checked_step(levels, *pair, result[0], model))
 
-    return dict(zip(pairs, pool.map(register, pairs), strict=True))
+    if give_up is None:
+        return dict(zip(pairs, pool.map(register, pairs), strict=True))
+    futures = {pool.submit(register, pair): pair for pair in pairs}
+    found = {}
+    for future in as_completed(futures):
+        result = future.result()
+        if give_up(result):
+            for pending in futures:
+                pending.cancel()
+            return None
+        found[futures[future]] = result
+    return found
 
 
 def _checked_step(
@@ -701,12 +714,23 @@ def still_alignment(frames: FrameSource, reference: int | None = None) -> Alignm
     """
     count, height, width = frames.shape[:3]
     reference = _checked_reference(reference, count)
+
+    def moved(result: tuple | AlignmentError) -> bool:
+        """A pair that cannot be registered, or whose step moves a corner by more than two
+        frames within the tolerance could (one of its two frames moved): not still, so the
+        pairs not yet registered are not."""
+        return (
+            isinstance(result, AlignmentError)
+            or FrameTransform(result[0]).displacement(height, width) > 3 * _STILL_TOLERANCE
+        )
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         summaries = _summaries(frames, pool)
         found = _register_neighbours(
-            list(pool.map(FrameSummary.coarse, summaries)), reference, "similarity", pool
-        )
-    if any(isinstance(result, AlignmentError) for result in found.values()):
+            list(pool.map(FrameSummary.coarse, summaries)), reference, "similarity", pool,
+            give_up=moved,
+        )  # fmt: skip
+    if found is None:
         return None
     matrices, correlations = {reference: np.eye(3)}, {reference: 1.0}
     for (anchor, k), (step, correlation) in sorted(

@@ -190,11 +190,14 @@ def _same_scene(first: np.ndarray, second: np.ndarray) -> bool:
     height, width = first.shape[:2]
     factor = min(1.0, _SAME_SCENE_SIDE / max(height, width))
     size = (max(2, round(width * factor)), max(2, round(height * factor)))
-    planes = [
-        cv2.resize(np.asarray(t, np.float32).mean(axis=-1), size, interpolation=cv2.INTER_AREA)
-        for t in (first, second)
-    ]
+    planes = [_luminance_at(thumbnail, size) for thumbnail in (first, second)]
     return _correlation_of(*planes) >= _SAME_SCENE_CORRELATION  # a flat one: 0
+
+
+def _luminance_at(thumbnail: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A thumbnail's (h, w, C) mean over channels, area-resized to ``size`` (w, h), float32."""
+    plane = np.asarray(thumbnail, np.float32).mean(axis=-1)
+    return cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
 
 
 def _summaries(frames: FrameSource, pool: ThreadPoolExecutor) -> list[FrameSummary]:
@@ -642,10 +645,7 @@ def _motion_the_coarse_view_supports(
     back = resize_scaling(size, (width, height), inverse=True)
 
     def plane(thumbnail: np.ndarray) -> np.ndarray:
-        small = cv2.resize(
-            np.asarray(thumbnail, np.float32).mean(axis=-1), size, interpolation=cv2.INTER_AREA
-        )
-        return cv2.GaussianBlur(small, (0, 0), 1.0)
+        return cv2.GaussianBlur(_luminance_at(thumbnail, size), (0, 0), 1.0)
 
     reference = plane(thumbnails[alignment.reference])
     frames = list(alignment.frames)

@@ -260,9 +260,7 @@ class AlignedFrames(FrameSource):
         else:
             self._offset = np.eye(3)
             self.shape = (len(self._kept), height, width, channels)
-            self.valid = np.ones((height, width), bool)
-            for transform in self._transforms:
-                self.valid &= coverage((height, width), transform.matrix, (height, width))
+            self.valid = _common_coverage([t.matrix for t in self._transforms], (height, width))
 
     def close(self) -> None:
         self._frames.close()
@@ -628,6 +626,14 @@ def largest_rectangle_of_runs(first: np.ndarray, stop: np.ndarray) -> tuple[int,
     return best
 
 
+def _common_coverage(matrices: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels every frame covers (`coverage` of each of ``matrices``)."""
+    covered = np.ones(shape, bool)
+    for matrix in matrices:
+        covered &= coverage(shape, matrix, shape)
+    return covered
+
+
 def _largest_common_rectangle(
     matrices: Sequence[np.ndarray], shape: tuple[int, int]
 ) -> tuple[int, int, int, int]:
@@ -635,10 +641,7 @@ def _largest_common_rectangle(
     pixels into frames of ``shape``), from the runs of each row, without a mask per frame."""
     runs = [covered_runs(shape, matrix, shape) for matrix in matrices]
     if any(run is None for run in runs):
-        covered = np.ones(shape, bool)
-        for matrix in matrices:
-            covered &= coverage(shape, matrix, shape)
-        return largest_rectangle(covered)
+        return largest_rectangle(_common_coverage(matrices, shape))
     first = np.max([run[0] for run in runs], axis=0)
     stop = np.min([run[1] for run in runs], axis=0)
     return largest_rectangle_of_runs(first, np.maximum(stop, first))

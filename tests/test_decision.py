@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from scipy.ndimage import maximum_filter
 
 from mfif.decision import (
@@ -62,6 +63,29 @@ def test_the_running_winner_keeps_the_runner_up():
     for k, plane in enumerate(scores[1:], start=1):
         winner.update(k, plane)
     np.testing.assert_array_equal(winner.runner_up, np.sort(scores, axis=0)[-2])
+
+
+def test_the_running_winner_keeps_the_best_of_the_maps_away_from_the_winner():
+    """With ``away=2`` it also keeps the best map other than the winner and its two
+    neighbours (-inf where there is none), as a brute force finds it, ties included."""
+    rng = np.random.default_rng(7)
+    for count in (1, 2, 3, 5, 8):
+        scores = rng.integers(0, 6, (count, 12, 16)).astype(np.float32)
+        for distance in (2, 3):
+            winner = RunningWinner(runner_up=True, away=distance)
+            for k, plane in enumerate(scores):
+                winner.update(k, plane)
+            labels = scores.argmax(axis=0)
+            far = np.abs(np.arange(count)[:, None, None] - labels) >= distance
+            np.testing.assert_array_equal(winner.labels, labels)
+            expected = np.where(far, scores, -np.inf).max(axis=0)
+            np.testing.assert_array_equal(winner.runner_up_away, expected)
+            second = np.sort(scores, axis=0)[-2] if count > 1 else np.full(labels.shape, -np.inf)
+            np.testing.assert_array_equal(winner.runner_up, second)
+    with pytest.raises(ValueError):
+        RunningWinner(labels=False, away=2)
+    with pytest.raises(ValueError):
+        RunningWinner(away=1)
 
 
 def test_a_weak_patchy_decision_takes_the_confident_one_around_it():

@@ -205,7 +205,8 @@ def repair_patchy_labels(
     labels : ndarray of shape (H, W), int32
         The winning frame per pixel.
     lead : ndarray of shape (H, W), float32
-        The winner's focus measure minus the runner-up's (>= 0; inf where there is one frame).
+        The winner's focus measure minus the runner-up's (>= 0; inf where there is one frame,
+        or where the caller knows the decision to be confident on other grounds).
     neighbourhood : ndarray of shape (H, W), float32
         The largest of the frames' focus measures averaged over a wide window.
     window : int
@@ -297,19 +298,33 @@ class RunningWinner:
         Keep ``ties``, (H, W) float32: how many maps reach the best score so far.
     runner_up : bool
         Keep ``runner_up``, (H, W): the second-largest score so far (-inf after one map).
+    away : int
+        0, or at least 2: also keep ``runner_up_away``, (H, W), the largest score so far among
+        the maps whose index is at least ``away`` from the winner's (-inf while there is none).
+        With 2, the maps other than the winner and its two neighbours: in a stack ordered by
+        focus, the frames focused elsewhere (a structure between two focal planes is nearly as
+        sharp in both). Needs ``labels``.
 
     Call ``update(k, scores)`` with k = 0, 1, ... in turn; ``best`` (H, W) is the largest score
     so far.
     """
 
-    def __init__(self, *, labels: bool = True, ties: bool = False, runner_up: bool = False) -> None:
+    def __init__(
+        self, *, labels: bool = True, ties: bool = False, runner_up: bool = False, away: int = 0
+    ) -> None:
+        if away == 1 or away < 0 or (away and not labels):
+            raise ValueError("away must be 0, or 2 or more with labels kept")
         self.best: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.ties: np.ndarray | None = None
         self.runner_up: np.ndarray | None = None
+        self.runner_up_away: np.ndarray | None = None
         self._keep_labels = labels
         self._keep_ties = ties
         self._keep_runner_up = runner_up
+        self._away = away
+        self._recent: list[np.ndarray] = []  # the last ``away`` maps
+        self._earlier: np.ndarray | None = None  # the largest of the maps ``away`` or more back
 
     def update(self, index: int, scores: np.ndarray) -> np.ndarray | None:
         """Take map ``index`` (H, W) into account; returns where it is strictly better than
@@ -323,11 +338,16 @@ class RunningWinner:
             if self._keep_runner_up:
                 self.runner_up = np.full(scores.shape, -np.inf, scores.dtype)
                 self._smaller = np.empty_like(self.runner_up)  # reused: fresh pages cost
+            if self._away:
+                self.runner_up_away = np.full(scores.shape, -np.inf, scores.dtype)
+                self._recent.append(scores.copy())
             return None
         if self.runner_up is not None:  # the new map, unless it is the new best
             np.minimum(scores, self.best, out=self._smaller)
             np.maximum(self.runner_up, self._smaller, out=self.runner_up)
         better = scores > self.best
+        if self.runner_up_away is not None:
+            self._update_runner_up_away(index, scores, better)
         if self.labels is not None:
             fill_where(self.labels, index, better)
         if self.ties is not None:
@@ -335,6 +355,24 @@ class RunningWinner:
             self.ties += scores >= self.best  # the new best, or one more tie
         np.maximum(self.best, scores, out=self.best)
         return better
+
+    def _update_runner_up_away(self, index: int, scores: np.ndarray, better: np.ndarray) -> None:
+        """``runner_up_away`` before map ``index`` updates the winner: where the map wins, the
+        largest of the maps ``away`` or more before it; elsewhere, the map too when the winner
+        is ``away`` or more before it (maps come in index order)."""
+        if len(self._recent) == self._away:  # the map ``away`` back joins the earlier ones
+            oldest = self._recent.pop(0)
+            if self._earlier is None:
+                self._earlier = oldest
+            else:
+                np.maximum(self._earlier, oldest, out=self._earlier)
+        far = ~better & (self.labels <= index - self._away)
+        np.maximum(self.runner_up_away, scores, out=self.runner_up_away, where=far)
+        if self._earlier is not None:
+            np.copyto(self.runner_up_away, self._earlier, where=better)
+        else:
+            fill_where(self.runner_up_away, -np.inf, better)
+        self._recent.append(scores.copy())
 
 
 def fill_where(target: np.ndarray, value: float, where: np.ndarray) -> None:

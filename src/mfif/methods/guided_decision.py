@@ -83,6 +83,10 @@ class GuidedDecisionFuser(WeightedFuser):
     repair_lead : float
         The repair keeps a decision whose winner leads the runner-up by this fraction of the
         best detail over the window...
+    repair_far_lead : float
+        ...or leads every frame focused elsewhere (all but it and its two neighbours in the
+        stack) by this fraction of it (a thin structure between two focal planes, README,
+        "Thin structures between two focal planes")...
     repair_spread : float
         ...or where the labels over the window vary by at most this many frames.
     repair_distance : int
@@ -107,6 +111,7 @@ class GuidedDecisionFuser(WeightedFuser):
         "repair_lead": Option("float", low=0, high=1000),
         "repair_spread": Option("float", low=0, high=1000),
         "repair_distance": Option("int", low=0, high=10000),
+        "repair_far_lead": Option("float", low=0, high=1000),
     }
 
     def __init__(
@@ -124,6 +129,7 @@ class GuidedDecisionFuser(WeightedFuser):
         repair_lead: float = 0.5,
         repair_spread: float = 1.0,
         repair_distance: int = 80,
+        repair_far_lead: float = 1.0,
     ) -> None:
         self.sigma = sigma
         self.focus_window = focus_window
@@ -138,6 +144,7 @@ class GuidedDecisionFuser(WeightedFuser):
         self.repair_lead = repair_lead
         self.repair_spread = repair_spread
         self.repair_distance = repair_distance
+        self.repair_far_lead = repair_far_lead
 
     def stream_weights(
         self,
@@ -156,7 +163,7 @@ class GuidedDecisionFuser(WeightedFuser):
 
         # Labels of N frames spread by at most (N - 1) / 2: fewer frames are never repaired.
         repairs = self.repair_window > 0 and (count - 1) / 2 > self.repair_spread
-        coarse = RunningWinner(runner_up=repairs)
+        coarse = RunningWinner(runner_up=repairs, away=2 if repairs else 0)
         fine = RunningWinner()
         wide_best: np.ndarray | None = None  # the best detail over the repair's window
         # Small stacks keep each source's shrunk luminance and filtered map in memory instead
@@ -241,9 +248,19 @@ class GuidedDecisionFuser(WeightedFuser):
         self, coarse: RunningWinner, wide_best: np.ndarray, threads: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Step 3's repair of weak, patchy decisions on the ``coarse`` winners (with their
-        runner-up; ``wide_best``, the best detail over the repair's window): the labels
-        repaired, and where the decision is weak (its lead small for its surroundings)."""
+        runner-up, and the best frame other than the winner and its two neighbours;
+        ``wide_best``, the best detail over the repair's window): the labels repaired, and
+        where the decision is weak (a small region there is not kept as clearly sharp, as a
+        blurred frame's residue inside a bar is not).
+
+        A decision is confident where the winner leads the runner-up by `repair_lead` of the
+        detail around it, or leads every frame focused elsewhere by `repair_far_lead` of it:
+        a thin structure between two focal planes is nearly as sharp in both (a small lead
+        over the other), and far sharper than in the frames that see the background through
+        its blur (`benchmarks/fibres.py`)."""
         lead = coarse.best - coarse.runner_up
+        far_lead = coarse.best - coarse.runner_up_away
+        lead[far_lead >= self.repair_far_lead * wide_best] = np.inf
         labels = repair_patchy_labels(
             coarse.labels, lead, wide_best, window=_halve(self.repair_window),
             min_lead=self.repair_lead, max_spread=self.repair_spread,

@@ -71,8 +71,8 @@ def test_the_running_winner_keeps_the_best_of_the_maps_away_from_the_winner():
     rng = np.random.default_rng(7)
     for count in (1, 2, 3, 5, 8):
         scores = rng.integers(0, 6, (count, 12, 16)).astype(np.float32)
-        for distance in (2, 3):
-            winner = RunningWinner(runner_up=True, away=distance)
+        for distance, runner_up in ((2, True), (3, True), (2, False)):
+            winner = RunningWinner(runner_up=runner_up, away=distance)
             for k, plane in enumerate(scores):
                 winner.update(k, plane)
             labels = scores.argmax(axis=0)
@@ -80,8 +80,11 @@ def test_the_running_winner_keeps_the_best_of_the_maps_away_from_the_winner():
             np.testing.assert_array_equal(winner.labels, labels)
             expected = np.where(far, scores, -np.inf).max(axis=0)
             np.testing.assert_array_equal(winner.runner_up_away, expected)
-            second = np.sort(scores, axis=0)[-2] if count > 1 else np.full(labels.shape, -np.inf)
-            np.testing.assert_array_equal(winner.runner_up, second)
+            if runner_up:
+                second = (
+                    np.sort(scores, axis=0)[-2] if count > 1 else np.full(labels.shape, -np.inf)
+                )
+                np.testing.assert_array_equal(winner.runner_up, second)
     with pytest.raises(ValueError):
         RunningWinner(labels=False, away=2)
     with pytest.raises(ValueError):

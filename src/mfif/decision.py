@@ -303,7 +303,8 @@ class RunningWinner:
         the maps whose index is at least ``away`` from the winner's (-inf while there is none).
         With 2, the maps other than the winner and its two neighbours: in a stack ordered by
         focus, the frames focused elsewhere (a structure between two focal planes is nearly as
-        sharp in both). Needs ``labels``.
+        sharp in both). Needs ``labels``; holds the last ``away`` maps it was given (not
+        copies: they must not change afterwards).
 
     Call ``update(k, scores)`` with k = 0, 1, ... in turn; ``best`` (H, W) is the largest score
     so far.
@@ -325,6 +326,7 @@ class RunningWinner:
         self._away = away
         self._recent: list[np.ndarray] = []  # the last ``away`` maps
         self._earlier: np.ndarray | None = None  # the largest of the maps ``away`` or more back
+        self._far: np.ndarray | None = None  # reused mask
 
     def update(self, index: int, scores: np.ndarray) -> np.ndarray | None:
         """Take map ``index`` (H, W) into account; returns where it is strictly better than
@@ -335,12 +337,13 @@ class RunningWinner:
                 self.labels = np.full(scores.shape, index, dtype=np.int32)
             if self._keep_ties:
                 self.ties = np.ones(scores.shape, np.float32)
+            if self._keep_runner_up or self._away:
+                self._smaller = np.empty_like(self.best)  # reused: fresh pages cost
             if self._keep_runner_up:
                 self.runner_up = np.full(scores.shape, -np.inf, scores.dtype)
-                self._smaller = np.empty_like(self.runner_up)  # reused: fresh pages cost
             if self._away:
                 self.runner_up_away = np.full(scores.shape, -np.inf, scores.dtype)
-                self._recent.append(scores.copy())
+                self._recent.append(scores)
             return None
         if self.runner_up is not None:  # the new map, unless it is the new best
             np.minimum(scores, self.best, out=self._smaller)
@@ -363,16 +366,21 @@ class RunningWinner:
         if len(self._recent) == self._away:  # the map ``away`` back joins the earlier ones
             oldest = self._recent.pop(0)
             if self._earlier is None:
-                self._earlier = oldest
+                self._earlier = oldest.copy()
             else:
                 np.maximum(self._earlier, oldest, out=self._earlier)
-        far = ~better & (self.labels <= index - self._away)
-        np.maximum(self.runner_up_away, scores, out=self.runner_up_away, where=far)
+        if self._far is None:
+            self._far = np.empty(scores.shape, bool)
+        np.less_equal(self.labels, index - self._away, out=self._far)
+        # Where the map wins, the maximum taken here is overwritten just below; the runner-up's
+        # buffer is free by now (reused: fresh pages cost).
+        raised = cv2.max(self.runner_up_away, scores, dst=self._smaller)
+        copy_where(self.runner_up_away, raised, self._far)
         if self._earlier is not None:
-            np.copyto(self.runner_up_away, self._earlier, where=better)
+            copy_where(self.runner_up_away, self._earlier, better)
         else:
             fill_where(self.runner_up_away, -np.inf, better)
-        self._recent.append(scores.copy())
+        self._recent.append(scores)
 
 
 def fill_where(target: np.ndarray, value: float, where: np.ndarray) -> None:
@@ -384,6 +392,17 @@ def fill_where(target: np.ndarray, value: float, where: np.ndarray) -> None:
         return
     filled = np.full(target.shape, value, target.dtype)
     copied = cv2.copyTo(filled, where.view(np.uint8), target)
+    if not np.shares_memory(copied, target):  # OpenCV made a new array: never expected
+        target[...] = copied
+
+
+def copy_where(target: np.ndarray, source: np.ndarray, where: np.ndarray) -> None:
+    """``target[where] = source[where]`` in place (arrays (H, W) of one shape and dtype, a
+    bool ``where``): OpenCV's masked copy where it applies (`fill_where`)."""
+    if target.ndim != 2 or not target.flags.c_contiguous or target.dtype not in _CV_TYPES:
+        np.copyto(target, source, where=where)
+        return
+    copied = cv2.copyTo(np.ascontiguousarray(source), where.view(np.uint8), target)
     if not np.shares_memory(copied, target):  # OpenCV made a new array: never expected
         target[...] = copied
 

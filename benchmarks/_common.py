@@ -64,6 +64,43 @@ def peer_fusion(program: str, frames: list[Path], scratch: Path) -> np.ndarray |
     return mfif.read_image(output)[0]
 
 
+def fused_without_alignment(
+    methods: list[str], paths: list[Path], scratch: Path
+) -> dict[str, np.ndarray]:
+    """Each of ``methods`` (``NAME`` or ``NAME:OPTION=VALUE,...``) through the pipeline without
+    alignment, then enfuse and focus-stack when installed (`peer_fusion`), on the frames at
+    ``paths`` (a generated stack that did not move): {name: fused image (H, W, C)}."""
+    from mfif.cli.arguments import parse_options
+    from mfif.pipeline import Pipeline
+
+    results = {}
+    for method in methods:
+        name, _, variant = method.partition(":")
+        options = parse_options(variant.split(",")) if variant else {}
+        with Pipeline(name, align="none", options=options).run(paths) as result:
+            results[method] = result.fusion.image
+    for program in ("enfuse", "focus-stack"):
+        image = peer_fusion(program, paths, scratch)
+        if image is not None:
+            results[program] = image
+    return results
+
+
+def worst_crop(
+    image: np.ndarray, truth: np.ndarray, region: np.ndarray, size: int
+) -> tuple[slice, slice]:
+    """(rows, columns) of the ``size`` x ``size`` crop where ``image`` errs most (luminance)
+    within ``region`` (H, W) bool."""
+    from mfif.color import luminance
+
+    error = np.abs(luminance(image) - luminance(truth)) * region
+    spread = cv2.blur(error.astype(np.float32), (size // 2, size // 2))
+    y, x = np.unravel_index(int(np.argmax(spread)), spread.shape)
+    top = int(np.clip(y - size // 2, 0, truth.shape[0] - size))
+    left = int(np.clip(x - size // 2, 0, truth.shape[1] - size))
+    return slice(top, top + size), slice(left, left + size)
+
+
 def median_seconds(action: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):

@@ -31,13 +31,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mfif.cli.arguments import parse_options
 from mfif.color import luminance
 from mfif.metrics import region_psnr
-from mfif.pipeline import Pipeline
 from mottling import disk_blur
 
-from _common import peer_fusion, require_shared
+from _common import fused_without_alignment, require_shared, worst_crop
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (480, 640)  # height, width
@@ -88,15 +86,6 @@ def scene(
     return frames, truth, region
 
 
-def worst_crop(image: np.ndarray, truth: np.ndarray, region: np.ndarray) -> tuple[slice, slice]:
-    error = np.abs(luminance(image) - luminance(truth)) * region
-    spread = cv2.blur(error.astype(np.float32), (CROP // 2, CROP // 2))
-    y, x = np.unravel_index(int(np.argmax(spread)), spread.shape)
-    top = int(np.clip(y - CROP // 2, 0, truth.shape[0] - CROP))
-    left = int(np.clip(x - CROP // 2, 0, truth.shape[1] - CROP))
-    return slice(top, top + CROP), slice(left, left + CROP)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=8)
@@ -117,16 +106,7 @@ def main() -> None:
                 paths.append(folder / f"{k}.png")
                 encoded = np.ascontiguousarray((frame[..., ::-1] * 255 + 0.5).astype(np.uint8))
                 cv2.imwrite(str(paths[-1]), encoded)
-            results = {}
-            for method in args.methods:
-                name, _, variant = method.partition(":")
-                options = parse_options(variant.split(",")) if variant else {}
-                with Pipeline(name, align="none", options=options).run(paths) as result:
-                    results[method] = result.fusion.image
-            for program in ("enfuse", "focus-stack"):
-                image = peer_fusion(program, paths, folder)
-                if image is not None:
-                    results[program] = image
+            results = fused_without_alignment(args.methods, paths, folder)
         stack = np.stack(frames)
         errors = np.stack([(luminance(f) - luminance(truth)) ** 2 for f in stack])
         nearest = errors.argmin(axis=0)[None, ..., None]
@@ -134,7 +114,7 @@ def main() -> None:
         for name, image in results.items():
             row = (region_psnr(image, truth, region), region_psnr(image, truth, ~region))
             scores.setdefault(name, []).append(row)
-        crop = worst_crop(results[args.methods[0]], truth, region)
+        crop = worst_crop(results[args.methods[0]], truth, region, CROP)
         tiles = [truth] + [image for name, image in results.items() if name != "per-pixel oracle"]
         strip = np.concatenate([np.clip(tile[crop], 0, 1) for tile in tiles], axis=1)
         cv2.imwrite(str(out / f"{index}-{natural.stem}.png"),

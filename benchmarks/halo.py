@@ -36,7 +36,7 @@ from mfif.data.scenes import find_scenes
 from mfif.metrics import psnr, region_psnr
 from mfif.pipeline import Pipeline
 
-from _common import peer_fusion, require_shared
+from _common import peer_fusion, require_shared, worst_crop
 
 ROOT = Path(__file__).resolve().parents[1]
 CROP = 96
@@ -72,15 +72,6 @@ def make_set(natural: Path, name: str) -> Path:
     print(" ".join(command))
     subprocess.run(command, check=True)
     return folder
-
-
-def worst_band_crop(fused: np.ndarray, truth: np.ndarray, band: np.ndarray) -> tuple[slice, ...]:
-    error = np.abs(luma(fused) - luma(truth)) * band
-    spread = cv2.blur(error.astype(np.float32), (CROP // 2, CROP // 2))
-    y, x = np.unravel_index(int(np.argmax(spread)), spread.shape)
-    top = int(np.clip(y - CROP // 2, 0, truth.shape[0] - CROP))
-    left = int(np.clip(x - CROP // 2, 0, truth.shape[1] - CROP))
-    return slice(top, top + CROP), slice(left, left + CROP)
 
 
 def main() -> None:
@@ -126,7 +117,7 @@ def report(folder: Path, limit: int | None, others: dict[str, Pipeline] | None =
         results.update({"best single frame (band)": best, "per-pixel oracle": oracle})
         for name, image in results.items():
             rows.setdefault(name, []).append(tuple(score(image, truth, r) for r in regions))
-        crop = worst_band_crop(results["mfif (default)"], truth, labels == 1)
+        crop = worst_crop(results["mfif (default)"], truth, labels == 1, CROP)
         tiles = [truth, results["mfif (default)"], results.get("enfuse", truth), frames[0]]
         strip = np.concatenate([np.clip(t[crop], 0, 1) for t in tiles], axis=1)
         cv2.imwrite(str(out / f"{scene.name}.png"), (strip[..., ::-1] * 255 + 0.5).astype(np.uint8))

@@ -33,13 +33,11 @@ import cv2
 import numpy as np
 
 import mfif
-from mfif.cli.arguments import parse_options
 from mfif.data.synthetic import disk_kernel
 from mfif.metrics import psnr, region_psnr
-from mfif.pipeline import Pipeline
 from real_stacks import MOTTLED, block_detail
 
-from _common import peer_fusion, require_shared
+from _common import fused_without_alignment, require_shared
 
 SIZE = (512, 768)  # height, width
 FRAMES = 5
@@ -114,16 +112,7 @@ def main() -> None:
                 paths.append(path)
             decoded = np.stack([mfif.read_image(p)[0] for p in paths])
             best = np.stack([block_detail(f) for f in decoded]).max(axis=0)
-            results = {}
-            for method in args.methods:
-                name, _, variant = method.partition(":")
-                options = parse_options(variant.split(",")) if variant else {}
-                with Pipeline(name, align="none", options=options).run(paths) as result:
-                    results[method] = result.fusion.image
-            for program in ("enfuse", "focus-stack"):
-                image = peer_fusion(program, paths, folder)
-                if image is not None:
-                    results[program] = image
+            results = fused_without_alignment(args.methods, paths, folder)
             results["the last frame (sharp on the bars)"] = decoded[-1]
         blocks = region[16::32, 16::32][: best.shape[0], : best.shape[1]]
         for name, image in results.items():

@@ -9,8 +9,8 @@ Each scene (``--scenes``, random): a natural image from ``natural/davis2016`` (d
 own colour with a faint texture) at random depths in front; 6 frames focused evenly from the
 front (depth 0) to the background (depth 1); each layer is blurred by a disk of radius 12 px
 times its distance from the focus and composited over what lies behind it with its blurred
-coverage (occlusion-aware, as `mfif synth layered`); camera noise (σ about 3 levels at
-mid-grey). Fused without alignment. Reported per method: PSNR (8-bit luminance) over the
+coverage (occlusion-aware, as `mfif synth layered`); camera noise (`mfif.data.camera`, σ 3
+levels at mid-grey). Fused without alignment. Reported per method: PSNR (8-bit luminance) over the
 strokes (their coverage above one half) and over the rest; the per-pixel oracle (the frame
 closest to the truth at each pixel) bounds both. enfuse and focus-stack run on the same files
 when installed. Writes 100 % crops of the block where the first method errs most on the
@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from mfif.color import luminance
+from mfif.data.camera import Capture
 from mfif.metrics import region_psnr
 from mottling import disk_blur
 
@@ -42,6 +43,7 @@ SIZE = (480, 640)  # height, width
 FRAMES = 6
 MAX_RADIUS = 12.0
 CROP = 128
+CAMERA = Capture(noise=3.0)  # σ 3 levels at mid-grey, shot and read noise
 
 
 def strokes(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -76,9 +78,7 @@ def scene(
             radius = MAX_RADIUS * abs(depth - focus)
             spread = disk_blur(coverage, radius)
             frame = disk_blur(coverage * colour, radius) + (1.0 - spread) * frame
-        sigma = np.sqrt((3.0 / 255) ** 2 * 2 * np.clip(frame, 0, 1) + (0.75 / 255) ** 2)
-        frame = np.clip(frame + rng.standard_normal(frame.shape).astype(np.float32) * sigma, 0, 1)
-        frames.append(frame.astype(np.float32))
+        frames.append(CAMERA.add_noise(frame.astype(np.float32), rng))
     truth, region = back.copy(), np.zeros((height, width), bool)
     for coverage, colour, _ in layers:
         truth = coverage * colour + (1.0 - coverage) * truth

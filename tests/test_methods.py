@@ -210,6 +210,7 @@ def fibre_stack(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     the strokes (H, W) bool."""
     import cv2
 
+    from mfif.data.camera import Capture
     from mfif.data.synthetic import disk_kernel
 
     from conftest import sharp_image
@@ -237,8 +238,7 @@ def fibre_stack(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         frame = disk(coverage * colour, 12 * abs(0.1 - focus)) + (1 - spread) * disk(
             back, 12 * (1 - focus)
         )
-        sigma = np.sqrt((3 / 255) ** 2 * 2 * frame + (0.75 / 255) ** 2)
-        frames.append(np.clip(frame + rng.standard_normal(frame.shape) * sigma, 0, 1))
+        frames.append(Capture(noise=3.0).add_noise(frame.astype(np.float32), rng))
     truth = coverage * colour + (1 - coverage) * back
     return np.stack(frames).astype(np.float32), truth, coverage[..., 0] > 0.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import shutil
 import statistics
@@ -62,6 +63,17 @@ def peer_fusion(program: str, frames: list[Path], scratch: Path) -> np.ndarray |
         command = [found, *map(str, frames), f"--output={output}", "--align-keep-size"]
     subprocess.run(command, check=True, capture_output=True)
     return mfif.read_image(output)[0]
+
+
+def generated_scenes_arguments(description: str) -> tuple[argparse.Namespace, list[Path]]:
+    """The command line of a benchmark on generated scenes (``--scenes N``, ``--methods``
+    NAME or NAME:OPTION=VALUE,...), and the natural images it draws them from (frame 20 of
+    each ``natural/davis2016`` sequence)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scenes", type=int, default=8)
+    parser.add_argument("--methods", nargs="+", default=["guided-decision", "laplacian-pyramid"])
+    naturals = sorted((require_shared() / "natural" / "davis2016" / "images").glob("*_00020.jpg"))
+    return parser.parse_args(), naturals
 
 
 def fused_without_alignment(

@@ -23,7 +23,6 @@ A method may carry options, as in `benchmarks/halo.py`: ``guided-decision:repair
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
@@ -36,7 +35,7 @@ from mfif.data.camera import Capture
 from mfif.metrics import region_psnr
 from mottling import disk_blur
 
-from _common import fused_without_alignment, require_shared, worst_crop
+from _common import fused_without_alignment, generated_scenes_arguments, worst_crop
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (480, 640)  # height, width
@@ -87,11 +86,7 @@ def scene(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", type=int, default=8)
-    parser.add_argument("--methods", nargs="+", default=["guided-decision", "laplacian-pyramid"])
-    args = parser.parse_args()
-    naturals = sorted((require_shared() / "natural" / "davis2016" / "images").glob("*_00020.jpg"))
+    args, naturals = generated_scenes_arguments(__doc__.splitlines()[0])
     out = ROOT / "build" / "fibres"
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

@@ -24,7 +24,6 @@ A method may carry options, as in `benchmarks/halo.py`: ``guided-decision:sigma=
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ from mfif.data.synthetic import disk_kernel
 from mfif.metrics import psnr, region_psnr
 from real_stacks import MOTTLED, block_detail
 
-from _common import fused_without_alignment, require_shared
+from _common import fused_without_alignment, generated_scenes_arguments
 
 SIZE = (512, 768)  # height, width
 FRAMES = 5
@@ -93,11 +92,7 @@ def scene(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", type=int, default=8)
-    parser.add_argument("--methods", nargs="+", default=["guided-decision", "laplacian-pyramid"])
-    args = parser.parse_args()
-    naturals = sorted((require_shared() / "natural" / "davis2016" / "images").glob("*_00020.jpg"))
+    args, naturals = generated_scenes_arguments(__doc__.splitlines()[0])
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float, float]]] = {}
     for index in range(args.scenes):

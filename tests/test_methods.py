@@ -298,3 +298,26 @@ def test_keep_clear_winners_leaves_weak_decisions_to_the_surroundings() -> None:
     expected = np.zeros_like(voted)
     expected[8:10, 5:10] = 1  # clearly sharper and not weak: given back
     np.testing.assert_array_equal(labels, expected)
+
+
+def test_keep_clear_winners_gives_back_groups_not_scattered_pixels() -> None:
+    """In a stack the repair looks at, pixels of a removed region that lead by chance, a few
+    here and there (JPEG blocking on a blurred frame beside a bar's edge), are not given back:
+    the boundary's re-decision would grow each into a grey square. A group of 3 x 3 is."""
+    from mfif.methods.guided_decision import _keep_clear_winners
+
+    voted = np.zeros((30, 30), np.int32)
+    voted[4:8, 4:8] = 1  # removed, then handed to source 0
+    voted[15:18, 15:18] = 1
+    best = np.ones(voted.shape, np.float32)
+    best[[4, 6, 7], [4, 7, 5]] = 10.0  # three scattered pixels clearly ahead
+    best[15:18, 15:18] = 10.0  # a 3 x 3 group clearly ahead
+    labels = np.zeros_like(voted)
+    weak = np.zeros(voted.shape, bool)  # flagged: a stack the repair looks at
+    _keep_clear_winners(voted, labels, best, lambda k: np.ones_like(best), 2.0, weak=weak)
+    expected = np.zeros_like(voted)
+    expected[15:18, 15:18] = 1
+    np.testing.assert_array_equal(labels, expected)
+    labels = np.zeros_like(voted)  # 2 or 3 frames: every clear pixel is given back
+    _keep_clear_winners(voted, labels, best, lambda k: np.ones_like(best), 2.0)
+    np.testing.assert_array_equal(labels, np.where(best > 1, voted, 0))

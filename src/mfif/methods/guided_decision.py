@@ -409,16 +409,29 @@ def _keep_clear_winners(
     place): small-region removal is meant for decisions noise made, not for a small part
     that is clearly sharp in one frame (the lead of a chip among a board focused in another
     frame), which it would blur. Pixels flagged ``weak`` (a lead small for the detail around
-    them: `GuidedDecisionFuser._repaired`) are not given back. The replacing sources are
-    measured on ``threads`` threads."""
+    them: `GuidedDecisionFuser._repaired`) are not given back, nor, in the stacks where they
+    are flagged (4 frames or more, with frames far out of focus), groups of fewer than
+    `_FEWEST_KEPT` pixels: scattered pixels that lead by chance (JPEG blocking on a blurred
+    frame's ramp beside a bar's edge, on `petteri__pcb`) would then be grown by the
+    boundary's re-decision into grey squares. The replacing sources are measured on
+    ``threads`` threads."""
     changed = voted != labels
     replacing = [int(k) for k in np.unique(labels[changed])]
+    give_back = np.zeros(labels.shape, bool)
     for k, focus in zip(replacing, ordered_map(focus_of, replacing, threads), strict=True):
-        taken = changed & (labels == k)
-        clear = taken & (best >= ratio * focus)
+        clear = changed & (labels == k) & (best >= ratio * focus)
         if weak is not None:
             clear &= ~weak
-        labels[clear] = voted[clear]
+        give_back |= clear
+    if weak is not None and give_back.any():
+        _, groups, sizes, _ = cv2.connectedComponentsWithStats(give_back.view(np.uint8))
+        large = sizes[:, cv2.CC_STAT_AREA] >= _FEWEST_KEPT
+        large[0] = False  # the background of the mask
+        give_back = large[groups]
+    labels[give_back] = voted[give_back]
+
+
+_FEWEST_KEPT = 9  # pixels at half resolution (6 x 6 at full) a given-back group holds
 
 
 def _boundary_band(labels: np.ndarray, half_width: int) -> np.ndarray:

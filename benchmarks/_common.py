@@ -72,8 +72,9 @@ def generated_scenes_arguments(description: str) -> tuple[argparse.Namespace, li
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--scenes", type=int, default=8)
     parser.add_argument("--methods", nargs="+", default=["guided-decision", "laplacian-pyramid"])
+    arguments = parser.parse_args()  # --help answers without the data
     naturals = sorted((require_shared() / "natural" / "davis2016" / "images").glob("*_00020.jpg"))
-    return parser.parse_args(), naturals
+    return arguments, naturals
 
 
 def fused_without_alignment(

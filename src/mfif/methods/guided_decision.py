@@ -16,6 +16,7 @@ from ..concurrency import ordered_map
 from ..decision import (
     GuidedFilter,
     RunningWinner,
+    component_pixels,
     majority_vote,
     remove_small_regions,
     repair_patchy_labels,
@@ -427,7 +428,7 @@ def _keep_clear_winners(
         _, groups, sizes, _ = cv2.connectedComponentsWithStats(give_back.view(np.uint8))
         large = sizes[:, cv2.CC_STAT_AREA] >= _FEWEST_KEPT
         large[0] = False  # the background of the mask
-        give_back = large[groups]
+        give_back = component_pixels(groups, large, sizes)
     labels[give_back] = voted[give_back]
 
 

@@ -2,9 +2,10 @@
 and the ablations (no decision embedding, no L_jgrad, noise input, the paper's non-residual
 generator), on held-out ground-truth stacks made with `mfif synth` (`_heldout.make_sets`).
 
-At ×s the sources are the ground-truth stack Lanczos-2-downsampled by s (clipped to [0, 1], as
-`mfif bench --scale` does) and the reference is the full-resolution truth; DFP's relative
-metrics compare with the full-resolution sources.
+At ×s the sources are the ground-truth stack downsampled by s (`--degradation`, Lanczos-2 by
+default; clipped to [0, 1], as `mfif bench --scale` does) and the reference is the
+full-resolution truth; DFP's relative metrics compare with the full-resolution sources. DFP and
+back-projection are told the same model, or `--model` (to measure a wrong one).
 
     .venv/bin/python benchmarks/dfp.py --sets pascal-mask davis-mask --limit 12 --scales 1 2 \
         --variants default no-embedding no-joint-gradient noise-input paper-generator \
@@ -26,7 +27,7 @@ import numpy as np
 import mfif
 from mfif.bench.upsampled import INTERPOLATIONS, UpsampledFuser
 from mfif.pipeline import Pipeline
-from mfif.resample import lanczos2_downsample
+from mfif.resample import check_degradation, downsample
 from mfif.scoring import score_fused
 from mfif.stack import Stack
 
@@ -43,26 +44,32 @@ VARIANTS = {
 METRICS = ["PSNR", "SSIM", "RMG", "REI", "RIE", "RMGA", "RECO"]
 
 
-def downsampled_case(sources: np.ndarray, truth: np.ndarray, scale: int) -> tuple:
+def downsampled_case(
+    sources: np.ndarray, truth: np.ndarray, scale: int, degradation: str = "lanczos2"
+) -> tuple:
     """(low-resolution sources, full-resolution sources, truth), cut to a multiple of s."""
     height, width = (side - side % scale for side in truth.shape[:2])
     full = np.ascontiguousarray(sources[:, :height, :width])
     low = (
-        np.stack([np.clip(lanczos2_downsample(s, scale), 0, 1) for s in full])
+        np.stack([np.clip(downsample(s, scale, degradation), 0, 1) for s in full])
         if scale > 1
         else full
     )
     return low.astype(np.float32), full, np.ascontiguousarray(truth[:height, :width])
 
 
-def fusers_for(scale: int, variants: list[str], baselines: list[str]) -> dict:
-    fusers = {f"dfp {name}": mfif.create("dfp", scale=scale, **VARIANTS[name]) for name in variants}
+def fusers_for(scale: int, variants: list[str], baselines: list[str], model: str) -> dict:
+    """DFP's variants and the baselines; ``model`` is the degradation they are told."""
+    fusers = {
+        f"dfp {name}": mfif.create("dfp", scale=scale, degradation=model, **VARIANTS[name])
+        for name in variants
+    }
     for name in baselines:
         if scale == 1:
             fusers[name] = mfif.create(name)
         else:
             for interpolation in INTERPOLATIONS:
-                fuser = UpsampledFuser(mfif.create(name), scale, interpolation)
+                fuser = UpsampledFuser(mfif.create(name), scale, interpolation, model)
                 fusers[fuser.name] = fuser
     return fusers
 
@@ -78,6 +85,17 @@ def main() -> None:
         "--baselines",
         default=",".join(mfif.list_methods(include_external=False, include_slow=False)),
     )
+    parser.add_argument(
+        "--degradation",
+        type=check_degradation,
+        default="lanczos2",
+        help="how the low-resolution sources are made (mfif.resample.DEGRADATIONS)",
+    )
+    parser.add_argument(
+        "--model",
+        type=check_degradation,
+        help="the degradation dfp and back-projection are told (default: --degradation)",
+    )
     parser.add_argument("--json", type=Path, help="also write every score here")
     parser.add_argument("--images", type=Path, help="write each result as PNG here")
     args = parser.parse_args()
@@ -85,12 +103,12 @@ def main() -> None:
     baselines = [b for b in args.baselines.split(",") if b]
     results: dict = {}
     for scale in args.scales:
-        fusers = fusers_for(scale, args.variants, baselines)
+        fusers = fusers_for(scale, args.variants, baselines, args.model or args.degradation)
         for set_name in args.sets:
             rows: dict[str, list[dict]] = {name: [] for name in fusers}
             scenes = sets[set_name][args.skip : args.skip + args.limit]
             for index, (sources, truth) in enumerate(scenes, start=args.skip):
-                low, full, reference = downsampled_case(sources, truth, scale)
+                low, full, reference = downsampled_case(sources, truth, scale, args.degradation)
                 for name, fuser in fusers.items():
                     started = time.perf_counter()
                     with Pipeline(fuser, align="none").run(Stack(images=low)) as result:

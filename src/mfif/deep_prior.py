@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .models.dfp import SkipNet
-from .resample import ENLARGEMENTS, back_projected_upsample, lanczos2_downsample_torch
+from .resample import ENLARGEMENTS, back_projected_upsample, downsample_torch
 
 __all__ = [
     "PlateauRule",
@@ -189,10 +189,12 @@ def fusion_loss(
     scale: int,
     *,
     joint_gradient_weight: float = JOINT_GRADIENT_WEIGHT,
+    degradation: str = "lanczos2",
 ) -> torch.Tensor:
     """Eq. (21) on the fused image Î (1, C, s·h, s·w): L_con + 0.5·L_jgrad + 0.1·L_grad, the
-    first two on Î Lanczos-2-downsampled by ``scale`` (Algorithm 1, line 6)."""
-    downsampled = lanczos2_downsample_torch(image, scale)
+    first two on Î downsampled by ``scale`` under ``degradation`` (Algorithm 1, line 6:
+    Lanczos-2; `mfif.resample.DEGRADATIONS`)."""
+    downsampled = downsample_torch(image, scale, degradation)
     total = CONTENT_WEIGHT * content_loss(downsampled, sources, masks)
     if joint_gradient_weight:
         total = total + joint_gradient_weight * joint_gradient_loss(downsampled, joint_laplacian)
@@ -324,10 +326,11 @@ def reconstruct(
     generator: torch.Generator,
     unshuffle: int = 1,
     base: str = "bicubic",
+    degradation: str = "lanczos2",
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Algorithm 1's loop: a SKIPnet whose output, Lanczos-2-downsampled by ``scale``, matches
-    each source where the decision map chooses it (eqs. (21)-(24)).
+    """Algorithm 1's loop: a SKIPnet whose output, downsampled by ``scale`` under
+    ``degradation``, matches each source where the decision map chooses it (eqs. (21)-(24)).
 
     Parameters
     ----------
@@ -354,6 +357,9 @@ def reconstruct(
     base : {"bicubic", "back-projection"}
         How the residual form's starting image is enlarged: bicubically, or by
         `mfif.resample.back_projected_upsample` (consistent with the degradation model).
+    degradation : str
+        How the sources were made from the scene (`mfif.resample.DEGRADATIONS`; the paper's
+        Lanczos-2 by default).
 
     Returns
     -------
@@ -376,7 +382,8 @@ def reconstruct(
     if residual:  # start exactly at the base image
         torch.nn.init.zeros_(network.head.weight)
         torch.nn.init.zeros_(network.head.bias)
-        base_image = _enlarged((masks * sources).sum(dim=0, keepdim=True), scale, base)
+        fused = (masks * sources).sum(dim=0, keepdim=True)
+        base_image = _enlarged(fused, scale, base, degradation)
         base_logit = torch.logit(base_image.clamp(1e-3, 1 - 1e-3))
     else:
         base_logit = torch.zeros((), device=sources.device)
@@ -386,7 +393,15 @@ def reconstruct(
 
     def loss(logits: torch.Tensor) -> torch.Tensor:
         image = torch.sigmoid(logits + base_logit)
-        return fusion_loss(image, sources, masks, joint, scale, joint_gradient_weight=weight)
+        return fusion_loss(
+            image,
+            sources,
+            masks,
+            joint,
+            scale,
+            joint_gradient_weight=weight,
+            degradation=degradation,
+        )
 
     logits, iterations = fit_prior(
         network, network_input, loss, rule=rule, learning_rate=learning_rate, progress=progress
@@ -405,14 +420,14 @@ def _fitting_widths(
     return widths[:usable]
 
 
-def _enlarged(image: torch.Tensor, scale: int, base: str) -> torch.Tensor:
+def _enlarged(image: torch.Tensor, scale: int, base: str, degradation: str) -> torch.Tensor:
     """The residual form's starting image: ``image`` (1, C, h, w) enlarged by ``scale``."""
     if base == "bicubic" or scale == 1:
         return _bicubic(image, scale)
     if base != "back-projection":
         raise ValueError(f"base must be one of {', '.join(ENLARGEMENTS)}, not {base!r}")
     planes = image[0].permute(1, 2, 0).cpu().numpy()
-    enlarged = back_projected_upsample(planes, scale)
+    enlarged = back_projected_upsample(planes, scale, degradation=degradation)
     enlarged = enlarged.reshape(*enlarged.shape[:2], -1)
     return torch.from_numpy(enlarged).permute(2, 0, 1)[None].to(image.device, image.dtype)
 

@@ -1,14 +1,28 @@
-"""Lanczos-2 downsampling by an integer factor: DFP's degradation model (Algorithm 1, line 6),
-and the enlargement that inverts it by back-projection.
+"""Downsampling by an integer factor under a named degradation model (DFP's Algorithm 1, line 6:
+Lanczos-2 in the paper), and the enlargement that inverts it by back-projection.
 
 The same separable filter in numpy (for building low-resolution inputs) and in torch (inside
 DFP's loss, where gradients must pass it). Output pixel ``i`` is centred on input coordinate
 ``(i + 0.5)·s − 0.5``, so the image's extent is kept (as with area averaging); borders are
 mirrored without repeating the edge pixel.
+
+Degradations (the ``degradation`` argument), each a separable filter sampled at that centre:
+
+- ``"lanczos2"``: Lanczos-2 stretched by s (the paper's model; the default);
+- ``"bicubic"``: Keys' cubic (a = −0.5) stretched by s, as MATLAB's antialiased ``imresize``
+  and Pillow's ``BICUBIC`` downsample;
+- ``"box"``: the mean of each s x s block (pixel binning; OpenCV's ``INTER_AREA``, and its
+  ``INTER_LINEAR`` at s = 2);
+- ``"gaussian:SIGMA"``: a Gaussian of standard deviation SIGMA full-resolution pixels (a lens's
+  blur before the sensor samples).
+
+Back-projection onto the wrong model costs what it would gain: README, "DFP", "The degradation
+model".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,40 +31,87 @@ if TYPE_CHECKING:  # torch is imported lazily: the numpy path must start fast
     import torch
 
 __all__ = [
+    "DEGRADATIONS",
     "back_projected_upsample",
-    "lanczos2_downsample",
-    "lanczos2_kernel",
-    "lanczos2_downsample_torch",
+    "check_degradation",
+    "degradation_kernel",
+    "downsample",
+    "downsample_torch",
 ]
 
+# The named degradations; "gaussian:SIGMA" takes its width in full-resolution pixels.
+DEGRADATIONS = ("lanczos2", "bicubic", "box", "gaussian:SIGMA")
 # How DFP's residual start is enlarged (`mfif.deep_prior.reconstruct`'s ``base``).
 ENLARGEMENTS = ("bicubic", "back-projection")
 BACK_PROJECTIONS = 3  # iterations of `back_projected_upsample`: its gain is flat after 3
 
 
-def lanczos2_kernel(factor: int) -> np.ndarray:
-    """The 1-D Lanczos-2 taps for downsampling by ``factor``.
+def _lanczos2(x: np.ndarray) -> np.ndarray:
+    return np.sinc(x) * np.sinc(x / 2)
+
+
+def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    x = np.abs(x)
+    near = (a + 2) * x**3 - (a + 3) * x**2 + 1
+    far = a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+
+
+def _profile(degradation: str, factor: int) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
+    """The filter's profile over input-pixel offsets and its half-width in input pixels."""
+    if degradation == "lanczos2":
+        return (lambda x: _lanczos2(x / factor)), 2.0 * factor
+    if degradation == "bicubic":
+        return (lambda x: _keys_cubic(x / factor)), 2.0 * factor
+    if degradation == "box":
+        return (lambda x: np.ones_like(x)), factor / 2
+    name, _, width = degradation.partition(":")
+    if name == "gaussian" and width:
+        try:
+            sigma = float(width)
+        except ValueError:
+            sigma = float("nan")
+        if 0 < sigma <= 8 * factor:
+            half = max(3 * sigma, factor / 2) + 0.5
+            return (lambda x: np.exp(-0.5 * (x / sigma) ** 2)), half
+    raise ValueError(
+        f"the degradation must be lanczos2, bicubic, box or gaussian:SIGMA (SIGMA a number of "
+        f"full-resolution pixels above 0 and at most 8 times the factor), not {degradation!r}"
+    )
+
+
+def check_degradation(degradation: str) -> str:
+    """``degradation`` if it names a degradation model; ValueError with the allowed ones if not."""
+    _profile(degradation, 2)
+    return degradation
+
+
+def degradation_kernel(degradation: str, factor: int) -> np.ndarray:
+    """The 1-D taps of ``degradation`` for downsampling by ``factor``.
 
     Parameters
     ----------
+    degradation : str
+        One of `DEGRADATIONS` ("gaussian:1.6", for instance).
     factor : int
         Downsampling factor s >= 1.
 
     Returns
     -------
-    ndarray of shape (4·s,) for even s, (4·s − 1,) for odd s, float64, summing to 1 (shape (1,)
-    = [1.0] for s = 1)
+    ndarray of shape (n,), float64, summing to 1, centred on the output pixel: n has the parity
+    of s (taps on half-integer offsets for even s), ``[1.0]`` for s = 1. Lanczos-2 has 4·s taps
+    for even s, 4·s − 1 for odd s.
     """
     if factor < 1 or int(factor) != factor:
         raise ValueError(f"the downsampling factor must be a positive integer, not {factor}")
     factor = int(factor)
+    profile, half = _profile(degradation, factor)
     if factor == 1:
         return np.ones(1)
-    # Tap offsets from the output pixel's centre (input coordinate (i + 0.5)·s − 0.5: between
-    # two pixels for even s, on one for odd s), in units of the kernel's support.
-    count = 4 * factor if factor % 2 == 0 else 4 * factor - 1
-    offsets = (np.arange(count) - (count - 1) / 2) / factor
-    taps = np.sinc(offsets) * np.sinc(offsets / 2)  # Lanczos window, a = 2
+    shift = 0.5 if factor % 2 == 0 else 0.0
+    offsets = np.arange(-np.ceil(half) - 1, np.ceil(half) + 1) + shift
+    offsets = offsets[np.abs(offsets) < half - 1e-9]
+    taps = profile(offsets)
     return taps / taps.sum()
 
 
@@ -62,8 +123,8 @@ def _check_divisible(height: int, width: int, factor: int) -> None:
         )
 
 
-def lanczos2_downsample(image: np.ndarray, factor: int) -> np.ndarray:
-    """Downsample by ``factor`` with a Lanczos-2 filter.
+def downsample(image: np.ndarray, factor: int, degradation: str = "lanczos2") -> np.ndarray:
+    """Downsample by ``factor`` under ``degradation``.
 
     Parameters
     ----------
@@ -71,18 +132,20 @@ def lanczos2_downsample(image: np.ndarray, factor: int) -> np.ndarray:
         Both H and W must be multiples of ``factor``.
     factor : int
         s >= 1; s = 1 returns a float32 copy.
+    degradation : str
+        One of `DEGRADATIONS`.
 
     Returns
     -------
     ndarray of shape (H/s, W/s) or (H/s, W/s, C), float32. Values may overshoot the input's
-    range slightly (the filter has negative lobes).
+    range slightly (Lanczos and cubic filters have negative lobes).
     """
-    taps = lanczos2_kernel(factor)
+    taps = degradation_kernel(degradation, factor)
     height, width = image.shape[:2]
     _check_divisible(height, width, factor)
     result = np.asarray(image, dtype=np.float64)
     if factor > 1:
-        pad = 3 * factor // 2
+        pad = (taps.size - factor) // 2  # the first window then starts on the first pixel
         for axis in (0, 1):
             widths = [(0, 0)] * result.ndim
             widths[axis] = (pad, pad)
@@ -94,10 +157,13 @@ def lanczos2_downsample(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def back_projected_upsample(
-    image: np.ndarray, factor: int, iterations: int = BACK_PROJECTIONS
+    image: np.ndarray,
+    factor: int,
+    iterations: int = BACK_PROJECTIONS,
+    degradation: str = "lanczos2",
 ) -> np.ndarray:
-    """Enlarge by ``factor`` so that the Lanczos-2 downsampling of the result gives ``image``
-    back: Lanczos-4 interpolation, then iterative back-projection (the residual at low
+    """Enlarge by ``factor`` so that downsampling the result under ``degradation`` gives
+    ``image`` back: Lanczos-4 interpolation, then iterative back-projection (the residual at low
     resolution, enlarged bicubically, added back; Irani and Peleg's scheme under our degradation
     model).
 
@@ -111,6 +177,8 @@ def back_projected_upsample(
         s >= 1 (1 returns a copy).
     iterations : int
         Back-projection steps (0: Lanczos-4 interpolation alone).
+    degradation : str
+        The model the image was made by (`DEGRADATIONS`).
 
     Returns
     -------
@@ -130,12 +198,16 @@ def back_projected_upsample(
 
     result = enlarge(image, cv2.INTER_LANCZOS4)
     for _ in range(iterations):
-        result += enlarge(image - lanczos2_downsample(result, factor), cv2.INTER_CUBIC)
+        residual = image - downsample(result, factor, degradation)
+        result += enlarge(residual, cv2.INTER_CUBIC)
     return np.clip(result, 0.0, 1.0, out=result)
 
 
-def lanczos2_downsample_torch(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """Differentiable Lanczos-2 downsampling of a (B, C, H, W) tensor by ``factor``.
+def downsample_torch(
+    images: torch.Tensor, factor: int, degradation: str = "lanczos2"
+) -> torch.Tensor:
+    """Differentiable downsampling of a (B, C, H, W) tensor by ``factor`` under
+    ``degradation`` (`downsample`'s filter).
 
     Parameters
     ----------
@@ -143,6 +215,8 @@ def lanczos2_downsample_torch(images: torch.Tensor, factor: int) -> torch.Tensor
         H and W must be multiples of ``factor``.
     factor : int
         s >= 1; s = 1 returns ``images`` itself.
+    degradation : str
+        One of `DEGRADATIONS`.
 
     Returns
     -------
@@ -155,10 +229,12 @@ def lanczos2_downsample_torch(images: torch.Tensor, factor: int) -> torch.Tensor
         return images
     batch, channels, height, width = images.shape
     _check_divisible(height, width, factor)
-    taps = torch.as_tensor(lanczos2_kernel(factor), dtype=images.dtype, device=images.device)
-    pad = 3 * factor // 2
+    kernel = degradation_kernel(degradation, factor)
+    taps = torch.as_tensor(kernel, dtype=images.dtype, device=images.device)
+    pad = (kernel.size - factor) // 2
     flat = images.reshape(batch * channels, 1, height, width)
-    flat = F.pad(flat, (pad, pad, pad, pad), mode="reflect")
+    if pad:
+        flat = F.pad(flat, (pad, pad, pad, pad), mode="reflect")
     flat = F.conv2d(flat, taps.view(1, 1, -1, 1), stride=(factor, 1))
     flat = F.conv2d(flat, taps.view(1, 1, 1, -1), stride=(1, factor))
     return flat.reshape(batch, channels, height // factor, width // factor)

@@ -86,11 +86,18 @@ def _best_single_source(scene, references, truth, usable, regions) -> Record:
     return record
 
 
+def _scaled_version(scale: int, degradation: str) -> str:
+    """What a cache key adds for ×``scale`` under ``degradation`` (nothing more for the
+    default Lanczos-2, so that earlier caches stay valid)."""
+    return f"-x{scale}" + ("" if degradation == "lanczos2" else f"-{degradation}")
+
+
 def method_version(fuser: Fuser) -> str:
     """Short hash identifying a method's behaviour: name, options, module source, weights."""
     inner = getattr(fuser, "inner", None)
     if isinstance(inner, Fuser):  # a method followed by interpolation
-        return method_version(inner) + f"-{fuser.interpolation}-x{fuser.scale}"
+        scaled = _scaled_version(fuser.scale, fuser.degradation)
+        return method_version(inner) + f"-{fuser.interpolation}{scaled}"
     digest = hashlib.sha256(fuser.name.encode())
     options = {
         k: v
@@ -132,17 +139,16 @@ def run_benchmark(
     align: str = "auto",
     scale: int = 1,
     best_source: bool = True,
+    degradation: str = "lanczos2",
 ) -> tuple[list[Record], list[str]]:
     """Run ``methods`` on ``scenes``; return the records and one sentence per skipped scene.
 
     With ``scale`` s > 1 it benchmarks fusion with super-resolution: each scene with a ground
-    truth is cut to a multiple of s and its sources are Lanczos-2-downsampled by s
-    (`mfif.resample.lanczos2_downsample`, clipped to [0, 1]); the methods fuse that stack and
-    must return an image s times larger (``dfp`` with ``scale=s``, or a method followed by
-    interpolation, `mfif.bench.upsampled.UpsampledFuser`). The reference is the
-    full-resolution ground truth, and metrics that compare with the sources (DFP's relative
-    metrics, the fusion metrics) use the full-resolution sources. Scenes without a ground
-    truth are skipped.
+    truth is cut to a multiple of s, its sources downsampled by s under ``degradation``
+    (`mfif.resample.downsample`, clipped to [0, 1]), and the methods (told that model,
+    `benchmark_pipelines`) return an image s times larger. The reference is the full-resolution
+    truth; metrics that compare with the sources use the full-resolution sources. Scenes
+    without a ground truth are skipped.
 
     Every scene goes through the pipelines' alignment stage once (``align``, default "auto",
     which leaves registered stacks untouched; pipelines given by the caller must share their
@@ -177,14 +183,14 @@ def run_benchmark(
         try:
             scene_version = f"{_scene_version(scene)}-align-{align}-{_ALIGNMENT_VERSION}"
             if scale > 1:
-                scene_version += f"-x{scale}"
+                scene_version += _scaled_version(scale, degradation)
                 if scene.ground_truth is None:
                     raise MfifError(f"×{scale} needs a ground truth and this scene has none.")
             stack = _aligned_scene(aligner, scene)
             truth = read_image(scene.ground_truth)[0] if scene.ground_truth else None
             references = stack.materialise()
             if scale > 1:
-                stack, references, truth = _downsampled(references, truth, scale)
+                stack, references, truth = _downsampled(references, truth, scale, degradation)
         except (MfifError, OSError) as error:  # the scene itself is unusable
             problems.append(f"{scene.key}: {error}")
             bar.update(len(methods))
@@ -240,10 +246,12 @@ def _aligned_scene(aligner: Pipeline, scene: Scene) -> FrameSource:
     return ArrayFrames(replace(stack, images=np.ascontiguousarray(images), valid=None))
 
 
-def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, Stack, np.ndarray]:
+def _downsampled(
+    stack: Stack, truth: np.ndarray, scale: int, degradation: str
+) -> tuple[Stack, Stack, np.ndarray]:
     """(low-resolution stack, full-resolution stack, truth), both full-resolution ones cut to
     a multiple of ``scale``."""
-    from ..resample import lanczos2_downsample
+    from ..resample import downsample
 
     height, width = (side - side % scale for side in stack.size)
     if truth.shape[:2] != stack.size:
@@ -254,7 +262,7 @@ def _downsampled(stack: Stack, truth: np.ndarray, scale: int) -> tuple[Stack, St
     if min(height, width) < 4 * scale:
         raise MfifError(f"the images are too small to downsample ×{scale}.")
     full = np.ascontiguousarray(stack.images[:, :height, :width])
-    low = np.stack([np.clip(lanczos2_downsample(image, scale), 0.0, 1.0) for image in full])
+    low = np.stack([np.clip(downsample(image, scale, degradation), 0.0, 1.0) for image in full])
     return (
         replace(stack, images=low.astype(np.float32), valid=None),
         replace(stack, images=full, valid=None),

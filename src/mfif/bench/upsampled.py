@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 
 from ..fusion import Fuser, Fusion, WholeStackFuser
-from ..resample import back_projected_upsample
+from ..resample import back_projected_upsample, check_degradation
 from ..stack import Stack
 
 __all__ = ["INTERPOLATIONS", "UpsampledFuser", "benchmark_pipelines"]
 
 # OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations, and Lanczos
-# followed by back-projection onto the Lanczos-2 degradation (`back_projected_upsample`; its
-# weight maps are enlarged by Lanczos).
+# followed by back-projection onto the degradation (`back_projected_upsample`; its weight maps
+# are enlarged by Lanczos).
 INTERPOLATIONS = {
     "bicubic": cv2.INTER_CUBIC,
     "lanczos": cv2.INTER_LANCZOS4,
@@ -33,14 +33,20 @@ class UpsampledFuser(WholeStackFuser):
     scale : int
         >= 2.
     interpolation : {"bicubic", "lanczos", "back-projection"}
+    degradation : str
+        The model the sources were made by, which back-projection inverts
+        (`mfif.resample.DEGRADATIONS`).
     """
 
     summary = "a fusion method, then interpolation ×s"
 
-    def __init__(self, inner: Fuser, scale: int, interpolation: str) -> None:
+    def __init__(
+        self, inner: Fuser, scale: int, interpolation: str, degradation: str = "lanczos2"
+    ) -> None:
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
         self.inner = inner
+        self.degradation = check_degradation(degradation)
         self.scale = scale
         self.interpolation = interpolation
         self.name = f"{inner.name}+{interpolation}"  # type: ignore[misc]
@@ -50,7 +56,7 @@ class UpsampledFuser(WholeStackFuser):
     def fuse_stack(self, stack: Stack) -> Fusion:
         fusion = self.inner.fuse(stack)
         if self.interpolation == "back-projection":
-            image = back_projected_upsample(fusion.image, self.scale)
+            image = back_projected_upsample(fusion.image, self.scale, degradation=self.degradation)
         else:
             image = self._enlarge(fusion.image)
         weights = None
@@ -69,10 +75,12 @@ class UpsampledFuser(WholeStackFuser):
         return np.clip(enlarged.reshape(size[1], size[0], -1), 0.0, 1.0)
 
 
-def benchmark_pipelines(methods: list[str], align: str, scale: int) -> dict:
+def benchmark_pipelines(
+    methods: list[str], align: str, scale: int, degradation: str = "lanczos2"
+) -> dict:
     """One pipeline per benchmarked method; with ``scale`` > 1, a super-resolving method runs
-    with ``scale`` and every other one three times, followed by bicubic, by Lanczos and by
-    back-projected Lanczos ×scale."""
+    with ``scale`` and ``degradation`` and every other one three times, followed by bicubic,
+    by Lanczos and by Lanczos back-projected onto ``degradation`` ×scale."""
     from ..methods import create
     from ..pipeline import Pipeline
 
@@ -83,9 +91,10 @@ def benchmark_pipelines(methods: list[str], align: str, scale: int) -> dict:
             continue
         fuser = create(name)
         if "scale" in fuser.options:
-            pipelines[name] = Pipeline(name, {"scale": scale}, align=align)
+            options = {"scale": scale, "degradation": degradation}
+            pipelines[name] = Pipeline(name, options, align=align)
             continue
         for interpolation in INTERPOLATIONS:
-            upsampled = UpsampledFuser(fuser, scale, interpolation)
+            upsampled = UpsampledFuser(fuser, scale, interpolation, degradation)
             pipelines[upsampled.name] = Pipeline(upsampled, align=align)
     return pipelines

@@ -51,9 +51,18 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
         default=1,
         metavar="S",
         help="benchmark fusion with ×S super-resolution: scenes with a ground truth, sources "
-        "Lanczos-2-downsampled by S, scored against the full-resolution truth; dfp runs with "
-        "scale=S, every other method once followed by bicubic and once by Lanczos ×S "
-        "(default 1)",
+        "downsampled by S (--degradation), scored against the full-resolution truth; dfp runs "
+        "with scale=S, every other method followed by bicubic, by Lanczos and by "
+        "back-projected Lanczos ×S (default 1)",
+    )
+    bench.add_argument(
+        "--degradation",
+        type=_degradation,
+        default="lanczos2",
+        metavar="MODEL",
+        help="with --scale: how the sources are made from each scene, and the model dfp and "
+        "back-projection are told: lanczos2 (default), bicubic, box or gaussian:SIGMA (SIGMA "
+        "in full-resolution pixels)",
     )
     bench.add_argument(
         "--report-scenes",
@@ -85,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if not methods:
         raise OptionError("--methods names no method; give comma-separated method names.")
     # Built once, before any work: an unknown method or a bad option fails now.
-    pipelines = benchmark_pipelines(methods, args.align, args.scale)
+    pipelines = benchmark_pipelines(methods, args.align, args.scale, args.degradation)
     parameters = {name: pipeline.fuser.parameter_count for name, pipeline in pipelines.items()}
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if metrics is not None:
@@ -111,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
             align=args.align,
             scale=args.scale,
+            degradation=args.degradation,
         )
         used = [s for s in scenes if all(not p.startswith(s.key + ":") for p in skipped)]
         if not used:
@@ -143,3 +153,13 @@ def run(args: argparse.Namespace) -> int:
         f"{out / 'summary.md'}, {out / 'results.csv'} and {out / 'report.html'}"
     )
     return 0
+
+
+def _degradation(text: str) -> str:
+    """--degradation's value, checked (`mfif.resample.check_degradation`)."""
+    from ..resample import check_degradation
+
+    try:
+        return check_degradation(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

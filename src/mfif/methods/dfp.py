@@ -21,7 +21,7 @@ from ..devices import select_device
 from ..focus import double_reblur
 from ..fusion import Fusion, WholeStackFuser
 from ..options import Option
-from ..resample import ENLARGEMENTS
+from ..resample import ENLARGEMENTS, check_degradation
 from ..stack import Stack
 from ..tiling import run_tiled
 from .registry import register
@@ -42,9 +42,9 @@ class DFPFuser(WholeStackFuser):
        through a hard (straight-through) binarisation, which drops the specks and ragged edges
        a network cannot represent cheaply.
     3. Fusion (Algorithm 1, eqs. (21)-(24)): a SKIPnet generates the image at ``scale`` times
-       the input size; its Lanczos-2 downsampling must match each source where the map
-       chooses it (L_con), its Laplacian the sources' strongest one (L_jgrad), and its total
-       variation stays small (L_grad).
+       the input size; its downsampling (``degradation``: the paper's Lanczos-2) must match
+       each source where the map chooses it (L_con), its Laplacian the sources' strongest one
+       (L_jgrad), and its total variation stays small (L_grad).
 
     Both fits stop on a plateau of their own loss, never on a ground truth. Large images are
     fused in overlapping tiles (the decision map is computed on the whole image first).
@@ -90,9 +90,15 @@ class DFPFuser(WholeStackFuser):
         surroundings.
     base : {"back-projection", "bicubic"}
         The residual form's starting image: the decision fusion enlarged by Lanczos and
-        back-projected onto the Lanczos-2 degradation (`mfif.resample.back_projected_upsample`),
+        back-projected onto the degradation (`mfif.resample.back_projected_upsample`),
         or bicubically as before (README, "DFP": the back-projected start is 0.3 dB better at
         ×2 and the fit then stops sooner).
+    degradation : str
+        How the sources were made from the scene at ``scale`` times their size, the model both
+        the start and L_con invert (`mfif.resample.DEGRADATIONS`): "lanczos2" (the paper's),
+        "bicubic" (MATLAB's and Pillow's antialiased resize), "box" (pixel binning, OpenCV's
+        INTER_AREA) or "gaussian:SIGMA" (a lens blur of SIGMA full-resolution pixels). The
+        wrong model costs the gain of ×s over interpolation (README, "DFP").
     unshuffle : int, optional
         The fusion SKIPnet works at 1/``unshuffle`` of the output's size on ``unshuffle``²
         times the channels (`mfif.models.dfp.SkipNet`); default ``scale``, i.e. at the
@@ -135,6 +141,7 @@ class DFPFuser(WholeStackFuser):
         "fill": Option("str", choices=FILL_MODES),
         "min_region": Option("float", low=0, high=1, high_open=True),
         "base": Option("str", choices=ENLARGEMENTS),
+        "degradation": Option("text", allowed="lanczos2, bicubic, box or gaussian:SIGMA"),
         "unshuffle": Option("int", low=1, high=8, optional=True),
         "embedding_unshuffle": Option("int", low=1, high=8, optional=True),
         "tile": Option("int", low=64, high=1_000_000),
@@ -163,6 +170,7 @@ class DFPFuser(WholeStackFuser):
         fill: str = "regions",
         min_region: float = 0.002,
         base: str = "back-projection",
+        degradation: str = "lanczos2",
         unshuffle: int | None = None,
         embedding_unshuffle: int | None = None,
         tile: int = 512,
@@ -196,6 +204,10 @@ class DFPFuser(WholeStackFuser):
         self.fill = fill
         self.min_region = min_region
         self.base = base
+        try:
+            self.degradation = check_degradation(degradation)
+        except ValueError as error:
+            raise OptionError(f"The option degradation of method 'dfp': {error}.") from None
         self.unshuffle = scale if unshuffle is None else unshuffle
         if embedding_unshuffle is None:  # measured: README, "DFP"
             embedding_unshuffle = 1 if scale == 1 else 2
@@ -295,6 +307,7 @@ class DFPFuser(WholeStackFuser):
                 generator=generator,
                 unshuffle=self.unshuffle,
                 base=self.base,
+                degradation=self.degradation,
                 progress=progress,
             )
         if self.scale > 1:

@@ -34,10 +34,15 @@ def columns(scale: int, degradation: str, steps: list[int]) -> dict:
     models = ["lanczos2"] + ([degradation] if degradation != "lanczos2" else [])
     for model in models:
         for n in steps:
-            found[f"back-projection onto {model}, {n} steps"] = lambda low, size, n=n, model=model: (
-                back_projected_upsample(low, scale, iterations=n, degradation=model)
-            )
+            found[f"back-projection onto {model}, {n} steps"] = _back_projection(scale, n, model)
     return found
+
+
+def _back_projection(scale: int, steps: int, model: str):
+    def enlarge(low: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        return back_projected_upsample(low, scale, iterations=steps, degradation=model)
+
+    return enlarge
 
 
 def main() -> None:

@@ -85,6 +85,17 @@ def test_methods_lists_every_method_with_a_summary() -> None:
     assert "(default)" in result.stdout
 
 
+def test_methods_describes_the_options_of_the_methods_named() -> None:
+    result = run("methods", "dfp", "GFF", "maxgrad")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("dfp: DFP") and "\ngff: guided-filtering" in out
+    assert "  degradation = 'lanczos2'  (lanczos2, bicubic, box or gaussian:SIGMA)" in out
+    assert "  seed = 0  (an integer from 0 to 2147483647)" in out
+    assert "maxgrad: " in out and "(no options)" in out
+    assert_one_sentence_error(run("methods", "dfp", "nope"), "Unknown method 'nope'")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [[], ["fuse"], ["methods"], ["demo"]])
 def test_help(command: list[str]) -> None:

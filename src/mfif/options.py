@@ -161,7 +161,11 @@ _BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False,
 
 
 def _number(value: float | None) -> str:
-    return f"{value:g}" if value is not None else ""
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))  # 2147483647, not 2.14748e+09
+    return f"{value:g}"
 
 
 def check_options(

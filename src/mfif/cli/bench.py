@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not methods:
         raise OptionError("--methods names no method; give comma-separated method names.")
+    if args.degradation != "lanczos2" and args.scale == 1:
+        raise OptionError("--degradation says how sources are downsampled: give --scale 2 or more.")
     # Built once, before any work: an unknown method or a bad option fails now.
     pipelines = benchmark_pipelines(methods, args.align, args.scale, args.degradation)
     parameters = {name: pipeline.fuser.parameter_count for name, pipeline in pipelines.items()}

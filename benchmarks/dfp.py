@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 import mfif
-from mfif.bench.upsampled import INTERPOLATIONS, UpsampledFuser
 from mfif.pipeline import Pipeline
 from mfif.resample import check_degradation, downsample
 from mfif.scoring import score_fused
 from mfif.stack import Stack
+from mfif.upscaling import INTERPOLATIONS, UpscaledFuser
 
 from _common import require_shared
 from _heldout import make_sets
@@ -69,7 +69,7 @@ def fusers_for(scale: int, variants: list[str], baselines: list[str], model: str
             fusers[name] = mfif.create(name)
         else:
             for interpolation in INTERPOLATIONS:
-                fuser = UpsampledFuser(mfif.create(name), scale, interpolation, model)
+                fuser = UpscaledFuser(mfif.create(name), scale, interpolation, model)
                 fusers[fuser.name] = fuser
     return fusers
 

@@ -167,3 +167,13 @@ def test_cli_batch_bad_root_is_one_sentence(tmp_path: Path) -> None:
     result = run("batch", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "neither a folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_upscaled_batch(tmp_path: Path, client) -> None:
+    root, out = make_root(tmp_path / "root", broken=False), tmp_path / "out"
+    summary = mfif.batch(root, out, client=client, method="sf", upscale=2, degradation="box")
+    assert summary.counts()["fused"] == 4
+    assert mfif.read_image(out / "stack1.png")[0].shape == (96, 128, 3)
+    with pytest.raises(mfif.OptionError, match="upscaling factor"):
+        mfif.batch(root, out, client=client, degradation="box")

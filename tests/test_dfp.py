@@ -157,15 +157,15 @@ def test_tiles_cover_a_larger_input_and_grey_works() -> None:
 def test_a_short_fit_improves_on_fusion_then_interpolation_at_x2() -> None:
     """At ×2, on a pair made by the same Lanczos-2 downsampling, a short fit beats fusing at
     low resolution and enlarging by bicubic or Lanczos interpolation."""
-    from mfif.bench.upsampled import UpsampledFuser
     from mfif.metrics import psnr
     from mfif.resample import downsample
+    from mfif.upscaling import UpscaledFuser
 
     sources, truth, _ = complementary_stack(2, color=False, height=64, width=64, sigma=2.0)
     low = mfif.Stack.from_arrays([np.clip(downsample(s, 2), 0, 1) for s in sources[..., 0]])
     fused = mfif.create("dfp", scale=2, embedding=False, iterations=150).fuse(low).image
     for interpolation in ("bicubic", "lanczos"):
-        baseline = UpsampledFuser(mfif.create("guided-decision"), 2, interpolation)
+        baseline = UpscaledFuser(mfif.create("guided-decision"), 2, interpolation)
         assert psnr(fused, truth) > psnr(baseline.fuse(low).image, truth) + 0.3
 
 

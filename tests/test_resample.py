@@ -119,6 +119,9 @@ def test_colour_bad_sizes_and_bad_names() -> None:
     image = np.random.default_rng(1).random((8, 12, 3)).astype(np.float32)
     result = downsample(image, 2)
     np.testing.assert_allclose(result[..., 1], downsample(image[..., 1], 2), atol=1e-6)
+    one_channel = downsample(image[..., :1], 2)  # (H, W, 1) keeps its channel axis
+    assert one_channel.shape == (4, 6, 1)
+    np.testing.assert_array_equal(one_channel[..., 0], downsample(image[..., 0], 2))
     with pytest.raises(ValueError, match="multiples"):
         downsample(image, 5)
     with pytest.raises(ValueError, match="positive integer"):

@@ -20,6 +20,8 @@ def fuse(
     align: str = "auto",
     reference: int | None = None,
     crop: bool = True,
+    upscale: int = 1,
+    degradation: str = "lanczos2",
     **options: object,
 ) -> Fusion:
     """Fuse a focus stack into one all-in-focus image.
@@ -38,6 +40,12 @@ def fuse(
         Reference frame of the alignment; default the middle one.
     crop : bool, keyword-only
         After alignment, crop to the region every frame covers (default).
+    upscale : int, keyword-only
+        Return the fusion this many times larger than the frames (default 1): enlarged by
+        back-projection onto ``degradation`` (`mfif.upscaling`; dfp super-resolves by itself).
+    degradation : str, keyword-only
+        With ``upscale``: how the frames were made from the scene at that size, "lanczos2"
+        (default), "bicubic", "box" or "gaussian:SIGMA" (`mfif.resample.DEGRADATIONS`).
     **options
         Options of the method's constructor.
 
@@ -46,9 +54,9 @@ def fuse(
     Fusion
         ``image`` (H, W, C) float32 in [0, 1]; ``weights`` (N, H, W) summing to 1 where the
         method has them, else None; ``depth`` (H, W) index of the winning source. H and W are
-        those of the cropped region when alignment cropped; a super-resolving method
-        (``method="dfp", scale=s``) returns ``image``, ``weights`` and ``depth`` s times
-        larger.
+        those of the cropped region when alignment cropped; with ``upscale=s`` (or a
+        super-resolving method, ``method="dfp", scale=s``) ``image``, ``weights`` and
+        ``depth`` are s times larger.
 
     Examples
     --------
@@ -58,7 +66,10 @@ def fuse(
     >>> bool(np.allclose(result.image[..., 0], sharp, atol=1e-5))
     True
     """
-    pipeline = Pipeline(method, options, align=align, reference=reference, crop=crop)
+    pipeline = Pipeline(
+        method, options, align=align, reference=reference, crop=crop, upscale=upscale,
+        degradation=degradation,
+    )  # fmt: skip
     return pipeline.run(images_or_paths).fusion
 
 
@@ -72,6 +83,8 @@ def fuse_to_file(
     crop: bool = True,
     bit_depth: int | None = None,
     metadata: bool = True,
+    upscale: int = 1,
+    degradation: str = "lanczos2",
     **options: object,
 ):
     """Fuse image files into one image file, as ``mfif fuse INPUTS -o OUTPUT`` does.
@@ -86,7 +99,7 @@ def fuse_to_file(
         Files, folders, glob patterns or one multi-page TIFF.
     output : path-like
         The fused image (.png, .jpg, .tif, ...), written atomically; never one of the inputs.
-    method, align, reference, crop, **options
+    method, align, reference, crop, upscale, degradation, **options
         As for `fuse`.
     bit_depth : {8, 16, 32}, optional
         Of the output; default that of the inputs as far as the format holds it.
@@ -101,5 +114,8 @@ def fuse_to_file(
     """
     from .files import fuse_file
 
-    pipeline = Pipeline(method, options, align=align, reference=reference, crop=crop)
+    pipeline = Pipeline(
+        method, options, align=align, reference=reference, crop=crop, upscale=upscale,
+        degradation=degradation,
+    )  # fmt: skip
     return fuse_file(pipeline, inputs, output, bit_depth=bit_depth, metadata=metadata)

@@ -28,9 +28,10 @@ from .decision import RunningWinner
 from .errors import OptionError, StackError
 from .frames import ArrayFrames, FrameSource, HeldFrames, ReadAhead
 from .fusion import Fuser, Fusion
-from .methods import DEFAULT_METHOD, create
+from .methods import DEFAULT_METHOD, create, method_class
 from .stack import Stack
 from .summaries import frame_summary, summary_reduction
+from .upscaling import upscaled
 
 __all__ = [
     "Pipeline",
@@ -130,6 +131,13 @@ class Pipeline:
     storage : {"auto", "memory", "disk"}
         Where `run` keeps the frames of files: "auto" (default) keeps them in memory unless the
         float32 stack exceeds `stream_threshold` and the method reads frames one at a time.
+    upscale : int
+        Return the fusion this many times larger than the frames (default 1): the method's
+        result enlarged by back-projection onto ``degradation`` (`mfif.upscaling`), or, for a
+        method that super-resolves by itself (``dfp``), its own ``scale``.
+    degradation : str
+        With ``upscale``: how the frames were made from the scene at that size
+        (`mfif.resample.DEGRADATIONS`; default the paper's Lanczos-2).
     """
 
     def __init__(
@@ -143,6 +151,8 @@ class Pipeline:
         skip_bad_frames: bool = False,
         alignment: Alignment | None = None,
         storage: str = "auto",
+        upscale: int = 1,
+        degradation: str = "lanczos2",
     ) -> None:
         if align not in ALIGN_CHOICES:
             raise OptionError(f"align must be one of {', '.join(ALIGN_CHOICES)}; got {align!r}.")
@@ -153,10 +163,10 @@ class Pipeline:
         if isinstance(method, Fuser):
             if options:
                 raise OptionError("Options are given to a method by name, not to a built one.")
-            self.fuser: Fuser = method
+            self.fuser: Fuser = upscaled(method, upscale, degradation)
             self.method = method.name
         else:
-            self.fuser = create(method, **(options or {}))
+            self.fuser = _created(method, dict(options or {}), upscale, degradation)
             self.method = method
         if storage == "disk" and self.fuser.needs_all_frames:
             raise OptionError(
@@ -417,3 +427,17 @@ def as_stack(images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack
             f"{kind if items is None else 'a sequence mixing other things'}."
         )
     return load_stack(items, progress=progress)
+
+
+def _created(method: str, options: dict[str, object], upscale: int, degradation: str) -> Fuser:
+    """The method ``method`` with its ``options``, returning its fusion ``upscale`` times
+    larger: through its own ``scale`` and ``degradation`` options when it super-resolves by
+    itself (dfp), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
+    if upscale != 1 and "scale" in method_class(method).options:
+        given = [name for name in ("scale", "degradation") if name in options]
+        if given:
+            raise OptionError(
+                f"Give {method!r} either an upscaling factor or its option {given[0]}, not both."
+            )
+        return create(method, **options, scale=upscale, degradation=degradation)
+    return upscaled(create(method, **options), upscale, degradation)

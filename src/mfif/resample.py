@@ -155,9 +155,11 @@ def downsample(image: np.ndarray, factor: int, degradation: str = "lanczos2") ->
     # the filter's centre, between two pixels for even s, falls on the output pixel's centre.
     kernel = taps.astype(np.float32)
     start = factor // 2
+    channels = result.shape[2:]  # OpenCV returns (H, W) for (H, W, 1)
     rows = cv2.filter2D(result, -1, kernel.reshape(-1, 1), borderType=cv2.BORDER_REFLECT_101)
-    rows = np.ascontiguousarray(rows[start::factor])
+    rows = np.ascontiguousarray(rows.reshape(height, width, *channels)[start::factor])
     columns = cv2.filter2D(rows, -1, kernel.reshape(1, -1), borderType=cv2.BORDER_REFLECT_101)
+    columns = columns.reshape(height // factor, width, *channels)
     return np.ascontiguousarray(columns[:, start::factor])
 
 

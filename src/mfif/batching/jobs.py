@@ -33,6 +33,8 @@ class BatchSettings:
     skip_bad_frames: bool = False
     bit_depth: int | None = None
     metadata: bool = True
+    upscale: int = 1
+    degradation: str = "lanczos2"
 
     def digest(self) -> str:
         """What in the settings changes an output (the mfif version included)."""

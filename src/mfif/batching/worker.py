@@ -24,6 +24,8 @@ def pipeline_for(settings: BatchSettings):
             reference=settings.reference,
             crop=settings.crop,
             skip_bad_frames=settings.skip_bad_frames,
+            upscale=settings.upscale,
+            degradation=settings.degradation,
         )
     return _PIPELINES[settings]
 

@@ -89,6 +89,23 @@ def fusing_arguments() -> argparse.ArgumentParser:
         help="drop frames that cannot be registered, with a warning, instead of failing",
     )
     fusing.add_argument(
+        "--upscale",
+        type=Option("int", low=1, high=8).argument_type(),
+        default=1,
+        metavar="S",
+        help="write the result S times larger than the frames: the fusion enlarged by "
+        "back-projection onto --degradation (dfp: its own super-resolution) (default 1)",
+    )
+    fusing.add_argument(
+        "--degradation",
+        type=degradation_argument,
+        default="lanczos2",
+        metavar="MODEL",
+        help="with --upscale: how the frames were made from the scene at that size: lanczos2 "
+        "(default), bicubic (MATLAB's and Pillow's resize), box (pixel binning) or "
+        "gaussian:SIGMA (a lens blur, SIGMA in pixels of the larger size)",
+    )
+    fusing.add_argument(
         "--bit-depth",
         type=int,
         choices=(8, 16, 32),
@@ -101,6 +118,16 @@ def fusing_arguments() -> argparse.ArgumentParser:
         help="do not carry the reference frame's EXIF, IPTC, XMP and ICC profile to the output",
     )
     return fusing
+
+
+def degradation_argument(text: str) -> str:
+    """A ``--degradation`` value, checked (`mfif.resample.check_degradation`)."""
+    from ..resample import check_degradation
+
+    try:
+        return check_degradation(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, object]:

@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         skip_bad_frames=args.skip_bad_frames,
         bit_depth=args.bit_depth,
         metadata=not args.no_metadata,
+        upscale=args.upscale,
+        degradation=args.degradation,
     )
     if args.suffix and args.bit_depth:
         from ..io import check_bit_depth

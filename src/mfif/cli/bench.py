@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import OptionError, StackError
 from ..options import Option
+from .arguments import degradation_argument
 
 __all__ = ["add_parser", "run"]
 
@@ -57,7 +58,7 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     )
     bench.add_argument(
         "--degradation",
-        type=_degradation,
+        type=degradation_argument,
         default="lanczos2",
         metavar="MODEL",
         help="with --scale: how the sources are made from each scene, and the model dfp and "
@@ -155,13 +156,3 @@ def run(args: argparse.Namespace) -> int:
         f"{out / 'summary.md'}, {out / 'results.csv'} and {out / 'report.html'}"
     )
     return 0
-
-
-def _degradation(text: str) -> str:
-    """--degradation's value, checked (`mfif.resample.check_degradation`)."""
-    from ..resample import check_degradation
-
-    try:
-        return check_degradation(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None

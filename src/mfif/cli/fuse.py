@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             crop=not args.no_crop,
             skip_bad_frames=args.skip_bad_frames,
             alignment=Alignment.load(args.alignment) if args.alignment else None,
+            upscale=args.upscale,
+            degradation=args.degradation,
         )
     if (args.weights or args.depth_index) and not pipeline.fuser.produces_weights:
         raise OptionError(

@@ -1,10 +1,10 @@
 """Downsampling by an integer factor under a named degradation model (DFP's Algorithm 1, line 6:
 Lanczos-2 in the paper), and the enlargement that inverts it by back-projection.
 
-The same separable filter in numpy (for building low-resolution inputs) and in torch (inside
-DFP's loss, where gradients must pass it). Output pixel ``i`` is centred on input coordinate
-``(i + 0.5)·s − 0.5``, so the image's extent is kept (as with area averaging); borders are
-mirrored without repeating the edge pixel.
+The same separable filter on arrays (OpenCV's, float32: building low-resolution inputs,
+back-projection) and on tensors (torch: inside DFP's loss, where gradients must pass it).
+Output pixel ``i`` is centred on input coordinate ``(i + 0.5)·s − 0.5``, so the image's extent
+is kept (as with area averaging); borders are mirrored without repeating the edge pixel.
 
 Degradations (the ``degradation`` argument), each a separable filter sampled at that centre:
 

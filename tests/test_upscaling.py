@@ -75,8 +75,13 @@ def test_from_disk_as_in_memory(tmp_path: Path) -> None:
 def test_a_method_that_super_resolves_by_itself_is_given_its_own_options() -> None:
     fuser = Pipeline("dfp", upscale=2, degradation="box").fuser
     assert (fuser.name, fuser.scale, fuser.degradation) == ("dfp", 2, "box")
-    with pytest.raises(mfif.OptionError, match="either an upscaling factor or its option scale"):
+    with pytest.raises(mfif.OptionError, match="not both"):
         Pipeline("dfp", {"scale": 2}, upscale=2)
+    # The API's keywords name dfp's own options too.
+    fuser = Pipeline("dfp", {"scale": 2}, degradation="gaussian:1.2").fuser
+    assert (fuser.scale, fuser.degradation) == (2, "gaussian:1.2")
+    with pytest.raises(mfif.OptionError, match="needs an upscaling factor"):
+        Pipeline("dfp", degradation="box")
     with pytest.raises(mfif.OptionError, match="super-resolves by itself"):
         Pipeline(mfif.create("dfp"), upscale=2)
 

@@ -432,12 +432,19 @@ def as_stack(images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack
 def _created(method: str, options: dict[str, object], upscale: int, degradation: str) -> Fuser:
     """The method ``method`` with its ``options``, returning its fusion ``upscale`` times
     larger: through its own ``scale`` and ``degradation`` options when it super-resolves by
-    itself (dfp), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
-    if upscale != 1 and "scale" in method_class(method).options:
-        given = [name for name in ("scale", "degradation") if name in options]
-        if given:
+    itself (dfp; ``mfif.fuse(..., method="dfp", scale=2, degradation="box")`` names its own
+    options), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
+    if "scale" not in method_class(method).options:
+        return upscaled(create(method, **options), upscale, degradation)
+    given = {"scale": upscale, "degradation": degradation}
+    wanted = {name: value for name, value in given.items() if value not in (1, "lanczos2")}
+    for name in wanted:
+        if name in options:
             raise OptionError(
-                f"Give {method!r} either an upscaling factor or its option {given[0]}, not both."
+                f"Give {method!r} either an upscaling factor and degradation or its options "
+                f"scale and degradation, not both ({name} twice)."
             )
-        return create(method, **options, scale=upscale, degradation=degradation)
-    return upscaled(create(method, **options), upscale, degradation)
+    fuser = create(method, **options, **wanted)
+    if getattr(fuser, "scale", 1) == 1:
+        upscaled(fuser, 1, degradation)  # a degradation at its own scale 1 is refused
+    return fuser

@@ -132,3 +132,15 @@ def test_cli_writes_every_output_at_the_larger_size(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "needs an upscaling factor" in refused.stderr
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_method_whose_scale_option_is_not_super_resolution_is_enlarged_after() -> None:
+    """udpnet's ``scale`` shrinks its input; it does not make the result larger."""
+    from mfif.bench.upsampled import benchmark_pipelines
+
+    assert mfif.methods.method_class("udpnet").super_resolves is False
+    pipelines = benchmark_pipelines(["udpnet", "dfp"], "none", 2)
+    assert set(pipelines) == {
+        "udpnet+back-projection", "udpnet+bicubic", "udpnet+lanczos", "dfp"
+    }  # fmt: skip
+    assert isinstance(Pipeline("udpnet", upscale=2).fuser, UpscaledFuser)

@@ -83,6 +83,9 @@ class Fuser(ABC):
     # The manifest name (``architecture.tag``) of a network method's shipped weights.
     pretrained: ClassVar[str | None] = None
     slow: ClassVar[bool] = False  # fits a network to every stack (minutes per image on CPU)
+    # True when the method returns its fusion larger than the frames by itself (dfp: its
+    # options ``scale`` and ``degradation``); any other is enlarged after it (`mfif.upscaling`).
+    super_resolves: ClassVar[bool] = False
     # Constructor keyword -> type and range; `mfif.create` checks every option against it.
     options: ClassVar[dict[str, Option]] = {}
 

@@ -434,7 +434,7 @@ def _created(method: str, options: dict[str, object], upscale: int, degradation:
     larger: through its own ``scale`` and ``degradation`` options when it super-resolves by
     itself (dfp; ``mfif.fuse(..., method="dfp", scale=2, degradation="box")`` names its own
     options), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
-    if "scale" not in method_class(method).options:
+    if not method_class(method).super_resolves:
         return upscaled(create(method, **options), upscale, degradation)
     given = {"scale": upscale, "degradation": degradation}
     wanted = {name: value for name, value in given.items() if value not in (1, "lanczos2")}

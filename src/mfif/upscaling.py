@@ -119,7 +119,7 @@ def upscaled(
 ) -> Fuser:
     """``fuser`` made to return its fusion ``scale`` times larger: itself at scale 1, else
     enlarged by back-projection onto ``degradation`` (`UpscaledFuser`). A method that
-    super-resolves by itself (``dfp``: a ``scale`` option) is refused here: give it its own
+    super-resolves by itself (``super_resolves``: dfp) is refused here: give it its own
     ``scale`` and ``degradation`` options (`mfif.pipeline.Pipeline` does, for a method given by
     name).
 
@@ -141,7 +141,7 @@ def upscaled(
                 "upscaling factor of 2 or more."
             )
         return fuser
-    if "scale" in fuser.options:
+    if fuser.super_resolves:
         raise OptionError(
             f"The method {fuser.name!r} super-resolves by itself: give it its options scale "
             f"and degradation instead."

@@ -20,7 +20,7 @@ def benchmark_pipelines(
 
     pipelines = {}
     for name in methods:
-        if scale == 1 or "scale" in method_class(name).options:
+        if scale == 1 or method_class(name).super_resolves:
             upscale = {"upscale": scale, "degradation": degradation} if scale > 1 else {}
             pipelines[name] = Pipeline(name, align=align, **upscale)
             continue

@@ -119,6 +119,7 @@ class DFPFuser(WholeStackFuser):
     name = "dfp"
     summary = "DFP (Deep Fusion Prior): per-stack deep prior on DoubleReblur's map, fusion + ×s SR"
     slow = True
+    super_resolves = True
     produces_weights = True
     parameter_count = 0  # nothing learned in advance
     options = {

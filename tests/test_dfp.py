@@ -254,6 +254,10 @@ def test_bench_at_x2_scores_against_the_full_resolution_truth(tmp_path: Path) ->
                "--methods", "guided-decision", "--metrics", "PSNR", "--degradation",
                "gaussian:1.5"]  # fmt: skip
     assert main(command) == 0
+    assert (
+        "×2: each scene's sources downsampled by 2 (degradation gaussian:1.5)"
+        in (blurred / "summary.md").read_text()
+    )
     rows = (blurred / "results.csv").read_text().splitlines()
     header = rows[0].split(",")
     scores: dict[str, list[float]] = {}

@@ -110,10 +110,15 @@ def _best(rows: Sequence[MethodSummary], metric: str) -> set[str]:
     return {m for m, v in values.items() if key(v) == target}
 
 
-def render_markdown(summaries: dict[str, list[MethodSummary]], title: str) -> str:
+def render_markdown(
+    summaries: dict[str, list[MethodSummary]], title: str, *, setting: str | None = None
+) -> str:
     """summary.md: per dataset, the mean of each metric per method (best in bold), ARank,
-    time and parameters."""
+    time and parameters; ``setting``, a sentence on how the scenes were used (×s, their
+    degradation), goes under the title."""
     lines = [f"# {title}", ""]
+    if setting:
+        lines += [setting, ""]
     lines.append(
         "Mean over the scenes of each dataset; **bold** is the best per metric (↑ higher, "
         "↓ lower, →0 closest to zero is better). ARank: mean over metrics of the method's rank "

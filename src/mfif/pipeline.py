@@ -31,7 +31,7 @@ from .fusion import Fuser, Fusion
 from .methods import DEFAULT_METHOD, create, method_class
 from .stack import Stack
 from .summaries import frame_summary, summary_reduction
-from .upscaling import upscaled
+from .upscaling import check_upscaling, upscaled
 
 __all__ = [
     "Pipeline",
@@ -436,8 +436,11 @@ def _created(method: str, options: dict[str, object], upscale: int, degradation:
     options), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
     if not method_class(method).super_resolves:
         return upscaled(create(method, **options), upscale, degradation)
-    given = {"scale": upscale, "degradation": degradation}
-    wanted = {name: value for name, value in given.items() if value not in (1, "lanczos2")}
+    wanted: dict[str, object] = {}
+    if upscale != 1:
+        wanted["scale"] = upscale
+    if degradation != "lanczos2":
+        wanted["degradation"] = degradation
     for name in wanted:
         if name in options:
             raise OptionError(
@@ -445,6 +448,5 @@ def _created(method: str, options: dict[str, object], upscale: int, degradation:
                 f"scale and degradation, not both ({name} twice)."
             )
     fuser = create(method, **options, **wanted)
-    if getattr(fuser, "scale", 1) == 1:
-        upscaled(fuser, 1, degradation)  # a degradation at its own scale 1 is refused
+    check_upscaling(getattr(fuser, "scale", 1), degradation)
     return fuser

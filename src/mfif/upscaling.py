@@ -18,7 +18,7 @@ from .frames import FrameSource
 from .fusion import Fuser, Fusion, WeightsCallback
 from .resample import back_projected_upsample, check_degradation
 
-__all__ = ["INTERPOLATIONS", "UpscaledFuser", "upscaled"]
+__all__ = ["INTERPOLATIONS", "UpscaledFuser", "check_upscaling", "upscaled"]
 
 # OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations, and Lanczos
 # followed by back-projection onto the degradation (`back_projected_upsample`).
@@ -112,6 +112,27 @@ class UpscaledFuser(Fuser):
         return cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
 
 
+def check_upscaling(scale: int, degradation: str) -> None:
+    """Refuse, in one sentence, a bad upscaling factor, an unknown degradation model, or a
+    model given without a factor to apply it to.
+
+    Raises
+    ------
+    OptionError
+    """
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+        raise OptionError(f"The upscaling factor must be an integer of 1 or more; got {scale!r}.")
+    try:
+        check_degradation(degradation)
+    except ValueError as error:
+        raise OptionError(f"The degradation model: {error}.") from None
+    if scale == 1 and degradation != "lanczos2":
+        raise OptionError(
+            "A degradation model says how the frames were made smaller: it needs an "
+            "upscaling factor of 2 or more."
+        )
+
+
 def upscaled(
     fuser: Fuser,
     scale: int,
@@ -126,20 +147,10 @@ def upscaled(
     Raises
     ------
     OptionError
-        A bad scale or degradation, a degradation without a scale, or a method with its own.
+        A bad scale or degradation (`check_upscaling`), or a method with its own.
     """
-    if isinstance(scale, bool) or int(scale) != scale or scale < 1:
-        raise OptionError(f"The upscaling factor must be an integer of 1 or more; got {scale!r}.")
-    try:
-        check_degradation(degradation)
-    except ValueError as error:
-        raise OptionError(f"The degradation model: {error}.") from None
+    check_upscaling(scale, degradation)
     if scale == 1:
-        if degradation != "lanczos2":
-            raise OptionError(
-                "A degradation model says how the frames were made smaller: it needs an "
-                "upscaling factor of 2 or more."
-            )
         return fuser
     if fuser.super_resolves:
         raise OptionError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..upscaling import INTERPOLATIONS, UpscaledFuser
 
-__all__ = ["INTERPOLATIONS", "UpscaledFuser", "benchmark_pipelines"]
+__all__ = ["benchmark_pipelines"]
 
 
 def benchmark_pipelines(
@@ -21,8 +21,7 @@ def benchmark_pipelines(
     pipelines = {}
     for name in methods:
         if scale == 1 or method_class(name).super_resolves:
-            upscale = {"upscale": scale, "degradation": degradation} if scale > 1 else {}
-            pipelines[name] = Pipeline(name, align=align, **upscale)
+            pipelines[name] = Pipeline(name, align=align, upscale=scale, degradation=degradation)
             continue
         fuser = create(name)
         for interpolation in INTERPOLATIONS:

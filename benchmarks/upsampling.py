@@ -66,7 +66,12 @@ def maker(name: str):
     """``--degradations`` item: an `mfif.resample` model or one of `LIBRARY_RESIZES`."""
     if name in LIBRARY_RESIZES:
         return name
-    return check_degradation(name)
+    try:
+        return check_degradation(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{error}, or one of {', '.join(LIBRARY_RESIZES)}"
+        ) from None
 
 
 def made(truth: np.ndarray, scale: int, name: str) -> np.ndarray:

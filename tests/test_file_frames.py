@@ -198,11 +198,33 @@ def test_a_prefetched_frame_is_decoded_once_on_a_thread(tmp_path):
 
 def test_a_prefetched_frame_never_read_is_not_kept(tmp_path):
     """The blend prefetches the next frame, which may win nowhere and never be read."""
-    paths = jpeg_stack(tmp_path, count=3)
-    with FileFrames(paths, (3, 40, 56, 3), lambda p: cv2.imread(str(p))[..., ::-1]) as frames:
-        for k in range(3):
+    paths = jpeg_stack(tmp_path, count=4)
+    with FileFrames(paths, (4, 40, 56, 3), lambda p: cv2.imread(str(p))[..., ::-1]) as frames:
+        for k in range(4):
             frames.prefetch(k)
-        assert list(frames._pending) == [2]
+        assert list(frames._pending) == [2, 3]
+
+
+def test_each_frame_is_decoded_once_when_the_next_is_asked_for_before_this_one_is_read(
+    tmp_path,
+):
+    """The blend's order: prefetch(k + 1), then read(k). Asking for frame k + 1 used to drop
+    frame k's decode in flight, so every frame was decoded twice (24 MP x 30: 50 decodes of
+    0.1-0.2 s for 30 frames)."""
+    paths = jpeg_stack(tmp_path, count=4)
+    decoded = []
+
+    def decode(path):
+        decoded.append(path)
+        return cv2.imread(str(path))[..., ::-1]
+
+    with FileFrames(paths, (4, 40, 56, 3), decode) as frames:
+        frames.prefetch(0)
+        for k in range(4):
+            if k + 1 < 4:
+                frames.prefetch(k + 1)
+            frames.read(k)
+    assert sorted(decoded) == sorted(paths)
 
 
 def tiff_stack(folder, dtype=np.uint16, channels: int = 3, **options) -> tuple[list, np.ndarray]:

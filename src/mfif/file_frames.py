@@ -33,6 +33,7 @@ REDECODED_SUFFIXES = (".jpg", ".jpeg")
 # Decoded frames kept: a frame read in blocks of rows while another is read too (a read-ahead
 # thread; without crop, a neighbour filling the border a frame does not cover).
 _KEPT = 2
+_PENDING = 2  # prefetched decodes not yet read (`FileFrames.prefetch`)
 
 
 class FileFrames(SampleFrames):
@@ -78,14 +79,16 @@ class FileFrames(SampleFrames):
         self._lock = threading.Lock()
 
     def prefetch(self, index: int) -> None:
-        """Start decoding frame ``index`` on a thread unless it is kept; a frame prefetched
-        before and never read is dropped (one decode waits at most)."""
+        """Start decoding frame ``index`` on a thread unless it is kept. Callers ask for the
+        next frame before they read this one (the blend, while it still waits for this
+        frame's weights), so the two latest frames asked for and not yet read wait; an older
+        one was never read and is dropped."""
         with self._lock:
             if index in self._decoded or index in self._pending or not 0 <= index < len(self):
                 return
-            for unread in self._pending.values():
-                unread.cancel()  # or, when it has started, let it finish and be forgotten
-            self._pending.clear()
+            while len(self._pending) >= _PENDING:
+                oldest = next(iter(self._pending))  # dicts keep the order frames were asked for
+                self._pending.pop(oldest).cancel()  # or, started, it finishes and is forgotten
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="mfif-decode")
             self._pending[index] = self._pool.submit(self._decode, index)

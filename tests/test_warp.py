@@ -85,6 +85,28 @@ def test_focus_maps_of_moved_frames_are_measured_as_stored_then_moved() -> None:
     np.testing.assert_allclose(moved, own[2:, 4:], atol=1e-6)
 
 
+def test_the_maps_of_frames_that_did_not_move_are_their_own() -> None:
+    """A stack aligned for its gains only (still, flicker): each frame's maps are measured as
+    stored and handed on as they are, the same values as resampling them by the identity."""
+    image = sharp_image(80, 100, color=False)
+    stack = np.stack([image, image * 0.9])
+    alignment = Alignment(
+        "similarity", 0, (80, 100),
+        (FrameTransform(np.eye(3)), FrameTransform(np.eye(3), gains=(1.1,))),
+    )  # fmt: skip
+    frames = AlignedFrames(ArrayFrames(stack), alignment)
+    made = []
+
+    def measure(luma: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
+        made.append(cv2.resize(cv2.blur(luma, (5, 5)), size, interpolation=cv2.INTER_AREA))
+        return [made[-1]]
+
+    for k in range(2):
+        maps = frames.measured(k, measure, (50, 40))
+        assert maps[0] is made[-1]  # not a copy
+        np.testing.assert_allclose(maps[0], measure(frames.luminance(k), (50, 40))[0], atol=1e-6)
+
+
 @pytest.mark.parametrize("method", ["guided-decision", "sf", "gff"])
 def test_no_frame_wins_for_having_been_resampled_less(method: str) -> None:
     """Frames equally sharp and equally noisy, each shifted by a fraction of a pixel: the

@@ -349,6 +349,9 @@ class AlignedFrames(FrameSource):
         into_frame = resize_scaling(size, (width, height), inverse=True)
         into_map = resize_scaling(own_size, (source_width, source_height))
         matrix = into_map @ self._matrix(index) @ into_frame
+        whole = (slice(0, size[1]), slice(0, size[0]))
+        if own_size == size and _whole_pixel_window(matrix, own_size[::-1], size[::-1]) == whole:
+            return maps  # a frame not moved nor cropped: its maps are the aligned ones (no copy)
         border = cv2.BORDER_REPLICATE if self.crop else cv2.BORDER_CONSTANT
         return [
             resample(plane[..., None], matrix, (size[1], size[0]), border=border)[..., 0]

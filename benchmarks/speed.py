@@ -12,8 +12,10 @@ Stacks (written once to build/speed/):
   of 8 frames; the ring has 6), for the learned methods.
 
 Each row is the median of ``--repeats`` runs of the whole process (start-up, decoding,
-alignment ``auto``, fusion, encoding), peak resident memory of the child, and the ratio to
-enfuse and to focus-stack measured in the same run. The 24 MP x 30 row is
+alignment ``auto``, fusion, encoding) and peak resident memory of the child. The programs of a
+stack run in rounds (each once per round, in turn), and the ratio to enfuse and to focus-stack
+is the median of the rounds' own ratios, with their range: a slow spell of the shared machine
+slows a round's programs alike. The 24 MP x 30 row is
 ``benchmarks/scale.py``'s.
 
 With ``--networks`` a second table gives each network's arithmetic on the 4- and 8-frame ring
@@ -95,9 +97,32 @@ def still_stack(path: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
 
-def timed(command: list[str], repeats: int) -> tuple[float, float]:
-    runs = [child_run(command) for _ in range(repeats)]
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+def interleaved(commands: dict[str, list[str]], repeats: int) -> dict[str, list[tuple]]:
+    """Each command run ``repeats`` times, in rounds that run every command once: a slow spell
+    of the machine slows a program and its peers alike. {name: [(seconds, peak MB), ...]}."""
+    runs: dict[str, list[tuple]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            runs[name].append(child_run(command))
+    return runs
+
+
+def median_of(runs: list[tuple]) -> float:
+    return statistics.median(seconds for seconds, _ in runs)
+
+
+def peak_of(runs: list[tuple]) -> float:
+    return max(peak for _, peak in runs)
+
+
+def ratio(runs: list[tuple], peer_runs: list[tuple]) -> str:
+    """The median of the per-round time ratios to a peer, with their range: "0.70
+    (0.66-0.74)"."""
+    ratios = sorted(mine / theirs for (mine, _), (theirs, _) in zip(runs, peer_runs, strict=True))
+    middle = statistics.median(ratios)
+    return (
+        f"{middle:.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else f"{middle:.2f}"
+    )
 
 
 def decode_seconds(paths: list[Path], repeats: int) -> float:
@@ -144,28 +169,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for label, paths in stacks(require_shared(), args.networks).items():
             frames = list(map(str, paths))
-            peers = {}
+            commands = {}
             if shutil.which("enfuse"):
-                peers["enfuse"] = timed(
-                    ["enfuse", *ENFUSE_FLAGS, f"--output={scratch}/e.tif", *frames], args.repeats
-                )
+                commands["enfuse"] = ["enfuse", *ENFUSE_FLAGS, f"--output={scratch}/e.tif", *frames]
             if shutil.which("focus-stack"):
-                peers["focus-stack"] = timed(
-                    ["focus-stack", *frames, f"--output={scratch}/f.jpg"], args.repeats
-                )
-            for name, (seconds, peak) in peers.items():
+                commands["focus-stack"] = ["focus-stack", *frames, f"--output={scratch}/f.jpg"]
+            peers = list(commands)
+            for method in [*methods, *(NETWORKS if args.networks and "ring" in label else ())]:
+                commands[method] = [MFIF, "fuse", *frames, "-m", method, "-o", f"{scratch}/o.png"]
+            runs = interleaved(commands, args.repeats)
+            for name in peers:
+                seconds, peak = median_of(runs[name]), peak_of(runs[name])
                 print(f"| {label} | {name} | {seconds:.2f} | {peak:.0f} | | |")
             floor = decode_seconds(paths, args.repeats)
             print(f"| {label} | decoding only (mfif.load_frames) | {floor:.2f} | | | |")
-            chosen = [*methods, *(NETWORKS if args.networks and "ring" in label else ())]
-            for method in chosen:
-                command = [MFIF, "fuse", *frames, "-m", method, "-o", f"{scratch}/o.png"]
-                seconds, peak = timed(command, args.repeats)
-                ratios = [
-                    f"{seconds / peers[p][0]:.2f}" if p in peers else "–"
-                    for p in ("enfuse", "focus-stack")
-                ]
-                print(f"| {label} | {method} | {seconds:.2f} | {peak:.0f} | {' | '.join(ratios)} |")
+            for method in [name for name in commands if name not in peers]:
+                ratios = [ratio(runs[method], runs[p]) if p in runs else "–"
+                          for p in ("enfuse", "focus-stack")]  # fmt: skip
+                print(
+                    f"| {label} | {method} | {median_of(runs[method]):.2f} "
+                    f"| {peak_of(runs[method]):.0f} | {' | '.join(ratios)} |"
+                )
     if args.networks:
         print_arithmetic(stacks(require_shared(), True), args.repeats)
 

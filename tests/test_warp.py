@@ -236,3 +236,34 @@ def test_the_common_rectangle_from_runs_is_the_masks() -> None:
         for matrix in matrices:
             covered &= coverage(shape, matrix, shape)
         assert _largest_common_rectangle(matrices, shape) == largest_rectangle(covered)
+
+
+def test_the_largest_rectangle_of_runs_is_the_exhaustive_one() -> None:
+    """Skipping top rows that cannot beat the best so far finds what trying every top and
+    bottom row finds, the first of equal largest ones included, on convex and ragged runs."""
+    from mfif.warp import largest_rectangle_of_runs
+
+    def exhaustive(first: np.ndarray, stop: np.ndarray) -> tuple[int, int, int, int]:
+        best, best_area = (0, 0, 0, 0), 0
+        for top in range(first.size):
+            for bottom in range(top, first.size):
+                left, right = first[top : bottom + 1].max(), stop[top : bottom + 1].min()
+                area = max(0, right - left) * (bottom - top + 1)
+                if area > best_area:
+                    best, best_area = (top, int(left), bottom - top + 1, int(right - left)), area
+        return best
+
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        rows = int(rng.integers(1, 40))
+        if trial % 2:  # ragged: any runs
+            first = rng.integers(0, 20, rows)
+            stop = first + rng.integers(1, 20, rows)
+        else:  # convex, as overlapping warped frames are
+            middle = (rows - 1) / 2
+            half = rng.uniform(5, 30) * np.sqrt(
+                np.clip(1 - ((np.arange(rows) - middle) / (middle + 1)) ** 2, 0, 1)
+            )
+            first = np.round(30 - half).astype(np.int64)
+            stop = np.round(30 + half).astype(np.int64) + 1
+        assert largest_rectangle_of_runs(first, stop) == exhaustive(first, stop)

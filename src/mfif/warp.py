@@ -617,8 +617,13 @@ def largest_rectangle_of_runs(first: np.ndarray, stop: np.ndarray) -> tuple[int,
     if rows.size == 0:
         return 0, 0, 0, 0
     first, stop = first[rows], stop[rows]
+    # No rectangle whose top is row i is larger than its width there times the rows below:
+    # rows that cannot beat the best so far are skipped (a near-full region: all but a few).
+    bounds = (stop - first) * np.arange(rows.size, 0, -1)
     best, best_area = (0, 0, 0, 0), 0
     for i in range(rows.size):
+        if bounds[i] <= best_area:
+            continue
         lefts = np.maximum.accumulate(first[i:])
         rights = np.minimum.accumulate(stop[i:])
         areas = np.maximum(rights - lefts, 0) * np.arange(1, lefts.size + 1)

@@ -160,3 +160,30 @@ def test_fuse_to_file_streams_and_writes_what_the_cli_writes(tmp_path, monkeypat
     np.testing.assert_array_equal(
         mfif.read_image(tmp_path / "memory.png")[0], mfif.read_image(tmp_path / "api.png")[0]
     )
+
+
+def test_the_blend_reads_only_where_a_frame_weighs(tmp_path, monkeypatch):
+    """A frame that weighs in two corners far apart is read there, not across the box that
+    holds both, and the sum is the in-memory blend's."""
+    from mfif.fusion import blend, blend_frames
+
+    rng = np.random.default_rng(5)
+    images = rng.random((2, 200, 400, 3), dtype=np.float32)
+    second = np.zeros((200, 400), np.float32)
+    second[:40, :50] = 0.7
+    second[160:, 330:] = 1.0
+    weights = np.stack([1 - second, second])
+    read = []
+    with FrameStore(2, 200, 400, 3, bit_depth=32, directory=tmp_path) as store:
+        for k, image in enumerate(images):
+            store.write(k, image)
+        region = store.region
+        monkeypatch.setattr(
+            store,
+            "region",
+            lambda k, rows, columns: read.append((k, rows, columns)) or region(k, rows, columns),
+        )
+        streamed = blend_frames(store, list(weights), keep_weights=False)
+    area = sum((r.stop - r.start) * (c.stop - c.start) for k, r, c in read if k == 1)
+    assert area == 40 * 50 + 40 * 70
+    np.testing.assert_allclose(streamed.image, blend(images, weights), atol=1e-6)

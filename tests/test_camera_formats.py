@@ -285,3 +285,42 @@ def test_raw_without_the_extra_names_it(tmp_path: Path, monkeypatch) -> None:
     path.write_bytes(b"\x00" * 64)
     with pytest.raises(ImageReadError, match=r"mfif\[raw\]"):
         mfif.read_image(path)
+
+
+def plain_and_tagged(tmp_path: Path, suffix: str) -> tuple[Path, Path]:
+    """The same small image as ``suffix`` twice: as written (no metadata), and with EXIF."""
+    plain = mfif.save_image(tmp_path / f"plain{suffix}", np.full((16, 24, 3), 0.4, np.float32))
+    data = pyexiv2.ImageData(plain.read_bytes())
+    data.modify_exif({"Exif.Image.Make": "Testcam"})
+    tagged = tmp_path / f"tagged{suffix}"
+    tagged.write_bytes(data.get_bytes())
+    data.close()
+    return plain, tagged
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_source_without_metadata_is_told_from_its_structure(tmp_path: Path, suffix: str) -> None:
+    """PNG and JPEG sources without a block of metadata are passed over without Exiv2 (the
+    same bytes it gives back); one with EXIF is not, and its EXIF is carried."""
+    from mfif.metadata import _copied, carry_metadata, holds_no_metadata
+
+    plain, tagged = plain_and_tagged(tmp_path, suffix)
+    assert holds_no_metadata(plain) and not holds_no_metadata(tagged)
+    payload = mfif.save_image(tmp_path / f"out{suffix}", np.zeros((16, 24, 3), np.float32))
+    payload = payload.read_bytes()
+    assert carry_metadata(payload, suffix, plain, (16, 24)) is payload
+    assert _copied(pyexiv2, payload, suffix, plain, (16, 24)) == payload
+    carried = tmp_path / f"carried{suffix}"
+    carried.write_bytes(carry_metadata(payload, suffix, tagged, (16, 24)))
+    assert metadata_of(carried)[0]["Exif.Image.Make"] == "Testcam"
+
+
+def test_unreadable_or_other_sources_are_left_to_exiv2(tmp_path: Path) -> None:
+    from mfif.metadata import holds_no_metadata
+
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(plain_and_tagged(tmp_path, ".png")[0].read_bytes()[:40])
+    tiff = tmp_path / "frame.tif"
+    tifffile.imwrite(tiff, np.zeros((4, 4), np.uint8))
+    for path in (truncated, tiff, tmp_path / "missing.png"):
+        assert not holds_no_metadata(path)

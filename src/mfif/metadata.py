@@ -64,6 +64,8 @@ def carry_metadata(
     """
     if suffix.lower() not in METADATA_SUFFIXES:
         return payload
+    if suffix.lower() in _UNCHANGED_WITHOUT_METADATA and holds_no_metadata(source):
+        return payload  # Exiv2 would return it as it is (40 ms, most of it importing Exiv2)
     try:
         import pyexiv2
     except ImportError:  # a platform without its wheel: fusion still works
@@ -74,6 +76,66 @@ def carry_metadata(
     if carried is not None and suffix.lower() == ".png":
         carried = _name_png_profile(carried)
     return payload if carried is None else carried
+
+
+# Outputs that Exiv2 returns byte for byte when the source has nothing to copy (it rewrites
+# a TIFF's directories whatever it copies).
+_UNCHANGED_WITHOUT_METADATA = (".png", ".jpg", ".jpeg")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# PNG chunks Exiv2 reads EXIF, IPTC, XMP or a profile from (text chunks hold the first three).
+_PNG_METADATA_CHUNKS = frozenset((b"eXIf", b"iCCP", b"iTXt", b"tEXt", b"zTXt"))
+# JPEG segments that carry nothing to copy: JFIF (APP0), Adobe's colour transform (APP14) and
+# comments (not copied).
+_JPEG_PLAIN_SEGMENTS = frozenset((0xE0, 0xEE, 0xFE))
+
+
+def holds_no_metadata(source: str | os.PathLike) -> bool:
+    """True when ``source`` is a PNG or JPEG file whose structure shows no block of metadata
+    (EXIF, IPTC, XMP, ICC profile); False when it has one, is another format, or cannot be
+    read that far (then Exiv2 decides)."""
+    try:
+        with open(source, "rb") as file:
+            head = file.read(8)
+            if head == _PNG_SIGNATURE:
+                return _png_holds_none(file)
+            if head[:2] == b"\xff\xd8":
+                file.seek(2)
+                return _jpeg_holds_none(file)
+    except OSError:
+        pass
+    return False
+
+
+def _png_holds_none(file) -> bool:
+    """Walks the chunks after the signature up to IEND."""
+    while True:
+        header = file.read(8)
+        if len(header) < 8:
+            return False  # truncated before IEND
+        length, kind = int.from_bytes(header[:4], "big"), header[4:]
+        if kind in _PNG_METADATA_CHUNKS:
+            return False
+        if kind == b"IEND":
+            return True
+        file.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+
+
+def _jpeg_holds_none(file) -> bool:
+    """Walks the segments after the start of image up to the start of scan."""
+    while True:
+        marker = file.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return False
+        if marker[1] == 0xDA:  # start of scan: the headers are over
+            return True
+        if marker[1] in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            continue
+        size = file.read(2)
+        if len(size) < 2:
+            return False
+        if 0xE1 <= marker[1] <= 0xEF and marker[1] not in _JPEG_PLAIN_SEGMENTS:
+            return False
+        file.seek(int.from_bytes(size, "big") - 2, os.SEEK_CUR)
 
 
 def _copied(pyexiv2, payload: bytes, suffix: str, source, size: tuple[int, int]) -> bytes | None:

@@ -122,10 +122,10 @@ def main() -> None:
     print(f"×{args.scale}, {len(truths)} scenes ({', '.join(args.sets)}), PSNR against the truth")
     for degradation in args.degradations:
         print(f"\nmade by {degradation}\n\n| enlargement | PSNR |\n|---|---|")
+        lows = [made(truth, args.scale, degradation) for truth in truths]  # once, not per column
         for name, enlarge in columns(args.scale, degradation, args.steps, args.told).items():
             scores = []
-            for truth in truths:
-                low = made(truth, args.scale, degradation)
+            for truth, low in zip(truths, lows, strict=True):
                 size = (truth.shape[1], truth.shape[0])
                 scores.append(psnr(np.clip(enlarge(low, size), 0, 1), truth))
             print(f"| {name} | {np.mean(scores):.2f} |", flush=True)

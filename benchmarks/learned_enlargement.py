@@ -30,7 +30,7 @@ from mfif.color import luminance
 from mfif.data.natural import natural_items
 from mfif.io import read_image
 from mfif.metrics import psnr
-from mfif.resample import BACK_PROJECTIONS, back_projected_upsample, downsample
+from mfif.resample import back_projected_upsample, downsample
 
 from _common import require_shared
 from _heldout import make_sets
@@ -126,15 +126,6 @@ def learned_start(filters: np.ndarray, low: np.ndarray, strength: float) -> np.n
     return enlarged + strength * (correction[..., None] if enlarged.ndim == 3 else correction)
 
 
-def back_projected(start: np.ndarray, low: np.ndarray, degradation: str) -> np.ndarray:
-    """`back_projected_upsample`'s steps from ``start``."""
-    result, size = start.copy(), (start.shape[1], start.shape[0])
-    for _ in range(BACK_PROJECTIONS):
-        residual = low - downsample(result, 2, degradation)
-        result += cv2.resize(residual, size, interpolation=cv2.INTER_CUBIC).reshape(result.shape)
-    return np.clip(result, 0, 1)
-
-
 def even(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(
         image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2], dtype=np.float32
@@ -182,7 +173,12 @@ def main() -> None:
                 low = np.clip(downsample(truth, 2, degradation), 0, 1)
                 plain = back_projected_upsample(low, 2, degradation=degradation)
                 scores += [psnr(plain, truth)] + [
-                    psnr(back_projected(learned_start(filters, low, s), low, degradation), truth)
+                    psnr(
+                        back_projected_upsample(
+                            low, 2, degradation=degradation, start=learned_start(filters, low, s)
+                        ),
+                        truth,
+                    )
                     for s in (1.0, 0.5)
                 ]
             base, full, half = scores / len(images_of_set)

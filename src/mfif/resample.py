@@ -168,11 +168,13 @@ def back_projected_upsample(
     factor: int,
     iterations: int = BACK_PROJECTIONS,
     degradation: str = "lanczos2",
+    *,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Enlarge by ``factor`` so that downsampling the result under ``degradation`` gives
-    ``image`` back: Lanczos-4 interpolation, then iterative back-projection (the residual at low
-    resolution, enlarged bicubically, added back; Irani and Peleg's scheme under our degradation
-    model).
+    ``image`` back: Lanczos-4 interpolation (or ``start``), then iterative back-projection (the
+    residual at low resolution, enlarged bicubically, added back; Irani and Peleg's scheme under
+    our degradation model).
 
     On held-out scenes Lanczos-2-downsampled by 2, 3 iterations gain 0.55 dB over Lanczos-4
     interpolation alone (README, "DFP").
@@ -186,6 +188,9 @@ def back_projected_upsample(
         Back-projection steps (0: Lanczos-4 interpolation alone).
     degradation : str
         The model the image was made by (`DEGRADATIONS`).
+    start : ndarray of shape (s·h, s·w) or (s·h, s·w, C), optional
+        Another first enlargement to back-project from (`benchmarks/learned_enlargement.py`'s
+        learned one); default Lanczos-4 interpolation.
 
     Returns
     -------
@@ -203,7 +208,10 @@ def back_projected_upsample(
             size[1], size[0], *image.shape[2:]
         )
 
-    result = enlarge(image, cv2.INTER_LANCZOS4)
+    if start is None:
+        result = enlarge(image, cv2.INTER_LANCZOS4)
+    else:
+        result = np.array(start, dtype=np.float32).reshape(size[1], size[0], *image.shape[2:])
     for _ in range(iterations):
         residual = image - downsample(result, factor, degradation)
         result += enlarge(residual, cv2.INTER_CUBIC)

@@ -50,11 +50,15 @@ def test_the_default_overlap_is_a_quarter_tile_at_most_32_pixels() -> None:
 
 
 @pytest.mark.parametrize(
-    "kernel, dilation, groups, size",
-    [(3, 1, 1, (17, 23)), (7, 1, 4, (30, 26)), (3, 4, 1, (25, 40)), (3, 2, 1, (5, 9))],
-)
+    "kernel, dilation, groups, stride, size",
+    [
+        (3, 1, 1, 1, (17, 23)), (7, 1, 4, 1, (30, 26)), (3, 4, 1, 1, (25, 40)),
+        (3, 2, 1, 1, (5, 9)), (3, 1, 1, 2, (17, 24)), (3, 1, 1, 2, (24, 17)),
+        (5, 1, 2, 2, (19, 22)), (3, 2, 1, 2, (21, 30)), (7, 1, 1, 3, (29, 31)),
+    ],
+)  # fmt: skip
 def test_reflected_borders_without_a_padded_copy_are_the_same_convolution(
-    kernel: int, dilation: int, groups: int, size: tuple[int, int]
+    kernel: int, dilation: int, groups: int, stride: int, size: tuple[int, int]
 ) -> None:
     torch = pytest.importorskip("torch")
     from mfif.models.blocks import ReflectBorderConv2d, reflect_borders_only
@@ -62,7 +66,7 @@ def test_reflected_borders_without_a_padded_copy_are_the_same_convolution(
     torch.manual_seed(kernel + dilation)
     conv = torch.nn.Conv2d(
         8, 12, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=groups,
-        padding_mode="reflect",
+        stride=stride, padding_mode="reflect",
     )  # fmt: skip
     x = torch.rand(2, 8, *size)
     wrapped = reflect_borders_only(torch.nn.Sequential(conv))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,53 +18,70 @@ __all__ = [
 
 
 class ReflectBorderConv2d(nn.Module):
-    """A stride-1 convolution with reflected borders, computed without a padded copy of its
-    input: the convolution with zero padding (which oneDNN does in place), then its outer
-    ``p`` rows and columns computed again from thin reflect-padded strips. The same output as
-    ``conv`` (``padding_mode="reflect"``) up to rounding; a padded copy of every feature map
-    cost a quarter of MSA-Siamese's time on a CPU.
+    """A convolution with reflected borders, computed without a padded copy of its input: the
+    convolution with zero padding (which oneDNN does in place), then the outputs whose window
+    reaches past the input's edge computed again from thin reflect-padded strips. The same
+    output as ``conv`` (``padding_mode="reflect"``, any stride) up to rounding; a padded copy
+    of every feature map cost a quarter of MSA-Siamese's time on a CPU.
 
-    Shapes: (B, C, H, W) -> (B, C', H, W).
+    Shapes: (B, C, H, W) -> (B, C', H_out, W_out), as ``conv``.
     """
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
-        if conv.stride != (1, 1) or conv.padding_mode != "reflect":
-            raise ValueError("only stride-1 convolutions with reflected borders")
+        if conv.padding_mode != "reflect" or conv.padding[0] != conv.padding[1]:
+            raise ValueError("only convolutions with equal reflected borders")
+        if conv.stride[0] != conv.stride[1]:
+            raise ValueError("only convolutions with equal strides")
         self.conv = conv
         self.pad = conv.padding[0]
+        self.stride = conv.stride[0]
+        # The window's reach beyond its first input row or column.
+        self.reach = conv.dilation[0] * (conv.kernel_size[0] - 1)
 
     def _plain(self, x: torch.Tensor, padding) -> torch.Tensor:
         conv = self.conv
-        return F.conv2d(x, conv.weight, conv.bias, 1, padding, conv.dilation, conv.groups)
+        return F.conv2d(x, conv.weight, conv.bias, self.stride, padding, conv.dilation, conv.groups)
+
+    def _edges(self, length: int) -> tuple[int, int]:
+        """How many outputs along a side of ``length`` inputs reach past its start, and the
+        first output that reaches past its end."""
+        p, s = self.pad, self.stride
+        outputs = (length + 2 * p - self.reach - 1) // s + 1
+        first_past_end = -(-(length + p - self.reach) // s)  # ceil
+        return -(-p // s), min(outputs, first_past_end)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.pad
+        p, s = self.pad, self.stride
         height, width = x.shape[-2:]
         if p == 0:
             return self._plain(x, 0)
-        if min(height, width) <= 3 * p:  # strips would overlap: pad the whole input
+        if min(height, width) <= 3 * p + self.reach:  # strips would overlap: pad it all
             return self._plain(F.pad(x, (p, p, p, p), mode="reflect"), 0)
         out = self._plain(x, p)
+        top, bottom = self._edges(height)
+        left, right = self._edges(width)
+        span = self.reach + 1 - p  # input rows past the padding that the edge outputs read
         strips = (
-            (x[..., : 2 * p, :], (p, p, p, 0), (slice(None), slice(None, p), slice(None))),
-            (x[..., -2 * p :, :], (p, p, 0, p), (slice(None), slice(-p, None), slice(None))),
-            (x[..., :, : 2 * p], (p, 0, p, p), (slice(None), slice(None), slice(None, p))),
-            (x[..., :, -2 * p :], (0, p, p, p), (slice(None), slice(None), slice(-p, None))),
+            (x[..., : s * (top - 1) + span, :], (p, p, p, 0), np.s_[..., :top, :]),
+            (x[..., s * bottom - p :, :], (p, p, 0, p), np.s_[..., bottom:, :]),
+            (x[..., :, : s * (left - 1) + span], (p, 0, p, p), np.s_[..., :, :left]),
+            (x[..., :, s * right - p :], (0, p, p, p), np.s_[..., :, right:]),
         )
         for strip, padding, where in strips:
-            out[(Ellipsis, *where[1:])] = self._plain(F.pad(strip, padding, mode="reflect"), 0)
+            if out[where].numel():
+                out[where] = self._plain(F.pad(strip, padding, mode="reflect"), 0)
         return out
 
 
 def reflect_borders_only(module: nn.Module) -> nn.Module:
-    """``module`` with every stride-1 reflect-padded convolution in it wrapped in
-    `ReflectBorderConv2d` (in place; for inference)."""
+    """``module`` with every reflect-padded convolution in it wrapped in `ReflectBorderConv2d`
+    (in place; for inference)."""
     for name, child in module.named_children():
         if (
             isinstance(child, nn.Conv2d)
             and child.padding_mode == "reflect"
-            and child.stride == (1, 1)
+            and child.stride[0] == child.stride[1]
             and child.padding[0] == child.padding[1]
         ):
             setattr(module, name, ReflectBorderConv2d(child))

@@ -52,9 +52,11 @@ def test_the_default_overlap_is_a_quarter_tile_at_most_32_pixels() -> None:
 @pytest.mark.parametrize(
     "kernel, dilation, groups, stride, size",
     [
-        (3, 1, 1, 1, (17, 23)), (7, 1, 4, 1, (30, 26)), (3, 4, 1, 1, (25, 40)),
-        (3, 2, 1, 1, (5, 9)), (3, 1, 1, 2, (17, 24)), (3, 1, 1, 2, (24, 17)),
-        (5, 1, 2, 2, (19, 22)), (3, 2, 1, 2, (21, 30)), (7, 1, 1, 3, (29, 31)),
+        (3, 1, 1, 1, (97, 113)), (3, 1, 1, 1, (17, 23)), (7, 1, 4, 1, (30, 26)),
+        (3, 4, 1, 1, (25, 40)), (3, 2, 1, 1, (5, 9)), (3, 1, 1, 2, (97, 144)),
+        (3, 1, 1, 2, (144, 97)), (5, 1, 2, 2, (190, 221)), (3, 2, 4, 2, (210, 300)),
+        (7, 1, 1, 3, (290, 311)), (3, 1, 1, 1, (2, 7)), (5, 1, 1, 2, (3, 4)),
+        (7, 1, 4, 1, (4, 40)),
     ],
 )  # fmt: skip
 def test_reflected_borders_without_a_padded_copy_are_the_same_convolution(
@@ -75,6 +77,9 @@ def test_reflected_borders_without_a_padded_copy_are_the_same_convolution(
         torch.testing.assert_close(wrapped(x), conv(x), atol=1e-5, rtol=1e-5)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(wrapped(channels_last), conv(x), atol=1e-5, rtol=1e-5)
+    # Large maps gather their border's windows; small ones, wide or dilated kernels pad.
+    gathers = wrapped[0]._border_windows(2, *size, x.device) is not None
+    assert gathers == (min(size) > 90 and kernel * dilation < 10)
 
 
 @pytest.mark.parametrize("size", [(20, 26), (17, 23), (1, 5), (3, 2)])

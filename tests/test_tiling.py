@@ -30,6 +30,60 @@ def test_tiling_matches_whole_image_for_local_functions() -> None:
     )
 
 
+def test_tiles_on_several_threads_blend_to_the_same_result() -> None:
+    """Tiles computed side by side are blended in the same order: the same bytes, and a
+    position-dependent function shows that each tile lands where it belongs."""
+    import itertools
+    import threading
+
+    image = np.random.default_rng(2).random((3, 170, 230)).astype(np.float32)
+    workers = set()
+
+    def local_contrast(part: np.ndarray) -> np.ndarray:
+        workers.add(threading.get_ident())
+        return part - part.mean(axis=(1, 2), keepdims=True) + np.arange(part.shape[2])
+
+    alone = run_tiled(local_contrast, image, tile=64, overlap=12)
+    assert workers == {threading.get_ident()}
+    workers.clear()
+    meet, calls = threading.Barrier(2, timeout=30), itertools.count()
+
+    def met(part: np.ndarray) -> np.ndarray:
+        if next(calls) < 2:  # the first two tiles wait for each other: they run at once
+            meet.wait()
+        return local_contrast(part)
+
+    together = run_tiled(met, image, tile=64, overlap=12, threads=2)
+    np.testing.assert_array_equal(together, alone)
+    assert threading.get_ident() not in workers and len(workers) == 2
+    # A lone tile runs in the calling thread whatever the threads asked for.
+    workers.clear()
+    run_tiled(local_contrast, image[:, :40, :40], tile=64, threads=2)
+    assert workers == {threading.get_ident()}
+
+
+def test_a_network_restores_the_intra_op_threads_it_gives_its_tiles() -> None:
+    torch = pytest.importorskip("torch")
+    from mfif.methods.network import NetworkFuser
+
+    class Identity(NetworkFuser):
+        name = "identity-test"
+
+    fuser = Identity(model=torch.nn.Identity(), device="cpu")
+    seen = []
+
+    def forward(tensor):
+        seen.append(torch.get_num_threads())
+        return tensor * 1
+
+    before = torch.get_num_threads()
+    image = np.random.default_rng(3).random((2, 100, 140)).astype(np.float32)
+    np.testing.assert_allclose(fuser.run_tiled(forward, image, tile=48), image, rtol=1e-6)
+    assert torch.get_num_threads() == before
+    if before > 1:  # each tile on one core, side by side
+        assert set(seen) == {1}
+
+
 def test_run_tiled_with_a_scale_places_each_tile_at_scale() -> None:
     image = np.random.default_rng(0).random((2, 50, 70)).astype(np.float32)
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .concurrency import ordered_map
+
 __all__ = ["tile_starts", "run_tiled", "default_overlap"]
 
 
@@ -56,6 +58,7 @@ def run_tiled(
     overlap: int | None = None,
     description: str | None = None,
     scale: int = 1,
+    threads: int = 1,
 ) -> np.ndarray:
     """Apply ``function`` to overlapping tiles of ``image`` and blend the results linearly.
 
@@ -72,6 +75,10 @@ def run_tiled(
         16 tiles; None shows none.
     scale : int
         The function's output is this many times larger than its input (super-resolution).
+    threads : int
+        Tiles computed at once, each on its own thread (`mfif.concurrency.ordered_map`: at
+        most this many results held ahead of the blend); ``function`` must then be safe to
+        call from several threads. The result does not depend on it.
 
     Returns
     -------
@@ -86,13 +93,19 @@ def run_tiled(
     out = None
     total = np.zeros((scale * height, scale * width), np.float32)
     corners = [(top, left) for top in rows for left in cols]
+
+    def on_tile(corner: tuple[int, int]) -> np.ndarray:
+        top, left = corner
+        return function(image[:, top : top + tile_height, left : left + tile_width])
+
+    threads = min(threads, len(corners))  # one tile: in the calling thread
+    results = zip(corners, ordered_map(on_tile, corners, threads), strict=True)
     if description is not None:
         from .progress import progress_bar
 
-        corners = progress_bar(corners, label=description, unit="tile")
-    for top, left in corners:
+        results = progress_bar(results, label=description, unit="tile", total=len(corners))
+    for (top, left), result in results:
         bottom, right = top + tile_height, left + tile_width
-        result = function(image[:, top:bottom, left:right])
         if out is None:
             out = np.zeros((result.shape[0], scale * height, scale * width), np.float32)
         weight = np.outer(

@@ -233,8 +233,8 @@ class NetworkFuser(Fuser):
         caller = threading.current_thread()  # a lone tile runs here, on every core
 
         def on_tile(part: np.ndarray) -> np.ndarray:
-            if threading.current_thread() is not caller:
-                torch.set_num_threads(1)  # this worker's own layers, one core each
+            if threading.current_thread() is not caller and torch.get_num_threads() > 1:
+                torch.set_num_threads(1)  # this worker's own layers, one core each (once)
             with (
                 torch.inference_mode(),
                 torch.autocast(device_type, torch.bfloat16, enabled=self._bfloat16),

@@ -137,6 +137,7 @@ def decode_seconds(paths: list[Path], repeats: int) -> float:
 
 def arithmetic(method: str, paths: list[Path], repeats: int) -> tuple[float, float, str]:
     """(GFLOP per megapixel of the stack, seconds of the fusion alone, precision)."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     import mfif
@@ -144,8 +145,14 @@ def arithmetic(method: str, paths: list[Path], repeats: int) -> tuple[float, flo
     fuser = mfif.create(method)
     with load_frames(paths) as frames:
         stack = frames.materialise()
-    with FlopCounterMode(display=False) as counter:
-        fuser.fuse(stack)
+    # The counter sees only its own thread: counted with the tiles run one after another.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fuser.fuse(stack)
+    finally:
+        torch.set_num_threads(threads)
     pixels = stack.images.shape[1] * stack.images.shape[2] / 1e6
     seconds = median_seconds(lambda: fuser.fuse(stack), repeats)
     precision = "bfloat16" if getattr(fuser, "_bfloat16", False) else "float32"

@@ -224,17 +224,20 @@ class NetworkFuser(Fuser):
 
         On a CPU the tiles run side by side, one per core, each on one core: a tile's layers
         are too small to keep several cores busy (their threads wait on each other at every
-        layer), so MSA-Siamese, UFA-Fuse and UDPNet fuse the 4-frame ring 15-35 % faster, the
-        same maps up to bfloat16 rounding (oneDNN's blocking depends on its threads)."""
+        layer), so MSA-Siamese, UFA-Fuse and UDPNet fuse the 4-frame ring 15-35 % faster in
+        process, the same maps up to bfloat16 rounding (oneDNN's blocking depends on its
+        threads)."""
         import torch
 
         device_type = torch.device(self.device).type
         threads = torch.get_num_threads() if device_type == "cpu" else 1
         caller = threading.current_thread()  # a lone tile runs here, on every core
+        set_in_workers = []
 
         def on_tile(part: np.ndarray) -> np.ndarray:
             if threading.current_thread() is not caller and torch.get_num_threads() > 1:
                 torch.set_num_threads(1)  # this worker's own layers, one core each (once)
+                set_in_workers.append(True)
             with (
                 torch.inference_mode(),
                 torch.autocast(device_type, torch.bfloat16, enabled=self._bfloat16),
@@ -248,8 +251,10 @@ class NetworkFuser(Fuser):
                 on_tile, array, tile=tile, overlap=overlap, description=self.name, threads=threads
             )
         finally:
-            if threads > 1:
-                torch.set_num_threads(threads)  # the setting is shared: the caller's again
+            # The setting is also the process's default for new threads: the caller's again.
+            # (Each setting clears oneDNN's cache of prepared convolutions: only when needed.)
+            if set_in_workers:
+                torch.set_num_threads(threads)
 
     def fuse_frames(
         self,

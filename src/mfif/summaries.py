@@ -139,30 +139,30 @@ def _signal_pyramid(plane: np.ndarray, plane_scale: float = 1.0) -> Levels:
         if longest * scale <= _COARSEST_SIDE * 1.5:
             break
         scale /= 2
+    # A lower band for the uncertainty check, at half the finest scale (a quarter of the cost;
+    # the same band as 3 and 16 pixels at the finest): the pyramid's level there when it has
+    # one (the same resize and wide Gaussian).
+    check_size = (max(8, round(width * scales[0] / 2)), max(8, round(height * scales[0] / 2)))
+    half = None
     pyramid = []
-    resized: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # size: (image, G(8))
     for scale in reversed(scales):
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         small = cv2.resize(plane, size, interpolation=cv2.INTER_AREA) if scale < 1 else plane
         wide = cv2.GaussianBlur(small, (0, 0), _BAND[1])
-        resized[size] = small, wide
+        if size == check_size:
+            half, half_wide = small, wide
         band = cv2.GaussianBlur(small, (0, 0), _BAND[0]) - wide
         pyramid.append((scale * plane_scale, np.ascontiguousarray(band, dtype=np.float32)))
     fine = cv2.GaussianBlur(small, (0, 0), _FINE_BAND[0]) - cv2.GaussianBlur(
         small, (0, 0), _FINE_BAND[1]
     )
-    # A lower band for the uncertainty check, at half the finest scale (a quarter of the cost;
-    # the same band as 3 and 16 pixels at the finest): the pyramid's level there when it has
-    # one (the same resize and wide Gaussian).
-    size = (max(8, round(width * scale / 2)), max(8, round(height * scale / 2)))
-    if size not in resized:
-        half = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
-        resized[size] = half, cv2.GaussianBlur(half, (0, 0), _BAND[1])
-    half, wide = resized[size]
-    check = cv2.GaussianBlur(half, (0, 0), 1.5) - wide
+    if half is None:
+        half = cv2.resize(plane, check_size, interpolation=cv2.INTER_AREA)
+        half_wide = cv2.GaussianBlur(half, (0, 0), _BAND[1])
+    check = cv2.GaussianBlur(half, (0, 0), 1.5) - half_wide
     return Levels(
         pyramid,
-        (plane_scale * size[0] / width, np.ascontiguousarray(check, dtype=np.float32)),
+        (plane_scale * check_size[0] / width, np.ascontiguousarray(check, dtype=np.float32)),
         np.ascontiguousarray(fine, dtype=np.float32),
     )
 

@@ -107,6 +107,10 @@ def main() -> None:
         for set_name in args.sets:
             rows: dict[str, list[dict]] = {name: [] for name in fusers}
             scenes = sets[set_name][args.skip : args.skip + args.limit]
+            if not scenes:
+                count = len(sets[set_name])
+                print(f"{set_name} has {count} scenes: none after --skip {args.skip}.")
+                continue
             for index, (sources, truth) in enumerate(scenes, start=args.skip):
                 low, full, reference = downsampled_case(sources, truth, scale, args.degradation)
                 for name, fuser in fusers.items():

@@ -156,3 +156,28 @@ def test_unknown_method_fails_before_running(data: Path, tmp_path: Path) -> None
     scenes, _ = find_scenes([data])
     with pytest.raises(MfifError, match="Unknown method 'magic'"):
         run_benchmark(scenes, ["magic"], tmp_path / "out", progress=False)
+
+
+def test_a_change_to_the_enlargement_recomputes_enlarged_results(monkeypatch) -> None:
+    """The cache key of a result enlarged by back-projection (and of dfp at ×2) follows the
+    enlargement's code; a result at the frames' size, or interpolated, does not."""
+    import mfif
+    from mfif.bench import runner
+    from mfif.upscaling import UpscaledFuser, upscaled
+
+    def versions() -> list[str]:
+        return [
+            runner.method_version(fuser)
+            for fuser in (
+                upscaled(mfif.create("gff"), 2, "lanczos2"),
+                mfif.create("dfp", scale=2),
+                mfif.create("gff"),
+                mfif.create("dfp"),
+                UpscaledFuser(mfif.create("gff"), 2, interpolation="bicubic"),
+            )
+        ]
+
+    before = versions()
+    monkeypatch.setattr(runner, "_ENLARGEMENT_VERSION", "changed")
+    after = versions()
+    assert [b != a for b, a in zip(before, after, strict=True)] == [True, True, False, False, False]

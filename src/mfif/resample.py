@@ -44,6 +44,14 @@ DEGRADATIONS = ("lanczos2", "bicubic", "box", "gaussian:SIGMA")
 # How DFP's residual start is enlarged (`mfif.deep_prior.reconstruct`'s ``base``).
 ENLARGEMENTS = ("bicubic", "back-projection")
 BACK_PROJECTIONS = 3  # iterations of `back_projected_upsample`: its gain is flat after 3
+# Total-variation smoothing within back-projection (`back_projected_upsample`): the weight of
+# each step, the steps, and the gradient (in [0, 1] units) below which it smooths like a
+# quadratic (so that faint texture is kept). Chosen on held-out scenes, the shared stacks'
+# fusions and the first source of each real pair (README, "DFP", "Smoothing the enlargement").
+SMOOTHING = 0.001
+SMOOTHING_STEPS = 5
+SMOOTHING_FLOOR = 0.03
+_STEP_ROWS = 128  # rows of a band of one smoothing step (`_descend_total_variation`)
 
 
 def _lanczos2(x: np.ndarray) -> np.ndarray:
@@ -170,14 +178,18 @@ def back_projected_upsample(
     degradation: str = "lanczos2",
     *,
     start: np.ndarray | None = None,
+    smoothing: float = SMOOTHING,
 ) -> np.ndarray:
     """Enlarge by ``factor`` so that downsampling the result under ``degradation`` gives
     ``image`` back: Lanczos-4 interpolation (or ``start``), then iterative back-projection (the
     residual at low resolution, enlarged bicubically, added back; Irani and Peleg's scheme under
-    our degradation model).
+    our degradation model), the first `SMOOTHING_STEPS` steps also descending the enlargement's
+    total variation (Rudin, Osher and Fatemi 1992), which removes the interpolation's ringing
+    and jagged edges that the degradation cannot see, and the last ``iterations`` steps
+    back-projection alone, so that the result agrees with ``image`` again.
 
     On held-out scenes Lanczos-2-downsampled by 2, 3 iterations gain 0.55 dB over Lanczos-4
-    interpolation alone (README, "DFP").
+    interpolation alone, and the smoothing 0.1-0.15 dB more (README, "DFP").
 
     Parameters
     ----------
@@ -191,6 +203,9 @@ def back_projected_upsample(
     start : ndarray of shape (s·h, s·w) or (s·h, s·w, C), optional
         Another first enlargement to back-project from (`benchmarks/learned_enlargement.py`'s
         learned one); default Lanczos-4 interpolation.
+    smoothing : float
+        The weight of each total-variation step (0: back-projection alone, as before
+        2026-12-07; no smoothing either when ``iterations`` is 0).
 
     Returns
     -------
@@ -212,10 +227,49 @@ def back_projected_upsample(
         result = enlarge(image, cv2.INTER_LANCZOS4)
     else:
         result = np.array(start, dtype=np.float32).reshape(size[1], size[0], *image.shape[2:])
-    for _ in range(iterations):
+    smoothed = SMOOTHING_STEPS if smoothing > 0 and iterations > 0 else 0
+    for step in range(smoothed + iterations):
         residual = image - downsample(result, factor, degradation)
         result += enlarge(residual, cv2.INTER_CUBIC)
+        if step < smoothed:
+            result = _descend_total_variation(result, smoothing, SMOOTHING_FLOOR)
     return np.clip(result, 0.0, 1.0, out=result)
+
+
+def _descend_total_variation(image: np.ndarray, step: float, floor: float) -> np.ndarray:
+    """One gradient step on the total variation Σ sqrt(|∇u|² + floor²) of each channel of
+    ``image`` (H, W[, C]) float32: ``u + step · div(∇u / sqrt(|∇u|² + floor²))``, forward
+    differences, no flow across the borders. A new array; bands of `_STEP_ROWS` rows on the
+    cores, so that the working memory beyond the result is a few bands."""
+    from .concurrency import default_threads, ordered_map
+
+    height = image.shape[0]
+    stepped = np.empty_like(image)
+
+    def step_band(top: int) -> None:
+        bottom = min(top + _STEP_ROWS, height)
+        first = max(top - 1, 0)  # a row above: its flow enters the band's first row
+        slab = image[first : min(bottom + 1, height)]  # and below: the last row's difference
+        across = np.zeros_like(slab)  # ∂u/∂x, 0 on the last column
+        np.subtract(slab[:, 1:], slab[:, :-1], out=across[:, :-1])
+        down = np.zeros_like(slab)  # ∂u/∂y, 0 on the slab's last row
+        np.subtract(slab[1:], slab[:-1], out=down[:-1])
+        norm = np.square(across)
+        norm += np.square(down)
+        norm += floor * floor
+        np.sqrt(norm, out=norm)
+        across /= norm
+        down /= norm
+        divergence = across.copy()
+        divergence[:, 1:] -= across[:, :-1]
+        divergence += down
+        divergence[1:] -= down[:-1]
+        divergence *= step
+        np.add(image[top:bottom], divergence[top - first : bottom - first], out=stepped[top:bottom])
+
+    for _ in ordered_map(step_band, range(0, height, _STEP_ROWS), default_threads()):
+        pass
+    return stepped
 
 
 def downsample_torch(

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import align as align_module
+from .. import resample as resample_module
 from .. import warp as warp_module
 from ..data.scenes import Scene
 from ..errors import MfifError
@@ -93,11 +94,13 @@ def _scaled_version(scale: int, degradation: str) -> str:
 
 
 def method_version(fuser: Fuser) -> str:
-    """Short hash identifying a method's behaviour: name, options, module source, weights."""
+    """Short hash identifying a method's behaviour: name, options, module source, weights,
+    and the enlargement's source (`mfif.resample`) for a result made larger."""
     inner = getattr(fuser, "inner", None)
     if isinstance(inner, Fuser):  # a method followed by interpolation
         scaled = _scaled_version(fuser.scale, fuser.degradation)
-        return method_version(inner) + f"-{fuser.interpolation}{scaled}"
+        enlargement = f"-{_ENLARGEMENT_VERSION}" if fuser.interpolation == "back-projection" else ""
+        return method_version(inner) + f"-{fuser.interpolation}{scaled}{enlargement}"
     digest = hashlib.sha256(fuser.name.encode())
     options = {
         k: v
@@ -111,7 +114,13 @@ def method_version(fuser: Fuser) -> str:
     weights = getattr(fuser, "weights_sha256", None)
     if weights:
         digest.update(str(weights).encode())
+    if getattr(fuser, "super_resolves", False) and getattr(fuser, "scale", 1) != 1:
+        digest.update(_ENLARGEMENT_VERSION.encode())  # its start is back-projected
     return digest.hexdigest()[:12]
+
+
+# The back-projected enlargement: a change to it recomputes every enlarged result.
+_ENLARGEMENT_VERSION = hashlib.sha256(Path(resample_module.__file__).read_bytes()).hexdigest()[:8]
 
 
 # Scenes are aligned before fusing: a change to the alignment code recomputes every scene.

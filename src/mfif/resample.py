@@ -232,24 +232,28 @@ def back_projected_upsample(
         residual = image - downsample(result, factor, degradation)
         result += enlarge(residual, cv2.INTER_CUBIC)
         if step < smoothed:
-            result = _descend_total_variation(result, smoothing, SMOOTHING_FLOOR)
+            _descend_total_variation(result, smoothing, SMOOTHING_FLOOR)
     return np.clip(result, 0.0, 1.0, out=result)
 
 
-def _descend_total_variation(image: np.ndarray, step: float, floor: float) -> np.ndarray:
+def _descend_total_variation(image: np.ndarray, step: float, floor: float) -> None:
     """One gradient step on the total variation Σ sqrt(|∇u|² + floor²) of each channel of
-    ``image`` (H, W[, C]) float32: ``u + step · div(∇u / sqrt(|∇u|² + floor²))``, forward
-    differences, no flow across the borders. A new array; bands of `_STEP_ROWS` rows on the
-    cores, so that the working memory beyond the result is a few bands."""
+    ``image`` (H, W[, C]) float32, in place: ``u += step · div(∇u / sqrt(|∇u|² + floor²))``,
+    forward differences, no flow across the borders. Bands of `_STEP_ROWS` rows on the cores,
+    each from its own rows and copies of the rows next to it as they were, so that the working
+    memory is a few bands."""
     from .concurrency import default_threads, ordered_map
 
     height = image.shape[0]
-    stepped = np.empty_like(image)
+    tops = range(0, height, _STEP_ROWS)
+    above = {top: image[top - 1 : top].copy() for top in tops if top > 0}
+    below = {top: image[top + _STEP_ROWS : top + _STEP_ROWS + 1].copy() for top in tops}
 
     def step_band(top: int) -> None:
-        bottom = min(top + _STEP_ROWS, height)
-        first = max(top - 1, 0)  # a row above: its flow enters the band's first row
-        slab = image[first : min(bottom + 1, height)]  # and below: the last row's difference
+        band = image[top : top + _STEP_ROWS]
+        # A row above, whose flow enters the band's first row; below, the last row's difference.
+        slab = np.concatenate([above.get(top, band[:0]), band, below[top]])
+        first = 1 if top > 0 else 0
         across = np.zeros_like(slab)  # ∂u/∂x, 0 on the last column
         np.subtract(slab[:, 1:], slab[:, :-1], out=across[:, :-1])
         down = np.zeros_like(slab)  # ∂u/∂y, 0 on the slab's last row
@@ -265,11 +269,10 @@ def _descend_total_variation(image: np.ndarray, step: float, floor: float) -> np
         divergence += down
         divergence[1:] -= down[:-1]
         divergence *= step
-        np.add(image[top:bottom], divergence[top - first : bottom - first], out=stepped[top:bottom])
+        band += divergence[first : first + len(band)]
 
-    for _ in ordered_map(step_band, range(0, height, _STEP_ROWS), default_threads()):
+    for _ in ordered_map(step_band, tops, default_threads()):
         pass
-    return stepped
 
 
 def downsample_torch(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import mfif
 from mfif.data.focus_stacks import StackSampler
 from mfif.data.natural import natural_items
+from mfif.data.scenes import find_scenes
 from mfif.data.synth import synthesize_from_depth, synthesize_from_masks
 from mfif.metrics import compute
 from mfif.pipeline import Pipeline
@@ -192,3 +194,39 @@ def table(title: str, results: dict[str, dict[str, float]]) -> None:
     print("|---|" + "---|" * len(keys))
     for label, values in results.items():
         print(f"| {label} | " + " | ".join(f"{values[k]:.4g}" for k in keys) + " |", flush=True)
+
+
+def even(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(
+        image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2], dtype=np.float32
+    )
+
+
+def enlargement_truths(
+    shared: Path, scratch: Path, real_sources: bool = False
+) -> dict[str, list[np.ndarray]]:
+    """Truths to enlarge (`benchmarks/learned_enlargement.py`, `benchmarks/smoothing.py`):
+    held-out scenes, the shared stacks' default fusions (written to ``scratch``), three
+    blurred-noise textures, and with ``real_sources`` the first source of each scene of
+    ``shared/real``; each cut to even sides."""
+    sets = make_sets(shared)
+    found = {"held-out scenes (10)": [even(t) for name in ("pascal-mask", "davis-mask",
+             "middlebury-depth") for _, t in sets[name][4:10]]}  # fmt: skip
+    program = str(Path(sys.executable).with_name("mfif"))
+    for stack in sorted((shared / "stacks").iterdir()):
+        output = scratch / f"{stack.name}.png"
+        subprocess.run([program, "fuse", str(stack), "--exclude", "reference*", "-o", str(output)],
+                       check=True, capture_output=True)  # fmt: skip
+        found[f"fused {stack.name}"] = [even(mfif.read_image(output)[0])]
+    rng = np.random.default_rng(2)
+    textures = []
+    for _ in range(3):
+        texture = cv2.GaussianBlur(rng.random((60, 72, 3)).astype(np.float32), (0, 0), 1.2)
+        textures.append((texture - texture.min()) / (texture.max() - texture.min()))
+    found["synthetic textures (3)"] = textures
+    if real_sources:
+        scenes = find_scenes(sorted(p for p in (shared / "real").iterdir() if p.is_dir()))[0]
+        found[f"real first sources ({len(scenes)})"] = [
+            even(mfif.read_image(scene.sources[0])[0]) for scene in scenes
+        ]
+    return found

@@ -17,8 +17,6 @@ real stacks, each fused by the default, its result as the truth; and three synth
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -33,7 +31,7 @@ from mfif.metrics import psnr
 from mfif.resample import back_projected_upsample, downsample
 
 from _common import require_shared
-from _heldout import make_sets
+from _heldout import enlargement_truths
 
 PATCH, ANGLES = 9, 16
 STRENGTH_EDGES, COHERENCE_EDGES = (0.005, 0.02), (0.25, 0.5)
@@ -126,32 +124,6 @@ def learned_start(filters: np.ndarray, low: np.ndarray, strength: float) -> np.n
     return enlarged + strength * (correction[..., None] if enlarged.ndim == 3 else correction)
 
 
-def even(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(
-        image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2], dtype=np.float32
-    )
-
-
-def truths(shared: Path, scratch: Path) -> dict[str, list[np.ndarray]]:
-    """Held-out scenes, the shared stacks' default fusions, synthetic textures."""
-    sets = make_sets(shared)
-    found = {"held-out scenes (10)": [even(t) for name in ("pascal-mask", "davis-mask",
-             "middlebury-depth") for _, t in sets[name][4:10]]}  # fmt: skip
-    mfif = str(Path(sys.executable).with_name("mfif"))
-    for stack in sorted((shared / "stacks").iterdir()):
-        output = scratch / f"{stack.name}.png"
-        subprocess.run([mfif, "fuse", str(stack), "--exclude", "reference*", "-o", str(output)],
-                       check=True, capture_output=True)  # fmt: skip
-        found[f"fused {stack.name}"] = [even(read_image(output)[0])]
-    rng = np.random.default_rng(2)
-    textures = []
-    for _ in range(3):
-        texture = cv2.GaussianBlur(rng.random((60, 72, 3)).astype(np.float32), (0, 0), 1.2)
-        textures.append((texture - texture.min()) / (texture.max() - texture.min()))
-    found["synthetic textures (3)"] = textures
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--degradations", nargs="+", default=["lanczos2", "box"])
@@ -162,7 +134,7 @@ def main() -> None:
     ]
     images = [read_image(item.image)[0] for item in items]
     with tempfile.TemporaryDirectory() as scratch:
-        sets = truths(shared, Path(scratch))
+        sets = enlargement_truths(shared, Path(scratch))
     for degradation in args.degradations:
         filters = fit(images, degradation)
         print(f"\nmade by {degradation}; filters fitted on {len(images)} BSDS500 training images")

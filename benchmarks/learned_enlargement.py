@@ -143,11 +143,16 @@ def main() -> None:
             scores = np.zeros(3)
             for truth in images_of_set:
                 low = np.clip(downsample(truth, 2, degradation), 0, 1)
-                plain = back_projected_upsample(low, 2, degradation=degradation)
+                # Back-projection alone, as when this was measured (before its smoothing).
+                plain = back_projected_upsample(low, 2, degradation=degradation, smoothing=0)
                 scores += [psnr(plain, truth)] + [
                     psnr(
                         back_projected_upsample(
-                            low, 2, degradation=degradation, start=learned_start(filters, low, s)
+                            low,
+                            2,
+                            degradation=degradation,
+                            start=learned_start(filters, low, s),
+                            smoothing=0,
                         ),
                         truth,
                     )

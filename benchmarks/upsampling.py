@@ -5,6 +5,9 @@ model the image was really made by (`mfif.resample`), PSNR against the truth. No
 involved: this is the ceiling a fusion's enlargement reaches when its low-resolution image is
 perfect.
 
+``--smoothing 0`` is back-projection without its total-variation steps, as the README's tables
+made before 2026-12-07's smoothing were measured.
+
     .venv/bin/python benchmarks/upsampling.py --sets pascal-mask davis-mask --limit 6
     .venv/bin/python benchmarks/upsampling.py --sets pascal-mask davis-mask middlebury-depth \
         --skip 4 --limit 6 --degradations lanczos2 bicubic box gaussian:1.2 gaussian:1.8 \
@@ -30,7 +33,7 @@ import cv2
 import numpy as np
 
 from mfif.metrics import psnr
-from mfif.resample import back_projected_upsample, check_degradation, downsample
+from mfif.resample import SMOOTHING, back_projected_upsample, check_degradation, downsample
 
 from _common import require_shared
 from _heldout import make_sets
@@ -81,8 +84,11 @@ def made(truth: np.ndarray, scale: int, name: str) -> np.ndarray:
     return np.clip(downsample(truth, scale, name), 0, 1)
 
 
-def columns(scale: int, degradation: str, steps: list[int], told: list[str]) -> dict:
-    """Each enlargement by name: (low image, full size) -> enlarged image."""
+def columns(
+    scale: int, degradation: str, steps: list[int], told: list[str], smoothing: float
+) -> dict:
+    """Each enlargement by name: (low image, full size) -> enlarged image (back-projection
+    with ``smoothing``, `mfif.resample.back_projected_upsample`)."""
     found = {
         "bicubic": lambda low, size: cv2.resize(low, size, interpolation=cv2.INTER_CUBIC),
         "Lanczos-4": lambda low, size: cv2.resize(low, size, interpolation=cv2.INTER_LANCZOS4),
@@ -92,13 +98,16 @@ def columns(scale: int, degradation: str, steps: list[int], told: list[str]) -> 
         models.append(degradation)
     for model in models:
         for n in steps:
-            found[f"back-projection onto {model}, {n} steps"] = _back_projection(scale, n, model)
+            enlarge = _back_projection(scale, n, model, smoothing)
+            found[f"back-projection onto {model}, {n} steps"] = enlarge
     return found
 
 
-def _back_projection(scale: int, steps: int, model: str):
+def _back_projection(scale: int, steps: int, model: str, smoothing: float):
     def enlarge(low: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        return back_projected_upsample(low, scale, iterations=steps, degradation=model)
+        return back_projected_upsample(
+            low, scale, iterations=steps, degradation=model, smoothing=smoothing
+        )
 
     return enlarge
 
@@ -112,6 +121,12 @@ def main() -> None:
     parser.add_argument("--degradations", nargs="+", type=maker, default=["lanczos2"])
     parser.add_argument("--told", nargs="*", type=check_degradation, default=[])
     parser.add_argument("--steps", nargs="+", type=int, default=[1, 2, 3, 5])
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=SMOOTHING,
+        help="back-projection's total-variation weight (0: as before 2026-12-07's smoothing)",
+    )
     args = parser.parse_args()
     sets = make_sets(require_shared())
     truths = []
@@ -123,7 +138,8 @@ def main() -> None:
     for degradation in args.degradations:
         print(f"\nmade by {degradation}\n\n| enlargement | PSNR |\n|---|---|")
         lows = [made(truth, args.scale, degradation) for truth in truths]  # once, not per column
-        for name, enlarge in columns(args.scale, degradation, args.steps, args.told).items():
+        chosen = columns(args.scale, degradation, args.steps, args.told, args.smoothing)
+        for name, enlarge in chosen.items():
             scores = []
             for truth, low in zip(truths, lows, strict=True):
                 size = (truth.shape[1], truth.shape[0])

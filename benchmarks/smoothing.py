@@ -1,12 +1,12 @@
-"""The x2 (or xs) enlargement with and without its total-variation steps
+"""Back-projection's enlargement with and without its total-variation steps
 (`mfif.resample.back_projected_upsample`'s ``smoothing``; README, DFP, "Smoothing the
-enlargement"): each truth is downsampled under each ``--degradations`` model, enlarged back by
-back-projection onto that model with and without the smoothing, and scored by PSNR against
-the truth. Truths: the held-out scenes of `benchmarks/upsampling.py`, the nine shared stacks
-each fused by the default, three blurred-noise textures (`benchmarks/learned_enlargement.py`'s
-sets), and the first source of each scene of ``../shared/datasets/real`` (where a smoothing
-that flattens fine texture shows first). Reports the mean gain, the worst, and the share of
-truths made worse by more than 0.05 dB.
+enlargement"), by ``--scale`` (2): each truth is downsampled under each ``--degradations``
+model, enlarged back by back-projection onto that model with and without the smoothing, and
+scored by PSNR against the truth. Truths (`_heldout.enlargement_truths`): the held-out scenes
+of `benchmarks/upsampling.py`, the nine shared stacks each fused by the default, three
+blurred-noise textures, and the first source of each scene of ``../shared/datasets/real``
+(where a smoothing that flattens fine texture shows first). Reports the mean gain, the worst,
+and the share of truths made worse by more than 0.05 dB.
 
     .venv/bin/python benchmarks/smoothing.py [--degradations lanczos2 box bicubic gaussian:1.2]
         [--scale 2]

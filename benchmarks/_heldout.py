@@ -196,10 +196,14 @@ def table(title: str, results: dict[str, dict[str, float]]) -> None:
         print(f"| {label} | " + " | ".join(f"{values[k]:.4g}" for k in keys) + " |", flush=True)
 
 
+def cut_to_multiple(image: np.ndarray, factor: int) -> np.ndarray:
+    """``image`` (H, W[, C]) cut to sides that are multiples of ``factor``, float32."""
+    height, width = image.shape[0] // factor * factor, image.shape[1] // factor * factor
+    return np.ascontiguousarray(image[:height, :width], dtype=np.float32)
+
+
 def even(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(
-        image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2], dtype=np.float32
-    )
+    return cut_to_multiple(image, 2)
 
 
 def enlargement_truths(

@@ -24,15 +24,9 @@ from mfif.metrics import psnr
 from mfif.resample import SMOOTHING, back_projected_upsample, downsample
 
 from _common import require_shared
-from _heldout import enlargement_truths
+from _heldout import cut_to_multiple, enlargement_truths
 
 HEADER = "| truth | back-projection alone | smoothed: mean | worst | worse |\n|---|---|---|---|---|"
-
-
-def cut(image: np.ndarray, scale: int) -> np.ndarray:
-    """``image`` cut to sides that are multiples of ``scale``."""
-    height, width = image.shape[:2]
-    return np.ascontiguousarray(image[: height // scale * scale, : width // scale * scale])
 
 
 def main() -> None:
@@ -42,7 +36,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         found = enlargement_truths(require_shared(), Path(scratch), real_sources=True)
-    sets = {name: [cut(truth, args.scale) for truth in truths] for name, truths in found.items()}
+    sets = {
+        name: [cut_to_multiple(truth, args.scale) for truth in truths]
+        for name, truths in found.items()
+    }
     for degradation in args.degradations:
         print(f"\nx{args.scale}, made by and told {degradation}: PSNR of back-projection alone, "
               "and what the smoothing gains (mean, worst, share worse by 0.05 dB)\n")  # fmt: skip

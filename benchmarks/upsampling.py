@@ -36,7 +36,7 @@ from mfif.metrics import psnr
 from mfif.resample import SMOOTHING, back_projected_upsample, check_degradation, downsample
 
 from _common import require_shared
-from _heldout import make_sets
+from _heldout import cut_to_multiple, make_sets
 
 # Other libraries' resizes by 1 / s: (image (H, W, C) float32, s) -> (H / s, W / s, C).
 LIBRARY_RESIZES = {
@@ -132,8 +132,7 @@ def main() -> None:
     truths = []
     for set_name in args.sets:
         for _, truth in sets[set_name][args.skip : args.skip + args.limit]:
-            height, width = (side - side % args.scale for side in truth.shape[:2])
-            truths.append(np.ascontiguousarray(truth[:height, :width], dtype=np.float32))
+            truths.append(cut_to_multiple(truth, args.scale))
     print(f"×{args.scale}, {len(truths)} scenes ({', '.join(args.sets)}), PSNR against the truth")
     for degradation in args.degradations:
         print(f"\nmade by {degradation}\n\n| enlargement | PSNR |\n|---|---|")

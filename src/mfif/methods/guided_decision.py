@@ -224,14 +224,15 @@ class GuidedDecisionFuser(WeightedFuser):
             only = functools.partial(maps_of, focus_only=True)
             return luma_of.measured(k, only, small)[0]
 
-        labels = self._consistent(
-            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak
-        )
-
         def shrunk_luma(k: int) -> np.ndarray:
             if keep_shrunk:
                 return shrunk_lumas[k]
             return cv2.resize(luma_of(k), small, interpolation=cv2.INTER_AREA)
+
+        labels = self._consistent(
+            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak,
+            plane_of=shrunk_luma,
+        )  # fmt: skip
 
         guide = _decision_fused(labels, count, shrunk_luma)
         shrunk_lumas.close()  # the planes are freed before the refinement
@@ -279,6 +280,7 @@ class GuidedDecisionFuser(WeightedFuser):
         threads: int,
         *,
         weak: np.ndarray | None = None,
+        plane_of: Callable[[int], np.ndarray] | None = None,
     ) -> np.ndarray:
         """The rest of step 3 and step 4 on the half-resolution ``labels`` (repaired already
         where weak and patchy): the majority vote, small regions
@@ -295,8 +297,9 @@ class GuidedDecisionFuser(WeightedFuser):
                     voted, labels, best, focus_of, self.keep_ratio, threads, weak=weak
                 )
         if self.boundary_band > 0:
-            band = _boundary_band(labels, self.boundary_band // 2)
-            labels = np.where(band, fine_labels, labels)
+            labels = _redecided_band(
+                labels, fine_labels, self.boundary_band // 2, weak=weak, plane_of=plane_of
+            )
         return labels
 
 
@@ -435,10 +438,71 @@ def _keep_clear_winners(
 _FEWEST_KEPT = 9  # pixels at half resolution (6 x 6 at full) a given-back group holds
 
 
-def _boundary_band(labels: np.ndarray, half_width: int) -> np.ndarray:
-    """Pixels within ``half_width`` of a pixel with another label, (H, W) bool."""
+def _redecided_band(
+    labels: np.ndarray,
+    fine_labels: np.ndarray,
+    half_width: int,
+    *,
+    weak: np.ndarray | None = None,
+    plane_of: Callable[[int], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Step 4: ``labels`` (h, w) with the pixels within ``half_width`` of another label given
+    the small window's winner ``fine_labels`` (h, w), which moves a boundary to where the
+    sources meeting there change places.
+
+    Where the decision is ``weak`` (h, w) bool (stacks the repair looks at), the small window's
+    winner is taken only if it is one of the labels within ``half_width`` (it moves the
+    boundary) or if its luminance ``plane_of(k)`` (h, w) float32 in [0, 1] agrees with the
+    current label's to `_ALIKE_LEVELS` over `_ALIKE_WINDOW` (it changes the noise, not the
+    picture). In a flat area along a boundary (the lit lip of a shelf between two frames
+    that both focus it, `lfsd_lytro__scene007`) the small window's winner is whichever
+    blurred frame's spill is strongest there, and drew specks of the dark shelf's blur on
+    the lip; in a flat area whose frames agree, the mixture of their noise is kept (camera
+    noise averaged where the seams blend). Without ``weak``, every winner is taken."""
     if half_width < 1:
-        return np.zeros(labels.shape, dtype=bool)
+        return labels
     kernel = np.ones((2 * half_width + 1, 2 * half_width + 1), np.uint8)
     codes = labels.astype(np.uint16)  # OpenCV morphology takes 8- or 16-bit images
-    return cv2.dilate(codes, kernel) != cv2.erode(codes, kernel)
+    band = cv2.dilate(codes, kernel) != cv2.erode(codes, kernel)
+    moved = band & (fine_labels != labels)
+    if weak is None:
+        return np.where(moved, fine_labels, labels)
+    redecided = np.where(moved & ~weak, fine_labels, labels)
+    rows, columns = np.nonzero(moved & weak)
+    if rows.size == 0:
+        return redecided
+    candidates = fine_labels[rows, columns]
+    accepted = np.zeros(rows.size, bool)
+    for k in np.unique(candidates):
+        at = np.flatnonzero(candidates == k)
+        near = cv2.dilate((labels == k).view(np.uint8), kernel)
+        accepted[at] = near[rows[at], columns[at]].astype(bool)
+    if plane_of is not None:
+        current = labels[rows, columns]
+        accepted |= _alike(plane_of, candidates, current, rows, columns)
+    redecided[rows[accepted], columns[accepted]] = candidates[accepted]
+    return redecided
+
+
+_ALIKE_WINDOW = 5  # half-resolution pixels: 10 x 10 at full resolution
+_ALIKE_LEVELS = 1.0 / 255.0  # camera noise averages to a few tenths of a level over it
+
+
+def _alike(
+    plane_of: Callable[[int], np.ndarray],
+    first: np.ndarray,
+    second: np.ndarray,
+    rows: np.ndarray,
+    columns: np.ndarray,
+) -> np.ndarray:
+    """Whether source ``first[i]``'s and source ``second[i]``'s planes ``plane_of(k)`` (h, w)
+    agree at pixel (``rows[i]``, ``columns[i]``) to `_ALIKE_LEVELS`, each averaged over
+    `_ALIKE_WINDOW`: (n,) bool. Each source's plane is read and averaged once, one at a
+    time."""
+    values = np.empty((2, rows.size), np.float32)
+    for k in np.union1d(first, second):
+        averaged = cv2.blur(plane_of(int(k)), (_ALIKE_WINDOW, _ALIKE_WINDOW))
+        for side, sources in enumerate((first, second)):
+            at = np.flatnonzero(sources == k)
+            values[side, at] = averaged[rows[at], columns[at]]
+    return np.abs(values[0] - values[1]) <= _ALIKE_LEVELS

@@ -354,8 +354,8 @@ def test_the_boundary_band_brings_no_blurred_spill_into_a_flat_area() -> None:
 
 
 def test_redecided_band_moves_boundaries_between_the_sources_meeting_there() -> None:
-    """Where the decision is weak, the small window's winner is taken if it meets the
-    boundary or if its luminance agrees with the current label's; elsewhere it is taken."""
+    """A faint small-window winner is taken only if it meets the boundary or its luminance
+    agrees with the current label's; a winner with detail is always taken."""
     from mfif.methods.guided_decision import _redecided_band
 
     labels = np.ones((12, 12), np.int32)
@@ -364,21 +364,21 @@ def test_redecided_band_moves_boundaries_between_the_sources_meeting_there() -> 
     fine[2, 5] = 2  # the boundary moves by a pixel: taken
     fine[4, 4] = 0  # a source not within reach...
     fine[6, 0] = 2  # outside the band: never taken
-    weak = np.ones(labels.shape, bool)  # a stack the repair looks at, every decision weak
+    faint = np.ones(labels.shape, bool)  # every winner faint (a stack the repair looks at)
     expected = labels.copy()
     expected[2, 5] = 2
-    np.testing.assert_array_equal(_redecided_band(labels, fine, 2, weak=weak), expected)
+    np.testing.assert_array_equal(_redecided_band(labels, fine, 2, faint=faint), expected)
     planes = {0: np.full((12, 12), 0.5, np.float32), 1: np.full((12, 12), 0.5, np.float32)}
     planes[2] = planes[1]
-    alike = _redecided_band(labels, fine, 2, weak=weak, plane_of=planes.__getitem__)
+    alike = _redecided_band(labels, fine, 2, faint=faint, plane_of=planes.__getitem__)
     expected[4, 4] = 0  # ...taken where the two frames agree: it changes the noise only
     np.testing.assert_array_equal(alike, expected)
     planes[0] = planes[0] - 3 / 255  # a darker spill
-    unlike = _redecided_band(labels, fine, 2, weak=weak, plane_of=planes.__getitem__)
+    unlike = _redecided_band(labels, fine, 2, faint=faint, plane_of=planes.__getitem__)
     expected[4, 4] = 1
     np.testing.assert_array_equal(unlike, expected)
-    weak[4, 4] = False  # a confident decision: taken
+    faint[4, 4] = False  # a winner with detail: taken
     expected[4, 4] = 0
-    np.testing.assert_array_equal(_redecided_band(labels, fine, 2, weak=weak), expected)
+    np.testing.assert_array_equal(_redecided_band(labels, fine, 2, faint=faint), expected)
     np.testing.assert_array_equal(_redecided_band(labels, fine, 2), expected)  # 2-3 frames
     np.testing.assert_array_equal(_redecided_band(labels, fine, 0), labels)

@@ -217,6 +217,8 @@ class GuidedDecisionFuser(WeightedFuser):
         labels, weak = (
             self._repaired(coarse, wide_best, threads) if repairs else (coarse.labels, None)
         )
+        # The band's small-window winners that are faint for the detail around them.
+        faint = None if weak is None else weak & (fine.best < _FAINT * wide_best)
 
         def focus_of(k: int) -> np.ndarray:
             if focus_maps.held:
@@ -230,7 +232,7 @@ class GuidedDecisionFuser(WeightedFuser):
             return cv2.resize(luma_of(k), small, interpolation=cv2.INTER_AREA)
 
         labels = self._consistent(
-            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak,
+            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak, faint=faint,
             plane_of=shrunk_luma,
         )  # fmt: skip
 
@@ -280,13 +282,16 @@ class GuidedDecisionFuser(WeightedFuser):
         threads: int,
         *,
         weak: np.ndarray | None = None,
+        faint: np.ndarray | None = None,
         plane_of: Callable[[int], np.ndarray] | None = None,
     ) -> np.ndarray:
         """The rest of step 3 and step 4 on the half-resolution ``labels`` (repaired already
         where weak and patchy): the majority vote, small regions
         handed to their surroundings unless clearly sharper (``best``, the winners' focus
         measure; ``focus_of(k)``, source k's) and not ``weak``, and the boundary band decided
-        again by the small window's winners ``fine_labels``."""
+        again by the small window's winners ``fine_labels`` (`_redecided_band`: where they
+        are ``faint``, only among the sources that meet there or look alike in
+        ``plane_of(k)``, the half-resolution luminance)."""
         labels = majority_vote(labels, count, window=_halve(self.vote_window), threads=threads)
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
@@ -298,7 +303,7 @@ class GuidedDecisionFuser(WeightedFuser):
                 )
         if self.boundary_band > 0:
             labels = _redecided_band(
-                labels, fine_labels, self.boundary_band // 2, weak=weak, plane_of=plane_of
+                labels, fine_labels, self.boundary_band // 2, faint=faint, plane_of=plane_of
             )
         return labels
 
@@ -443,32 +448,35 @@ def _redecided_band(
     fine_labels: np.ndarray,
     half_width: int,
     *,
-    weak: np.ndarray | None = None,
+    faint: np.ndarray | None = None,
     plane_of: Callable[[int], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Step 4: ``labels`` (h, w) with the pixels within ``half_width`` of another label given
     the small window's winner ``fine_labels`` (h, w), which moves a boundary to where the
     sources meeting there change places.
 
-    Where the decision is ``weak`` (h, w) bool (stacks the repair looks at), the small window's
-    winner is taken only if it is one of the labels within ``half_width`` (it moves the
+    Where that winner is ``faint`` (h, w) bool (its small-window detail below `_FAINT` of the
+    best detail over the repair's window, and the decision weak; stacks the repair looks
+    at), it is taken only if it is one of the labels within ``half_width`` (it moves the
     boundary) or if its luminance ``plane_of(k)`` (h, w) float32 in [0, 1] agrees with the
     current label's to `_ALIKE_LEVELS` over `_ALIKE_WINDOW` (it changes the noise, not the
     picture). In a flat area along a boundary (the lit lip of a shelf between two frames
     that both focus it, `lfsd_lytro__scene007`) the small window's winner is whichever
     blurred frame's spill is strongest there, and drew specks of the dark shelf's blur on
     the lip; in a flat area whose frames agree, the mixture of their noise is kept (camera
-    noise averaged where the seams blend). Without ``weak``, every winner is taken."""
+    noise averaged where the seams blend), and a thin stroke between two focal planes, sharp
+    in a frame that does not meet there, is not faint. Without ``faint``, every winner is
+    taken."""
     if half_width < 1:
         return labels
     kernel = np.ones((2 * half_width + 1, 2 * half_width + 1), np.uint8)
     codes = labels.astype(np.uint16)  # OpenCV morphology takes 8- or 16-bit images
     band = cv2.dilate(codes, kernel) != cv2.erode(codes, kernel)
     moved = band & (fine_labels != labels)
-    if weak is None:
+    if faint is None:
         return np.where(moved, fine_labels, labels)
-    redecided = np.where(moved & ~weak, fine_labels, labels)
-    rows, columns = np.nonzero(moved & weak)
+    redecided = np.where(moved & ~faint, fine_labels, labels)
+    rows, columns = np.nonzero(moved & faint)
     if rows.size == 0:
         return redecided
     candidates = fine_labels[rows, columns]
@@ -484,6 +492,7 @@ def _redecided_band(
     return redecided
 
 
+_FAINT = 0.25  # of the best detail over the repair's window (fibres' strokes: 0.3-0.7)
 _ALIKE_WINDOW = 5  # half-resolution pixels: 10 x 10 at full resolution
 _ALIKE_LEVELS = 1.0 / 255.0  # camera noise averages to a few tenths of a level over it
 

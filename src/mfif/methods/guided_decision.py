@@ -48,7 +48,9 @@ class GuidedDecisionFuser(WeightedFuser):
        sharp frame's flat inside, but not by much for the detail around it).
     4. Boundaries: a window-averaged measure lets a sharp region spill over its border by half
        a window. In a band around every decision boundary the winner is decided again with a
-       small window.
+       small window; in stacks the repair looks at, a winner faint for the detail around it
+       is taken only among the sources meeting there or those that look alike (a blurred
+       frame's spill on a flat area is neither).
     5. Refinement: the one-hot maps are guided-filtered with the luminance of the decision-fused
        image as guide, so weight transitions follow the real edges, and renormalised.
 

@@ -49,8 +49,8 @@ class GuidedDecisionFuser(WeightedFuser):
     4. Boundaries: a window-averaged measure lets a sharp region spill over its border by half
        a window. In a band around every decision boundary the winner is decided again with a
        small window; in stacks the repair looks at, a winner faint for the detail around it
-       is taken only among the sources meeting there or those that look alike (a blurred
-       frame's spill on a flat area is neither).
+       is taken only if it is focused between the sources meeting there (a blurred frame's
+       spill on a flat area is not).
     5. Refinement: the one-hot maps are guided-filtered with the luminance of the decision-fused
        image as guide, so weight transitions follow the real edges, and renormalised.
 
@@ -228,15 +228,14 @@ class GuidedDecisionFuser(WeightedFuser):
             only = functools.partial(maps_of, focus_only=True)
             return luma_of.measured(k, only, small)[0]
 
+        labels = self._consistent(
+            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak, faint=faint
+        )
+
         def shrunk_luma(k: int) -> np.ndarray:
             if keep_shrunk:
                 return shrunk_lumas[k]
             return cv2.resize(luma_of(k), small, interpolation=cv2.INTER_AREA)
-
-        labels = self._consistent(
-            labels, count, coarse.best, focus_of, fine.labels, threads, weak=weak, faint=faint,
-            plane_of=shrunk_luma,
-        )  # fmt: skip
 
         guide = _decision_fused(labels, count, shrunk_luma)
         shrunk_lumas.close()  # the planes are freed before the refinement
@@ -285,15 +284,13 @@ class GuidedDecisionFuser(WeightedFuser):
         *,
         weak: np.ndarray | None = None,
         faint: np.ndarray | None = None,
-        plane_of: Callable[[int], np.ndarray] | None = None,
     ) -> np.ndarray:
         """The rest of step 3 and step 4 on the half-resolution ``labels`` (repaired already
         where weak and patchy): the majority vote, small regions
         handed to their surroundings unless clearly sharper (``best``, the winners' focus
         measure; ``focus_of(k)``, source k's) and not ``weak``, and the boundary band decided
         again by the small window's winners ``fine_labels`` (`_redecided_band`: where they
-        are ``faint``, only among the sources that meet there or look alike in
-        ``plane_of(k)``, the half-resolution luminance)."""
+        are ``faint``, only those focused between the sources that meet there)."""
         labels = majority_vote(labels, count, window=_halve(self.vote_window), threads=threads)
         min_area = int(self.min_region * labels.size)
         if min_area > 1:
@@ -304,9 +301,7 @@ class GuidedDecisionFuser(WeightedFuser):
                     voted, labels, best, focus_of, self.keep_ratio, threads, weak=weak
                 )
         if self.boundary_band > 0:
-            labels = _redecided_band(
-                labels, fine_labels, self.boundary_band // 2, faint=faint, plane_of=plane_of
-            )
+            labels = _redecided_band(labels, fine_labels, self.boundary_band // 2, faint=faint)
         return labels
 
 
@@ -451,7 +446,6 @@ def _redecided_band(
     half_width: int,
     *,
     faint: np.ndarray | None = None,
-    plane_of: Callable[[int], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Step 4: ``labels`` (h, w) with the pixels within ``half_width`` of another label given
     the small window's winner ``fine_labels`` (h, w), which moves a boundary to where the
@@ -459,61 +453,24 @@ def _redecided_band(
 
     Where that winner is ``faint`` (h, w) bool (its small-window detail below `_FAINT` of the
     best detail over the repair's window, and the decision weak; stacks the repair looks
-    at), it is taken only if it is one of the labels within ``half_width`` (it moves the
-    boundary) or if its luminance ``plane_of(k)`` (h, w) float32 in [0, 1] agrees with the
-    current label's to `_ALIKE_LEVELS` over `_ALIKE_WINDOW` (it changes the noise, not the
-    picture). In a flat area along a boundary (the lit lip of a shelf between two frames
-    that both focus it, `lfsd_lytro__scene007`) the small window's winner is whichever
-    blurred frame's spill is strongest there, and drew specks of the dark shelf's blur on
-    the lip; in a flat area whose frames agree, the mixture of their noise is kept (camera
-    noise averaged where the seams blend), and a thin stroke between two focal planes, sharp
-    in a frame that does not meet there, is not faint. Without ``faint``, every winner is
-    taken."""
+    at), it is taken only if it is focused between the sources that meet within
+    ``half_width`` (its index between their lowest and highest, the stack being in focus
+    order): there the depth lies between theirs. In a flat area along a boundary (the lit lip
+    of a shelf between frames 9 and 11, which both focus it, in `lfsd_lytro__scene007`) the
+    small window's winner is whichever blurred frame's spill is strongest, frames 0, 1 and
+    6, which drew specks of the dark shelf's blur on the lip. A winner with detail (a thin
+    stroke between two focal planes) is taken wherever it is focused. Without ``faint``,
+    every winner is taken."""
     if half_width < 1:
         return labels
     kernel = np.ones((2 * half_width + 1, 2 * half_width + 1), np.uint8)
     codes = labels.astype(np.uint16)  # OpenCV morphology takes 8- or 16-bit images
-    band = cv2.dilate(codes, kernel) != cv2.erode(codes, kernel)
-    moved = band & (fine_labels != labels)
-    if faint is None:
-        return np.where(moved, fine_labels, labels)
-    redecided = np.where(moved & ~faint, fine_labels, labels)
-    rows, columns = np.nonzero(moved & faint)
-    if rows.size == 0:
-        return redecided
-    candidates = fine_labels[rows, columns]
-    accepted = np.zeros(rows.size, bool)
-    for k in np.unique(candidates):
-        at = np.flatnonzero(candidates == k)
-        near = cv2.dilate((labels == k).view(np.uint8), kernel)
-        accepted[at] = near[rows[at], columns[at]].astype(bool)
-    if plane_of is not None:
-        current = labels[rows, columns]
-        accepted |= _alike(plane_of, candidates, current, rows, columns)
-    redecided[rows[accepted], columns[accepted]] = candidates[accepted]
-    return redecided
+    highest, lowest = cv2.dilate(codes, kernel), cv2.erode(codes, kernel)
+    taken = (highest != lowest) & (fine_labels != labels)  # the band, where its winner differs
+    if faint is not None:
+        between = (fine_labels >= lowest) & (fine_labels <= highest)
+        taken &= between | ~faint
+    return np.where(taken, fine_labels, labels)
 
 
 _FAINT = 0.25  # of the best detail over the repair's window (fibres' strokes: 0.3-0.7)
-_ALIKE_WINDOW = 5  # half-resolution pixels: 10 x 10 at full resolution
-_ALIKE_LEVELS = 1.0 / 255.0  # camera noise averages to a few tenths of a level over it
-
-
-def _alike(
-    plane_of: Callable[[int], np.ndarray],
-    first: np.ndarray,
-    second: np.ndarray,
-    rows: np.ndarray,
-    columns: np.ndarray,
-) -> np.ndarray:
-    """Whether source ``first[i]``'s and source ``second[i]``'s planes ``plane_of(k)`` (h, w)
-    agree at pixel (``rows[i]``, ``columns[i]``) to `_ALIKE_LEVELS`, each averaged over
-    `_ALIKE_WINDOW`: (n,) bool. Each source's plane is read and averaged once, one at a
-    time."""
-    values = np.empty((2, rows.size), np.float32)
-    for k in np.union1d(first, second):
-        averaged = cv2.blur(plane_of(int(k)), (_ALIKE_WINDOW, _ALIKE_WINDOW))
-        for side, sources in enumerate((first, second)):
-            at = np.flatnonzero(sources == k)
-            values[side, at] = averaged[rows[at], columns[at]]
-    return np.abs(values[0] - values[1]) <= _ALIKE_LEVELS

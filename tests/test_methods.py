@@ -318,39 +318,39 @@ def test_keep_clear_winners_gives_back_groups_not_scattered_pixels() -> None:
     expected = np.zeros_like(voted)
     expected[15:18, 15:18] = 1
     np.testing.assert_array_equal(labels, expected)
-    labels = np.zeros_like(voted)  # 2 or 3 frames: every clear pixel is given back
+    labels = np.zeros_like(voted)  # 2 frames: every clear pixel is given back
     _keep_clear_winners(voted, labels, best, lambda k: np.ones_like(best), 2.0)
     np.testing.assert_array_equal(labels, np.where(best > 1, voted, 0))
 
 
 def test_the_boundary_band_brings_no_blurred_spill_into_a_flat_area() -> None:
     """A bright, flat strip crosses the boundary between two dark textures, each sharp in its
-    own frame; three frames blur everything, spilling the textures' darkness over the strip;
-    every frame has camera noise. Around the boundary the small window's winner in the strip
-    is often a blurred frame; the band's re-decision must keep to the two frames that meet
-    there (a blurred frame drew dark specks on the lit lip of a shelf in
-    `lfsd_lytro__scene007`)."""
+    own frame; three frames (or one) blur everything, spilling the textures' darkness over
+    the strip; every frame has camera noise. Around the boundary the small window's winner in
+    the strip is often a blurred frame; the band's re-decision must keep to the two frames
+    that meet there (a blurred frame drew dark specks on the lit lip of a shelf in
+    `lfsd_lytro__scene007`, and blotches with 3 of its frames)."""
     import cv2
 
     from conftest import sharp_image
 
-    for seed in (0, 1):
+    for seed, blurred_frames in ((0, 3), (1, 3), (3, 1)):
         rng = np.random.default_rng(seed)
         image = sharp_image(160, 240, color=False, seed=seed)[..., 0] * 0.5
         image[72:88] = 0.9
         soft = cv2.GaussianBlur(image, (0, 0), 4.0)
         frames = []
-        for k in range(5):
+        for k in range(blurred_frames + 2):
             frame = soft.copy()
-            if k == 3:
+            if k == blurred_frames:
                 frame[:, :120] = image[:, :120]
-            if k == 4:
+            if k == blurred_frames + 1:
                 frame[:, 120:] = image[:, 120:]
             frame += rng.normal(0, 2 / 255, frame.shape).astype(np.float32)
             frames.append(np.clip(frame, 0, 1)[..., None])
         weights = mfif.fuse(frames, align="none").weights
-        blurred = weights[:3, 74:86, 100:140].sum(axis=0)
-        assert blurred.mean() < 0.04, (seed, blurred.mean())  # 0.08 and 0.13 before
+        blurred = weights[:blurred_frames, 74:86, 100:140].sum(axis=0)
+        assert blurred.mean() < 0.03, (seed, blurred_frames, blurred.mean())  # 0.08-0.13 before
 
 
 def test_redecided_band_moves_boundaries_between_the_sources_meeting_there() -> None:
@@ -366,7 +366,7 @@ def test_redecided_band_moves_boundaries_between_the_sources_meeting_there() -> 
     fine[4, 4] = 0  # focused outside them...
     fine[5, 7] = 5  # ...on either side
     fine[6, 0] = 4  # outside the band: never taken
-    faint = np.ones(labels.shape, bool)  # every winner faint (a stack the repair looks at)
+    faint = np.ones(labels.shape, bool)  # every winner faint (3 frames or more)
     expected = labels.copy()
     expected[2, 5], expected[3, 5] = 4, 3
     np.testing.assert_array_equal(_redecided_band(labels, fine, 2, faint=faint), expected)
@@ -374,5 +374,5 @@ def test_redecided_band_moves_boundaries_between_the_sources_meeting_there() -> 
     expected[4, 4] = 0
     np.testing.assert_array_equal(_redecided_band(labels, fine, 2, faint=faint), expected)
     expected[5, 7] = 5
-    np.testing.assert_array_equal(_redecided_band(labels, fine, 2), expected)  # 2-3 frames
+    np.testing.assert_array_equal(_redecided_band(labels, fine, 2), expected)  # 2 frames
     np.testing.assert_array_equal(_redecided_band(labels, fine, 0), labels)

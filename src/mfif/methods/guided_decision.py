@@ -43,12 +43,12 @@ class GuidedDecisionFuser(WeightedFuser):
        scale, as inside a barcode's bars) takes the confident one around it
        (`mfif.decision.repair_patchy_labels`; stacks of 4 frames or more); a majority vote,
        then regions smaller than a fraction of the image are handed to their surroundings,
-       except where they are clearly sharper and, in stacks the repair looks at, their lead
+       except where they are clearly sharper and, in stacks of 3 frames or more, their lead
        is not weak (a blurred frame's residue inside a barcode's bar is sharper than the
        sharp frame's flat inside, but not by much for the detail around it).
     4. Boundaries: a window-averaged measure lets a sharp region spill over its border by half
        a window. In a band around every decision boundary the winner is decided again with a
-       small window; in stacks the repair looks at, a winner faint for the detail around it
+       small window; in stacks of 3 frames or more, a winner faint for the detail around it
        is taken only if it is focused between the sources meeting there (a blurred frame's
        spill on a flat area is not).
     5. Refinement: the one-hot maps are guided-filtered with the luminance of the decision-fused
@@ -166,7 +166,9 @@ class GuidedDecisionFuser(WeightedFuser):
 
         # Labels of N frames spread by at most (N - 1) / 2: fewer frames are never repaired.
         repairs = self.repair_window > 0 and (count - 1) / 2 > self.repair_spread
-        coarse = RunningWinner(runner_up=repairs, away=2 if repairs else 0)
+        # From 3 frames a decision's lead is also weighed against the detail around it.
+        weighs = repairs or (self.repair_window > 0 and count >= 3)
+        coarse = RunningWinner(runner_up=weighs, away=2 if repairs else 0)
         fine = RunningWinner()
         wide_best: np.ndarray | None = None  # the best detail over the repair's window
         # Small stacks keep each source's shrunk luminance and filtered map in memory instead
@@ -191,7 +193,7 @@ class GuidedDecisionFuser(WeightedFuser):
                 maps.append(window_mean(detail, _halve(self.boundary_window))[0])
             if keep_shrunk:
                 maps.append(cv2.resize(luma, size, interpolation=cv2.INTER_AREA))
-            if repairs:
+            if weighs:
                 maps.append(window_mean(detail, _halve(self.repair_window))[0])
             return maps
 
@@ -201,7 +203,7 @@ class GuidedDecisionFuser(WeightedFuser):
             focus = maps.pop(0)
             edges = maps.pop(0) if self.boundary_band > 0 else None
             shrunk = maps.pop(0) if keep_shrunk else None
-            around = maps.pop(0) if repairs else None
+            around = maps.pop(0) if weighs else None
             return [shrunk, focus, edges, around]
 
         # Sources are measured on several threads; the winners are updated in order.
@@ -216,11 +218,7 @@ class GuidedDecisionFuser(WeightedFuser):
                 wide_best = (
                     around if wide_best is None else np.maximum(wide_best, around, out=wide_best)
                 )
-        labels, weak = (
-            self._repaired(coarse, wide_best, threads) if repairs else (coarse.labels, None)
-        )
-        # The band's small-window winners that are faint for the detail around them.
-        faint = None if weak is None else weak & (fine.best < _FAINT * wide_best)
+        labels, weak, faint = self._weighed(coarse, fine, wide_best, repairs, threads)
 
         def focus_of(k: int) -> np.ndarray:
             if focus_maps.held:
@@ -248,6 +246,27 @@ class GuidedDecisionFuser(WeightedFuser):
                 yield np.zeros((height, width), np.float32)
             else:
                 yield cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def _weighed(
+        self,
+        coarse: RunningWinner,
+        fine: RunningWinner,
+        wide_best: np.ndarray | None,
+        repairs: bool,
+        threads: int,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The ``coarse`` winners' labels (repaired where ``repairs``: `_repaired`), where the
+        decision is weak, and where the ``fine`` winners are faint (below `_FAINT` of
+        ``wide_best``, the best detail over the repair's window, and weak); the last two None
+        without ``wide_best`` (2 frames)."""
+        if wide_best is None:
+            return coarse.labels, None, None
+        if repairs:
+            labels, weak = self._repaired(coarse, wide_best, threads)
+        else:  # 3 frames: never patchy (their labels spread by 1 at most), maybe weak
+            labels = coarse.labels
+            weak = coarse.best - coarse.runner_up < self.repair_lead * wide_best
+        return labels, weak, weak & (fine.best < _FAINT * wide_best)
 
     def _repaired(
         self, coarse: RunningWinner, wide_best: np.ndarray, threads: int
@@ -416,7 +435,7 @@ def _keep_clear_winners(
     that is clearly sharp in one frame (the lead of a chip among a board focused in another
     frame), which it would blur. Pixels flagged ``weak`` (a lead small for the detail around
     them: `GuidedDecisionFuser._repaired`) are not given back, nor, in the stacks where they
-    are flagged (4 frames or more, with frames far out of focus), groups of fewer than
+    are flagged (3 frames or more, with frames far out of focus), groups of fewer than
     `_FEWEST_KEPT` pixels: scattered pixels that lead by chance (JPEG blocking on a blurred
     frame's ramp beside a bar's edge, on `petteri__pcb`) would then be grown by the
     boundary's re-decision into grey squares. The replacing sources are measured on
@@ -452,8 +471,8 @@ def _redecided_band(
     sources meeting there change places.
 
     Where that winner is ``faint`` (h, w) bool (its small-window detail below `_FAINT` of the
-    best detail over the repair's window, and the decision weak; stacks the repair looks
-    at), it is taken only if it is focused between the sources that meet within
+    best detail over the repair's window, and the decision weak; stacks of 3 frames or
+    more), it is taken only if it is focused between the sources that meet within
     ``half_width`` (its index between their lowest and highest, the stack being in focus
     order): there the depth lies between theirs. In a flat area along a boundary (the lit lip
     of a shelf between frames 9 and 11, which both focus it, in `lfsd_lytro__scene007`) the

@@ -376,3 +376,13 @@ def test_redecided_band_moves_boundaries_between_the_sources_meeting_there() -> 
     expected[5, 7] = 5
     np.testing.assert_array_equal(_redecided_band(labels, fine, 2), expected)  # 2 frames
     np.testing.assert_array_equal(_redecided_band(labels, fine, 0), labels)
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+@pytest.mark.parametrize(
+    "options", [{"boundary_band": 0}, {"repair_window": 0}, {"min_region": 0}, {"keep_ratio": 0}]
+)
+def test_each_step_of_the_default_can_be_turned_off(count: int, options: dict) -> None:
+    sources, truth, _ = complementary_stack(count, color=False)
+    fused = mfif.fuse(list(sources), align="none", **options).image
+    assert psnr(fused, truth) > max(psnr(s, truth) for s in sources)

@@ -258,7 +258,7 @@ class GuidedDecisionFuser(WeightedFuser):
         """The ``coarse`` winners' labels (repaired where ``repairs``: `_repaired`), where the
         decision is weak, and where the ``fine`` winners are faint (below `_FAINT` of
         ``wide_best``, the best detail over the repair's window, and weak); the last two None
-        without ``wide_best`` (2 frames)."""
+        without ``wide_best`` (2 frames), the last None without ``fine`` winners (no band)."""
         if wide_best is None:
             return coarse.labels, None, None
         if repairs:
@@ -266,7 +266,8 @@ class GuidedDecisionFuser(WeightedFuser):
         else:  # 3 frames: never patchy (their labels spread by 1 at most), maybe weak
             labels = coarse.labels
             weak = coarse.best - coarse.runner_up < self.repair_lead * wide_best
-        return labels, weak, weak & (fine.best < _FAINT * wide_best)
+        faint = None if fine.best is None else weak & (fine.best < _FAINT * wide_best)
+        return labels, weak, faint
 
     def _repaired(
         self, coarse: RunningWinner, wide_best: np.ndarray, threads: int

@@ -258,7 +258,8 @@ class GuidedDecisionFuser(WeightedFuser):
         """The ``coarse`` winners' labels (repaired where ``repairs``: `_repaired`), where the
         decision is weak, and where the ``fine`` winners are faint (below `_FAINT` of
         ``wide_best``, the best detail over the repair's window, and weak); the last two None
-        without ``wide_best`` (2 frames), the last None without ``fine`` winners (no band)."""
+        without ``wide_best`` (2 frames, or no repair window), the last None without ``fine``
+        winners (no band)."""
         if wide_best is None:
             return coarse.labels, None, None
         if repairs:

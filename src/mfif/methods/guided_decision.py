@@ -255,44 +255,37 @@ class GuidedDecisionFuser(WeightedFuser):
         repairs: bool,
         threads: int,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """The ``coarse`` winners' labels (repaired where ``repairs``: `_repaired`), where the
-        decision is weak, and where the ``fine`` winners are faint (below `_FAINT` of
-        ``wide_best``, the best detail over the repair's window, and weak); the last two None
-        without ``wide_best`` (2 frames, or no repair window), the last None without ``fine``
-        winners (no band)."""
+        """The ``coarse`` winners' labels (step 3's repair of weak, patchy decisions where
+        ``repairs``: `mfif.decision.repair_patchy_labels`), where the decision is weak, and
+        where the ``fine`` winners are faint (below `_FAINT` of ``wide_best``, the best detail
+        over the repair's window, and weak); the last two None without ``wide_best`` (2
+        frames, or no repair window), the last None without ``fine`` winners (no band).
+
+        A decision is confident (not weak) where the winner leads the runner-up by
+        `repair_lead` of the detail around it, or, where the frames focused elsewhere are
+        tracked (``coarse.runner_up_away``: stacks the repair looks at), leads every one of
+        them by `repair_far_lead` of it: a thin structure between two focal planes is nearly
+        as sharp in both (a small lead over the other), and far sharper than in the frames
+        that see the background through its blur (`benchmarks/fibres.py`). A small region
+        where the decision is weak is not kept as clearly sharp, as a blurred frame's residue
+        inside a bar is not. Stacks of 3 frames are never repaired (their labels spread by 1
+        at most), but weighed."""
         if wide_best is None:
             return coarse.labels, None, None
+        lead = coarse.best - coarse.runner_up
+        if coarse.runner_up_away is not None:
+            far_lead = coarse.best - coarse.runner_up_away
+            lead[far_lead >= self.repair_far_lead * wide_best] = np.inf
+        labels = coarse.labels
         if repairs:
-            labels, weak = self._repaired(coarse, wide_best, threads)
-        else:  # 3 frames: never patchy (their labels spread by 1 at most), maybe weak
-            labels = coarse.labels
-            weak = coarse.best - coarse.runner_up < self.repair_lead * wide_best
+            labels = repair_patchy_labels(
+                labels, lead, wide_best, window=_halve(self.repair_window),
+                min_lead=self.repair_lead, max_spread=self.repair_spread,
+                distance=self.repair_distance / 2, threads=threads,
+            )  # fmt: skip
+        weak = lead < self.repair_lead * wide_best
         faint = None if fine.best is None else weak & (fine.best < _FAINT * wide_best)
         return labels, weak, faint
-
-    def _repaired(
-        self, coarse: RunningWinner, wide_best: np.ndarray, threads: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Step 3's repair of weak, patchy decisions on the ``coarse`` winners (with their
-        runner-up, and the best frame other than the winner and its two neighbours;
-        ``wide_best``, the best detail over the repair's window): the labels repaired, and
-        where the decision is weak (a small region there is not kept as clearly sharp, as a
-        blurred frame's residue inside a bar is not).
-
-        A decision is confident where the winner leads the runner-up by `repair_lead` of the
-        detail around it, or leads every frame focused elsewhere by `repair_far_lead` of it:
-        a thin structure between two focal planes is nearly as sharp in both (a small lead
-        over the other), and far sharper than in the frames that see the background through
-        its blur (`benchmarks/fibres.py`)."""
-        lead = coarse.best - coarse.runner_up
-        far_lead = coarse.best - coarse.runner_up_away
-        lead[far_lead >= self.repair_far_lead * wide_best] = np.inf
-        labels = repair_patchy_labels(
-            coarse.labels, lead, wide_best, window=_halve(self.repair_window),
-            min_lead=self.repair_lead, max_spread=self.repair_spread,
-            distance=self.repair_distance / 2, threads=threads,
-        )  # fmt: skip
-        return labels, lead < self.repair_lead * wide_best
 
     def _consistent(
         self,
@@ -436,7 +429,7 @@ def _keep_clear_winners(
     place): small-region removal is meant for decisions noise made, not for a small part
     that is clearly sharp in one frame (the lead of a chip among a board focused in another
     frame), which it would blur. Pixels flagged ``weak`` (a lead small for the detail around
-    them: `GuidedDecisionFuser._repaired`) are not given back, nor, in the stacks where they
+    them: `GuidedDecisionFuser._weighed`) are not given back, nor, in the stacks where they
     are flagged (3 frames or more, with frames far out of focus), groups of fewer than
     `_FEWEST_KEPT` pixels: scattered pixels that lead by chance (JPEG blocking on a blurred
     frame's ramp beside a bar's edge, on `petteri__pcb`) would then be grown by the

@@ -354,9 +354,10 @@ def reconstruct(
         Seeds the initial weights and the noise input.
     unshuffle : int
         The SKIPnet works at 1/``unshuffle`` of the output's size (`SkipNet`).
-    base : {"bicubic", "back-projection"}
+    base : {"bicubic", "back-projection", "learned"}
         How the residual form's starting image is enlarged: bicubically, or by
-        `mfif.resample.back_projected_upsample` (consistent with the degradation model).
+        `mfif.resample.back_projected_upsample` (consistent with the degradation model) from
+        Lanczos-4 or from the learned ×2 start (`mfif.learned_start`).
     degradation : str
         How the sources were made from the scene (`mfif.resample.DEGRADATIONS`; the paper's
         Lanczos-2 by default).
@@ -424,10 +425,11 @@ def _enlarged(image: torch.Tensor, scale: int, base: str, degradation: str) -> t
     """The residual form's starting image: ``image`` (1, C, h, w) enlarged by ``scale``."""
     if base == "bicubic" or scale == 1:
         return _bicubic(image, scale)
-    if base != "back-projection":
+    if base not in ENLARGEMENTS:
         raise ValueError(f"base must be one of {', '.join(ENLARGEMENTS)}, not {base!r}")
     planes = image[0].permute(1, 2, 0).cpu().numpy()
-    enlarged = back_projected_upsample(planes, scale, degradation=degradation)
+    start = "learned" if base == "learned" else "lanczos"
+    enlarged = back_projected_upsample(planes, scale, degradation=degradation, start=start)
     enlarged = enlarged.reshape(*enlarged.shape[:2], -1)
     return torch.from_numpy(enlarged).permute(2, 0, 1)[None].to(image.device, image.dtype)
 

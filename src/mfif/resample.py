@@ -42,7 +42,8 @@ __all__ = [
 # The named degradations; "gaussian:SIGMA" takes its width in full-resolution pixels.
 DEGRADATIONS = ("lanczos2", "bicubic", "box", "gaussian:SIGMA")
 # How DFP's residual start is enlarged (`mfif.deep_prior.reconstruct`'s ``base``).
-ENLARGEMENTS = ("bicubic", "back-projection")
+ENLARGEMENTS = ("bicubic", "back-projection", "learned")
+STARTS = ("lanczos", "learned")  # back-projection's first enlargement (`back_projected_upsample`)
 BACK_PROJECTIONS = 3  # iterations of `back_projected_upsample`: its gain is flat after 3
 # Total-variation smoothing within back-projection (`back_projected_upsample`): the weight of
 # each step, the steps, and the gradient (in [0, 1] units) below which it smooths like a
@@ -177,7 +178,7 @@ def back_projected_upsample(
     iterations: int = BACK_PROJECTIONS,
     degradation: str = "lanczos2",
     *,
-    start: np.ndarray | None = None,
+    start: np.ndarray | str = "lanczos",
     smoothing: float = SMOOTHING,
 ) -> np.ndarray:
     """Enlarge by ``factor`` so that downsampling the result under ``degradation`` gives
@@ -200,9 +201,9 @@ def back_projected_upsample(
         Back-projection steps (0: Lanczos-4 interpolation alone).
     degradation : str
         The model the image was made by (`DEGRADATIONS`).
-    start : ndarray of shape (s·h, s·w) or (s·h, s·w, C), optional
-        Another first enlargement to back-project from (`benchmarks/learned_enlargement.py`'s
-        learned one); default Lanczos-4 interpolation.
+    start : {"lanczos", "learned"} or ndarray of shape (s·h, s·w) or (s·h, s·w, C)
+        The first enlargement: Lanczos-4 interpolation (default), the learned ×2 start
+        (`mfif.learned_start`; factor 2 only, imports torch) or one given.
     smoothing : float
         The weight of each total-variation step (0: back-projection alone, as before
         2026-12-07; no smoothing either when ``iterations`` is 0).
@@ -223,8 +224,17 @@ def back_projected_upsample(
             size[1], size[0], *image.shape[2:]
         )
 
-    if start is None:
+    if isinstance(start, str):
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {', '.join(STARTS)} or an image, not {start!r}")
+        if start == "learned" and factor != 2:
+            raise ValueError(f"the learned start enlarges by 2, not by {factor}")
+    if isinstance(start, str) and start == "lanczos":
         result = enlarge(image, cv2.INTER_LANCZOS4)
+    elif isinstance(start, str):
+        from .learned_start import learned_start
+
+        result = learned_start(image).reshape(size[1], size[0], *image.shape[2:])
     else:
         result = np.array(start, dtype=np.float32).reshape(size[1], size[0], *image.shape[2:])
     smoothed = SMOOTHING_STEPS if smoothing > 0 and iterations > 0 else 0

@@ -88,11 +88,12 @@ class DFPFuser(WholeStackFuser):
     min_region : float
         For ``fill="regions"``: regions smaller than this fraction of the image go to their
         surroundings.
-    base : {"back-projection", "bicubic"}
+    base : {"back-projection", "learned", "bicubic"}
         The residual form's starting image: the decision fusion enlarged by Lanczos and
-        back-projected onto the degradation (`mfif.resample.back_projected_upsample`),
-        or bicubically as before (README, "DFP": the back-projected start is 0.3 dB better at
-        ×2 and the fit then stops sooner).
+        back-projected onto the degradation (`mfif.resample.back_projected_upsample`), the
+        same from the learned ×2 start (`mfif.learned_start`, ×2 only), or bicubically as
+        before (README, "DFP": the back-projected start is 0.3 dB better at ×2 and the fit
+        then stops sooner).
     degradation : str
         How the sources were made from the scene at ``scale`` times their size, the model both
         the start and L_con invert (`mfif.resample.DEGRADATIONS`): "lanczos2" (the paper's),
@@ -204,6 +205,8 @@ class DFPFuser(WholeStackFuser):
         self.erode = erode
         self.fill = fill
         self.min_region = min_region
+        if base == "learned" and scale not in (1, 2):
+            raise OptionError(f"dfp's base 'learned' enlarges by 2; the scale is {scale}.")
         self.base = base
         try:
             self.degradation = check_degradation(degradation)

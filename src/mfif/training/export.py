@@ -71,8 +71,15 @@ def manifest_entry(
 ) -> bytes:
     """The manifest beside ``args.export`` with this run's entry added or replaced."""
     name = f"{trainer.architecture}.{args.tag}"
-    method = shipping_method(trainer, name)
-    fuser = method.from_model(model)
+    if trainer.methods:
+        method = shipping_method(trainer, name)
+        fuser = method.from_model(model)
+        measured, parameters = score_sets(fuser, args.score), fuser.parameter_count
+        used_by = f"method {method.name!r}"
+    else:
+        measured = trainer.score(model, args.score) if trainer.score else []
+        parameters = sum(parameter.numel() for parameter in model.parameters())
+        used_by = f"mfif's {trainer.name}"
     scores = [
         Score(
             set=entry["set"],
@@ -80,7 +87,7 @@ def manifest_entry(
             scenes=entry["scenes"],
             metrics=entry["metrics"],
         )
-        for entry in score_sets(fuser, args.score)
+        for entry in measured
     ]
     validation = dict(record.pop("validation", {}))
     validation["curve"] = [[int(step), round(score, 3)] for step, score in history.validation]
@@ -89,7 +96,7 @@ def manifest_entry(
         architecture=f"{type(model).__module__}.{type(model).__qualname__}",
         file=Path(args.export).name,
         sha256=hashlib.sha256(weights).hexdigest(),
-        parameters=int(fuser.parameter_count),
+        parameters=int(parameters),
         recipe={"name": args.recipe, **asdict(recipe)},
         command=_command_line(),
         data={**record, "seed": args.seed},
@@ -97,7 +104,7 @@ def manifest_entry(
         scores=scores,
         licence=trainer.licence,
         trained_on=f"{recipe.steps} steps; exported {datetime.date.today().isoformat()} "
-        f"for method {method.name!r}",
+        f"for {used_by}",
         checkpoint=str(args.checkpoint),
         notes=args.note,
     )

@@ -88,9 +88,12 @@ class Trainer:
         The manifest prefix of exported weights (``architecture.tag``).
     methods : tuple of str
         The methods that run these weights; the one whose ``pretrained`` is the exported
-        name scores them, else the first.
+        name scores them, else the first. Empty for a network that is not a fusion method.
     licence : str
         Terms of weights trained on ``--data``'s usual sets.
+    score : callable, optional
+        ``(model, roots) -> [{"set", "scenes", "metrics"}]``: the export's scores of a network
+        without methods (with methods, their fusion is scored).
     """
 
     name: str
@@ -103,6 +106,7 @@ class Trainer:
     architecture: str
     methods: tuple[str, ...]
     licence: str
+    score: Callable | None = None
 
 
 NATURAL_LICENCE = (

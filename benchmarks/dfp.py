@@ -29,7 +29,7 @@ from mfif.pipeline import Pipeline
 from mfif.resample import check_degradation, downsample
 from mfif.scoring import score_fused
 from mfif.stack import Stack
-from mfif.upscaling import INTERPOLATIONS, UpscaledFuser
+from mfif.upscaling import UpscaledFuser, interpolations_for
 
 from _common import require_shared
 from _heldout import make_sets
@@ -68,7 +68,7 @@ def fusers_for(scale: int, variants: list[str], baselines: list[str], model: str
         if scale == 1:
             fusers[name] = mfif.create(name)
         else:
-            for interpolation in INTERPOLATIONS:
+            for interpolation in interpolations_for(scale):
                 fuser = UpscaledFuser(mfif.create(name), scale, interpolation, model)
                 fusers[fuser.name] = fuser
     return fusers

@@ -141,6 +141,8 @@ def test_a_method_whose_scale_option_is_not_super_resolution_is_enlarged_after()
     assert mfif.methods.method_class("udpnet").super_resolves is False
     pipelines = benchmark_pipelines(["udpnet", "dfp"], "none", 2)
     assert set(pipelines) == {
-        "udpnet+back-projection", "udpnet+bicubic", "udpnet+lanczos", "dfp"
+        "udpnet+back-projection", "udpnet+learned", "udpnet+bicubic", "udpnet+lanczos", "dfp"
     }  # fmt: skip
+    at_three = benchmark_pipelines(["udpnet"], "none", 3)  # the learned start enlarges by 2
+    assert set(at_three) == {"udpnet+back-projection", "udpnet+bicubic", "udpnet+lanczos"}
     assert isinstance(Pipeline("udpnet", upscale=2).fuser, UpscaledFuser)

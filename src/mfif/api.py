@@ -22,6 +22,7 @@ def fuse(
     crop: bool = True,
     upscale: int = 1,
     degradation: str = "lanczos2",
+    enlargement: str | None = None,
     **options: object,
 ) -> Fusion:
     """Fuse a focus stack into one all-in-focus image.
@@ -46,6 +47,10 @@ def fuse(
     degradation : str, keyword-only
         With ``upscale``: how the frames were made from the scene at that size, "lanczos2"
         (default), "bicubic", "box" or "gaussian:SIGMA" (`mfif.resample.DEGRADATIONS`).
+    enlargement : str, optional, keyword-only
+        With ``upscale``: "back-projection", at ×2 "learned" (back-projection from the learned
+        start), "lanczos" or "bicubic" (`mfif.upscaling`); default
+        `mfif.upscaling.default_enlargement`.
     **options
         Options of the method's constructor.
 
@@ -68,7 +73,7 @@ def fuse(
     """
     pipeline = Pipeline(
         method, options, align=align, reference=reference, crop=crop, upscale=upscale,
-        degradation=degradation,
+        degradation=degradation, enlargement=enlargement,
     )  # fmt: skip
     return pipeline.run(images_or_paths).fusion
 
@@ -85,6 +90,7 @@ def fuse_to_file(
     metadata: bool = True,
     upscale: int = 1,
     degradation: str = "lanczos2",
+    enlargement: str | None = None,
     **options: object,
 ):
     """Fuse image files into one image file, as ``mfif fuse INPUTS -o OUTPUT`` does.
@@ -99,7 +105,7 @@ def fuse_to_file(
         Files, folders, glob patterns or one multi-page TIFF.
     output : path-like
         The fused image (.png, .jpg, .tif, ...), written atomically; never one of the inputs.
-    method, align, reference, crop, upscale, degradation, **options
+    method, align, reference, crop, upscale, degradation, enlargement, **options
         As for `fuse`.
     bit_depth : {8, 16, 32}, optional
         Of the output; default that of the inputs as far as the format holds it.
@@ -116,6 +122,6 @@ def fuse_to_file(
 
     pipeline = Pipeline(
         method, options, align=align, reference=reference, crop=crop, upscale=upscale,
-        degradation=degradation,
+        degradation=degradation, enlargement=enlargement,
     )  # fmt: skip
     return fuse_file(pipeline, inputs, output, bit_depth=bit_depth, metadata=metadata)

@@ -138,6 +138,10 @@ class Pipeline:
     degradation : str
         With ``upscale``: how the frames were made from the scene at that size
         (`mfif.resample.DEGRADATIONS`; default the paper's Lanczos-2).
+    enlargement : str, optional
+        With ``upscale``: how the result is enlarged (`mfif.upscaling.INTERPOLATIONS`:
+        "back-projection", at ×2 "learned", "lanczos", "bicubic"; dfp: its ``base``); default
+        `mfif.upscaling.default_enlargement`.
     """
 
     def __init__(
@@ -153,6 +157,7 @@ class Pipeline:
         storage: str = "auto",
         upscale: int = 1,
         degradation: str = "lanczos2",
+        enlargement: str | None = None,
     ) -> None:
         if align not in ALIGN_CHOICES:
             raise OptionError(f"align must be one of {', '.join(ALIGN_CHOICES)}; got {align!r}.")
@@ -163,10 +168,10 @@ class Pipeline:
         if isinstance(method, Fuser):
             if options:
                 raise OptionError("Options are given to a method by name, not to a built one.")
-            self.fuser: Fuser = upscaled(method, upscale, degradation)
+            self.fuser: Fuser = upscaled(method, upscale, degradation, enlargement)
             self.method = method.name
         else:
-            self.fuser = _created(method, dict(options or {}), upscale, degradation)
+            self.fuser = _created(method, dict(options or {}), upscale, degradation, enlargement)
             self.method = method
         if storage == "disk" and self.fuser.needs_all_frames:
             raise OptionError(
@@ -429,24 +434,32 @@ def as_stack(images_or_paths: ImagesOrPaths, *, progress: bool = False) -> Stack
     return load_stack(items, progress=progress)
 
 
-def _created(method: str, options: dict[str, object], upscale: int, degradation: str) -> Fuser:
+def _created(
+    method: str,
+    options: dict[str, object],
+    upscale: int,
+    degradation: str,
+    enlargement: str | None = None,
+) -> Fuser:
     """The method ``method`` with its ``options``, returning its fusion ``upscale`` times
-    larger: through its own ``scale`` and ``degradation`` options when it super-resolves by
-    itself (dfp; ``mfif.fuse(..., method="dfp", scale=2, degradation="box")`` names its own
-    options), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
+    larger: through its own ``scale``, ``degradation`` and ``base`` options when it
+    super-resolves by itself (dfp; ``mfif.fuse(..., method="dfp", scale=2, degradation="box")``
+    names its own options), else enlarged after fusing (`mfif.upscaling.upscaled`)."""
     if not method_class(method).super_resolves:
-        return upscaled(create(method, **options), upscale, degradation)
+        return upscaled(create(method, **options), upscale, degradation, enlargement)
     wanted: dict[str, object] = {}
     if upscale != 1:
         wanted["scale"] = upscale
     if degradation != "lanczos2":
         wanted["degradation"] = degradation
+    if enlargement is not None:
+        wanted["base"] = enlargement
     for name in wanted:
         if name in options:
             raise OptionError(
-                f"Give {method!r} either an upscaling factor and degradation or its options "
-                f"scale and degradation, not both ({name} twice)."
+                f"Give {method!r} either an upscaling factor, degradation and enlargement or "
+                f"its options scale, degradation and base, not both ({name} twice)."
             )
     fuser = create(method, **options, **wanted)
-    check_upscaling(getattr(fuser, "scale", 1), degradation)
+    check_upscaling(getattr(fuser, "scale", 1), degradation, enlargement)
     return fuser

@@ -18,15 +18,35 @@ from .frames import FrameSource
 from .fusion import Fuser, Fusion, WeightsCallback
 from .resample import back_projected_upsample, check_degradation
 
-__all__ = ["INTERPOLATIONS", "UpscaledFuser", "check_upscaling", "upscaled"]
+__all__ = [
+    "INTERPOLATIONS",
+    "UpscaledFuser",
+    "check_upscaling",
+    "default_enlargement",
+    "interpolations_for",
+    "upscaled",
+]
 
-# OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations, and Lanczos
-# followed by back-projection onto the degradation (`back_projected_upsample`).
+# OpenCV's bicubic (a = -0.75) and Lanczos (8x8 taps, a = 4) interpolations, Lanczos followed
+# by back-projection onto the degradation (`back_projected_upsample`), and the same from the
+# learned ×2 start (`mfif.learned_start`; ×2 only).
 INTERPOLATIONS = {
     "bicubic": cv2.INTER_CUBIC,
     "lanczos": cv2.INTER_LANCZOS4,
     "back-projection": cv2.INTER_LANCZOS4,
+    "learned": cv2.INTER_LANCZOS4,
 }
+_STARTS = {"back-projection": "lanczos", "learned": "learned"}  # back-projection's first image
+
+
+def interpolations_for(scale: int) -> list[str]:
+    """The enlargements of `INTERPOLATIONS` that enlarge by ``scale``."""
+    return [name for name in INTERPOLATIONS if name != "learned" or scale == 2]
+
+
+def default_enlargement(scale: int) -> str:
+    """The enlargement ``upscale=scale`` uses unless told another."""
+    return "back-projection"
 
 
 class UpscaledFuser(Fuser):
@@ -42,9 +62,10 @@ class UpscaledFuser(Fuser):
         A method that fuses at the frames' size.
     scale : int
         s >= 2.
-    interpolation : {"back-projection", "bicubic", "lanczos"}
+    interpolation : {"back-projection", "learned", "bicubic", "lanczos"}
         How the image is enlarged: Lanczos interpolation then back-projection onto
-        ``degradation`` (`mfif.resample.back_projected_upsample`), or interpolation alone.
+        ``degradation`` (`mfif.resample.back_projected_upsample`), the same from the learned
+        ×2 start (``scale`` 2 only), or interpolation alone.
     degradation : str
         The model the frames were made by from the scene at ``scale`` times their size, which
         back-projection inverts (`mfif.resample.DEGRADATIONS`).
@@ -63,6 +84,8 @@ class UpscaledFuser(Fuser):
             raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
         if isinstance(scale, bool) or int(scale) != scale or scale < 2:
             raise ValueError(f"the scale must be an integer of 2 or more, not {scale!r}")
+        if interpolation not in interpolations_for(int(scale)):
+            raise ValueError(f"the {interpolation} enlargement enlarges by 2, not by {scale}")
         self.inner = inner
         self.scale = int(scale)
         self.interpolation = interpolation
@@ -92,8 +115,13 @@ class UpscaledFuser(Fuser):
 
         fusion = self.inner.fuse_frames(frames, keep_weights=keep_weights, on_weights=enlarged_maps)
         image = fusion.image
-        if self.interpolation == "back-projection":
-            image = back_projected_upsample(image, self.scale, degradation=self.degradation)
+        if self.interpolation in _STARTS:
+            image = back_projected_upsample(
+                image,
+                self.scale,
+                degradation=self.degradation,
+                start=_STARTS[self.interpolation],
+            )
         else:
             height, width = image.shape[:2]
             size = (width * self.scale, height * self.scale)
@@ -112,9 +140,9 @@ class UpscaledFuser(Fuser):
         return cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
 
 
-def check_upscaling(scale: int, degradation: str) -> None:
-    """Refuse, in one sentence, a bad upscaling factor, an unknown degradation model, or a
-    model given without a factor to apply it to.
+def check_upscaling(scale: int, degradation: str, enlargement: str | None = None) -> None:
+    """Refuse, in one sentence, a bad upscaling factor, an unknown degradation model or
+    enlargement, or either given without a factor to apply it to.
 
     Raises
     ------
@@ -131,15 +159,26 @@ def check_upscaling(scale: int, degradation: str) -> None:
             "A degradation model says how the frames were made smaller: it needs an "
             "upscaling factor of 2 or more."
         )
+    if enlargement is None:
+        return
+    if scale == 1:
+        raise OptionError("An enlargement needs an upscaling factor of 2 or more.")
+    if enlargement not in interpolations_for(int(scale)):
+        raise OptionError(
+            f"The enlargement must be one of {', '.join(interpolations_for(int(scale)))} at "
+            f"×{scale}; got {enlargement!r}."
+        )
 
 
 def upscaled(
     fuser: Fuser,
     scale: int,
     degradation: str = "lanczos2",
+    enlargement: str | None = None,
 ) -> Fuser:
     """``fuser`` made to return its fusion ``scale`` times larger: itself at scale 1, else
-    enlarged by back-projection onto ``degradation`` (`UpscaledFuser`). A method that
+    enlarged by ``enlargement`` (default `default_enlargement`), back-projected onto
+    ``degradation`` (`UpscaledFuser`). A method that
     super-resolves by itself (``super_resolves``: dfp) is refused here: give it its own
     ``scale`` and ``degradation`` options (`mfif.pipeline.Pipeline` does, for a method given by
     name).
@@ -149,7 +188,7 @@ def upscaled(
     OptionError
         A bad scale or degradation (`check_upscaling`), or a method with its own.
     """
-    check_upscaling(scale, degradation)
+    check_upscaling(scale, degradation, enlargement)
     if scale == 1:
         return fuser
     if fuser.super_resolves:
@@ -157,4 +196,4 @@ def upscaled(
             f"The method {fuser.name!r} super-resolves by itself: give it its options scale "
             f"and degradation instead."
         )
-    return UpscaledFuser(fuser, int(scale), "back-projection", degradation)
+    return UpscaledFuser(fuser, int(scale), enlargement or default_enlargement(scale), degradation)

@@ -35,6 +35,7 @@ class BatchSettings:
     metadata: bool = True
     upscale: int = 1
     degradation: str = "lanczos2"
+    enlargement: str | None = None
 
     def digest(self) -> str:
         """What in the settings changes an output (the mfif version included)."""

@@ -26,6 +26,7 @@ def pipeline_for(settings: BatchSettings):
             skip_bad_frames=settings.skip_bad_frames,
             upscale=settings.upscale,
             degradation=settings.degradation,
+            enlargement=settings.enlargement,
         )
     return _PIPELINES[settings]
 

@@ -99,7 +99,8 @@ def method_version(fuser: Fuser) -> str:
     inner = getattr(fuser, "inner", None)
     if isinstance(inner, Fuser):  # a method followed by interpolation
         scaled = _scaled_version(fuser.scale, fuser.degradation)
-        enlargement = f"-{_ENLARGEMENT_VERSION}" if fuser.interpolation == "back-projection" else ""
+        back_projected = fuser.interpolation in ("back-projection", "learned")
+        enlargement = f"-{_ENLARGEMENT_VERSION}" if back_projected else ""
         return method_version(inner) + f"-{fuser.interpolation}{scaled}{enlargement}"
     digest = hashlib.sha256(fuser.name.encode())
     options = {
@@ -119,8 +120,22 @@ def method_version(fuser: Fuser) -> str:
     return digest.hexdigest()[:12]
 
 
-# The back-projected enlargement: a change to it recomputes every enlarged result.
-_ENLARGEMENT_VERSION = hashlib.sha256(Path(resample_module.__file__).read_bytes()).hexdigest()[:8]
+def _enlargement_version() -> str:
+    """The back-projected enlargement's code, and the learned start's code and shipped
+    weights: a change to them recomputes every enlarged result."""
+    from .. import learned_start as learned_start_module
+    from ..weights import pretrained_config
+
+    package = Path(resample_module.__file__).parent
+    digest = hashlib.sha256()
+    for source in ("resample.py", "learned_start.py", "models/enlarger.py"):  # not imported:
+        digest.update((package / source).read_bytes())  # the network's imports torch
+    config = pretrained_config(learned_start_module.PRETRAINED)
+    digest.update((config.sha256 if config else "untrained").encode())
+    return digest.hexdigest()[:8]
+
+
+_ENLARGEMENT_VERSION = _enlargement_version()
 
 
 # Scenes are aligned before fusing: a change to the alignment code recomputes every scene.

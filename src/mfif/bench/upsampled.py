@@ -1,10 +1,11 @@
 """The pipelines of the super-resolution benchmark (``mfif bench --scale S``): a method that
 super-resolves by itself at ×S, every other one followed by each enlargement of
-`mfif.upscaling` ("<method>+bicubic", "<method>+lanczos", "<method>+back-projection")."""
+`mfif.upscaling` ("<method>+bicubic", "<method>+lanczos", "<method>+back-projection" and at ×2
+"<method>+learned")."""
 
 from __future__ import annotations
 
-from ..upscaling import INTERPOLATIONS, UpscaledFuser
+from ..upscaling import UpscaledFuser, interpolations_for
 
 __all__ = ["benchmark_pipelines"]
 
@@ -13,8 +14,9 @@ def benchmark_pipelines(
     methods: list[str], align: str, scale: int, degradation: str = "lanczos2"
 ) -> dict:
     """One pipeline per benchmarked method; with ``scale`` > 1, a super-resolving method runs
-    with ``scale`` and ``degradation`` and every other one three times, followed by bicubic,
-    by Lanczos and by Lanczos back-projected onto ``degradation`` ×scale."""
+    with ``scale`` and ``degradation`` and every other one followed by bicubic,
+    by Lanczos, by Lanczos back-projected onto ``degradation`` ×scale and at ×2 by the same
+    from the learned start."""
     from ..methods import create, method_class
     from ..pipeline import Pipeline
 
@@ -24,7 +26,7 @@ def benchmark_pipelines(
             pipelines[name] = Pipeline(name, align=align, upscale=scale, degradation=degradation)
             continue
         fuser = create(name)
-        for interpolation in INTERPOLATIONS:
+        for interpolation in interpolations_for(scale):
             upsampled = UpscaledFuser(fuser, scale, interpolation, degradation)
             pipelines[upsampled.name] = Pipeline(upsampled, align=align)
     return pipelines

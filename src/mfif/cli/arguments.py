@@ -106,6 +106,13 @@ def fusing_arguments() -> argparse.ArgumentParser:
         "gaussian:SIGMA (a lens blur, SIGMA in pixels of the larger size)",
     )
     fusing.add_argument(
+        "--enlargement",
+        choices=("back-projection", "learned", "lanczos", "bicubic"),
+        help="with --upscale: back-projection from Lanczos, back-projection from the learned "
+        "x2 start (x2 only), or interpolation alone (dfp: its start) (default "
+        "back-projection)",
+    )
+    fusing.add_argument(
         "--bit-depth",
         type=int,
         choices=(8, 16, 32),

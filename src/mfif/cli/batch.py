@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         metadata=not args.no_metadata,
         upscale=args.upscale,
         degradation=args.degradation,
+        enlargement=args.enlargement,
     )
     if args.suffix and args.bit_depth:
         from ..io import check_bit_depth

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             alignment=Alignment.load(args.alignment) if args.alignment else None,
             upscale=args.upscale,
             degradation=args.degradation,
+            enlargement=args.enlargement,
         )
     if (args.weights or args.depth_index) and not pipeline.fuser.produces_weights:
         raise OptionError(

@@ -40,6 +40,8 @@ VARIANTS = {
     "no-joint-gradient": {"joint_gradient": False},
     "noise-input": {"input": "noise"},
     "paper-generator": {"residual": False},
+    "lanczos-start": {"base": "back-projection"},  # dataset-free: back-projection from Lanczos
+    "learned-start": {"base": "learned"},  # from the learned ×2 start (×2 only)
 }
 METRICS = ["PSNR", "SSIM", "RMG", "REI", "RIE", "RMGA", "RECO"]
 

@@ -55,10 +55,8 @@ def learned_start(
     ndarray of shape (2h, 2w) or (2h, 2w, C), float32, unclipped (back-projection follows).
     """
     import cv2
-    import torch
 
     from .color import luminance
-    from .tiling import run_tiled
 
     image = np.ascontiguousarray(image, dtype=np.float32)
     height, width = image.shape[:2]
@@ -66,22 +64,37 @@ def learned_start(
     model = load_enlarger(weights) if model is None else model
     grey = image if image.ndim == 2 else luminance(image)
     grey = np.ascontiguousarray(grey, dtype=np.float32)
-
-    def corrected(tile: np.ndarray) -> np.ndarray:
-        small = tile[0]
-        interpolated = cv2.resize(
-            small, (2 * small.shape[1], 2 * small.shape[0]), interpolation=cv2.INTER_LANCZOS4
-        )
-        with torch.inference_mode():
-            result = model(
-                torch.from_numpy(small)[None, None], torch.from_numpy(interpolated)[None, None]
-            )
-        return (result[0] - torch.from_numpy(interpolated)).numpy()
-
+    # Each tile is computed on a window wider by the network's reach and Lanczos-4's, and
+    # cropped: the same values as the whole image at once, in bounded memory.
+    margin = model.reach + 4
+    correction = np.empty((2 * height, 2 * width), np.float32)
     with _LOCK:  # one image at a time uses every core
-        correction = run_tiled(corrected, grey[None], tile=_TILE, overlap=2 * model.reach, scale=2)[
-            0
-        ]
+        for top in range(0, height, _TILE):
+            for left in range(0, width, _TILE):
+                correction[2 * top : 2 * top + 2 * _TILE, 2 * left : 2 * left + 2 * _TILE] = (
+                    _tile_correction(model, grey, top, left, margin)
+                )
     enlarged = cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
     enlarged = enlarged.reshape(size[1], size[0], *image.shape[2:])
     return enlarged + (correction[..., None] if enlarged.ndim == 3 else correction)
+
+
+def _tile_correction(model, grey: np.ndarray, top: int, left: int, margin: int) -> np.ndarray:
+    """The network's correction (2t, 2u) of the tile of ``grey`` at (``top``, ``left``), from
+    a window ``margin`` pixels wider where the image has them."""
+    import cv2
+    import torch
+
+    bottom, right = min(top + _TILE, grey.shape[0]), min(left + _TILE, grey.shape[1])
+    up, down = max(0, top - margin), min(grey.shape[0], bottom + margin)
+    before, after = max(0, left - margin), min(grey.shape[1], right + margin)
+    small = np.ascontiguousarray(grey[up:down, before:after])
+    interpolated = cv2.resize(
+        small, (2 * small.shape[1], 2 * small.shape[0]), interpolation=cv2.INTER_LANCZOS4
+    )
+    with torch.inference_mode():
+        as_tensor = torch.from_numpy(interpolated)[None, None]
+        result = model(torch.from_numpy(small)[None, None], as_tensor)[0, 0] - as_tensor[0, 0]
+    rows = slice(2 * (top - up), 2 * (bottom - up))
+    columns = slice(2 * (left - before), 2 * (right - before))
+    return result.numpy()[rows, columns]

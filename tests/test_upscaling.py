@@ -84,6 +84,12 @@ def test_a_method_that_super_resolves_by_itself_is_given_its_own_options() -> No
         Pipeline("dfp", degradation="box")
     with pytest.raises(mfif.OptionError, match="super-resolves by itself"):
         Pipeline(mfif.create("dfp"), upscale=2)
+    # The enlargement is dfp's start (its option base).
+    assert Pipeline("dfp", upscale=2, enlargement="learned").fuser.base == "learned"
+    with pytest.raises(mfif.OptionError, match="not both"):
+        Pipeline("dfp", {"base": "bicubic"}, upscale=2, enlargement="learned")
+    with pytest.raises(mfif.OptionError, match="enlarges by 2"):
+        Pipeline("dfp", upscale=3, enlargement="learned")
 
 
 @pytest.mark.parametrize(
@@ -93,6 +99,9 @@ def test_a_method_that_super_resolves_by_itself_is_given_its_own_options() -> No
         ({"upscale": 2.5}, "integer of 1 or more"),
         ({"degradation": "box"}, "needs an upscaling factor of 2 or more"),
         ({"upscale": 2, "degradation": "gauss"}, "gaussian:SIGMA"),
+        ({"enlargement": "learned"}, "enlargement needs an upscaling factor"),
+        ({"upscale": 3, "enlargement": "learned"}, "bicubic, lanczos, back-projection at ×3"),
+        ({"upscale": 2, "enlargement": "nearest"}, "got 'nearest'"),
     ],
 )
 def test_bad_settings_are_refused(settings: dict, fragment: str) -> None:

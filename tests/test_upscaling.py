@@ -28,7 +28,7 @@ def _low_stack(degradation: str, count: int = 3) -> tuple[np.ndarray, np.ndarray
     return low, truth
 
 
-@pytest.mark.parametrize("interpolation", ["back-projection", "bicubic", "lanczos"])
+@pytest.mark.parametrize("interpolation", ["back-projection", "learned", "bicubic", "lanczos"])
 def test_image_and_weights_are_enlarged_and_the_weights_still_sum_to_one(
     interpolation: str,
 ) -> None:

@@ -141,6 +141,35 @@ def test_cli_writes_every_output_at_the_larger_size(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "needs an upscaling factor" in refused.stderr
     assert not (tmp_path / "no.png").exists()
+    for flags, message in (
+        (["--enlargement", "learned"], "needs an upscaling factor"),
+        (["--upscale", "3", "--enlargement", "learned"], "at ×3"),
+    ):
+        refused = subprocess.run(
+            [sys.executable, "-m", "mfif", "fuse", *paths, "-o", str(tmp_path / "no.png"), *flags],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, flags
+        assert message in refused.stderr and not (tmp_path / "no.png").exists(), flags
+
+
+@pytest.mark.slow
+def test_cli_enlarges_from_the_learned_start(tmp_path: Path) -> None:
+    low, truth = _low_stack("lanczos2", count=2)
+    paths = [str(mfif.save_image(tmp_path / f"{k}.png", frame)) for k, frame in enumerate(low)]
+    scores = {}
+    for enlargement in ("back-projection", "learned"):
+        output = tmp_path / f"{enlargement}.png"
+        result = subprocess.run(
+            [sys.executable, "-m", "mfif", "fuse", *paths, "-o", str(output), "--align", "none",
+             "--upscale", "2", "--enlargement", enlargement],
+            capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        image = mfif.read_image(output)[0]
+        assert image.shape == (96, 128, 3)
+        scores[enlargement] = psnr(image, truth)
+    assert scores["learned"] != scores["back-projection"]
 
 
 def test_a_method_whose_scale_option_is_not_super_resolution_is_enlarged_after() -> None:

@@ -65,6 +65,12 @@ class EnlargerRecipe:
     blur: float = recipe_field(
         4.0, "largest Gaussian sigma of those blurs, full-resolution pixels", high=16.0
     )
+    enlarged_before: float = recipe_field(
+        0.5,
+        "share of those soft patches that are photographs enlarged before (made smaller by "
+        "1.5-4 and enlarged back by bilinear or bicubic interpolation) instead of blurred",
+        high=1.0,
+    )
     texture: float = recipe_field(0.15, "share of random blurred-noise textures", high=1.0)
     steps: int = recipe_field(6000, "optimiser steps of a full run", low=1)
 
@@ -124,6 +130,21 @@ def _texture(rng: np.random.Generator, side: int) -> np.ndarray:
     return (low + noise * rng.uniform(0.1, 1.0 - low)).astype(np.float32)
 
 
+def _enlarged_before(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``window`` made smaller by a random factor of 1.5-4 (area averaging) and enlarged back
+    by bilinear or bicubic interpolation: an image that a camera or a program enlarged."""
+    import cv2
+
+    factor = float(rng.uniform(1.5, 4.0))
+    height, width = window.shape
+    small = cv2.resize(
+        window, (max(2, round(width / factor)), max(2, round(height / factor))),
+        interpolation=cv2.INTER_AREA,
+    )  # fmt: skip
+    interpolation = cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC
+    return np.clip(cv2.resize(small, (width, height), interpolation=interpolation), 0, 1)
+
+
 def _pair(
     photographs: Photographs, rng: np.random.Generator, recipe: EnlargerRecipe
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +164,10 @@ def _pair(
             top = int(rng.integers(max(1, truth_image.shape[0] - reach + 1)))
             left = int(rng.integers(max(1, truth_image.shape[1] - reach + 1)))
             window = truth_image[top : top + reach, left : left + reach]
-            blurred = cv2.GaussianBlur(window, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+            if rng.random() < recipe.enlarged_before:
+                blurred = _enlarged_before(window, rng)
+            else:
+                blurred = cv2.GaussianBlur(window, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
             truth = blurred[margin : margin + 2 * side, margin : margin + 2 * side]
         else:
             truth = _texture(rng, 2 * side)
@@ -287,9 +311,10 @@ def train_enlarger(
     record = {
         "split": split_items(items),
         "use": f"luminance of the training split's {', '.join(_SOURCES)} photographs made "
-        f"smaller by {recipe.degradations}; {recipe.soft:g} of the patches blurred first "
-        f"(Gaussian sigma up to {recipe.blur:g} px), {recipe.texture:g} random blurred-noise "
-        "textures; flips and 90-degree turns",
+        f"smaller by {recipe.degradations}; {recipe.soft:g} of the patches soft first (of "
+        f"those, {recipe.enlarged_before:g} made smaller by 1.5-4 and enlarged back, the rest "
+        f"blurred by a Gaussian of sigma up to {recipe.blur:g} px), {recipe.texture:g} random "
+        "blurred-noise textures; flips and 90-degree turns",
     }
     if described:
         record["validation"] = {

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from mfif import learned_start as learned_start_module  # noqa: E402
 from mfif.data.natural import natural_items  # noqa: E402
 from mfif.learned_start import learned_start  # noqa: E402
+from mfif.methods.network import resolve_precision  # noqa: E402
 from mfif.models.enlarger import Enlarger  # noqa: E402
 from mfif.training.enlarger import (  # noqa: E402
     ENLARGER_RECIPES,
@@ -62,8 +63,10 @@ def test_the_correction_is_the_luminance_one_added_to_each_channel() -> None:
     torch.manual_seed(2)
     model = Enlarger(width=4, depth=1).eval()
     image = _image()
-    colour = learned_start(image, model=model)
-    grey = learned_start(image @ np.float32([0.299, 0.587, 0.114]), model=model)
+    colour = learned_start(image, model=model, precision="float32")
+    grey = learned_start(
+        image @ np.float32([0.299, 0.587, 0.114]), model=model, precision="float32"
+    )
     lanczos = cv2.resize(image, (104, 80), interpolation=cv2.INTER_LANCZOS4)
     grey_lanczos = cv2.resize(
         np.ascontiguousarray(image @ np.float32([0.299, 0.587, 0.114])), (104, 80),
@@ -80,10 +83,13 @@ def test_tiles_agree_with_the_whole_image(monkeypatch) -> None:
     torch.manual_seed(3)
     model = Enlarger(width=4, depth=1).eval()
     image = np.ascontiguousarray(_image(60, 70)[..., 0])
-    whole = learned_start(image, model=model)
+    whole = learned_start(image, model=model, precision="float32")
     monkeypatch.setattr(learned_start_module, "_TILE", 24)
-    tiled = learned_start(image, model=model)
+    tiled = learned_start(image, model=model, precision="float32")
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    if resolve_precision("auto", "cpu") == "bfloat16":  # within bfloat16's rounding
+        fast = learned_start(image, model=model)
+        assert np.abs(fast - whole).max() < 0.01
 
 
 def test_batches_are_drawn_from_the_generator_alone(natural_root: Path) -> None:

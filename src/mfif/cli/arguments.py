@@ -109,8 +109,8 @@ def fusing_arguments() -> argparse.ArgumentParser:
         "--enlargement",
         choices=("back-projection", "learned", "lanczos", "bicubic"),
         help="with --upscale: back-projection from Lanczos, back-projection from the learned "
-        "x2 start (x2 only), or interpolation alone (dfp: its start) (default "
-        "back-projection)",
+        "x2 start (x2 only), or interpolation alone (dfp: its start) (default learned at x2, "
+        "else back-projection)",
     )
     fusing.add_argument(
         "--bit-depth",

@@ -88,12 +88,13 @@ class DFPFuser(WholeStackFuser):
     min_region : float
         For ``fill="regions"``: regions smaller than this fraction of the image go to their
         surroundings.
-    base : {"back-projection", "learned", "bicubic"}
+    base : {"back-projection", "learned", "bicubic"}, optional
         The residual form's starting image: the decision fusion enlarged by Lanczos and
         back-projected onto the degradation (`mfif.resample.back_projected_upsample`), the
-        same from the learned ×2 start (`mfif.learned_start`, ×2 only), or bicubically as
-        before (README, "DFP": the back-projected start is 0.3 dB better at ×2 and the fit
-        then stops sooner).
+        same from the learned ×2 start (`mfif.learned_start`, ×2 only; default at ×2: README,
+        "DFP", "The learned start"), or bicubically as before (the back-projected start is
+        0.3 dB better at ×2 and the fit then stops sooner). Default "learned" at ×2, else
+        "back-projection"; "back-projection" keeps DFP free of any learned data.
     degradation : str
         How the sources were made from the scene at ``scale`` times their size, the model both
         the start and L_con invert (`mfif.resample.DEGRADATIONS`): "lanczos2" (the paper's),
@@ -142,7 +143,7 @@ class DFPFuser(WholeStackFuser):
         "erode": Option("int", low=1, high=101),
         "fill": Option("str", choices=FILL_MODES),
         "min_region": Option("float", low=0, high=1, high_open=True),
-        "base": Option("str", choices=ENLARGEMENTS),
+        "base": Option("str", choices=ENLARGEMENTS, optional=True),
         "degradation": Option("text", allowed="lanczos2, bicubic, box or gaussian:SIGMA"),
         "unshuffle": Option("int", low=1, high=8, optional=True),
         "embedding_unshuffle": Option("int", low=1, high=8, optional=True),
@@ -171,7 +172,7 @@ class DFPFuser(WholeStackFuser):
         erode: int = 3,
         fill: str = "regions",
         min_region: float = 0.002,
-        base: str = "back-projection",
+        base: str | None = None,
         degradation: str = "lanczos2",
         unshuffle: int | None = None,
         embedding_unshuffle: int | None = None,
@@ -207,7 +208,7 @@ class DFPFuser(WholeStackFuser):
         self.min_region = min_region
         if base == "learned" and scale not in (1, 2):
             raise OptionError(f"dfp's base 'learned' enlarges by 2; the scale is {scale}.")
-        self.base = base
+        self.base = base or ("learned" if scale == 2 else "back-projection")
         try:
             self.degradation = check_degradation(degradation)
         except ValueError as error:

@@ -113,6 +113,8 @@ def test_grey_frames() -> None:
     sources, _, _ = complementary_stack(2, color=False, height=48, width=64)
     fused = mfif.fuse(list(sources[..., 0]), align="none", upscale=3, degradation="box")
     assert fused.image.shape == (144, 192, 1) and fused.weights.shape == (2, 144, 192)
+    fused = mfif.fuse(list(sources[..., 0]), align="none", upscale=2)  # the learned start
+    assert fused.image.shape == (96, 128, 1) and fused.weights.shape == (2, 96, 128)
 
 
 def test_scale_one_changes_nothing() -> None:

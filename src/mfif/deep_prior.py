@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .models.dfp import SkipNet
-from .resample import ENLARGEMENTS, back_projected_upsample, downsample_torch
+from .resample import ENLARGEMENTS, START_OF, back_projected_upsample, downsample_torch
 
 __all__ = [
     "PlateauRule",
@@ -428,8 +428,7 @@ def _enlarged(image: torch.Tensor, scale: int, base: str, degradation: str) -> t
     if base not in ENLARGEMENTS:
         raise ValueError(f"base must be one of {', '.join(ENLARGEMENTS)}, not {base!r}")
     planes = image[0].permute(1, 2, 0).cpu().numpy()
-    start = "learned" if base == "learned" else "lanczos"
-    enlarged = back_projected_upsample(planes, scale, degradation=degradation, start=start)
+    enlarged = back_projected_upsample(planes, scale, degradation=degradation, start=START_OF[base])
     enlarged = enlarged.reshape(*enlarged.shape[:2], -1)
     return torch.from_numpy(enlarged).permute(2, 0, 1)[None].to(image.device, image.dtype)
 

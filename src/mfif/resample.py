@@ -44,6 +44,9 @@ DEGRADATIONS = ("lanczos2", "bicubic", "box", "gaussian:SIGMA")
 # How DFP's residual start is enlarged (`mfif.deep_prior.reconstruct`'s ``base``).
 ENLARGEMENTS = ("bicubic", "back-projection", "learned")
 STARTS = ("lanczos", "learned")  # back-projection's first enlargement (`back_projected_upsample`)
+# The start of each back-projected enlargement, by the name DFP's ``base`` and ``--enlargement``
+# give it.
+START_OF = {"back-projection": "lanczos", "learned": "learned"}
 BACK_PROJECTIONS = 3  # iterations of `back_projected_upsample`: its gain is flat after 3
 # Total-variation smoothing within back-projection (`back_projected_upsample`): the weight of
 # each step, the steps, and the gradient (in [0, 1] units) below which it smooths like a

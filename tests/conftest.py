@@ -116,6 +116,27 @@ def natural_root(tmp_path_factory) -> Path:
     return root
 
 
+def trained_and_resumed(train, root: Path, folder: Path, recipe) -> tuple:
+    """A network trained 3 steps at once and 2 + 1 from its checkpoint, validating every
+    step (which must not change what later steps compute); checks that both end with the
+    same weights. Returns the first run's (model, history, record)."""
+    from dataclasses import replace
+
+    import torch
+
+    settings = {"validate": True, "validate_every": 1, "progress": False}
+    whole = train(root, folder / "a.ckpt", recipe=replace(recipe, steps=3), **settings)
+    train(root, folder / "b.ckpt", recipe=replace(recipe, steps=2), **settings)
+    resumed, history, _ = train(
+        root, folder / "b.ckpt", recipe=replace(recipe, steps=3), **settings
+    )
+    assert history.start_step == 2
+    for name, value in whole[0].state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert whole[2]["split"]["train"]
+    return whole
+
+
 def on_a_terminal(command: list[str]) -> tuple[int, str]:
     """Run ``command`` with stderr on a pseudo-terminal of 30 x 120: (exit status, what it
     printed there)."""

@@ -27,6 +27,8 @@ from mfif.training.enlarger import (  # noqa: E402
     train_enlarger,
 )
 
+from conftest import trained_and_resumed  # noqa: E402
+
 TINY = replace(ENLARGER_RECIPES["x2"], width=4, depth=1, patch=16, batch_size=2, steps=2)
 
 
@@ -115,18 +117,7 @@ def test_an_unknown_degradation_is_refused() -> None:
 
 @pytest.mark.slow
 def test_training_resumes_to_the_same_weights(natural_root: Path, tmp_path: Path) -> None:
-    settings = {"validate": True, "validate_every": 1, "progress": False}
-    whole, _, record = train_enlarger(
-        natural_root, tmp_path / "a.ckpt", recipe=replace(TINY, steps=3), **settings
-    )
-    train_enlarger(natural_root, tmp_path / "b.ckpt", recipe=TINY, **settings)
-    resumed, history, _ = train_enlarger(
-        natural_root, tmp_path / "b.ckpt", recipe=replace(TINY, steps=3), **settings
-    )
-    assert history.start_step == 2
-    for name, value in whole.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
-    assert record["split"]["train"]
+    trained_and_resumed(train_enlarger, natural_root, tmp_path, TINY)
 
 
 @pytest.mark.slow

@@ -25,6 +25,8 @@ from mfif.training.ufa_fuse import (
     ufa_fuse_loss,
 )
 
+from conftest import trained_and_resumed
+
 TINY = replace(UFA_FUSE_RECIPES["cpu"], width=4, patch=32, batch_size=2, steps=2)
 
 
@@ -255,19 +257,7 @@ def test_the_same_generator_draws_the_same_stack(natural_root: Path) -> None:
 
 @pytest.mark.slow
 def test_training_resumes_to_the_same_weights(natural_root: Path, tmp_path: Path) -> None:
-    # Validation runs between steps (and must not change what later steps compute).
-    settings = {"validate": True, "validate_every": 1, "progress": False}
-    whole, _, record = train_ufa_fuse(
-        natural_root, tmp_path / "a.ckpt", recipe=replace(TINY, steps=3), **settings
-    )
-    train_ufa_fuse(natural_root, tmp_path / "b.ckpt", recipe=TINY, **settings)
-    resumed, history, _ = train_ufa_fuse(
-        natural_root, tmp_path / "b.ckpt", recipe=replace(TINY, steps=3), **settings
-    )
-    assert history.start_step == 2
-    for name, value in whole.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
-    assert record["split"]["train"]
+    trained_and_resumed(train_ufa_fuse, natural_root, tmp_path, TINY)
 
 
 @pytest.mark.slow

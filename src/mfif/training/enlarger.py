@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,8 +21,8 @@ from ..data.natural import NaturalItem, natural_items, split_items
 from ..errors import OptionError
 from ..io import read_image
 from ..resample import DEGRADATIONS, downsample
-from .fit import FitConfig, Schedule, fit, recipe_settings
-from .natural_runs import one_data_folder
+from .fit import Schedule, fit
+from .natural_runs import natural_fit_config, one_data_folder
 from .recipes import NATURAL_LICENCE, Trainer, recipe_field, register_trainer
 
 if TYPE_CHECKING:  # torch is imported when training runs, not when its flags are built
@@ -293,15 +292,15 @@ def train_enlarger(
             scores = enlargement_scores(net, truths, ("lanczos2",))
             return scores["PSNR learned start, made by lanczos2"]
 
-    config = FitConfig(
-        steps=recipe.steps,
+    config, metadata = natural_fit_config(
+        recipe,
+        data,
+        checkpoint=checkpoint,
         seed=seed,
-        checkpoint=Path(checkpoint),
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
         device=device,
     )
-    metadata = {"recipe": recipe_settings(recipe), "seed": seed, "data": str(data)}
     schedule = Schedule(
         recipe.learning_rate, decay_every=recipe.decay_every, decay_factor=recipe.decay_factor
     )

@@ -14,7 +14,7 @@ from ..errors import OptionError
 from .fit import FitConfig, History, LossOfStep, Schedule, fit, recipe_settings
 from .validation import ground_truth_cases, scenes_validation
 
-__all__ = ["one_data_folder", "fit_on_natural"]
+__all__ = ["one_data_folder", "natural_fit_config", "fit_on_natural"]
 
 
 def one_data_folder(data: str | os.PathLike | Sequence[str | os.PathLike], network: str) -> Path:
@@ -30,6 +30,31 @@ def one_data_folder(data: str | os.PathLike | Sequence[str | os.PathLike], netwo
             raise OptionError(f"{network} trains on one datasets/natural folder; give one --data.")
         data = data[0]
     return Path(data)
+
+
+def natural_fit_config(
+    recipe,
+    data: Path,
+    *,
+    checkpoint: str | os.PathLike,
+    seed: int,
+    checkpoint_every: int,
+    validate_every: int,
+    device: str | None,
+    patience: int = 0,
+) -> tuple[FitConfig, dict]:
+    """The `FitConfig` of a run on ``data`` (a ``datasets/natural`` folder) and the metadata
+    its checkpoint records (the recipe's settings, the seed, the folder)."""
+    config = FitConfig(
+        steps=recipe.steps,
+        seed=seed,
+        checkpoint=Path(checkpoint),
+        checkpoint_every=checkpoint_every,
+        validate_every=validate_every,
+        device=device,
+        patience=patience,
+    )
+    return config, {"recipe": recipe_settings(recipe), "seed": seed, "data": str(data)}
 
 
 def fit_on_natural(
@@ -77,16 +102,16 @@ def fit_on_natural(
         else:
             cases = ground_truth_cases(validate)
         check = scenes_validation(method(), cases)
-    config = FitConfig(
-        steps=recipe.steps,
+    config, metadata = natural_fit_config(
+        recipe,
+        data,
+        checkpoint=checkpoint,
         seed=seed,
-        checkpoint=Path(checkpoint),
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
         device=device,
         patience=patience if check else 0,
     )
-    metadata = {"recipe": recipe_settings(recipe), "seed": seed, "data": str(data)}
     history = fit(
         model, loss_of_step, schedule, config, validate=check, metadata=metadata, progress=progress
     )

@@ -241,9 +241,11 @@ def test_bench_at_x2_scores_against_the_full_resolution_truth(tmp_path: Path) ->
         "guided-decision+back-projection",
         "guided-decision+bicubic",
         "guided-decision+lanczos",
+        "guided-decision+learned",
         "maxgrad+back-projection",
         "maxgrad+bicubic",
         "maxgrad+lanczos",
+        "maxgrad+learned",
     ]
     assert all(mfif.read_image(p)[0].shape == (48, 66, 3) for p in fused)
     text = (out / "results.csv").read_text()

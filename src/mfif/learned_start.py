@@ -87,7 +87,8 @@ def learned_start(
                 )
     enlarged = cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
     enlarged = enlarged.reshape(size[1], size[0], *image.shape[2:])
-    return enlarged + (correction[..., None] if enlarged.ndim == 3 else correction)
+    enlarged += correction[..., None] if enlarged.ndim == 3 else correction  # in place: no copy
+    return enlarged
 
 
 def _tile_correction(

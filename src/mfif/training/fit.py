@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -104,6 +105,12 @@ class FitConfig:
     validate_every: int = 500
     device: str | None = None
     patience: int = 0
+
+    @classmethod
+    def for_recipe(cls, recipe, checkpoint: str | os.PathLike, **settings) -> FitConfig:
+        """A run of ``recipe.steps`` steps resumable from ``checkpoint``; ``settings`` are
+        the other fields (seed, intervals, device, patience)."""
+        return cls(steps=recipe.steps, checkpoint=Path(checkpoint), **settings)
 
 
 @dataclass

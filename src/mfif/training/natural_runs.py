@@ -45,10 +45,10 @@ def natural_fit_config(
 ) -> tuple[FitConfig, dict]:
     """The `FitConfig` of a run on ``data`` (a ``datasets/natural`` folder) and the metadata
     its checkpoint records (the recipe's settings, the seed, the folder)."""
-    config = FitConfig(
-        steps=recipe.steps,
+    config = FitConfig.for_recipe(
+        recipe,
+        checkpoint,
         seed=seed,
-        checkpoint=Path(checkpoint),
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
         device=device,

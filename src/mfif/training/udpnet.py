@@ -233,10 +233,10 @@ def train_udpnet(
         from ..methods.udpnet import UDPNetFuser
 
         check = scenes_validation(UDPNetFuser, ground_truth_cases(validate, limit=8))
-    config = FitConfig(
-        steps=recipe.steps,
+    config = FitConfig.for_recipe(
+        recipe,
+        checkpoint,
         seed=seed,
-        checkpoint=Path(checkpoint),
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
         device=device,
